@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/certferry/certferry/internal/app"
+	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/motoserver"
+)
+
+// demo runs the whole onboarding flow on a private moto_server: two
+// certificates (exportable public, private CA), two tagged instances and one
+// untagged, both onboarded through the real API handler.
+func demo(ctx context.Context, out io.Writer) error {
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	moto, err := motoserver.Start(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { moto.Stop(); say("\nmoto_server stopped.") }()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL": moto.URL, "AWS_REGION": "us-east-1",
+		"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_SESSION_TOKEN": "",
+	} {
+		os.Setenv(k, v)
+	}
+	say("== certferry demo: moto_server on %s (no AWS account, no Docker)", moto.URL)
+	awsCfg, err := loadAWS(ctx)
+	if err != nil {
+		return err
+	}
+	env, err := localenv.Up(ctx, awsCfg, localenv.DocumentFile)
+	if err != nil {
+		return err
+	}
+	say("\n== local up: table %s, document %s, topic %s, KMS key %s", env.Config.Table, env.Config.Document, env.Config.TopicARN, env.Config.KMSKeyID)
+
+	publicARN, err := localenv.RequestExportable(ctx, awsCfg, "shop.example.com")
+	if err != nil {
+		return err
+	}
+	caARN, err := localenv.CreatePrivateCA(ctx, awsCfg)
+	if err != nil {
+		return err
+	}
+	privateARN, err := localenv.RequestPrivate(ctx, awsCfg, caARN, "api.internal.example")
+	if err != nil {
+		return err
+	}
+	say("\n== ACM certificates\n  public, Export ENABLED: %s\n  private CA:             %s", publicARN, privateARN)
+
+	tagged, err := localenv.LaunchInstances(ctx, awsCfg, 2, map[string]string{"env": "prod", "certferry": "managed"})
+	if err != nil {
+		return err
+	}
+	untagged, err := localenv.LaunchInstances(ctx, awsCfg, 1, nil)
+	if err != nil {
+		return err
+	}
+	say("\n== EC2 instances\n  tagged env=prod: %s\n  untagged:        %s", strings.Join(tagged, ", "), strings.Join(untagged, ", "))
+
+	handler := app.Onboard(awsCfg, env.Config)
+	requests := []struct{ label, body string }{
+		{"certferry shape", fmt.Sprintf(`{"certificateArn": %q, "name": "shop-web",
+			"targets": [{"key": "tag:env", "values": ["prod"]}],
+			"linux": {"certPath": "/etc/ssl/certs/shop-web.pem", "keyPath": "/etc/ssl/private/shop-web.key",
+			          "reloadService": "nginx", "verifyPort": 443, "serverName": "shop.example.com"}}`, publicARN)},
+		{"AWS sample shape", fmt.Sprintf(`{"CertificateArn": %q, "CertName": "internal-api",
+			"TargetTagKey": "env", "TargetTagValue": "prod"}`, privateARN)},
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	ssmc := ssm.NewFromConfig(awsCfg)
+	for _, r := range requests {
+		resp, err := handler.Handle(ctx, events.APIGatewayProxyRequest{
+			HTTPMethod: "POST", Resource: "/certificates", Path: "/certificates", Body: r.body,
+		})
+		if err != nil {
+			return err
+		}
+		say("\n== POST /certificates (%s) -> %d\n  %s", r.label, resp.StatusCode, resp.Body)
+		if resp.StatusCode != 202 {
+			return fmt.Errorf("onboarding answered %d", resp.StatusCode)
+		}
+		var res struct{ Name, CommandID, Serial, FingerprintSha256 string }
+		if err := json.Unmarshal([]byte(resp.Body), &res); err != nil {
+			return fmt.Errorf("decode answer: %w", err)
+		}
+		versions, err := sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(env.Config.SecretPrefix + res.Name)})
+		if err != nil {
+			return fmt.Errorf("list secret versions: %w", err)
+		}
+		for _, v := range versions.Versions {
+			say("  secret %s%s version %s stages %v", env.Config.SecretPrefix, res.Name, aws.ToString(v.VersionId), v.VersionStages)
+		}
+		say("  serial %s\n  fingerprint %s", res.Serial, res.FingerprintSha256)
+		cmd, err := ssmc.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(res.CommandID)})
+		if err != nil || len(cmd.Commands) != 1 {
+			return fmt.Errorf("read command %s: %v", res.CommandID, err)
+		}
+		c := cmd.Commands[0]
+		say("  command %s (document %s) targets %s=%v -> instances %s",
+			res.CommandID, aws.ToString(c.DocumentName), aws.ToString(c.Targets[0].Key), c.Targets[0].Values, strings.Join(c.InstanceIds, ", "))
+		for _, id := range untagged {
+			for _, got := range c.InstanceIds {
+				if got == id {
+					return fmt.Errorf("untagged instance %s was targeted", id)
+				}
+			}
+		}
+	}
+
+	again, err := handler.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/certificates", Path: "/certificates", Body: requests[0].body})
+	if err != nil {
+		return err
+	}
+	say("\n== the same onboarding again -> %d (idempotent: no new secret version, no new command)\n  %s", again.StatusCode, again.Body)
+
+	list, err := handler.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "GET", Resource: "/certificates", Path: "/certificates"})
+	if err != nil {
+		return err
+	}
+	say("\n== GET /certificates -> %d\n  %s", list.StatusCode, list.Body)
+	return nil
+}

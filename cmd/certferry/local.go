@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/certferry/certferry/internal/app"
+	"github.com/certferry/certferry/internal/config"
+	"github.com/certferry/certferry/internal/localenv"
+)
+
+// ExampleARN is the certificate ARN the events/ fixtures carry; `invoke -arn`
+// swaps it for a real one.
+const ExampleARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+
+func loadAWS(ctx context.Context) (aws.Config, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryMaxAttempts(5)}
+	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
+		opts = append(opts, awsconfig.WithRegion("us-east-1"))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func localUp(ctx context.Context, stdout io.Writer) error {
+	cfg, err := loadAWS(ctx)
+	if err != nil {
+		return err
+	}
+	env, err := localenv.Up(ctx, cfg, localenv.DocumentFile)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, strings.Join(env.Exports(), "\n"))
+	return nil
+}
+
+// functions maps each Lambda to a runner taking the raw event.
+var functions = map[string]struct {
+	required []string
+	run      func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error)
+}{
+	"onboard": {app.OnboardRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
+		var req events.APIGatewayProxyRequest
+		if err := json.Unmarshal(event, &req); err != nil {
+			return nil, fmt.Errorf("event is not an API Gateway proxy request: %w", err)
+		}
+		return app.Onboard(awsCfg, cfg).Handle(ctx, req)
+	}},
+}
+
+func functionNames() string {
+	var names []string
+	for n := range functions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func invoke(ctx context.Context, function, eventFile, arn string, stdout io.Writer) error {
+	fn, ok := functions[function]
+	if !ok {
+		return fmt.Errorf("unknown function %q (functions: %s)", function, functionNames())
+	}
+	raw, err := os.ReadFile(eventFile)
+	if err != nil {
+		return fmt.Errorf("read event: %w", err)
+	}
+	if arn != "" {
+		raw = []byte(strings.ReplaceAll(string(raw), ExampleARN, arn))
+	}
+	cfg, err := config.Load(os.LookupEnv, fn.required...)
+	if err != nil {
+		return fmt.Errorf("configuration (run `certferry local up` and eval its output): %w", err)
+	}
+	awsCfg, err := loadAWS(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := fn.run(ctx, awsCfg, cfg, raw)
+	if err != nil {
+		return fmt.Errorf("%s handler: %w", function, err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

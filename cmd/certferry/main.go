@@ -1,0 +1,66 @@
+// Command certferry is the operator and local-development CLI:
+//
+//	certferry local up                         create the resources the handlers need (moto or AWS)
+//	certferry invoke <function> <event.json>   run a real handler on an event, no Docker
+//	certferry demo                             the whole flow on a private moto_server
+//
+// Every command honours AWS_ENDPOINT_URL, AWS_REGION and the CERTFERRY_* variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage:
+  certferry local up
+  certferry invoke [-arn ARN] <function> <event.json>   (functions: %s)
+  certferry demo
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "certferry:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	slog.SetDefault(slog.New(slog.NewJSONHandler(stderr, nil)))
+	if len(args) == 0 {
+		return fmt.Errorf(usage, functionNames())
+	}
+	switch args[0] {
+	case "local":
+		if len(args) != 2 || args[1] != "up" {
+			return fmt.Errorf(usage, functionNames())
+		}
+		return localUp(ctx, stdout)
+	case "invoke":
+		fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		arn := fs.String("arn", "", "replace the fixtures' example certificate ARN with this one")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 2 {
+			return fmt.Errorf(usage, functionNames())
+		}
+		return invoke(ctx, fs.Arg(0), fs.Arg(1), *arn, stdout)
+	case "demo":
+		return demo(ctx, stdout)
+	case "-h", "--help", "help":
+		fmt.Fprintf(stdout, usage, functionNames())
+		return nil
+	}
+	return errors.New("unknown command " + args[0] + "\n" + fmt.Sprintf(usage, functionNames()))
+}

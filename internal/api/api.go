@@ -1,0 +1,272 @@
+// Package api translates API Gateway (REST, AWS_IAM auth) requests into
+// pipeline and inventory calls, and domain errors into the JSON error
+// contract: {"error": {"code", "message", "field"?}}.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/spec"
+)
+
+type deployer interface {
+	Onboard(ctx context.Context, sp spec.Spec) (pipeline.Result, error)
+	Redeploy(ctx context.Context, name, trigger string) (pipeline.Result, error)
+}
+
+type catalog interface {
+	ListCerts(ctx context.Context) ([]inventory.Cert, error)
+	Describe(ctx context.Context, name string) (*inventory.Detail, error)
+	DeleteCert(ctx context.Context, name string) (bool, error)
+}
+
+var (
+	_ deployer = (*pipeline.Pipeline)(nil)
+	_ catalog  = (*inventory.Store)(nil)
+)
+
+// Handler serves the onboarding API.
+type Handler struct {
+	deploy  deployer
+	catalog catalog
+}
+
+// NewHandler returns a Handler.
+func NewHandler(d deployer, c catalog) *Handler { return &Handler{deploy: d, catalog: c} }
+
+// Handle is the Lambda entry point.
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	method, parts := req.HTTPMethod, route(req)
+	slog.InfoContext(ctx, "api request", "method", method, "resource", req.Resource, "path", req.Path,
+		"caller", req.RequestContext.Identity.UserArn, "requestId", req.RequestContext.RequestID)
+	switch {
+	case len(parts) == 1 && parts[0] == "certificates":
+		switch method {
+		case http.MethodPost:
+			return h.onboard(ctx, req)
+		case http.MethodGet:
+			return h.list(ctx)
+		}
+	case len(parts) == 2 && parts[0] == "certificates":
+		switch method {
+		case http.MethodGet:
+			return h.get(ctx, parts[1])
+		case http.MethodDelete:
+			return h.remove(ctx, parts[1])
+		}
+	case len(parts) == 3 && parts[0] == "certificates" && parts[2] == "deployments":
+		if method == http.MethodPost {
+			return h.redeploy(ctx, parts[1])
+		}
+	default:
+		return errorResponse(http.StatusNotFound, "NotFound", "no such route: "+method+" "+req.Path, ""), nil
+	}
+	return errorResponse(http.StatusMethodNotAllowed, "MethodNotAllowed", method+" is not allowed on "+req.Path, ""), nil
+}
+
+// route splits the request path into segments, taking {name} from the
+// path parameters when API Gateway matched a resource template.
+func route(req events.APIGatewayProxyRequest) []string {
+	p := req.Resource
+	if p == "" || !strings.Contains(p, "{") && req.Path != "" {
+		p = req.Path
+	}
+	var out []string
+	for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+		if seg == "{name}" {
+			seg = req.PathParameters["name"]
+		}
+		out = append(out, seg)
+	}
+	return out
+}
+
+func (h *Handler) onboard(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	sp, err := ParseOnboard(req.Body, req.IsBase64Encoded)
+	if err != nil {
+		return fromError(ctx, err), nil
+	}
+	res, err := h.deploy.Onboard(ctx, sp)
+	if err != nil {
+		return fromError(ctx, err), nil
+	}
+	return jsonResponse(http.StatusAccepted, res), nil
+}
+
+func (h *Handler) redeploy(ctx context.Context, name string) (events.APIGatewayProxyResponse, error) {
+	res, err := h.deploy.Redeploy(ctx, name, pipeline.TriggerAPI)
+	if err != nil {
+		return fromError(ctx, err), nil
+	}
+	return jsonResponse(http.StatusAccepted, res), nil
+}
+
+// CertView is a certificate as the API shows it.
+type CertView struct {
+	Name             string        `json:"name"`
+	CertificateARN   string        `json:"certificateArn"`
+	Status           string        `json:"status"`
+	Serial           string        `json:"serial,omitempty"`
+	NotAfter         string        `json:"notAfter,omitempty"`
+	Fingerprint      string        `json:"fingerprintSha256,omitempty"`
+	DomainName       string        `json:"domainName,omitempty"`
+	Targets          []spec.Target `json:"targets"`
+	Linux            spec.Linux    `json:"linux"`
+	Windows          spec.Windows  `json:"windows"`
+	SecretARN        string        `json:"secretArn,omitempty"`
+	LastDeploymentID string        `json:"lastDeploymentId,omitempty"`
+	LastCommandID    string        `json:"lastCommandId,omitempty"`
+	UpdatedAt        string        `json:"updatedAt"`
+}
+
+// NodeView is one node's state.
+type NodeView struct {
+	InstanceID    string `json:"instanceId"`
+	State         string `json:"state"`
+	Serial        string `json:"serial,omitempty"`
+	Fingerprint   string `json:"fingerprintSha256,omitempty"`
+	LastCommandID string `json:"lastCommandId,omitempty"`
+	Error         string `json:"error,omitempty"`
+	UpdatedAt     string `json:"updatedAt"`
+}
+
+// DeploymentView is one deployment.
+type DeploymentView struct {
+	DeploymentID string         `json:"deploymentId"`
+	CommandID    string         `json:"commandId"`
+	Trigger      string         `json:"trigger"`
+	Serial       string         `json:"serial"`
+	Counts       map[string]int `json:"counts"`
+	Outcome      string         `json:"outcome"`
+	CreatedAt    string         `json:"createdAt"`
+}
+
+func certView(c inventory.Cert) CertView {
+	return CertView{
+		Name: c.Name, CertificateARN: c.CertificateARN, Status: c.Status, Serial: c.Serial, NotAfter: c.NotAfter,
+		Fingerprint: c.Fingerprint, DomainName: c.DomainName, Targets: c.Targets, Linux: c.Linux, Windows: c.Windows,
+		SecretARN: c.SecretARN, LastDeploymentID: c.LastDeploymentID, LastCommandID: c.LastCommandID, UpdatedAt: c.UpdatedAt,
+	}
+}
+
+func (h *Handler) list(ctx context.Context) (events.APIGatewayProxyResponse, error) {
+	items, err := h.catalog.ListCerts(ctx)
+	if err != nil {
+		return fromError(ctx, err), nil
+	}
+	out := struct {
+		Certificates []CertView `json:"certificates"`
+	}{Certificates: []CertView{}}
+	for _, c := range items {
+		out.Certificates = append(out.Certificates, certView(c))
+	}
+	return jsonResponse(http.StatusOK, out), nil
+}
+
+func (h *Handler) get(ctx context.Context, name string) (events.APIGatewayProxyResponse, error) {
+	if !spec.NamePattern.MatchString(name) {
+		return fromError(ctx, spec.Invalid("name", "must match %s", spec.NamePattern)), nil
+	}
+	d, err := h.catalog.Describe(ctx, name)
+	if err != nil {
+		return fromError(ctx, err), nil
+	}
+	if d.Cert == nil {
+		return errorResponse(http.StatusNotFound, "NotFound", "unknown certificate name: "+name, "name"), nil
+	}
+	out := struct {
+		CertView
+		Nodes       []NodeView       `json:"nodes"`
+		Deployments []DeploymentView `json:"deployments"`
+	}{CertView: certView(*d.Cert), Nodes: []NodeView{}, Deployments: []DeploymentView{}}
+	for _, n := range d.Nodes {
+		out.Nodes = append(out.Nodes, NodeView{
+			InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Fingerprint: n.Fingerprint,
+			LastCommandID: n.LastCommandID, Error: n.Error, UpdatedAt: n.UpdatedAt,
+		})
+	}
+	for _, dep := range d.Deployments {
+		out.Deployments = append(out.Deployments, DeploymentView{
+			DeploymentID: dep.ID, CommandID: dep.CommandID, Trigger: dep.Trigger, Serial: dep.Serial,
+			Counts: dep.Counts, Outcome: dep.Outcome, CreatedAt: dep.CreatedAt,
+		})
+	}
+	return jsonResponse(http.StatusOK, out), nil
+}
+
+func (h *Handler) remove(ctx context.Context, name string) (events.APIGatewayProxyResponse, error) {
+	if !spec.NamePattern.MatchString(name) {
+		return fromError(ctx, spec.Invalid("name", "must match %s", spec.NamePattern)), nil
+	}
+	found, err := h.catalog.DeleteCert(ctx, name)
+	if err != nil {
+		return fromError(ctx, err), nil
+	}
+	if !found {
+		return errorResponse(http.StatusNotFound, "NotFound", "unknown certificate name: "+name, "name"), nil
+	}
+	slog.InfoContext(ctx, "certificate no longer distributed", "name", name)
+	return jsonResponse(http.StatusOK, map[string]any{"name": name, "deleted": true}), nil
+}
+
+// fromError maps domain errors to the error contract. Anything unknown is a
+// dependency failure: logged in full, answered without internals.
+func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
+	var fe *spec.FieldError
+	var de *spec.DomainError
+	field := ""
+	if errors.As(err, &de) {
+		field = de.Field
+	}
+	switch {
+	case errors.As(err, &fe):
+		return errorResponse(http.StatusBadRequest, "ValidationError", fe.Error(), fe.Field)
+	case errors.Is(err, certs.ErrNotFound):
+		return errorResponse(http.StatusNotFound, "CertificateNotFound", err.Error(), "certificateArn")
+	case errors.Is(err, pipeline.ErrUnknownName):
+		return errorResponse(http.StatusNotFound, "NotFound", err.Error(), "name")
+	case errors.Is(err, pipeline.ErrNameTaken):
+		return errorResponse(http.StatusConflict, "NameTaken", err.Error(), field)
+	case errors.Is(err, pipeline.ErrBusy), errors.Is(err, inventory.ErrConflict):
+		return errorResponse(http.StatusConflict, "DeploymentInProgress", err.Error()+"; retry shortly", "")
+	case errors.Is(err, certs.ErrNotExportable):
+		return errorResponse(http.StatusUnprocessableEntity, "CertificateNotExportable", err.Error(), "certificateArn")
+	case errors.Is(err, certs.ErrNotIssued):
+		return errorResponse(http.StatusUnprocessableEntity, "CertificateNotIssued", err.Error(), "certificateArn")
+	case errors.Is(err, certs.ErrBadExport):
+		slog.ErrorContext(ctx, "export failed verification", "error", err)
+		return errorResponse(http.StatusBadGateway, "ExportVerificationFailed", "ACM's export did not pass verification; nothing was stored", "")
+	}
+	slog.ErrorContext(ctx, "dependency failure", "error", err)
+	return errorResponse(http.StatusBadGateway, "DependencyFailure", "an AWS dependency failed; retry the request (details are in the function's log)", "")
+}
+
+func errorResponse(status int, code, message, field string) events.APIGatewayProxyResponse {
+	body := map[string]any{"code": code, "message": message}
+	if field != "" {
+		body["field"] = field
+	}
+	return jsonResponse(status, map[string]any{"error": body})
+}
+
+func jsonResponse(status int, v any) events.APIGatewayProxyResponse {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		status, raw = http.StatusInternalServerError, []byte(`{"error":{"code":"InternalError","message":"could not encode the answer"}}`)
+	}
+	return events.APIGatewayProxyResponse{
+		StatusCode: status,
+		Headers:    map[string]string{"Content-Type": "application/json"},
+		Body:       string(raw),
+	}
+}

@@ -1,0 +1,178 @@
+// Package bundle stores exported certificates as versions of one Secrets
+// Manager secret per name (certferry/<name>), in the JSON layout nodes read.
+package bundle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+// Bundle is the SecretString of a certferry secret version. It carries the
+// encrypted key, the PFX and the passphrase, so it redacts itself in logs.
+type Bundle struct {
+	CertificateARN   string `json:"certificateArn"`
+	Serial           string `json:"serial"`
+	NotAfter         string `json:"notAfter"`
+	Fingerprint      string `json:"fingerprintSha256"`
+	Certificate      string `json:"certificate"`
+	CertificateChain string `json:"certificateChain"`
+	PrivateKey       string `json:"privateKey"`
+	PKCS12           string `json:"pkcs12"`
+	Passphrase       string `json:"passphrase"`
+	ExportedAt       string `json:"exportedAt"`
+}
+
+// LogValue shows only the public identifiers.
+func (b Bundle) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("certificateArn", b.CertificateARN),
+		slog.String("serial", b.Serial),
+		slog.String("fingerprintSha256", b.Fingerprint),
+	)
+}
+
+// String keeps fmt's %v and %s from printing secrets.
+func (b Bundle) String() string {
+	return fmt.Sprintf("bundle{serial=%s fingerprint=%s}", b.Serial, b.Fingerprint)
+}
+
+// GoString does the same for %#v.
+func (b Bundle) GoString() string { return b.String() }
+
+// Version identifies a stored bundle version.
+type Version struct {
+	SecretARN string
+	VersionID string
+}
+
+type secretsAPI interface {
+	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	GetRandomPassword(ctx context.Context, in *secretsmanager.GetRandomPasswordInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetRandomPasswordOutput, error)
+}
+
+var _ secretsAPI = (*secretsmanager.Client)(nil)
+
+// Store reads and writes bundles.
+type Store struct {
+	api      secretsAPI
+	prefix   string
+	kmsKeyID string
+}
+
+// NewStore returns a Store writing secrets named prefix+name, encrypted with
+// kmsKeyID (empty: the account's aws/secretsmanager key).
+func NewStore(api secretsAPI, prefix, kmsKeyID string) *Store {
+	return &Store{api: api, prefix: prefix, kmsKeyID: kmsKeyID}
+}
+
+// SecretName is the secret that holds name's bundle.
+func (s *Store) SecretName(name string) string { return s.prefix + name }
+
+// PassphraseLength is the length of each export passphrase. ACM refuses
+// '#', '$' and '%', so punctuation is excluded altogether.
+const PassphraseLength = 32
+
+// NewPassphrase asks Secrets Manager for a fresh random passphrase.
+func (s *Store) NewPassphrase(ctx context.Context) (string, error) {
+	out, err := s.api.GetRandomPassword(ctx, &secretsmanager.GetRandomPasswordInput{
+		PasswordLength:          aws.Int64(PassphraseLength),
+		ExcludePunctuation:      aws.Bool(true),
+		IncludeSpace:            aws.Bool(false),
+		RequireEachIncludedType: aws.Bool(true),
+	})
+	if err != nil {
+		return "", fmt.Errorf("get random passphrase: %w", err)
+	}
+	pw := aws.ToString(out.RandomPassword)
+	if len(pw) < PassphraseLength {
+		return "", fmt.Errorf("get random passphrase: got %d characters, want %d", len(pw), PassphraseLength)
+	}
+	return pw, nil
+}
+
+// Current returns the AWSCURRENT bundle of name, or nil when the secret does
+// not exist yet (or has no value).
+func (s *Store) Current(ctx context.Context, name string) (*Bundle, Version, error) {
+	id := s.SecretName(name)
+	out, err := s.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	if err != nil {
+		var nf *smtypes.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return nil, Version{}, nil
+		}
+		return nil, Version{}, fmt.Errorf("read secret %s: %w", id, err)
+	}
+	var b Bundle
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &b); err != nil {
+		// Never echo the secret string; it holds key material.
+		return nil, Version{}, fmt.Errorf("read secret %s: value is not a certferry bundle", id)
+	}
+	return &b, Version{SecretARN: aws.ToString(out.ARN), VersionID: aws.ToString(out.VersionId)}, nil
+}
+
+// Put stores b as the new AWSCURRENT version of name's secret, creating the
+// secret (KMS key, tags) on first use. The previous version becomes
+// AWSPREVIOUS, which nodes can roll back to. token, when not empty, is the
+// version's ClientRequestToken: a retried Put with the same token and value
+// does not add a version.
+func (s *Store) Put(ctx context.Context, name string, b *Bundle, token string) (Version, error) {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return Version{}, fmt.Errorf("encode bundle for %s: %w", name, err)
+	}
+	id := s.SecretName(name)
+	var tok *string
+	if token != "" {
+		tok = aws.String(token)
+	}
+	put, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId:           aws.String(id),
+		SecretString:       aws.String(string(raw)),
+		ClientRequestToken: tok,
+	})
+	if err == nil {
+		return Version{SecretARN: aws.ToString(put.ARN), VersionID: aws.ToString(put.VersionId)}, nil
+	}
+	var nf *smtypes.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		return Version{}, fmt.Errorf("put secret value %s: %w", id, err)
+	}
+	in := &secretsmanager.CreateSecretInput{
+		Name:               aws.String(id),
+		Description:        aws.String("certferry certificate bundle for " + name),
+		SecretString:       aws.String(string(raw)),
+		ClientRequestToken: tok,
+		Tags: []smtypes.Tag{
+			{Key: aws.String("certferry:name"), Value: aws.String(name)},
+			{Key: aws.String("certferry:certificateArn"), Value: aws.String(b.CertificateARN)},
+		},
+	}
+	if s.kmsKeyID != "" {
+		in.KmsKeyId = aws.String(s.kmsKeyID)
+	}
+	created, err := s.api.CreateSecret(ctx, in)
+	if err != nil {
+		var exists *smtypes.ResourceExistsException
+		if errors.As(err, &exists) {
+			// Created concurrently between our two calls: write the version.
+			put, err := s.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+				SecretId: aws.String(id), SecretString: aws.String(string(raw)), ClientRequestToken: tok,
+			})
+			if err != nil {
+				return Version{}, fmt.Errorf("put secret value %s: %w", id, err)
+			}
+			return Version{SecretARN: aws.ToString(put.ARN), VersionID: aws.ToString(put.VersionId)}, nil
+		}
+		return Version{}, fmt.Errorf("create secret %s: %w", id, err)
+	}
+	return Version{SecretARN: aws.ToString(created.ARN), VersionID: aws.ToString(created.VersionId)}, nil
+}

@@ -1,0 +1,189 @@
+// Package fleet sends certferry's SSM document to the target nodes and finds
+// commands already sent, so that a retried deployment never sends twice.
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/certferry/certferry/internal/spec"
+)
+
+type ssmAPI interface {
+	SendCommand(ctx context.Context, in *ssm.SendCommandInput, optFns ...func(*ssm.Options)) (*ssm.SendCommandOutput, error)
+	ListCommands(ctx context.Context, in *ssm.ListCommandsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error)
+}
+
+var _ ssmAPI = (*ssm.Client)(nil)
+
+// Options tune how SSM rolls a command out.
+type Options struct {
+	Document       string // name or ARN of certferry's SSM document
+	MaxConcurrency string // default "25%"
+	MaxErrors      string // default "25%"
+	TimeoutSeconds int32  // delivery timeout, default 600
+}
+
+// Fleet sends install commands.
+type Fleet struct {
+	api  ssmAPI
+	opts Options
+}
+
+// New returns a Fleet; zero fields in opts take their defaults.
+func New(api ssmAPI, opts Options) *Fleet {
+	if opts.MaxConcurrency == "" {
+		opts.MaxConcurrency = "25%"
+	}
+	if opts.MaxErrors == "" {
+		opts.MaxErrors = "25%"
+	}
+	if opts.TimeoutSeconds == 0 {
+		opts.TimeoutSeconds = 600
+	}
+	return &Fleet{api: api, opts: opts}
+}
+
+// Install is one install order: which bundle, where, checked against what.
+type Install struct {
+	Spec                spec.Spec // validated, defaults applied
+	SecretID            string    // secret name or ARN the node reads
+	Region              string
+	ServerName          string // SNI for the check (spec's, or derived from the domain)
+	ExpectedFingerprint string
+	Serial              string
+}
+
+// Command is a sent (or found) SSM command.
+type Command struct {
+	ID          string
+	InstanceIDs []string // as SSM reports them; empty for tag targets on real SSM
+	TargetCount int
+}
+
+// Parameters are the document parameters of an install: references and
+// install options only, never certificate or key material.
+func Parameters(in Install) map[string][]string {
+	port := 0
+	if in.Spec.Linux.VerifyPort != nil {
+		port = *in.Spec.Linux.VerifyPort
+	}
+	return map[string][]string{
+		"SecretId":            {in.SecretID},
+		"CertName":            {in.Spec.Name},
+		"CertPath":            {in.Spec.Linux.CertPath},
+		"KeyPath":             {in.Spec.Linux.KeyPath},
+		"ReloadService":       {in.Spec.Linux.ReloadService},
+		"VerifyPort":          {strconv.Itoa(port)},
+		"ServerName":          {in.ServerName},
+		"ExpectedFingerprint": {in.ExpectedFingerprint},
+		"Region":              {in.Region},
+		"CertStore":           {in.Spec.Windows.Store},
+		"IisSite":             {in.Spec.Windows.IISSite},
+	}
+}
+
+// Send runs the document on the install's targets.
+func (f *Fleet) Send(ctx context.Context, in Install) (Command, error) {
+	req := &ssm.SendCommandInput{
+		DocumentName:   aws.String(f.opts.Document),
+		Parameters:     Parameters(in),
+		MaxConcurrency: aws.String(f.opts.MaxConcurrency),
+		MaxErrors:      aws.String(f.opts.MaxErrors),
+		TimeoutSeconds: aws.Int32(f.opts.TimeoutSeconds),
+		Comment:        aws.String(comment(in)),
+	}
+	if ids := in.Spec.InstanceIDs(); ids != nil {
+		req.InstanceIds = ids
+	} else {
+		for _, t := range in.Spec.Targets {
+			req.Targets = append(req.Targets, ssmtypes.Target{Key: aws.String(t.Key), Values: t.Values})
+		}
+	}
+	out, err := f.api.SendCommand(ctx, req)
+	if err != nil {
+		return Command{}, fmt.Errorf("send command for %s to %s: %w", in.Spec.Name, describeTargets(in.Spec.Targets), err)
+	}
+	return fromSDK(out.Command), nil
+}
+
+// Find returns a command sent since since for the same install (same
+// document, parameters and targets) and not cancelled, or nil.
+func (f *Fleet) Find(ctx context.Context, in Install, since time.Time) (*Command, error) {
+	want := Parameters(in)
+	p := ssm.NewListCommandsPaginator(f.api, &ssm.ListCommandsInput{
+		Filters: []ssmtypes.CommandFilter{
+			{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(f.opts.Document)},
+			{Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(since.UTC().Format(time.RFC3339))},
+		},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list commands of %s: %w", f.opts.Document, err)
+		}
+		for i := range page.Commands {
+			c := &page.Commands[i]
+			if aws.ToString(c.DocumentName) != f.opts.Document || c.Status == ssmtypes.CommandStatusCancelled ||
+				c.Status == ssmtypes.CommandStatusCancelling {
+				continue
+			}
+			if c.RequestedDateTime != nil && c.RequestedDateTime.Before(since) {
+				continue
+			}
+			if !maps.EqualFunc(c.Parameters, want, slices.Equal) || !sameTargets(c, in.Spec) {
+				continue
+			}
+			cmd := fromSDK(c)
+			return &cmd, nil
+		}
+	}
+	return nil, nil
+}
+
+func sameTargets(c *ssmtypes.Command, sp spec.Spec) bool {
+	if ids := sp.InstanceIDs(); ids != nil {
+		return len(c.Targets) == 0 && slices.Equal(sorted(c.InstanceIds), sorted(ids))
+	}
+	if len(c.Targets) != len(sp.Targets) {
+		return false
+	}
+	for i, t := range c.Targets {
+		if aws.ToString(t.Key) != sp.Targets[i].Key || !slices.Equal(t.Values, sp.Targets[i].Values) {
+			return false
+		}
+	}
+	return true
+}
+
+func sorted(xs []string) []string { return slices.Sorted(slices.Values(xs)) }
+
+func fromSDK(c *ssmtypes.Command) Command {
+	if c == nil {
+		return Command{}
+	}
+	return Command{ID: aws.ToString(c.CommandId), InstanceIDs: c.InstanceIds, TargetCount: int(c.TargetCount)}
+}
+
+func comment(in Install) string {
+	s := "certferry " + in.Spec.Name + " serial " + in.Serial
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	return s
+}
+
+func describeTargets(ts []spec.Target) string {
+	if len(ts) == 1 {
+		return fmt.Sprintf("%s=%v", ts[0].Key, ts[0].Values)
+	}
+	return fmt.Sprintf("%d targets", len(ts))
+}

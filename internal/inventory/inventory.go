@@ -1,0 +1,486 @@
+// Package inventory is certferry's DynamoDB table: one META item per
+// certificate name, a DEPLOY item per deployment, a NODE item per node and
+// EVENT dedupe markers. META carries a version number; every change to it is
+// conditional on the version read (optimistic locking).
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/certferry/certferry/internal/spec"
+)
+
+// ErrConflict reports a lost optimistic-lock race or an item that already
+// exists: somebody else changed the certificate since it was read.
+var ErrConflict = errors.New("inventory item changed concurrently")
+
+// Index and key names, shared with template.yaml and `certferry local up`.
+const (
+	ARNIndex  = "certificateArn-index"
+	metaSK    = "META"
+	certPK    = "CERT#"
+	deployPfx = "DEPLOY#"
+	nodePfx   = "NODE#"
+)
+
+// Certificate states.
+const (
+	StatusOnboarding = "onboarding" // stored, first deployment not committed yet
+	StatusActive     = "active"
+)
+
+// TTLAttribute holds the expiry (epoch seconds) of EVENT dedupe markers.
+const TTLAttribute = "expiresAt"
+
+// Node states.
+const (
+	NodePending    = "pending"
+	NodeInstalled  = "installed"
+	NodeFailed     = "failed"
+	NodeRolledBack = "rolled_back"
+)
+
+// Claim marks a deployment in progress for one serial. It expires, so a
+// crashed run never blocks the next one for longer than the lease.
+type Claim struct {
+	Token  string `dynamodbav:"token"`
+	Serial string `dynamodbav:"serial"`
+	Until  int64  `dynamodbav:"until"`
+}
+
+// Cert is the META item of a certificate name.
+type Cert struct {
+	PK string `dynamodbav:"PK"`
+	SK string `dynamodbav:"SK"`
+	spec.Spec
+	SecretARN        string `dynamodbav:"secretArn,omitempty"`
+	SecretVersionID  string `dynamodbav:"secretVersionId,omitempty"`
+	Serial           string `dynamodbav:"serial,omitempty"`
+	Fingerprint      string `dynamodbav:"fingerprintSha256,omitempty"`
+	NotAfter         string `dynamodbav:"notAfter,omitempty"`
+	DomainName       string `dynamodbav:"domainName,omitempty"`
+	Status           string `dynamodbav:"status"`
+	LastDeploymentID string `dynamodbav:"lastDeploymentId,omitempty"`
+	LastCommandID    string `dynamodbav:"lastCommandId,omitempty"`
+	Version          int64  `dynamodbav:"version"`
+	CreatedAt        string `dynamodbav:"createdAt"`
+	UpdatedAt        string `dynamodbav:"updatedAt"`
+	Claim            *Claim `dynamodbav:"claim,omitempty"`
+}
+
+// Deployment is a DEPLOY item: one SendCommand for one serial.
+type Deployment struct {
+	PK              string         `dynamodbav:"PK"`
+	SK              string         `dynamodbav:"SK"`
+	ID              string         `dynamodbav:"deploymentId"`
+	Name            string         `dynamodbav:"name"`
+	CommandID       string         `dynamodbav:"commandId"`
+	Trigger         string         `dynamodbav:"trigger"`
+	Serial          string         `dynamodbav:"serial"`
+	Fingerprint     string         `dynamodbav:"fingerprintSha256"`
+	SecretVersionID string         `dynamodbav:"secretVersionId"`
+	InstanceIDs     []string       `dynamodbav:"instanceIds,omitempty"`
+	Counts          map[string]int `dynamodbav:"counts"`
+	Outcome         string         `dynamodbav:"outcome"`
+	CreatedAt       string         `dynamodbav:"createdAt"`
+}
+
+// Node is a NODE item: what one node has.
+type Node struct {
+	PK            string `dynamodbav:"PK"`
+	SK            string `dynamodbav:"SK"`
+	InstanceID    string `dynamodbav:"instanceId"`
+	Serial        string `dynamodbav:"serial,omitempty"`
+	Fingerprint   string `dynamodbav:"fingerprintSha256,omitempty"`
+	LastCommandID string `dynamodbav:"lastCommandId,omitempty"`
+	State         string `dynamodbav:"state"`
+	Error         string `dynamodbav:"error,omitempty"`
+	UpdatedAt     string `dynamodbav:"updatedAt"`
+}
+
+type dynamoAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+var _ dynamoAPI = (*dynamodb.Client)(nil)
+
+// Store reads and writes the inventory table.
+type Store struct {
+	api   dynamoAPI
+	table string
+	now   func() time.Time
+}
+
+// NewStore returns a Store on table.
+func NewStore(api dynamoAPI, table string) *Store {
+	return &Store{api: api, table: table, now: time.Now}
+}
+
+// CertKey is the partition key of a certificate name.
+func CertKey(name string) string { return certPK + name }
+
+func key(pk, sk string) map[string]ddbtypes.AttributeValue {
+	return map[string]ddbtypes.AttributeValue{
+		"PK": &ddbtypes.AttributeValueMemberS{Value: pk},
+		"SK": &ddbtypes.AttributeValueMemberS{Value: sk},
+	}
+}
+
+func (s *Store) stamp() string { return s.now().UTC().Format(time.RFC3339) }
+
+// GetCert returns the META item of name, or nil when there is none.
+func (s *Store) GetCert(ctx context.Context, name string) (*Cert, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(CertKey(name), metaSK), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get certificate %s: %w", name, err)
+	}
+	if out.Item == nil {
+		return nil, nil
+	}
+	var c Cert
+	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
+		return nil, fmt.Errorf("decode certificate %s: %w", name, err)
+	}
+	return &c, nil
+}
+
+// CreateCert stores a new META item holding claim; ErrConflict when the name
+// exists already.
+func (s *Store) CreateCert(ctx context.Context, sp spec.Spec, claim Claim) (*Cert, error) {
+	now := s.stamp()
+	c := &Cert{
+		PK: CertKey(sp.Name), SK: metaSK, Spec: sp, Status: StatusOnboarding,
+		Version: 1, CreatedAt: now, UpdatedAt: now, Claim: &claim,
+	}
+	item, err := attributevalue.MarshalMap(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode certificate %s: %w", sp.Name, err)
+	}
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(PK)"),
+	})
+	if err != nil {
+		return nil, conflictOr(err, "create certificate "+sp.Name)
+	}
+	return c, nil
+}
+
+// TakeClaim sets claim on c if c is still at the version read, and returns
+// the updated item.
+func (s *Store) TakeClaim(ctx context.Context, c *Cert, claim Claim) (*Cert, error) {
+	cl, err := attributevalue.Marshal(claim)
+	if err != nil {
+		return nil, fmt.Errorf("encode claim for %s: %w", c.Name, err)
+	}
+	now := s.stamp()
+	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(c.PK, metaSK),
+		UpdateExpression:    aws.String("SET #claim = :claim, #version = #version + :one, #updatedAt = :now"),
+		ConditionExpression: aws.String("#version = :version"),
+		ExpressionAttributeNames: map[string]string{
+			"#claim": "claim", "#version": "version", "#updatedAt": "updatedAt",
+		},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":claim": cl, ":one": num(1), ":version": num(c.Version), ":now": str(now),
+		},
+	})
+	if err != nil {
+		return nil, conflictOr(err, "claim certificate "+c.Name)
+	}
+	next := *c
+	next.Claim, next.Version, next.UpdatedAt = &claim, c.Version+1, now
+	return &next, nil
+}
+
+// ReleaseClaim removes the claim whose token is token, if it is still there.
+// A claim already taken over or committed is left alone.
+func (s *Store) ReleaseClaim(ctx context.Context, name, token string) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(CertKey(name), metaSK),
+		UpdateExpression:    aws.String("REMOVE #claim SET #version = #version + :one"),
+		ConditionExpression: aws.String("#claim.#token = :token"),
+		ExpressionAttributeNames: map[string]string{
+			"#claim": "claim", "#token": "token", "#version": "version",
+		},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":one": num(1), ":token": str(token)},
+	})
+	if err != nil && !errors.Is(conflictOr(err, ""), ErrConflict) {
+		return fmt.Errorf("release claim on %s: %w", name, err)
+	}
+	return nil
+}
+
+// Commit records a finished deployment in one transaction: META takes the
+// new spec, serial, fingerprint and secret version (conditional on the
+// version read and on holding the claim), the DEPLOY item is created, and
+// a pending NODE item is written for every instance the command resolved.
+func (s *Store) Commit(ctx context.Context, c *Cert, d *Deployment) (*Cert, error) {
+	now := s.stamp()
+	next := *c
+	next.Status, next.UpdatedAt, next.Version, next.Claim = StatusActive, now, c.Version+1, nil
+	next.LastDeploymentID, next.LastCommandID = d.ID, d.CommandID
+	meta, err := attributevalue.MarshalMap(&next)
+	if err != nil {
+		return nil, fmt.Errorf("encode certificate %s: %w", c.Name, err)
+	}
+	d.PK, d.SK, d.Name, d.CreatedAt = c.PK, deployPfx+d.ID, c.Name, now
+	dep, err := attributevalue.MarshalMap(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode deployment %s: %w", d.ID, err)
+	}
+	items := []ddbtypes.TransactWriteItem{
+		{Put: &ddbtypes.Put{
+			TableName: aws.String(s.table), Item: meta,
+			ConditionExpression:       aws.String("#version = :version"),
+			ExpressionAttributeNames:  map[string]string{"#version": "version"},
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":version": num(c.Version)},
+		}},
+		{Put: &ddbtypes.Put{
+			TableName: aws.String(s.table), Item: dep,
+			ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}},
+	}
+	// DynamoDB transactions hold at most 100 items; nodes past that are
+	// written after the commit (they are pending markers, not the record).
+	var later []Node
+	for _, id := range d.InstanceIDs {
+		n := Node{PK: c.PK, SK: nodePfx + id, InstanceID: id, LastCommandID: d.CommandID, State: NodePending, UpdatedAt: now}
+		if len(items) >= 100 {
+			later = append(later, n)
+			continue
+		}
+		item, err := attributevalue.MarshalMap(n)
+		if err != nil {
+			return nil, fmt.Errorf("encode node %s: %w", id, err)
+		}
+		items = append(items, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{TableName: aws.String(s.table), Item: item}})
+	}
+	if _, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+		return nil, conflictOr(err, "commit deployment of "+c.Name)
+	}
+	for _, n := range later {
+		if err := s.PutNode(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	return &next, nil
+}
+
+// PutNode writes a NODE item as given.
+func (s *Store) PutNode(ctx context.Context, n Node) error {
+	item, err := attributevalue.MarshalMap(n)
+	if err != nil {
+		return fmt.Errorf("encode node %s: %w", n.InstanceID, err)
+	}
+	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
+		return fmt.Errorf("put node %s: %w", n.InstanceID, err)
+	}
+	return nil
+}
+
+// Detail is everything stored under one certificate name.
+type Detail struct {
+	Cert        *Cert
+	Deployments []Deployment // oldest first
+	Nodes       []Node
+}
+
+// Describe reads every item of name; nil Cert when the name is unknown.
+func (s *Store) Describe(ctx context.Context, name string) (*Detail, error) {
+	items, err := s.queryAll(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":pk": str(CertKey(name))},
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read certificate %s: %w", name, err)
+	}
+	d := &Detail{}
+	for _, it := range items {
+		sk := it["SK"].(*ddbtypes.AttributeValueMemberS).Value
+		switch {
+		case sk == metaSK:
+			d.Cert = &Cert{}
+			err = attributevalue.UnmarshalMap(it, d.Cert)
+		case strings.HasPrefix(sk, deployPfx):
+			var dep Deployment
+			err = attributevalue.UnmarshalMap(it, &dep)
+			d.Deployments = append(d.Deployments, dep)
+		case strings.HasPrefix(sk, nodePfx):
+			var n Node
+			err = attributevalue.UnmarshalMap(it, &n)
+			d.Nodes = append(d.Nodes, n)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode %s item %s: %w", name, sk, err)
+		}
+	}
+	return d, nil
+}
+
+// ListCerts returns every META item, following pagination.
+func (s *Store) ListCerts(ctx context.Context) ([]Cert, error) {
+	var out []Cert
+	p := dynamodb.NewScanPaginator(s.api, &dynamodb.ScanInput{
+		TableName:                 aws.String(s.table),
+		FilterExpression:          aws.String("SK = :meta"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":meta": str(metaSK)},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list certificates: %w", err)
+		}
+		var certs []Cert
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &certs); err != nil {
+			return nil, fmt.Errorf("decode certificates: %w", err)
+		}
+		out = append(out, certs...)
+	}
+	return out, nil
+}
+
+// NamesByARN returns every name bound to a certificate ARN (GSI query).
+func (s *Store) NamesByARN(ctx context.Context, arn string) ([]string, error) {
+	items, err := s.queryAll(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(ARNIndex),
+		KeyConditionExpression:    aws.String("certificateArn = :arn"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":arn": str(arn)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find names for %s: %w", arn, err)
+	}
+	var names []string
+	for _, it := range items {
+		if n, ok := it["name"].(*ddbtypes.AttributeValueMemberS); ok {
+			names = append(names, n.Value)
+		}
+	}
+	return names, nil
+}
+
+// DeleteCert removes every item of name (META first, so the name stops being
+// distributed even if the rest is interrupted). Reports false when the name
+// was unknown.
+func (s *Store) DeleteCert(ctx context.Context, name string) (bool, error) {
+	d, err := s.Describe(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	if d.Cert == nil {
+		return false, nil
+	}
+	_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(CertKey(name), metaSK),
+		UpdateExpression:    aws.String("SET #status = :deleting, #version = #version + :one REMOVE certificateArn"),
+		ConditionExpression: aws.String("#version = :version"),
+		ExpressionAttributeNames: map[string]string{
+			"#status": "status", "#version": "version",
+		},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":deleting": str("deleting"), ":one": num(1), ":version": num(d.Cert.Version),
+		},
+	})
+	if err != nil {
+		return false, conflictOr(err, "delete certificate "+name)
+	}
+	var keys []map[string]ddbtypes.AttributeValue
+	for _, dep := range d.Deployments {
+		keys = append(keys, key(dep.PK, dep.SK))
+	}
+	for _, n := range d.Nodes {
+		keys = append(keys, key(n.PK, n.SK))
+	}
+	keys = append(keys, key(CertKey(name), metaSK))
+	if err := s.batchDelete(ctx, keys); err != nil {
+		return false, fmt.Errorf("delete certificate %s: %w", name, err)
+	}
+	return true, nil
+}
+
+func (s *Store) batchDelete(ctx context.Context, keys []map[string]ddbtypes.AttributeValue) error {
+	for len(keys) > 0 {
+		n := min(25, len(keys))
+		reqs := make([]ddbtypes.WriteRequest, 0, n)
+		for _, k := range keys[:n] {
+			reqs = append(reqs, ddbtypes.WriteRequest{DeleteRequest: &ddbtypes.DeleteRequest{Key: k}})
+		}
+		keys = keys[n:]
+		pending := map[string][]ddbtypes.WriteRequest{s.table: reqs}
+		for attempt := 0; len(pending[s.table]) > 0; attempt++ {
+			if attempt == 8 {
+				return fmt.Errorf("batch delete: %d items still unprocessed", len(pending[s.table]))
+			}
+			if attempt > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+				}
+			}
+			out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return fmt.Errorf("batch delete: %w", err)
+			}
+			pending = out.UnprocessedItems
+		}
+	}
+	return nil
+}
+
+func (s *Store) queryAll(ctx context.Context, in *dynamodb.QueryInput) ([]map[string]ddbtypes.AttributeValue, error) {
+	var items []map[string]ddbtypes.AttributeValue
+	p := dynamodb.NewQueryPaginator(s.api, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, page.Items...)
+	}
+	return items, nil
+}
+
+// conflictOr maps DynamoDB's condition failures (plain or inside a cancelled
+// transaction) to ErrConflict, and wraps anything else with action.
+func conflictOr(err error, action string) error {
+	var ccf *ddbtypes.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("%s: %w", action, ErrConflict)
+	}
+	var tce *ddbtypes.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return fmt.Errorf("%s: %w", action, ErrConflict)
+			}
+		}
+	}
+	return fmt.Errorf("%s: %w", action, err)
+}
+
+func num(n int64) ddbtypes.AttributeValue {
+	return &ddbtypes.AttributeValueMemberN{Value: fmt.Sprint(n)}
+}
+
+func str(s string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: s} }

@@ -1,0 +1,380 @@
+// Package pipeline is certferry's one way of getting a certificate onto
+// nodes: describe → export → verify → store secret version → SendCommand →
+// record in the inventory. Every entry point (API, ACM and Health events,
+// the sweep) goes through Onboard or Sync, so the guarantees are the same
+// everywhere:
+//
+//   - a refused request writes nothing (validation and ACM checks come first);
+//   - one deployment per name runs at a time (a lease-bound claim on META,
+//     taken under the item's optimistic lock);
+//   - a run that failed part-way is completed by the next run without
+//     duplicates: the current secret version is reused when it already holds
+//     ACM's serial, and a command already sent for the same install is
+//     adopted instead of sending another.
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/certferry/certferry/internal/bundle"
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/fleet"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/spec"
+)
+
+// Domain errors beyond those of certs, spec and inventory.
+var (
+	ErrNameTaken   = errors.New("name is bound to another certificate")
+	ErrUnknownName = errors.New("unknown certificate name")
+	ErrBusy        = errors.New("a deployment of this name is in progress")
+)
+
+// Triggers recorded on deployments.
+const (
+	TriggerAPI    = "api"
+	TriggerACM    = "acm-event"
+	TriggerHealth = "health-event"
+	TriggerSweep  = "sweep"
+)
+
+// Dependencies, each the narrowest surface the pipeline calls.
+type (
+	acmClient interface {
+		Describe(ctx context.Context, arn string) (certs.Info, error)
+		Export(ctx context.Context, arn string, passphrase []byte) (certs.Exported, error)
+	}
+	bundleStore interface {
+		SecretName(name string) string
+		NewPassphrase(ctx context.Context) (string, error)
+		Current(ctx context.Context, name string) (*bundle.Bundle, bundle.Version, error)
+		Put(ctx context.Context, name string, b *bundle.Bundle, token string) (bundle.Version, error)
+	}
+	inventoryStore interface {
+		GetCert(ctx context.Context, name string) (*inventory.Cert, error)
+		CreateCert(ctx context.Context, sp spec.Spec, claim inventory.Claim) (*inventory.Cert, error)
+		TakeClaim(ctx context.Context, c *inventory.Cert, claim inventory.Claim) (*inventory.Cert, error)
+		ReleaseClaim(ctx context.Context, name, token string) error
+		Commit(ctx context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error)
+	}
+	commander interface {
+		Send(ctx context.Context, in fleet.Install) (fleet.Command, error)
+		Find(ctx context.Context, in fleet.Install, since time.Time) (*fleet.Command, error)
+	}
+)
+
+var (
+	_ acmClient      = (*certs.Client)(nil)
+	_ bundleStore    = (*bundle.Store)(nil)
+	_ inventoryStore = (*inventory.Store)(nil)
+	_ commander      = (*fleet.Fleet)(nil)
+)
+
+// Config is the pipeline's plain configuration.
+type Config struct {
+	Region string        // the stack's region; certificates must live there
+	Lease  time.Duration // how long a claim blocks other runs (default 2m)
+	// Lookback bounds how far back a sent command is searched for when a
+	// run resumes after a failure (default 1h).
+	Lookback time.Duration
+}
+
+// Pipeline runs deployments.
+type Pipeline struct {
+	acm   acmClient
+	store bundleStore
+	inv   inventoryStore
+	fleet commander
+	cfg   Config
+	now   func() time.Time
+}
+
+// New wires a Pipeline.
+func New(acm acmClient, store bundleStore, inv inventoryStore, f commander, cfg Config) *Pipeline {
+	if cfg.Lease == 0 {
+		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.Lookback == 0 {
+		cfg.Lookback = time.Hour
+	}
+	return &Pipeline{acm: acm, store: store, inv: inv, fleet: f, cfg: cfg, now: time.Now}
+}
+
+// Result is what a deployment produced (or what was already there).
+type Result struct {
+	Name            string   `json:"name"`
+	CertificateARN  string   `json:"certificateArn"`
+	DeploymentID    string   `json:"deploymentId"`
+	CommandID       string   `json:"commandId"`
+	Serial          string   `json:"serial"`
+	NotAfter        string   `json:"notAfter"`
+	Fingerprint     string   `json:"fingerprintSha256"`
+	SecretARN       string   `json:"-"`
+	SecretVersionID string   `json:"-"`
+	InstanceIDs     []string `json:"-"`
+	// Unchanged is true when nothing was written or sent: the inventory
+	// already held this certificate, serial and spec.
+	Unchanged bool `json:"-"`
+}
+
+// CheckARN validates a certificate ARN's shape and region.
+func (p *Pipeline) CheckARN(arn string) error {
+	if !certs.ARNPattern.MatchString(arn) {
+		return fmt.Errorf("must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<uuid>)")
+	}
+	if r := certs.ARNRegion(arn); p.cfg.Region != "" && r != p.cfg.Region {
+		return fmt.Errorf("certificate is in %s; this certferry stack runs in %s", r, p.cfg.Region)
+	}
+	return nil
+}
+
+// Onboard binds sp.Name to sp.CertificateARN and deploys it. Re-onboarding
+// an unchanged spec whose serial is already deployed changes nothing.
+func (p *Pipeline) Onboard(ctx context.Context, sp spec.Spec) (Result, error) {
+	sp.ApplyDefaults()
+	if err := sp.Validate(p.CheckARN); err != nil {
+		return Result{}, err
+	}
+	existing, err := p.inv.GetCert(ctx, sp.Name)
+	if err != nil {
+		return Result{}, err
+	}
+	if existing != nil && existing.CertificateARN != sp.CertificateARN {
+		return Result{}, spec.Wrap(ErrNameTaken, "name", "%q is bound to %s; delete it first or choose another name", sp.Name, existing.CertificateARN)
+	}
+	info, err := p.deployable(ctx, sp.CertificateARN)
+	if err != nil {
+		return Result{}, err
+	}
+	if existing != nil && existing.Status == inventory.StatusActive && existing.Serial == info.Serial &&
+		reflect.DeepEqual(existing.Spec, sp) {
+		slog.InfoContext(ctx, "onboarding unchanged", "name", sp.Name, "serial", info.Serial)
+		return resultOf(existing, true), nil
+	}
+	return p.deploy(ctx, existing, sp, info, TriggerAPI, false)
+}
+
+// Redeploy sends the current certificate of name to its targets again, even
+// when they already have it (the bundle is re-exported only when ACM's
+// serial changed).
+func (p *Pipeline) Redeploy(ctx context.Context, name, trigger string) (Result, error) {
+	existing, err := p.known(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	info, err := p.deployable(ctx, existing.CertificateARN)
+	if err != nil {
+		return Result{}, err
+	}
+	return p.deploy(ctx, existing, existing.Spec, info, trigger, true)
+}
+
+// Sync deploys name when ACM's current serial differs from the inventory's
+// (a renewal), and does nothing otherwise.
+func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, error) {
+	existing, err := p.known(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	info, err := p.deployable(ctx, existing.CertificateARN)
+	if err != nil {
+		return Result{}, err
+	}
+	if existing.Status == inventory.StatusActive && existing.Serial == info.Serial {
+		slog.InfoContext(ctx, "serial unchanged, nothing to deploy", "name", name, "serial", info.Serial, "trigger", trigger)
+		return resultOf(existing, true), nil
+	}
+	return p.deploy(ctx, existing, existing.Spec, info, trigger, false)
+}
+
+func (p *Pipeline) known(ctx context.Context, name string) (*inventory.Cert, error) {
+	if !spec.NamePattern.MatchString(name) {
+		return nil, spec.Invalid("name", "must match %s", spec.NamePattern)
+	}
+	c, err := p.inv.GetCert(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil || c.CertificateARN == "" {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownName, name)
+	}
+	return c, nil
+}
+
+func (p *Pipeline) deployable(ctx context.Context, arn string) (certs.Info, error) {
+	info, err := p.acm.Describe(ctx, arn)
+	if err != nil {
+		return certs.Info{}, err
+	}
+	if err := info.CheckDeployable(); err != nil {
+		return certs.Info{}, err
+	}
+	return info, nil
+}
+
+// deploy holds the claim for the whole run and releases it on failure.
+func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec.Spec, info certs.Info, trigger string, force bool) (res Result, err error) {
+	claim := inventory.Claim{Token: newToken(), Serial: info.Serial, Until: p.now().Add(p.cfg.Lease).Unix()}
+	var c *inventory.Cert
+	switch {
+	case existing == nil:
+		c, err = p.inv.CreateCert(ctx, sp, claim)
+	case existing.Claim != nil && existing.Claim.Until > p.now().Unix():
+		return Result{}, fmt.Errorf("%w: %s (serial %s, claim expires %s)", ErrBusy, sp.Name, existing.Claim.Serial,
+			time.Unix(existing.Claim.Until, 0).UTC().Format(time.RFC3339))
+	default:
+		c, err = p.inv.TakeClaim(ctx, existing, claim)
+	}
+	if errors.Is(err, inventory.ErrConflict) {
+		return Result{}, fmt.Errorf("%w: %s changed while this request ran", ErrBusy, sp.Name)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		if rerr := p.inv.ReleaseClaim(context.WithoutCancel(ctx), sp.Name, claim.Token); rerr != nil {
+			slog.WarnContext(ctx, "claim not released; it expires on its own", "name", sp.Name, "error", rerr)
+		}
+	}()
+
+	b, ver, err := p.bundleFor(ctx, sp.Name, info, claim.Token)
+	if err != nil {
+		return Result{}, err
+	}
+	install := fleet.Install{
+		Spec: sp, SecretID: p.store.SecretName(sp.Name), Region: p.cfg.Region,
+		ServerName: serverName(sp, info), ExpectedFingerprint: b.Fingerprint, Serial: b.Serial,
+	}
+	var cmd *fleet.Command
+	if !force {
+		if cmd, err = p.fleet.Find(ctx, install, p.now().Add(-p.cfg.Lookback)); err != nil {
+			return Result{}, err
+		}
+		if cmd != nil {
+			slog.InfoContext(ctx, "adopting command already sent for this install", "name", sp.Name, "commandId", cmd.ID)
+		}
+	}
+	if cmd == nil {
+		sent, err := p.fleet.Send(ctx, install)
+		if err != nil {
+			return Result{}, err
+		}
+		cmd = &sent
+		slog.InfoContext(ctx, "install command sent", "name", sp.Name, "commandId", cmd.ID, "serial", b.Serial,
+			"targets", len(sp.Targets), "instances", len(cmd.InstanceIDs), "trigger", trigger)
+	}
+
+	c.Spec = sp
+	c.SecretARN, c.SecretVersionID = ver.SecretARN, ver.VersionID
+	c.Serial, c.Fingerprint, c.NotAfter, c.DomainName = b.Serial, b.Fingerprint, b.NotAfter, info.DomainName
+	dep := &inventory.Deployment{
+		ID:        p.now().UTC().Format(time.RFC3339) + "#" + cmd.ID,
+		CommandID: cmd.ID, Trigger: trigger, Serial: b.Serial, Fingerprint: b.Fingerprint,
+		SecretVersionID: ver.VersionID, InstanceIDs: cmd.InstanceIDs,
+		Counts:  map[string]int{inventory.NodePending: len(cmd.InstanceIDs)},
+		Outcome: "in_progress",
+	}
+	committed, err := p.inv.Commit(ctx, c, dep)
+	if err != nil {
+		if errors.Is(err, inventory.ErrConflict) {
+			return Result{}, fmt.Errorf("%w: %s was taken over before this run committed", ErrBusy, sp.Name)
+		}
+		return Result{}, err
+	}
+	slog.InfoContext(ctx, "deployment recorded", "name", sp.Name, "deploymentId", dep.ID, "serial", b.Serial, "trigger", trigger)
+	res = resultOf(committed, false)
+	res.InstanceIDs = cmd.InstanceIDs
+	return res, nil
+}
+
+// bundleFor returns the secret version holding ACM's current serial,
+// exporting (and storing) it only when the current version does not.
+func (p *Pipeline) bundleFor(ctx context.Context, name string, info certs.Info, token string) (*bundle.Bundle, bundle.Version, error) {
+	cur, ver, err := p.store.Current(ctx, name)
+	if err != nil {
+		return nil, bundle.Version{}, err
+	}
+	if cur != nil && cur.CertificateARN == info.ARN && cur.Serial == info.Serial {
+		slog.InfoContext(ctx, "secret already holds this serial; not exporting again", "name", name, "serial", info.Serial)
+		return cur, ver, nil
+	}
+	pass, err := p.store.NewPassphrase(ctx)
+	if err != nil {
+		return nil, bundle.Version{}, err
+	}
+	exp, err := p.acm.Export(ctx, info.ARN, []byte(pass))
+	if err != nil {
+		return nil, bundle.Version{}, err
+	}
+	m, err := certs.Verify(exp.Certificate, exp.CertificateChain, exp.PrivateKey, []byte(pass))
+	if err != nil {
+		return nil, bundle.Version{}, fmt.Errorf("verify export of %s: %w", info.ARN, err)
+	}
+	pfx, err := m.PKCS12(pass)
+	if err != nil {
+		return nil, bundle.Version{}, err
+	}
+	b := &bundle.Bundle{
+		CertificateARN:   info.ARN,
+		Serial:           m.Serial,
+		NotAfter:         m.NotAfter.Format(time.RFC3339),
+		Fingerprint:      m.Fingerprint,
+		Certificate:      exp.Certificate,
+		CertificateChain: exp.CertificateChain,
+		PrivateKey:       exp.PrivateKey,
+		PKCS12:           base64.StdEncoding.EncodeToString(pfx),
+		Passphrase:       pass,
+		ExportedAt:       p.now().UTC().Format(time.RFC3339),
+	}
+	ver, err = p.store.Put(ctx, name, b, token)
+	if err != nil {
+		return nil, bundle.Version{}, err
+	}
+	slog.InfoContext(ctx, "certificate exported and stored", "name", name, "bundle", b, "secretVersionId", ver.VersionID)
+	return b, ver, nil
+}
+
+// serverName is the SNI name the node checks: the spec's, else the
+// certificate's domain with a leading wildcard label replaced by "www".
+func serverName(sp spec.Spec, info certs.Info) string {
+	if sp.Linux.ServerName != "" {
+		return sp.Linux.ServerName
+	}
+	d := info.DomainName
+	if strings.HasPrefix(d, "*.") {
+		d = "www" + d[1:]
+	}
+	if !spec.ServerNamePattern.MatchString(d) {
+		return "localhost"
+	}
+	return d
+}
+
+func resultOf(c *inventory.Cert, unchanged bool) Result {
+	return Result{
+		Name: c.Name, CertificateARN: c.CertificateARN, DeploymentID: c.LastDeploymentID, CommandID: c.LastCommandID,
+		Serial: c.Serial, NotAfter: c.NotAfter, Fingerprint: c.Fingerprint,
+		SecretARN: c.SecretARN, SecretVersionID: c.SecretVersionID, Unchanged: unchanged,
+	}
+}
+
+// newToken is a random UUID-shaped token, usable as a Secrets Manager
+// ClientRequestToken (32 to 64 characters).
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
