@@ -25,8 +25,8 @@ type Server struct {
 
 // Start runs moto_server on a free 127.0.0.1 port and waits until it
 // answers. ACM certificates requested from it are issued at once
-// (MOTO_ACM_VALIDATION_WAIT=0).
-func Start(ctx context.Context) (*Server, error) {
+// (MOTO_ACM_VALIDATION_WAIT=0) unless env (KEY=value pairs) says otherwise.
+func Start(ctx context.Context, env ...string) (*Server, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, errors.New("moto_server not found on PATH: install it with pip install 'moto[server]' (or run .ci/run, which does)")
@@ -40,7 +40,7 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, fmt.Errorf("create moto log: %w", err)
 	}
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Env = append(os.Environ(), "MOTO_ACM_VALIDATION_WAIT=0")
+	cmd.Env = append(append(os.Environ(), "MOTO_ACM_VALIDATION_WAIT=0"), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,587 @@
+package app
+
+// Integration tests: the real onboard handler and SDK clients against
+// moto_server, started by TestMain. They fail (never skip) without moto.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/certferry/certferry/internal/api"
+	"github.com/certferry/certferry/internal/bundle"
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/config"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/motoserver"
+	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/testkit"
+)
+
+var (
+	moto *motoserver.Server
+	logs *testkit.LogBuffer
+	// seen collects every passphrase and key the suite produced, for the
+	// log leak check in TestMain.
+	seenMu sync.Mutex
+	seen   []string
+)
+
+func TestMain(m *testing.M) {
+	logs = testkit.CaptureLogs()
+	var err error
+	moto, err = motoserver.Start(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration tests need moto_server:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	moto.Stop()
+	if code == 0 {
+		code = checkLogs()
+	}
+	os.Exit(code)
+}
+
+// checkLogs asserts that no log line of the whole suite holds a passphrase
+// or private key.
+func checkLogs() int {
+	text := logs.String()
+	if !strings.Contains(text, "certificate exported and stored") {
+		fmt.Fprintln(os.Stderr, "log check: the suite logged no export; the check would prove nothing")
+		return 1
+	}
+	leaks := []string{}
+	if strings.Contains(text, "PRIVATE KEY") {
+		leaks = append(leaks, "a PEM private key")
+	}
+	seenMu.Lock()
+	defer seenMu.Unlock()
+	for _, s := range seen {
+		if strings.Contains(text, s) {
+			leaks = append(leaks, fmt.Sprintf("a secret value of %d characters", len(s)))
+		}
+	}
+	if len(leaks) > 0 {
+		fmt.Fprintln(os.Stderr, "log check: the logs contain", strings.Join(leaks, ", "))
+		return 1
+	}
+	return 0
+}
+
+type rig struct {
+	t       *testing.T
+	ctx     context.Context
+	aws     aws.Config
+	cfg     config.Config
+	handler interface {
+		Handle(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+	}
+	sm  *secretsmanager.Client
+	ddb *dynamodb.Client
+	ssm *ssm.Client
+}
+
+// newRig resets moto and creates the stack's resources in it.
+func newRig(t *testing.T, server *motoserver.Server) *rig {
+	t.Helper()
+	ctx := context.Background()
+	if err := server.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithRegion("us-east-1"),
+		awsconfig.WithBaseEndpoint(server.URL),
+		awsconfig.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
+		})),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := localenv.Up(ctx, awsCfg, filepath.Join("..", "..", localenv.DocumentFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{
+		t: t, ctx: ctx, aws: awsCfg, cfg: env.Config, handler: Onboard(awsCfg, env.Config),
+		sm: secretsmanager.NewFromConfig(awsCfg), ddb: dynamodb.NewFromConfig(awsCfg), ssm: ssm.NewFromConfig(awsCfg),
+	}
+}
+
+func (r *rig) post(body string) (int, map[string]any) {
+	r.t.Helper()
+	return r.call("POST", "/certificates", "", body)
+}
+
+func (r *rig) call(method, path, name, body string) (int, map[string]any) {
+	r.t.Helper()
+	req := events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Resource: path, Body: body}
+	if name != "" {
+		req.Resource = strings.Replace(path, "/"+name, "/{name}", 1)
+		req.PathParameters = map[string]string{"name": name}
+	}
+	resp, err := r.handler.Handle(r.ctx, req)
+	if err != nil {
+		r.t.Fatalf("handler error: %v", err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(resp.Body), &out); err != nil {
+		r.t.Fatalf("answer is not JSON: %q", resp.Body)
+	}
+	testkit.AssertNoSecrets(r.t, "API answer", resp.Body, r.secretValues()...)
+	return resp.StatusCode, out
+}
+
+// counts is what the stack holds: secrets, secret versions, items, commands.
+type counts struct{ secrets, versions, items, commands int }
+
+func (r *rig) counts() counts {
+	r.t.Helper()
+	var c counts
+	ls, err := r.sm.ListSecrets(r.ctx, &secretsmanager.ListSecretsInput{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c.secrets = len(ls.SecretList)
+	for _, s := range ls.SecretList {
+		v, err := r.sm.ListSecretVersionIds(r.ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: s.ARN, IncludeDeprecated: aws.Bool(true)})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		c.versions += len(v.Versions)
+	}
+	sc, err := r.ddb.Scan(r.ctx, &dynamodb.ScanInput{TableName: aws.String(r.cfg.Table)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c.items = len(sc.Items)
+	cmds, err := r.ssm.ListCommands(r.ctx, &ssm.ListCommandsInput{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c.commands = len(cmds.Commands)
+	return c
+}
+
+func (r *rig) commands() []ssmCommand {
+	r.t.Helper()
+	out, err := r.ssm.ListCommands(r.ctx, &ssm.ListCommandsInput{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var cmds []ssmCommand
+	for _, c := range out.Commands {
+		cmds = append(cmds, ssmCommand{ID: aws.ToString(c.CommandId), Document: aws.ToString(c.DocumentName), Instances: c.InstanceIds, Parameters: c.Parameters})
+	}
+	return cmds
+}
+
+type ssmCommand struct {
+	ID, Document string
+	Instances    []string
+	Parameters   map[string][]string
+}
+
+// bundleOf reads the current secret value of name and remembers its
+// secret parts for the log check.
+func (r *rig) bundleOf(name string) bundle.Bundle {
+	r.t.Helper()
+	out, err := r.sm.GetSecretValue(r.ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(r.cfg.SecretPrefix + name)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var b bundle.Bundle
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &b); err != nil {
+		r.t.Fatal(err)
+	}
+	seenMu.Lock()
+	seen = append(seen, b.Passphrase, b.PKCS12[:64], strings.Split(b.PrivateKey, "\n")[1])
+	seenMu.Unlock()
+	return b
+}
+
+func (r *rig) secretValues() []string {
+	seenMu.Lock()
+	defer seenMu.Unlock()
+	return slices.Clone(seen)
+}
+
+func onboardBody(arn, name string) string {
+	return fmt.Sprintf(`{"certificateArn": %q, "name": %q, "targets": [{"key": "tag:env", "values": ["prod"]}],
+		"linux": {"reloadService": "nginx", "serverName": "shop.example.com"}}`, arn, name)
+}
+
+func TestOnboardExportableCertificates(t *testing.T) {
+	r := newRig(t, moto)
+	tagged, err := localenv.LaunchInstances(r.ctx, r.aws, 2, map[string]string{"env": "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 1, map[string]string{"env": "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	publicARN, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := localenv.CreatePrivateCA(r.ctx, r.aws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privateARN, err := localenv.RequestPrivate(r.ctx, r.aws, ca, "api.internal.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, arn string }{{"shop-web", publicARN}, {"internal-api", privateARN}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.t = t
+			before := r.counts()
+			status, ans := r.post(onboardBody(tc.arn, tc.name))
+			if status != 202 {
+				t.Fatalf("status %d: %v", status, ans)
+			}
+			for _, k := range []string{"name", "certificateArn", "deploymentId", "commandId", "serial", "notAfter", "fingerprintSha256"} {
+				if s, _ := ans[k].(string); s == "" {
+					t.Errorf("answer lacks %s: %v", k, ans)
+				}
+			}
+			after := r.counts()
+			if after.secrets != before.secrets+1 || after.versions != before.versions+1 || after.commands != before.commands+1 {
+				t.Fatalf("counts %+v -> %+v: want one new secret, version and command", before, after)
+			}
+
+			// The stored key decrypts with the stored passphrase (Go and
+			// openssl) and belongs to the certificate.
+			b := r.bundleOf(tc.name)
+			if b.Serial != ans["serial"] || b.Fingerprint != ans["fingerprintSha256"] || b.CertificateARN != tc.arn {
+				t.Fatalf("bundle %v does not match the answer %v", b, ans)
+			}
+			m, err := certs.Verify(b.Certificate, b.CertificateChain, b.PrivateKey, []byte(b.Passphrase))
+			if err != nil {
+				t.Fatalf("stored bundle fails verification: %v", err)
+			}
+			if m.Fingerprint != b.Fingerprint {
+				t.Fatalf("fingerprint %s, bundle says %s", m.Fingerprint, b.Fingerprint)
+			}
+			opensslMatches(t, b)
+			pfx, _ := base64.StdEncoding.DecodeString(b.PKCS12)
+			if _, leaf, _, err := pkcs12.DecodeChain(pfx, b.Passphrase); err != nil || certs.Fingerprint(leaf.Raw) != b.Fingerprint {
+				t.Fatalf("PFX does not open with the passphrase or holds another certificate: %v", err)
+			}
+
+			// The inventory holds the certificate.
+			inv := inventory.NewStore(r.ddb, r.cfg.Table)
+			c, err := inv.GetCert(r.ctx, tc.name)
+			if err != nil || c == nil {
+				t.Fatalf("inventory: %v, %v", c, err)
+			}
+			if c.CertificateARN != tc.arn || c.Serial != b.Serial || c.Status != inventory.StatusActive || c.Claim != nil || c.SecretARN == "" {
+				t.Fatalf("inventory item %+v", c)
+			}
+
+			// One command, exactly the tagged instances, no material in parameters.
+			var cmd *ssmCommand
+			for _, x := range r.commands() {
+				if x.ID == ans["commandId"] {
+					cmd = &x
+				}
+			}
+			if cmd == nil || cmd.Document != r.cfg.Document {
+				t.Fatalf("command %v not found with document %s", ans["commandId"], r.cfg.Document)
+			}
+			if got, want := slices.Sorted(slices.Values(cmd.Instances)), slices.Sorted(slices.Values(tagged)); !slices.Equal(got, want) {
+				t.Fatalf("command targets %v, want exactly the tagged %v", got, want)
+			}
+			params, _ := json.Marshal(cmd.Parameters)
+			testkit.AssertNoSecrets(t, "command parameters", string(params), b.Passphrase, b.PKCS12[:64])
+			if strings.Contains(string(params), "BEGIN CERTIFICATE") || strings.Contains(string(params), strings.Split(b.Certificate, "\n")[1]) {
+				t.Fatal("command parameters carry certificate text")
+			}
+			if cmd.Parameters["SecretId"][0] != r.cfg.SecretPrefix+tc.name || cmd.Parameters["ExpectedFingerprint"][0] != b.Fingerprint {
+				t.Fatalf("parameters %v", cmd.Parameters)
+			}
+			itemsDump, _ := r.ddb.Scan(r.ctx, &dynamodb.ScanInput{TableName: aws.String(r.cfg.Table)})
+			raw, _ := json.Marshal(itemsDump.Items)
+			testkit.AssertNoSecrets(t, "DynamoDB items", string(raw), b.Passphrase, b.PKCS12[:64])
+		})
+	}
+}
+
+// opensslMatches decrypts the bundle's key with openssl, passphrase on a
+// file descriptor, and compares its public key with the certificate's.
+func opensslMatches(t *testing.T, b bundle.Bundle) {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	key, cert, pass := write("key.enc", b.PrivateKey), write("cert.pem", b.Certificate), write("pass", b.Passphrase)
+	cmd := exec.Command("openssl", "pkey", "-in", key, "-passin", "file:"+pass, "-pubout")
+	pubKey, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("openssl cannot decrypt the key with the passphrase: %v", err)
+	}
+	pubCert, err := exec.Command("openssl", "x509", "-in", cert, "-noout", "-pubkey").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(pubKey) != string(pubCert) {
+		t.Fatal("openssl: key does not match certificate")
+	}
+}
+
+func TestOnboardIsIdempotent(t *testing.T) {
+	r := newRig(t, moto)
+	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 1, map[string]string{"env": "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	arn, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, first := r.post(onboardBody(arn, "shop-web"))
+	if status != 202 {
+		t.Fatalf("first onboarding: %d %v", status, first)
+	}
+	base := r.counts()
+
+	status, again := r.post(onboardBody(arn, "shop-web"))
+	if status != 202 || again["commandId"] != first["commandId"] || again["deploymentId"] != first["deploymentId"] {
+		t.Fatalf("re-onboarding answered %d %v, want the same deployment %v", status, again, first["deploymentId"])
+	}
+	if got := r.counts(); got != base {
+		t.Fatalf("re-onboarding changed the stack: %+v -> %+v", base, got)
+	}
+
+	// A changed install option sends a new command but exports nothing.
+	changed := strings.Replace(onboardBody(arn, "shop-web"), `"nginx"`, `"apache2"`, 1)
+	status, upd := r.post(changed)
+	if status != 202 || upd["commandId"] == first["commandId"] {
+		t.Fatalf("changed spec: %d %v", status, upd)
+	}
+	got := r.counts()
+	if got.versions != base.versions || got.commands != base.commands+1 {
+		t.Fatalf("changed spec: %+v -> %+v, want one more command and no new secret version", base, got)
+	}
+
+	// An explicit redeploy sends again, still without a new export.
+	status, red := r.call("POST", "/certificates/shop-web/deployments", "shop-web", "")
+	if status != 202 || red["commandId"] == upd["commandId"] {
+		t.Fatalf("redeploy: %d %v", status, red)
+	}
+	if g := r.counts(); g.versions != base.versions || g.commands != base.commands+2 {
+		t.Fatalf("redeploy: %+v -> %+v", base, g)
+	}
+
+	// GET shows the certificate with its nodes and deployments.
+	status, detail := r.call("GET", "/certificates/shop-web", "shop-web", "")
+	if status != 200 || len(detail["nodes"].([]any)) != 1 || len(detail["deployments"].([]any)) != 3 {
+		t.Fatalf("GET: %d %v", status, detail)
+	}
+
+	// DELETE stops distribution and leaves the secret for the nodes.
+	if status, _ := r.call("DELETE", "/certificates/shop-web", "shop-web", ""); status != 200 {
+		t.Fatalf("DELETE: %d", status)
+	}
+	if status, _ := r.call("GET", "/certificates/shop-web", "shop-web", ""); status != 404 {
+		t.Fatalf("GET after DELETE: %d", status)
+	}
+	if g := r.counts(); g.items != 0 || g.secrets != 1 {
+		t.Fatalf("after DELETE: %+v, want no items and the secret kept", g)
+	}
+	if status, _ := r.call("DELETE", "/certificates/shop-web", "shop-web", ""); status != 404 {
+		t.Fatalf("second DELETE: %d", status)
+	}
+}
+
+func TestOnboardRefusalsWriteNothing(t *testing.T) {
+	r := newRig(t, moto)
+	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 1, map[string]string{"env": "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	good, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := localenv.RequestExportable(r.ctx, r.aws, "other.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notExportable, err := localenv.RequestNotExportable(r.ctx, r.aws, "plain.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A name bound to `good` first; refusals below must leave it as it is.
+	if status, ans := r.post(onboardBody(good, "taken")); status != 202 {
+		t.Fatalf("setup: %d %v", status, ans)
+	}
+	unknownARN := "arn:aws:acm:us-east-1:123456789012:certificate/99999999-9999-9999-9999-999999999999"
+	target := `"targets": [{"key": "tag:env", "values": ["prod"]}]`
+	tests := []struct {
+		name, body string
+		status     int
+		code       string
+		field      string
+	}{
+		{"malformed JSON", `{"certificateArn": "arn:aws:acm:`, 400, "ValidationError", "body"},
+		{"empty body", ``, 400, "ValidationError", "body"},
+		{"missing name", fmt.Sprintf(`{"certificateArn": %q, %s}`, good, target), 400, "ValidationError", "name"},
+		{"missing arn", fmt.Sprintf(`{"name": "web", %s}`, target), 400, "ValidationError", "certificateArn"},
+		{"missing targets", fmt.Sprintf(`{"certificateArn": %q, "name": "web"}`, good), 400, "ValidationError", "targets"},
+		{"name traversal", fmt.Sprintf(`{"certificateArn": %q, "name": "../x", %s}`, good, target), 400, "ValidationError", "name"},
+		{"name semicolon", fmt.Sprintf(`{"certificateArn": %q, "name": "a;b", %s}`, good, target), 400, "ValidationError", "name"},
+		{"name substitution", fmt.Sprintf(`{"certificateArn": %q, "name": "$(id)", %s}`, good, target), 400, "ValidationError", "name"},
+		{"name 200 chars", fmt.Sprintf(`{"certificateArn": %q, "name": %q, %s}`, good, strings.Repeat("a", 200), target), 400, "ValidationError", "name"},
+		{"path traversal", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"certPath": "/etc/ssl/../../root/x"}}`, good, target), 400, "ValidationError", "linux.certPath"},
+		{"path substitution", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"keyPath": "/tmp/$(id)"}}`, good, target), 400, "ValidationError", "linux.keyPath"},
+		{"relative path", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"keyPath": "key.pem"}}`, good, target), 400, "ValidationError", "linux.keyPath"},
+		{"hostile service", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"reloadService": "nginx;reboot"}}`, good, target), 400, "ValidationError", "linux.reloadService"},
+		{"hostile tag value", fmt.Sprintf(`{"certificateArn": %q, "name": "web", "targets": [{"key": "tag:env", "values": ["prod$(id)"]}]}`, good), 400, "ValidationError", "targets[0].values[0]"},
+		{"hostile tag key", fmt.Sprintf(`{"certificateArn": %q, "name": "web", "targets": [{"key": "tag:env;x", "values": ["prod"]}]}`, good), 400, "ValidationError", "targets[0].key"},
+		{"hostile sample tag", fmt.Sprintf(`{"CertificateArn": %q, "CertName": "web", "TargetTagKey": "env", "TargetTagValue": "a\nb"}`, good), 400, "ValidationError", "targets[0].values[0]"},
+		{"arn of another service", fmt.Sprintf(`{"certificateArn": "arn:aws:iam::123456789012:role/admin", "name": "web", %s}`, target), 400, "ValidationError", "certificateArn"},
+		{"arn in another region", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s}`, strings.Replace(good, "us-east-1", "eu-west-1", 1), target), 400, "ValidationError", "certificateArn"},
+		{"unknown arn", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s}`, unknownARN, target), 404, "CertificateNotFound", "certificateArn"},
+		{"not exportable", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s}`, notExportable, target), 422, "CertificateNotExportable", "certificateArn"},
+		{"name bound to another certificate", fmt.Sprintf(`{"certificateArn": %q, "name": "taken", %s}`, other, target), 409, "NameTaken", "name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r.t = t
+			before := r.counts()
+			status, ans := r.post(tc.body)
+			e, _ := ans["error"].(map[string]any)
+			if status != tc.status || e["code"] != tc.code || e["field"] != tc.field {
+				t.Fatalf("got %d %v, want %d %s on %s", status, ans, tc.status, tc.code, tc.field)
+			}
+			if msg, _ := e["message"].(string); msg == "" {
+				t.Fatal("error without message")
+			}
+			if after := r.counts(); after != before {
+				t.Fatalf("a refused request wrote: %+v -> %+v", before, after)
+			}
+		})
+	}
+}
+
+// A certificate still PENDING_VALIDATION needs a moto that does not issue
+// at once, so this test runs its own.
+func TestOnboardPendingValidation(t *testing.T) {
+	slow, err := motoserver.Start(context.Background(), "MOTO_ACM_VALIDATION_WAIT=3600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Stop()
+	r := newRig(t, slow)
+	arn, err := requestPending(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := r.counts()
+	status, ans := r.post(onboardBody(arn, "web"))
+	e, _ := ans["error"].(map[string]any)
+	if status != 422 || e["code"] != "CertificateNotIssued" || !strings.Contains(e["message"].(string), "PENDING_VALIDATION") {
+		t.Fatalf("got %d %v, want 422 CertificateNotIssued naming PENDING_VALIDATION", status, ans)
+	}
+	if after := r.counts(); after != before {
+		t.Fatalf("refused request wrote: %+v -> %+v", before, after)
+	}
+}
+
+// A run that dies after SendCommand (here: the inventory commit fails) is
+// completed by the retry with no second secret version and no second command.
+func TestOnboardResumesWithoutDuplicates(t *testing.T) {
+	r := newRig(t, moto)
+	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 2, map[string]string{"env": "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	arn, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := NewParts(r.aws, r.cfg)
+	flaky := &failingCommit{Store: parts.Inventory, failures: 1}
+	p := pipeline.New(parts.ACM, parts.Bundles, flaky, parts.Fleet, pipeline.Config{Region: "us-east-1"})
+	sp := specOf(t, onboardBody(arn, "shop-web"))
+
+	if _, err := p.Onboard(r.ctx, sp); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("first run: %v, want the injected failure", err)
+	}
+	mid := r.counts()
+	if mid.versions != 1 || mid.commands != 1 {
+		t.Fatalf("after the failed run: %+v, want 1 version and 1 command", mid)
+	}
+	res, err := p.Onboard(r.ctx, sp)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	end := r.counts()
+	if end.versions != 1 || end.commands != 1 {
+		t.Fatalf("after the retry: %+v, want still 1 version and 1 command", end)
+	}
+	if res.CommandID != r.commands()[0].ID {
+		t.Fatalf("retry recorded command %s, not the one sent", res.CommandID)
+	}
+}
+
+type failingCommit struct {
+	*inventory.Store
+	failures int
+}
+
+func (f *failingCommit) Commit(ctx context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error) {
+	if f.failures > 0 {
+		f.failures--
+		return nil, errors.New("injected: DynamoDB unavailable")
+	}
+	return f.Store.Commit(ctx, c, d)
+}
+
+func requestPending(r *rig) (string, error) {
+	out, err := acm.NewFromConfig(r.aws).RequestCertificate(r.ctx, &acm.RequestCertificateInput{
+		DomainName: aws.String("pending.example.com"), ValidationMethod: acmtypes.ValidationMethodDns,
+		Options: &acmtypes.CertificateOptions{Export: acmtypes.CertificateExportEnabled},
+	})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.CertificateArn), nil
+}
+
+func specOf(t *testing.T, body string) spec.Spec {
+	t.Helper()
+	sp, err := api.ParseOnboard(body, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}
