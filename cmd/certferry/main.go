@@ -17,12 +17,32 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/samtemplate"
 )
+
+func syncTemplate(templatePath, docPath string) error {
+	tmpl, err := os.ReadFile(templatePath)
+	if err != nil {
+		return err
+	}
+	doc, err := os.ReadFile(docPath)
+	if err != nil {
+		return err
+	}
+	out, err := samtemplate.SyncDocument(tmpl, doc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(templatePath, out, 0o644)
+}
 
 const usage = `usage:
   certferry local up
   certferry invoke [-arn ARN] <function> <event.json>   (functions: %s)
   certferry demo
+  certferry sync-template   copy ssm-documents/ into template.yaml
 `
 
 func main() {
@@ -58,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return invoke(ctx, fs.Arg(0), fs.Arg(1), *arn, stdout)
 	case "demo":
 		return demo(ctx, stdout)
+	case "sync-template":
+		return syncTemplate("template.yaml", localenv.DocumentFile)
 	case "-h", "--help", "help":
 		fmt.Fprintf(stdout, usage, functionNames())
 		return nil

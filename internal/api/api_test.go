@@ -95,7 +95,9 @@ func TestHandlerFixtures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			dep := &fakeDeployer{redeploy: func(name string) (pipeline.Result, error) { return pipeline.Result{Name: name, CommandID: "cmd-2"}, nil }}
+			dep := &fakeDeployer{redeploy: func(name string) (pipeline.Result, error) {
+				return pipeline.Result{Name: name, CommandID: "cmd-2"}, nil
+			}}
 			cat := &fakeCatalog{detail: map[string]*inventory.Detail{"shop-web": {
 				Cert:  &inventory.Cert{Spec: spec.Spec{Name: "shop-web"}, Status: "active"},
 				Nodes: []inventory.Node{{InstanceID: "i-0123456789abcdef0", State: "installed"}},
@@ -236,6 +238,3 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
-
-
-

@@ -29,7 +29,9 @@ func TestValidate(t *testing.T) {
 		{name: "instance ids", mutate: func(s *Spec) {
 			s.Targets = []Target{{Key: "InstanceIds", Values: []string{"i-0123456789abcdef0", "mi-0123456789abcdef0"}}}
 		}},
-		{name: "tag with spaces and colon", mutate: func(s *Spec) { s.Targets = []Target{{Key: "tag:aws:cloudformation:stack-name", Values: []string{"My Stack"}}} }},
+		{name: "tag with spaces and colon", mutate: func(s *Spec) {
+			s.Targets = []Target{{Key: "tag:aws:cloudformation:stack-name", Values: []string{"My Stack"}}}
+		}},
 		{name: "missing name", mutate: func(s *Spec) { s.Name = "" }, wantField: "name"},
 		{name: "name traversal", mutate: func(s *Spec) { s.Name = "../x" }, wantField: "name"},
 		{name: "name semicolon", mutate: func(s *Spec) { s.Name = "a;b" }, wantField: "name"},

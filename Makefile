@@ -1,0 +1,49 @@
+# certferry - run `make` for the list of targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK_VERSION ?= 2025.1.1
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
+FUNCTIONS := onboard
+
+.PHONY: help deps build test lint demo bench fuzz deploy sync-template $(addprefix invoke-,$(FUNCTIONS))
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-22s %s\n", $$1, $$2}'
+
+deps: ## install what the tests and the demo need (moto_server, nginx, openssl, jq) when missing
+	@bash scripts/ensure-deps.sh
+
+build: ## build every function's arm64 bootstrap into bin/<function>/
+	@for f in $(FUNCTIONS); do echo "build $$f"; $(LAMBDA_BUILD) -o bin/$$f/bootstrap ./functions/$$f || exit 1; done
+
+# sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
+build-OnboardFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/onboard
+
+test: deps ## unit tests with fakes + integration tests on moto_server and a real nginx
+	$(GO) test -count=1 ./...
+
+lint: ## gofmt, go vet, staticcheck, go mod tidy diff, cfn-lint
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@cp go.mod /tmp/certferry.go.mod && cp go.sum /tmp/certferry.go.sum && $(GO) mod tidy && \
+	  { diff -q go.mod /tmp/certferry.go.mod >/dev/null && diff -q go.sum /tmp/certferry.go.sum >/dev/null || \
+	    { echo "go mod tidy changed go.mod/go.sum"; exit 1; }; }
+	cfn-lint template.yaml
+
+demo: deps ## the whole flow on a private moto_server (no AWS account, no Docker)
+	$(GO) run ./cmd/certferry demo
+
+bench: ## benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+invoke-%: ## run a handler locally on an event: make invoke-onboard EVENT=events/onboard-post.json [ARN=...]
+	$(GO) run ./cmd/certferry invoke $(if $(ARN),-arn $(ARN)) $* $(EVENT)
+
+sync-template: ## copy ssm-documents/certferry-install.yaml into template.yaml
+	$(GO) run ./cmd/certferry sync-template
+
+deploy: ## sam build && sam deploy (first time: sam deploy --guided)
+	sam build && sam deploy

@@ -1,0 +1,214 @@
+package samtemplate
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+func readTemplate(t *testing.T) (raw []byte, tmpl map[string]any) {
+	t.Helper()
+	raw, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	return raw, tmpl
+}
+
+func TestTemplateCarriesTheDocument(t *testing.T) {
+	raw, tmpl := readTemplate(t)
+	doc, err := os.ReadFile("../../ssm-documents/certferry-install.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	synced, err := SyncDocument(raw, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(synced, raw) {
+		t.Fatal("template.yaml's SSM document differs from ssm-documents/certferry-install.yaml: run make sync-template")
+	}
+	var want map[string]any
+	if err := yaml.Unmarshal(doc, &want); err != nil {
+		t.Fatal(err)
+	}
+	got := res(t, tmpl, "InstallDocument")["Properties"].(map[string]any)["Content"]
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatal("inline document content does not parse to the document file's content")
+	}
+}
+
+func res(t *testing.T, tmpl map[string]any, id string) map[string]any {
+	t.Helper()
+	r, ok := tmpl["Resources"].(map[string]any)[id].(map[string]any)
+	if !ok {
+		t.Fatalf("resource %s missing", id)
+	}
+	return r
+}
+
+func TestTemplateGlobalsAndFunctions(t *testing.T) {
+	_, tmpl := readTemplate(t)
+	if tmpl["Transform"] != "AWS::Serverless-2016-10-31" {
+		t.Fatal("not a SAM template")
+	}
+	fn := tmpl["Globals"].(map[string]any)["Function"].(map[string]any)
+	if fn["Runtime"] != "provided.al2023" || fn["Handler"] != "bootstrap" || fmt.Sprint(fn["Architectures"]) != "[arm64]" {
+		t.Fatalf("globals %v", fn)
+	}
+	if fn["LoggingConfig"].(map[string]any)["LogFormat"] != "JSON" {
+		t.Fatal("log format is not JSON")
+	}
+	makefile, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir("../../functions")
+	var fns int
+	for id, r := range tmpl["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		if r["Type"] != "AWS::Serverless::Function" {
+			continue
+		}
+		fns++
+		if r["Metadata"].(map[string]any)["BuildMethod"] != "makefile" {
+			t.Errorf("%s: BuildMethod is not makefile", id)
+		}
+		target := regexp.MustCompile(`(?m)^build-` + id + `:\n\t.*-o \$\(ARTIFACTS_DIR\)/bootstrap \./functions/([a-z-]+)$`)
+		m := target.FindSubmatch(makefile)
+		if m == nil {
+			t.Errorf("Makefile has no build-%s target building into $(ARTIFACTS_DIR)/bootstrap", id)
+			continue
+		}
+		if _, err := os.Stat("../../functions/" + string(m[1]) + "/main.go"); err != nil {
+			t.Errorf("%s builds ./functions/%s, which has no main.go", id, m[1])
+		}
+	}
+	if fns != len(entries) {
+		t.Errorf("%d functions in the template, %d folders in functions/", fns, len(entries))
+	}
+	table := res(t, tmpl, "InventoryTable")["Properties"].(map[string]any)
+	if table["BillingMode"] != "PAY_PER_REQUEST" ||
+		table["PointInTimeRecoverySpecification"].(map[string]any)["PointInTimeRecoveryEnabled"] != true ||
+		table["TimeToLiveSpecification"].(map[string]any)["AttributeName"] != "expiresAt" {
+		t.Fatalf("table %v", table)
+	}
+	api := res(t, tmpl, "Api")["Properties"].(map[string]any)
+	if api["Auth"].(map[string]any)["DefaultAuthorizer"] != "AWS_IAM" {
+		t.Fatal("API is not AWS_IAM-authorized")
+	}
+}
+
+// statements returns every IAM statement in the template: function
+// Policies, managed policies and inline role policies.
+func statements(tmpl map[string]any) map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	add := func(id string, doc any) {
+		d, ok := doc.(map[string]any)
+		if !ok {
+			return
+		}
+		for _, s := range asList(d["Statement"]) {
+			out[id] = append(out[id], s.(map[string]any))
+		}
+	}
+	for id, r := range tmpl["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		props, _ := r["Properties"].(map[string]any)
+		switch r["Type"] {
+		case "AWS::Serverless::Function":
+			for _, p := range asList(props["Policies"]) {
+				add(id, p)
+			}
+		case "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy":
+			add(id, props["PolicyDocument"])
+		case "AWS::IAM::Role":
+			for _, p := range asList(props["Policies"]) {
+				add(id, p.(map[string]any)["PolicyDocument"])
+			}
+		}
+	}
+	return out
+}
+
+func asList(v any) []any {
+	switch x := v.(type) {
+	case []any:
+		return x
+	case nil:
+		return nil
+	default:
+		return []any{x}
+	}
+}
+
+// Actions allowed on Resource "*": reads and lists that IAM cannot scope.
+var starOK = map[string]bool{"secretsmanager:GetRandomPassword": true, "ssm:ListCommands": true,
+	"ssm:GetCommandInvocation": true, "ssm:DescribeInstanceInformation": true, "ec2:DescribeInstances": true,
+	"cloudwatch:PutMetricData": true}
+
+func TestLeastPrivilege(t *testing.T) {
+	_, tmpl := readTemplate(t)
+	all := statements(tmpl)
+	if len(all) == 0 {
+		t.Fatal("no IAM statements found")
+	}
+	sendScoped := false
+	for id, stmts := range all {
+		for _, s := range stmts {
+			actions := asList(s["Action"])
+			resources := fmt.Sprint(asList(s["Resource"]))
+			for _, a := range actions {
+				a := a.(string)
+				if a == "*" || strings.HasSuffix(a, ":*") && id != "SecretsKey" {
+					t.Errorf("%s: wildcard action %q", id, a)
+				}
+				if resources == "[*]" && !starOK[a] {
+					t.Errorf("%s: %s on Resource *", id, a)
+				}
+				if a == "ssm:SendCommand" {
+					switch {
+					case strings.Contains(resources, ":document/"):
+						if !strings.Contains(resources, "${InstallDocument}") {
+							t.Errorf("%s: SendCommand on a document other than certferry's: %s", id, resources)
+						}
+					case strings.Contains(resources, ":instance/") || strings.Contains(resources, ":managed-instance/"):
+						cond := fmt.Sprint(s["Condition"])
+						if !strings.Contains(cond, "ssm:resourceTag/") {
+							t.Errorf("%s: SendCommand on instances without an ssm:resourceTag condition", id)
+						}
+						sendScoped = true
+					default:
+						t.Errorf("%s: SendCommand on %s", id, resources)
+					}
+				}
+				if strings.HasPrefix(a, "secretsmanager:") && a != "secretsmanager:GetRandomPassword" &&
+					!strings.Contains(resources, ":secret:certferry/*") {
+					t.Errorf("%s: %s outside the certferry/ prefix: %s", id, a, resources)
+				}
+				if strings.HasPrefix(a, "dynamodb:") && !strings.Contains(resources, "InventoryTable") {
+					t.Errorf("%s: %s on %s, not the inventory table", id, a, resources)
+				}
+			}
+		}
+	}
+	if !sendScoped {
+		t.Error("no tag-conditioned SendCommand statement")
+	}
+	node := all["NodeReadPolicy"]
+	for _, s := range node {
+		for _, a := range asList(s["Action"]) {
+			if a != "secretsmanager:GetSecretValue" && a != "secretsmanager:DescribeSecret" && a != "kms:Decrypt" {
+				t.Errorf("node read policy allows %s", a)
+			}
+		}
+	}
+}
