@@ -3,17 +3,22 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/certferry/certferry/internal/app"
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/motoserver"
 )
@@ -130,5 +135,85 @@ func demo(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	say("\n== GET /certificates -> %d\n  %s", list.StatusCode, list.Body)
+	return demoNode(ctx, awsCfg, moto.URL, publicARN, say)
+}
+
+// demoNode plays the part of one target node: it runs the document's Linux
+// step, with the parameters of the command certferry sent, against a local
+// nginx, then compares what nginx serves with ACM's certificate.
+func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say func(string, ...any)) error {
+	say("\n== node install: the SSM document's Linux step, run here as SSM Agent would run it")
+	if _, err := document.NginxBinary(); err != nil {
+		say("  skipped: %v; make deps installs it", err)
+		return nil
+	}
+	cmds, err := ssm.NewFromConfig(awsCfg).ListCommands(ctx, &ssm.ListCommandsInput{})
+	if err != nil {
+		return fmt.Errorf("list commands: %w", err)
+	}
+	var params map[string][]string
+	for _, c := range cmds.Commands {
+		if p := c.Parameters; len(p["CertName"]) == 1 && p["CertName"][0] == "shop-web" {
+			params = p
+		}
+	}
+	if params == nil {
+		return errors.New("no command for shop-web")
+	}
+	dir, err := os.MkdirTemp("", "certferry-demo-node-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	node, err := document.StartLocalNode(dir, params["ServerName"][0])
+	if err != nil {
+		return err
+	}
+	defer node.Stop()
+	run := map[string]string{}
+	for k, v := range params {
+		run[k] = v[0]
+	}
+	// The node here is not root's /etc/ssl and port 443: point the install at
+	// the local nginx's files and port; everything else is the sent command's.
+	run["CertPath"], run["KeyPath"], run["VerifyPort"] = node.CertPath, node.KeyPath, fmt.Sprint(node.Port)
+	doc, err := document.Load(localenv.DocumentFile)
+	if err != nil {
+		return err
+	}
+	env := append(node.Env, "AWS_ENDPOINT_URL="+endpoint, "AWS_ACCESS_KEY_ID=demo", "AWS_SECRET_ACCESS_KEY=demo",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	res, err := doc.RunLinux(ctx, run, env)
+	if err != nil {
+		return err
+	}
+	if res.Result == nil {
+		return fmt.Errorf("Linux step printed no result (exit %d): %s", res.ExitCode, res.Stderr)
+	}
+	say("  nginx on 127.0.0.1:%d, reload service %q, exit %d", node.Port, run["ReloadService"], res.ExitCode)
+	say("  %s%s", document.ResultPrefix, lastLine(res.Stdout))
+	served, err := node.Served(params["ExpectedFingerprint"][0], 10*time.Second)
+	if err != nil {
+		return err
+	}
+	got, err := acm.NewFromConfig(awsCfg).GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(arn)})
+	if err != nil {
+		return fmt.Errorf("get certificate: %w", err)
+	}
+	leaf, err := certs.ParsePEMCertificates(aws.ToString(got.Certificate))
+	if err != nil {
+		return err
+	}
+	acmFP := certs.Fingerprint(leaf[0].Raw)
+	say("  nginx serves: %s\n  ACM's:        %s", served, acmFP)
+	if served != acmFP || res.Result.Status != "installed" {
+		return errors.New("the node does not serve ACM's certificate")
+	}
+	say("  the node serves ACM's certificate.")
 	return nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimPrefix(lines[len(lines)-1], document.ResultPrefix)
 }

@@ -8,13 +8,9 @@ package document
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,96 +29,28 @@ import (
 
 const docPath = "../../ssm-documents/certferry-install.yaml"
 
-func nginxBinary(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	t.Fatal("nginx is required (apt-get install nginx-light; .ci/run installs it)")
-	return ""
-}
-
-// node is one simulated managed node: a private nginx on a free port, shims
-// that point `nginx` and `systemctl` at it, and the aws CLI aimed at moto.
+// node is one simulated managed node (LocalNode) with the aws CLI aimed at
+// moto and a Secrets Manager client to publish bundles.
 type node struct {
-	t                  *testing.T
-	dir, conf, shimLog string
-	port               int
-	certPath, keyPath  string
-	env                []string
-	doc                *Document
-	sm                 *secretsmanager.Client
-	secrets            []string
+	*LocalNode
+	t       *testing.T
+	env     []string
+	doc     *Document
+	sm      *secretsmanager.Client
+	secrets []string
 }
 
 func newNode(t *testing.T, moto *motoserver.Server) *node {
 	t.Helper()
-	nginx := nginxBinary(t)
-	dir := t.TempDir()
-	n := &node{t: t, dir: dir, conf: filepath.Join(dir, "nginx.conf"), shimLog: filepath.Join(dir, "reloads.log"),
-		certPath: filepath.Join(dir, "ssl/certs/shop-web.pem"), keyPath: filepath.Join(dir, "ssl/private/shop-web.key")}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := StartLocalNode(t.TempDir(), "shop.example.com")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("nginx is required (.ci/run installs it): %v", err)
 	}
-	n.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-
-	// A placeholder certificate, as a server has before certferry's first install.
-	boot := testkit.NewExport(t, testkit.RSA2048, "shop.example.com", "bootstrap-pass-1234")
-	keyPEM := decryptPEM(t, boot)
-	writeFile(t, n.certPath, boot.Certificate, 0o644)
-	writeFile(t, n.keyPath, keyPEM, 0o600)
-
-	conf := fmt.Sprintf(`daemon on;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp; uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
-  server {
-    listen 127.0.0.1:%[2]d ssl;
-    server_name shop.example.com;
-    ssl_certificate %[3]s;
-    ssl_certificate_key %[4]s;
-    return 204;
-  }
-}
-`, dir, n.port, n.certPath, n.keyPath)
-	writeFile(t, n.conf, conf, 0o644)
-	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
-
-	shims := filepath.Join(dir, "bin")
-	writeFile(t, filepath.Join(shims, "nginx"), fmt.Sprintf("#!/bin/sh\nexec %s -c %s -p %s \"$@\"\n", nginx, n.conf, dir), 0o755)
-	writeFile(t, filepath.Join(shims, "systemctl"), fmt.Sprintf(`#!/bin/sh
-echo "$@" >> %s
-case "$1" in
-  reload|reload-or-restart|restart) exec nginx -s reload ;;
-  *) exit 0 ;;
-esac
-`, n.shimLog), 0o755)
-	if out, err := exec.Command(filepath.Join(shims, "nginx")).CombinedOutput(); err != nil {
-		t.Fatalf("start nginx: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command(filepath.Join(shims, "nginx"), "-s", "stop").Run() })
-	n.waitServing(fingerprintOf(t, boot.Certificate))
-
-	n.env = []string{
-		"PATH=" + shims + ":" + os.Getenv("PATH"),
-		"AWS_ENDPOINT_URL=" + moto.URL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
-		"AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-	}
+	t.Cleanup(ln.Stop)
 	doc, err := Load(docPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.doc = doc
 	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion("us-east-1"), awsconfig.WithBaseEndpoint(moto.URL),
 		awsconfig.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
@@ -130,30 +58,11 @@ esac
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.sm = secretsmanager.NewFromConfig(awsCfg)
-	return n
-}
-
-func writeFile(t *testing.T, path, content string, mode os.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
+	return &node{
+		LocalNode: ln, t: t, doc: doc, sm: secretsmanager.NewFromConfig(awsCfg),
+		env: append(ln.Env, "AWS_ENDPOINT_URL="+moto.URL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+			"AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"),
 	}
-	if err := os.WriteFile(path, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(path, mode)
-}
-
-func decryptPEM(t *testing.T, e testkit.Export) string {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "k")
-	writeFile(t, f, e.PrivateKey, 0o600)
-	out, err := exec.Command("openssl", "pkey", "-in", f, "-passin", "pass:"+e.Passphrase).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
 }
 
 func fingerprintOf(t *testing.T, certPEM string) string {
@@ -165,43 +74,14 @@ func fingerprintOf(t *testing.T, certPEM string) string {
 	return certs.Fingerprint(cs[0].Raw)
 }
 
-// served does real TLS handshakes with SNI until nginx serves want (old
-// workers drain for a moment after a reload) and returns what it served.
+// served returns what nginx serves once it serves want (or gives up).
 func (n *node) served(want string) string {
 	n.t.Helper()
-	var got string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(n.port),
-			&tls.Config{ServerName: "shop.example.com", InsecureSkipVerify: true}) //nolint:gosec // the test compares fingerprints itself
-		if err != nil {
-			continue
-		}
-		got = certs.Fingerprint(conn.ConnectionState().PeerCertificates[0].Raw)
-		conn.Close()
-		if got == want {
-			break
-		}
+	got, err := n.Served(want, 10*time.Second)
+	if err != nil {
+		n.t.Fatal(err)
 	}
 	return got
-}
-
-func (n *node) waitServing(fp string) {
-	n.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(n.port), &tls.Config{ServerName: "shop.example.com", InsecureSkipVerify: true}) //nolint:gosec
-		if err == nil {
-			got := certs.Fingerprint(conn.ConnectionState().PeerCertificates[0].Raw)
-			conn.Close()
-			if got == fp {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("nginx does not serve %s", fp)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // publish stores a bundle version the way the pipeline does and returns it.
@@ -243,8 +123,8 @@ func makeBundle(t *testing.T, kt testkit.KeyType) bundle.Bundle {
 func (n *node) install(b bundle.Bundle, overrides map[string]string) *Run {
 	n.t.Helper()
 	params := map[string]string{
-		"SecretId": "certferry/shop-web", "CertName": "shop-web", "CertPath": n.certPath, "KeyPath": n.keyPath,
-		"ReloadService": "nginx", "VerifyPort": strconv.Itoa(n.port), "ServerName": "shop.example.com",
+		"SecretId": "certferry/shop-web", "CertName": "shop-web", "CertPath": n.CertPath, "KeyPath": n.KeyPath,
+		"ReloadService": "nginx", "VerifyPort": strconv.Itoa(n.Port), "ServerName": "shop.example.com",
 		"ExpectedFingerprint": b.Fingerprint, "Region": "us-east-1",
 	}
 	for k, v := range overrides {
@@ -264,11 +144,6 @@ func (n *node) install(b bundle.Bundle, overrides map[string]string) *Run {
 		n.t.Fatalf("last output line is not the result: %q", lines[len(lines)-1])
 	}
 	return run
-}
-
-func (n *node) reloads() int {
-	raw, _ := os.ReadFile(n.shimLog)
-	return strings.Count(string(raw), "\n")
 }
 
 func mtime(t *testing.T, p string) time.Time {
@@ -312,24 +187,24 @@ func TestLinuxStepOnRealNginx(t *testing.T) {
 	if got := n.served(a.Fingerprint); got != a.Fingerprint {
 		t.Fatalf("nginx serves %s, want %s", got, a.Fingerprint)
 	}
-	if m := mode(t, n.keyPath); m != 0o600 {
+	if m := mode(t, n.KeyPath); m != 0o600 {
 		t.Errorf("key mode %o, want 600", m)
 	}
-	if m := mode(t, n.certPath); m != 0o644 {
+	if m := mode(t, n.CertPath); m != 0o644 {
 		t.Errorf("cert mode %o, want 644", m)
 	}
-	if full, _ := os.ReadFile(n.certPath); strings.Count(string(full), "BEGIN CERTIFICATE") != 2 {
+	if full, _ := os.ReadFile(n.CertPath); strings.Count(string(full), "BEGIN CERTIFICATE") != 2 {
 		t.Errorf("installed file is not the full chain")
 	}
 
 	// 2. Same bundle again: unchanged, files untouched, no reload.
-	certM, keyM, reloads := mtime(t, n.certPath), mtime(t, n.keyPath), n.reloads()
+	certM, keyM, reloads := mtime(t, n.CertPath), mtime(t, n.KeyPath), n.Reloads()
 	time.Sleep(20 * time.Millisecond)
 	run = n.install(a, nil)
 	if run.ExitCode != 0 || run.Result.Status != "unchanged" {
 		t.Fatalf("same bundle: exit %d %+v", run.ExitCode, run.Result)
 	}
-	if !mtime(t, n.certPath).Equal(certM) || !mtime(t, n.keyPath).Equal(keyM) || n.reloads() != reloads {
+	if !mtime(t, n.CertPath).Equal(certM) || !mtime(t, n.KeyPath).Equal(keyM) || n.Reloads() != reloads {
 		t.Fatal("unchanged run touched files or reloaded")
 	}
 
@@ -340,7 +215,7 @@ func TestLinuxStepOnRealNginx(t *testing.T) {
 	if run.ExitCode != 0 || run.Result.Status != "installed" || n.served(b.Fingerprint) != b.Fingerprint {
 		t.Fatalf("renewal: exit %d %+v", run.ExitCode, run.Result)
 	}
-	if prev, _ := os.ReadFile(n.certPath + ".certferry-prev"); fingerprintOf(t, string(prev)) != a.Fingerprint {
+	if prev, _ := os.ReadFile(n.CertPath + ".certferry-prev"); fingerprintOf(t, string(prev)) != a.Fingerprint {
 		t.Fatal("previous certificate not kept")
 	}
 
@@ -352,7 +227,7 @@ func TestLinuxStepOnRealNginx(t *testing.T) {
 	if run.ExitCode == 0 || run.Result.Status != "rolled_back" || !strings.Contains(run.Result.Detail, "does not match") {
 		t.Fatalf("mismatched key: exit %d %+v", run.ExitCode, run.Result)
 	}
-	if n.served(b.Fingerprint) != b.Fingerprint || fingerprintOf(t, readFile(t, n.certPath)) != b.Fingerprint {
+	if n.served(b.Fingerprint) != b.Fingerprint || fingerprintOf(t, readFile(t, n.CertPath)) != b.Fingerprint {
 		t.Fatal("mismatched key: previous certificate not restored")
 	}
 
@@ -382,7 +257,7 @@ func TestLinuxStepOnRealNginx(t *testing.T) {
 	}
 
 	// Temp files never stay behind in the target directories.
-	for _, d := range []string{filepath.Dir(n.certPath), filepath.Dir(n.keyPath)} {
+	for _, d := range []string{filepath.Dir(n.CertPath), filepath.Dir(n.KeyPath)} {
 		matches, _ := filepath.Glob(filepath.Join(d, ".certferry.*"))
 		if len(matches) > 0 {
 			t.Errorf("temp files left: %v", matches)
@@ -405,7 +280,7 @@ func TestLinuxStepFilesOnly(t *testing.T) {
 	if got := fingerprintOf(t, readFile(t, filepath.Join(dir, "app/tls.crt"))); got != b.Fingerprint {
 		t.Fatalf("installed %s", got)
 	}
-	if n.reloads() != 0 {
+	if n.Reloads() != 0 {
 		t.Fatal("reloaded although ReloadService is empty")
 	}
 }
