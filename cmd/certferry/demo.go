@@ -188,7 +188,7 @@ func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say 
 		return err
 	}
 	if res.Result == nil {
-		return fmt.Errorf("Linux step printed no result (exit %d): %s", res.ExitCode, res.Stderr)
+		return fmt.Errorf("the Linux step printed no result (exit %d): %s", res.ExitCode, res.Stderr)
 	}
 	say("  nginx on 127.0.0.1:%d, reload service %q, exit %d", node.Port, run["ReloadService"], res.ExitCode)
 	say("  %s%s", document.ResultPrefix, lastLine(res.Stdout))

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/certferry/certferry/internal/localenv"
@@ -57,12 +58,12 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(stderr, nil)))
 	if len(args) == 0 {
-		return fmt.Errorf(usage, functionNames())
+		return usageError()
 	}
 	switch args[0] {
 	case "local":
 		if len(args) != 2 || args[1] != "up" {
-			return fmt.Errorf(usage, functionNames())
+			return usageError()
 		}
 		return localUp(ctx, stdout)
 	case "invoke":
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if fs.NArg() != 2 {
-			return fmt.Errorf(usage, functionNames())
+			return usageError()
 		}
 		return invoke(ctx, fs.Arg(0), fs.Arg(1), *arn, stdout)
 	case "demo":
@@ -84,5 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, usage, functionNames())
 		return nil
 	}
-	return errors.New("unknown command " + args[0] + "\n" + fmt.Sprintf(usage, functionNames()))
+	return fmt.Errorf("unknown command %s\n%w", args[0], usageError())
+}
+
+func usageError() error {
+	return errors.New(strings.TrimSpace(fmt.Sprintf(usage, functionNames())))
 }

@@ -1,0 +1,252 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certferry/certferry/internal/bundle"
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/fleet"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/testkit"
+)
+
+const arn = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+
+// Hand-written fakes with the state the pipeline reads and writes.
+type fakeACM struct {
+	t       testing.TB
+	info    certs.Info
+	export  testkit.Export
+	exports int
+}
+
+func (f *fakeACM) Describe(context.Context, string) (certs.Info, error) { return f.info, nil }
+func (f *fakeACM) Export(_ context.Context, _ string, pass []byte) (certs.Exported, error) {
+	f.exports++
+	return certs.Exported{Certificate: f.export.Certificate, CertificateChain: f.export.CertificateChain,
+		PrivateKey: testkit.EncryptKey(f.t, f.export.Key, string(pass))}, nil
+}
+
+type fakeStore struct {
+	current *bundle.Bundle
+	puts    int
+}
+
+func (f *fakeStore) SecretName(n string) string { return "certferry/" + n }
+func (f *fakeStore) NewPassphrase(context.Context) (string, error) {
+	return "RandomPassphrase0123456789abcdef", nil
+}
+func (f *fakeStore) Current(context.Context, string) (*bundle.Bundle, bundle.Version, error) {
+	return f.current, bundle.Version{SecretARN: "arn:secret", VersionID: "v1"}, nil
+}
+func (f *fakeStore) Put(_ context.Context, _ string, b *bundle.Bundle, _ string) (bundle.Version, error) {
+	f.puts++
+	f.current = b
+	return bundle.Version{SecretARN: "arn:secret", VersionID: "v2"}, nil
+}
+
+type fakeInventory struct {
+	cert     *inventory.Cert
+	commits  int
+	released []string
+}
+
+func (f *fakeInventory) GetCert(context.Context, string) (*inventory.Cert, error) { return f.cert, nil }
+func (f *fakeInventory) CreateCert(_ context.Context, sp spec.Spec, c inventory.Claim) (*inventory.Cert, error) {
+	if f.cert != nil {
+		return nil, inventory.ErrConflict
+	}
+	f.cert = &inventory.Cert{Spec: sp, Version: 1, Claim: &c, Status: inventory.StatusOnboarding}
+	return f.cert, nil
+}
+func (f *fakeInventory) TakeClaim(_ context.Context, c *inventory.Cert, cl inventory.Claim) (*inventory.Cert, error) {
+	if f.cert.Version != c.Version {
+		return nil, inventory.ErrConflict
+	}
+	next := *c
+	next.Claim, next.Version = &cl, c.Version+1
+	f.cert = &next
+	return &next, nil
+}
+func (f *fakeInventory) ReleaseClaim(_ context.Context, _ string, token string) error {
+	f.released = append(f.released, token)
+	return nil
+}
+func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error) {
+	f.commits++
+	next := *c
+	next.Claim, next.Status, next.LastCommandID, next.LastDeploymentID = nil, inventory.StatusActive, d.CommandID, d.ID
+	f.cert = &next
+	return &next, nil
+}
+
+type fakeFleet struct {
+	sent  []fleet.Install
+	found *fleet.Command
+	err   error
+}
+
+func (f *fakeFleet) Send(_ context.Context, in fleet.Install) (fleet.Command, error) {
+	if f.err != nil {
+		return fleet.Command{}, f.err
+	}
+	f.sent = append(f.sent, in)
+	return fleet.Command{ID: "cmd-new", InstanceIDs: []string{"i-0123456789abcdef0"}}, nil
+}
+func (f *fakeFleet) Find(context.Context, fleet.Install, time.Time) (*fleet.Command, error) {
+	return f.found, nil
+}
+
+type rig struct {
+	acm   *fakeACM
+	store *fakeStore
+	inv   *fakeInventory
+	fleet *fakeFleet
+	p     *Pipeline
+	now   time.Time
+}
+
+func newRig(t *testing.T) *rig {
+	exp := testkit.NewExport(t, testkit.RSA2048, "shop.example.com", "unused-here")
+	serial := certs.SerialHex(exp.Leaf.SerialNumber)
+	r := &rig{
+		acm:   &fakeACM{t: t, export: exp, info: certs.Info{ARN: arn, Status: "ISSUED", Type: "PRIVATE", Serial: serial, DomainName: "*.example.com"}},
+		store: &fakeStore{}, inv: &fakeInventory{}, fleet: &fakeFleet{},
+		now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC),
+	}
+	r.p = New(r.acm, r.store, r.inv, r.fleet, Config{Region: "us-east-1"})
+	r.p.now = func() time.Time { return r.now }
+	return r
+}
+
+func onboardSpec() spec.Spec {
+	return spec.Spec{Name: "shop-web", CertificateARN: arn, Targets: []spec.Target{{Key: "tag:env", Values: []string{"prod"}}}}
+}
+
+func TestOnboardThenSync(t *testing.T) {
+	r := newRig(t)
+	res, err := r.p.Onboard(context.Background(), onboardSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.acm.exports != 1 || r.store.puts != 1 || len(r.fleet.sent) != 1 || r.inv.commits != 1 || res.CommandID != "cmd-new" {
+		t.Fatalf("exports %d puts %d sent %d commits %d", r.acm.exports, r.store.puts, len(r.fleet.sent), r.inv.commits)
+	}
+	if got := r.fleet.sent[0].ServerName; got != "www.example.com" {
+		t.Errorf("server name for *.example.com = %q, want www.example.com", got)
+	}
+	// Same serial: Sync does nothing at all.
+	res, err = r.p.Sync(context.Background(), "shop-web", TriggerACM)
+	if err != nil || !res.Unchanged || r.acm.exports != 1 || len(r.fleet.sent) != 1 || r.inv.commits != 1 {
+		t.Fatalf("sync with unchanged serial: %+v %v", res, err)
+	}
+	// A renewed serial: exported, stored and sent once.
+	r.acm.export = testkit.NewExport(t, testkit.RSA2048, "shop.example.com", "x")
+	r.acm.info.Serial = certs.SerialHex(r.acm.export.Leaf.SerialNumber)
+	res, err = r.p.Sync(context.Background(), "shop-web", TriggerACM)
+	if err != nil || res.Unchanged || r.acm.exports != 2 || r.store.puts != 2 || len(r.fleet.sent) != 2 || res.Serial != r.acm.info.Serial {
+		t.Fatalf("sync after renewal: %+v %v (exports %d)", res, err, r.acm.exports)
+	}
+}
+
+func TestClaimBlocksConcurrentRunsUntilItExpires(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.p.Onboard(context.Background(), onboardSpec()); err != nil {
+		t.Fatal(err)
+	}
+	// Another run holds a live claim.
+	held := *r.inv.cert
+	held.Claim = &inventory.Claim{Token: "other", Serial: "ff", Until: r.now.Add(time.Minute).Unix()}
+	r.inv.cert = &held
+	_, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI)
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("redeploy during a live claim: %v, want ErrBusy", err)
+	}
+	if len(r.fleet.sent) != 1 {
+		t.Fatal("a busy refusal sent a command")
+	}
+	// The claim expired (its run crashed): the next run takes over.
+	r.now = r.now.Add(3 * time.Minute)
+	if _, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI); err != nil {
+		t.Fatalf("redeploy after the claim expired: %v", err)
+	}
+	if len(r.fleet.sent) != 2 || r.acm.exports != 1 {
+		t.Fatalf("sent %d, exports %d: want a second command and no second export", len(r.fleet.sent), r.acm.exports)
+	}
+}
+
+func TestFailedRunReleasesItsClaim(t *testing.T) {
+	r := newRig(t)
+	r.fleet.err = errors.New("ssm down")
+	_, err := r.p.Onboard(context.Background(), onboardSpec())
+	if err == nil || !strings.Contains(err.Error(), "ssm down") {
+		t.Fatalf("Onboard() = %v", err)
+	}
+	if len(r.inv.released) != 1 || r.inv.released[0] != r.inv.cert.Claim.Token {
+		t.Fatalf("released %v, claim %+v", r.inv.released, r.inv.cert.Claim)
+	}
+	// The retry reuses the stored bundle (no second export) and sends.
+	r.fleet.err = nil
+	r.inv.cert.Claim = nil
+	if _, err := r.p.Onboard(context.Background(), onboardSpec()); err != nil {
+		t.Fatal(err)
+	}
+	if r.acm.exports != 1 || r.store.puts != 1 || len(r.fleet.sent) != 1 {
+		t.Fatalf("exports %d puts %d sent %d, want 1 1 1", r.acm.exports, r.store.puts, len(r.fleet.sent))
+	}
+}
+
+func TestAdoptsCommandAlreadySent(t *testing.T) {
+	r := newRig(t)
+	r.fleet.found = &fleet.Command{ID: "cmd-earlier"}
+	res, err := r.p.Onboard(context.Background(), onboardSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CommandID != "cmd-earlier" || len(r.fleet.sent) != 0 {
+		t.Fatalf("command %s, sent %d: want the earlier command adopted", res.CommandID, len(r.fleet.sent))
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(*rig)
+		spec    func() spec.Spec
+		wantErr error
+	}{
+		{"name taken", func(r *rig) {
+			r.inv.cert = &inventory.Cert{Spec: spec.Spec{Name: "shop-web", CertificateARN: strings.Replace(arn, "1111", "9999", 1)}}
+		}, onboardSpec, ErrNameTaken},
+		{"not exportable", func(r *rig) { r.acm.info.Type = "IMPORTED" }, onboardSpec, certs.ErrNotExportable},
+		{"not issued", func(r *rig) { r.acm.info.Status = "PENDING_VALIDATION" }, onboardSpec, certs.ErrNotIssued},
+		{"other region", func(*rig) {}, func() spec.Spec {
+			s := onboardSpec()
+			s.CertificateARN = strings.Replace(arn, "us-east-1", "eu-west-1", 1)
+			return s
+		}, spec.ErrInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			tc.setup(r)
+			before := r.inv.cert
+			_, err := r.p.Onboard(context.Background(), tc.spec())
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Onboard() = %v, want %v", err, tc.wantErr)
+			}
+			if r.inv.cert != before || r.store.puts != 0 || len(r.fleet.sent) != 0 || r.acm.exports != 0 {
+				t.Fatal("a refusal wrote something")
+			}
+		})
+	}
+	r := newRig(t)
+	if _, err := r.p.Sync(context.Background(), "unknown", TriggerACM); !errors.Is(err, ErrUnknownName) {
+		t.Fatalf("Sync(unknown) = %v", err)
+	}
+}
