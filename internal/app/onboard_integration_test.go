@@ -91,7 +91,7 @@ func checkLogs() int {
 }
 
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	aws     aws.Config
 	cfg     config.Config
@@ -104,7 +104,7 @@ type rig struct {
 }
 
 // newRig resets moto and creates the stack's resources in it.
-func newRig(t *testing.T, server *motoserver.Server) *rig {
+func newRig(t testing.TB, server *motoserver.Server) *rig {
 	t.Helper()
 	ctx := context.Background()
 	if err := server.Reset(ctx); err != nil {
@@ -584,4 +584,62 @@ func specOf(t *testing.T, body string) spec.Spec {
 		t.Fatal(err)
 	}
 	return sp
+}
+
+// Concurrent onboardings of one name and certificate: one export, one secret
+// version, one command; every other request is told to retry (409) or gets
+// the same deployment.
+func TestOnboardConcurrentRequests(t *testing.T) {
+	r := newRig(t, moto)
+	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 2, map[string]string{"env": "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	arn, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	type answer struct {
+		status int
+		body   map[string]any
+	}
+	answers := make(chan answer, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := r.handler.Handle(r.ctx, events.APIGatewayProxyRequest{
+				HTTPMethod: "POST", Path: "/certificates", Resource: "/certificates", Body: onboardBody(arn, "shop-web"),
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var body map[string]any
+			_ = json.Unmarshal([]byte(resp.Body), &body)
+			answers <- answer{resp.StatusCode, body}
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	commandIDs := map[any]bool{}
+	accepted := 0
+	for a := range answers {
+		switch a.status {
+		case 202:
+			accepted++
+			commandIDs[a.body["commandId"]] = true
+		case 409:
+			if e, _ := a.body["error"].(map[string]any); e["code"] != "DeploymentInProgress" {
+				t.Errorf("409 with %v", a.body)
+			}
+		default:
+			t.Errorf("unexpected answer %d %v", a.status, a.body)
+		}
+	}
+	got := r.counts()
+	if accepted == 0 || len(commandIDs) != 1 || got.versions != 1 || got.commands != 1 {
+		t.Fatalf("%d accepted with commands %v; stack %+v: want one version and one command", accepted, commandIDs, got)
+	}
 }
