@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/certferry/certferry/internal/localenv"
 )
 
 // BenchmarkOnboard measures a whole onboarding through the real handler
@@ -18,13 +16,8 @@ import (
 // speed dominates; compare runs, not absolute numbers with AWS.
 func BenchmarkOnboard(b *testing.B) {
 	r := newRig(b, moto)
-	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 10, map[string]string{"env": "prod"}); err != nil {
-		b.Fatal(err)
-	}
-	arn, err := localenv.RequestExportable(r.ctx, r.aws, "bench.example.com")
-	if err != nil {
-		b.Fatal(err)
-	}
+	r.launch(10, map[string]string{"env": "prod"})
+	arn := r.exportable("bench.example.com")
 	var lat []time.Duration
 	i := 0
 	for b.Loop() {

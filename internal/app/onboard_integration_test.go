@@ -130,6 +130,26 @@ func newRig(t testing.TB, server *motoserver.Server) *rig {
 	}
 }
 
+// launch starts n instances with tags (none when nil).
+func (r *rig) launch(n int, tags map[string]string) []string {
+	r.t.Helper()
+	ids, err := localenv.LaunchInstances(r.ctx, r.aws, n, tags)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return ids
+}
+
+// exportable requests an issued public certificate with export enabled.
+func (r *rig) exportable(domain string) string {
+	r.t.Helper()
+	arn, err := localenv.RequestExportable(r.ctx, r.aws, domain)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return arn
+}
+
 func (r *rig) post(body string) (int, map[string]any) {
 	r.t.Helper()
 	return r.call("POST", "/certificates", "", body)
@@ -235,20 +255,10 @@ func onboardBody(arn, name string) string {
 
 func TestOnboardExportableCertificates(t *testing.T) {
 	r := newRig(t, moto)
-	tagged, err := localenv.LaunchInstances(r.ctx, r.aws, 2, map[string]string{"env": "prod"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 1, map[string]string{"env": "dev"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	publicARN, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tagged := r.launch(2, map[string]string{"env": "prod"})
+	r.launch(1, map[string]string{"env": "dev"})
+	r.launch(1, nil)
+	publicARN := r.exportable("shop.example.com")
 	ca, err := localenv.CreatePrivateCA(r.ctx, r.aws)
 	if err != nil {
 		t.Fatal(err)
@@ -361,13 +371,8 @@ func opensslMatches(t *testing.T, b bundle.Bundle) {
 
 func TestOnboardIsIdempotent(t *testing.T) {
 	r := newRig(t, moto)
-	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 1, map[string]string{"env": "prod"}); err != nil {
-		t.Fatal(err)
-	}
-	arn, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.launch(1, map[string]string{"env": "prod"})
+	arn := r.exportable("shop.example.com")
 	status, first := r.post(onboardBody(arn, "shop-web"))
 	if status != 202 {
 		t.Fatalf("first onboarding: %d %v", status, first)
@@ -425,17 +430,9 @@ func TestOnboardIsIdempotent(t *testing.T) {
 
 func TestOnboardRefusalsWriteNothing(t *testing.T) {
 	r := newRig(t, moto)
-	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 1, map[string]string{"env": "prod"}); err != nil {
-		t.Fatal(err)
-	}
-	good, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := localenv.RequestExportable(r.ctx, r.aws, "other.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.launch(1, map[string]string{"env": "prod"})
+	good := r.exportable("shop.example.com")
+	other := r.exportable("other.example.com")
 	notExportable, err := localenv.RequestNotExportable(r.ctx, r.aws, "plain.example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -521,13 +518,8 @@ func TestOnboardPendingValidation(t *testing.T) {
 // completed by the retry with no second secret version and no second command.
 func TestOnboardResumesWithoutDuplicates(t *testing.T) {
 	r := newRig(t, moto)
-	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 2, map[string]string{"env": "prod"}); err != nil {
-		t.Fatal(err)
-	}
-	arn, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.launch(2, map[string]string{"env": "prod"})
+	arn := r.exportable("shop.example.com")
 	parts := NewParts(r.aws, r.cfg)
 	flaky := &failingCommit{Store: parts.Inventory, failures: 1}
 	p := pipeline.New(parts.ACM, parts.Bundles, flaky, parts.Fleet, pipeline.Config{Region: "us-east-1"})
@@ -591,13 +583,8 @@ func specOf(t *testing.T, body string) spec.Spec {
 // the same deployment.
 func TestOnboardConcurrentRequests(t *testing.T) {
 	r := newRig(t, moto)
-	if _, err := localenv.LaunchInstances(r.ctx, r.aws, 2, map[string]string{"env": "prod"}); err != nil {
-		t.Fatal(err)
-	}
-	arn, err := localenv.RequestExportable(r.ctx, r.aws, "shop.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.launch(2, map[string]string{"env": "prod"})
+	arn := r.exportable("shop.example.com")
 	const n = 8
 	type answer struct {
 		status int

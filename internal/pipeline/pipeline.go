@@ -148,7 +148,8 @@ func (p *Pipeline) Onboard(ctx context.Context, sp spec.Spec) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if existing != nil && existing.CertificateARN != sp.CertificateARN {
+	// An item without an ARN is what an interrupted DELETE leaves: the name is free.
+	if existing != nil && existing.CertificateARN != "" && existing.CertificateARN != sp.CertificateARN {
 		return Result{}, spec.Wrap(ErrNameTaken, "name", "%q is bound to %s; delete it first or choose another name", sp.Name, existing.CertificateARN)
 	}
 	info, err := p.deployable(ctx, sp.CertificateARN)
