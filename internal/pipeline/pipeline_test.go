@@ -250,3 +250,16 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("Sync(unknown) = %v", err)
 	}
 }
+
+// An interrupted DELETE leaves a META item without an ARN; the name is free.
+func TestOnboardOverInterruptedDelete(t *testing.T) {
+	r := newRig(t)
+	r.inv.cert = &inventory.Cert{Spec: spec.Spec{Name: "shop-web"}, Status: "deleting", Version: 3}
+	res, err := r.p.Onboard(context.Background(), onboardSpec())
+	if err != nil {
+		t.Fatalf("Onboard() = %v", err)
+	}
+	if r.inv.cert.CertificateARN != arn || res.CommandID != "cmd-new" || r.inv.cert.Status != inventory.StatusActive {
+		t.Fatalf("after onboarding: %+v", r.inv.cert)
+	}
+}
