@@ -181,9 +181,7 @@ func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say 
 	if err != nil {
 		return err
 	}
-	env := append(node.Env, "AWS_ENDPOINT_URL="+endpoint, "AWS_ACCESS_KEY_ID=demo", "AWS_SECRET_ACCESS_KEY=demo",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-	res, err := doc.RunLinux(ctx, run, env)
+	res, err := doc.RunLinux(ctx, run, node.EmulatorEnv(endpoint, awsCfg.Region))
 	if err != nil {
 		return err
 	}
@@ -191,7 +189,7 @@ func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say 
 		return fmt.Errorf("the Linux step printed no result (exit %d): %s", res.ExitCode, res.Stderr)
 	}
 	say("  nginx on 127.0.0.1:%d, reload service %q, exit %d", node.Port, run["ReloadService"], res.ExitCode)
-	say("  %s%s", document.ResultPrefix, lastLine(res.Stdout))
+	say("  %s%s", document.ResultPrefix, document.ResultLine(res.Stdout))
 	served, err := node.Served(params["ExpectedFingerprint"][0], 10*time.Second)
 	if err != nil {
 		return err
@@ -211,9 +209,4 @@ func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say 
 	}
 	say("  the node serves ACM's certificate.")
 	return nil
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimPrefix(lines[len(lines)-1], document.ResultPrefix)
 }

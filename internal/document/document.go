@@ -92,8 +92,9 @@ type Result struct {
 // ResultPrefix starts the last output line of every run.
 const ResultPrefix = "CERTFERRY_RESULT "
 
-// ParseResult finds the last CERTFERRY_RESULT line in output.
-func ParseResult(output string) (*Result, error) {
+// ResultLine returns the JSON of the last CERTFERRY_RESULT line in output,
+// or "" when there is none.
+func ResultLine(output string) string {
 	var last string
 	sc := bufio.NewScanner(strings.NewReader(output))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -102,6 +103,12 @@ func ParseResult(output string) (*Result, error) {
 			last = strings.TrimPrefix(sc.Text(), ResultPrefix)
 		}
 	}
+	return last
+}
+
+// ParseResult decodes the last CERTFERRY_RESULT line in output.
+func ParseResult(output string) (*Result, error) {
+	last := ResultLine(output)
 	if last == "" {
 		return nil, errors.New("no CERTFERRY_RESULT line in the output")
 	}

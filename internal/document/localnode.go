@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,15 @@ esac
 		return nil, err
 	}
 	return n, nil
+}
+
+// EmulatorEnv is Env plus what aims the node's aws CLI at an emulator
+// (moto) with throwaway credentials, ignoring the user's AWS config files.
+func (n *LocalNode) EmulatorEnv(endpoint, region string) []string {
+	return append(slices.Clone(n.Env),
+		"AWS_ENDPOINT_URL="+endpoint, "AWS_DEFAULT_REGION="+region,
+		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
 }
 
 // Stop stops nginx.

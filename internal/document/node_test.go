@@ -60,8 +60,7 @@ func newNode(t *testing.T, moto *motoserver.Server) *node {
 	}
 	return &node{
 		LocalNode: ln, t: t, doc: doc, sm: secretsmanager.NewFromConfig(awsCfg),
-		env: append(ln.Env, "AWS_ENDPOINT_URL="+moto.URL, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
-			"AWS_DEFAULT_REGION=us-east-1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"),
+		env: ln.EmulatorEnv(moto.URL, "us-east-1"),
 	}
 }
 

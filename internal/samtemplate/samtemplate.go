@@ -13,7 +13,7 @@ import (
 
 // Marker lines around the inline document (leading spaces ignored).
 const (
-	BeginMarker = "# BEGIN ssm-documents/certferry-install.yaml"
+	BeginMarker = "# BEGIN ssm-documents/certferry-install.yaml (make sync-template; a test checks it)"
 	EndMarker   = "# END ssm-documents/certferry-install.yaml"
 	indent      = "        "
 )
@@ -25,7 +25,7 @@ func SyncDocument(template, doc []byte) ([]byte, error) {
 	begin, end := -1, -1
 	for i, l := range lines {
 		switch strings.TrimSpace(l) {
-		case BeginMarker + " (make sync-template; a test checks it)":
+		case BeginMarker:
 			begin = i
 		case EndMarker:
 			end = i
