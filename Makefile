@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
-FUNCTIONS := onboard
+FUNCTIONS := onboard renewal
 
 .PHONY: help deps build test lint demo bench fuzz deploy sync-template $(addprefix invoke-,$(FUNCTIONS))
 
@@ -20,6 +20,8 @@ build: ## build every function's arm64 bootstrap into bin/<function>/
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-OnboardFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/onboard
+build-RenewalFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/renewal
 
 test: deps ## unit tests with fakes + integration tests on moto_server and a real nginx
 	$(GO) test -count=1 ./...
@@ -39,7 +41,7 @@ demo: deps ## the whole flow on a private moto_server (no AWS account, no Docker
 bench: deps ## benchmarks: export check, PFX, onboarding latency on moto (p50/p99 over 100 runs)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x ./...
 
-invoke-%: ## run a handler locally on an event: make invoke-onboard EVENT=events/onboard-post.json [ARN=...]
+invoke-%: ## run a handler locally: make invoke-onboard EVENT=events/onboard-post.json [ARN=...] (also invoke-renewal)
 	$(GO) run ./cmd/certferry invoke $(if $(ARN),-arn $(ARN)) $* $(EVENT)
 
 sync-template: ## copy ssm-documents/certferry-install.yaml into template.yaml

@@ -59,6 +59,9 @@ var functions = map[string]struct {
 		}
 		return app.Onboard(awsCfg, cfg).Handle(ctx, req)
 	}},
+	"renewal": {app.RenewalRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
+		return app.Renewal(awsCfg, cfg).Handle(ctx, event)
+	}},
 }
 
 func functionNames() string {

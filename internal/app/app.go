@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/certferry/certferry/internal/api"
@@ -15,11 +16,16 @@ import (
 	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/fleet"
 	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/renewal"
 )
 
 // OnboardRequired lists the settings the onboard function needs.
 var OnboardRequired = []string{config.EnvTable, config.EnvDocument}
+
+// RenewalRequired lists the settings the renewal function needs.
+var RenewalRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
 
 // Parts are the shared services, built once per cold start.
 type Parts struct {
@@ -50,4 +56,11 @@ func Onboard(awsCfg aws.Config, cfg config.Config) *api.Handler {
 	// API Gateway gives up after 29 s: keep export retries inside that.
 	p.ACM.ExportAttempts = 4
 	return api.NewHandler(p.Pipeline, p.Inventory)
+}
+
+// Renewal returns the ACM / AWS Health event handler.
+func Renewal(awsCfg aws.Config, cfg config.Config) *renewal.Handler {
+	p := NewParts(awsCfg, cfg)
+	alerts := notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
+	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts)
 }

@@ -55,6 +55,7 @@ type Info struct {
 	KeyAlgorithm       string
 	RenewalEligibility string
 	RenewalStatus      string
+	RenewalReason      string // RenewalSummary.RenewalStatusReason when a renewal failed
 	ValidationMethods  []string
 	InUseBy            []string
 }
@@ -138,6 +139,7 @@ func (c *Client) Describe(ctx context.Context, arn string) (Info, error) {
 	}
 	if d.RenewalSummary != nil {
 		info.RenewalStatus = string(d.RenewalSummary.RenewalStatus)
+		info.RenewalReason = string(d.RenewalSummary.RenewalStatusReason)
 	}
 	for _, v := range d.DomainValidationOptions {
 		if m := string(v.ValidationMethod); m != "" && !slices.Contains(info.ValidationMethods, m) {

@@ -77,6 +77,11 @@ type Cert struct {
 	Claim            *Claim `dynamodbav:"claim,omitempty"`
 }
 
+// DeploymentTimeFormat starts deployment ids: RFC 3339 in UTC with fixed
+// millisecond precision, so DEPLOY sort keys sort by time even within a
+// second.
+const DeploymentTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 // Deployment is a DEPLOY item: one SendCommand for one serial.
 type Deployment struct {
 	PK              string         `dynamodbav:"PK"`
@@ -115,6 +120,7 @@ type dynamoAPI interface {
 	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
 var _ dynamoAPI = (*dynamodb.Client)(nil)
@@ -484,3 +490,100 @@ func num(n int64) ddbtypes.AttributeValue {
 }
 
 func str(s string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: s} }
+
+// Event dedupe marker states.
+const (
+	EventProcessing = "processing"
+	EventDone       = "done"
+)
+
+const eventPK, eventSK = "EVENT#", "EVENT"
+
+// EventMark is an EVENT item: the record that an EventBridge event is being
+// or has been acted upon, kept until expiresAt (DynamoDB TTL).
+type EventMark struct {
+	PK        string `dynamodbav:"PK"`
+	SK        string `dynamodbav:"SK"`
+	EventID   string `dynamodbav:"eventId"`
+	Kind      string `dynamodbav:"kind"`
+	State     string `dynamodbav:"state"`
+	Until     int64  `dynamodbav:"until"` // a processing mark is void after this (epoch seconds)
+	ExpiresAt int64  `dynamodbav:"expiresAt"`
+	CreatedAt string `dynamodbav:"createdAt"`
+}
+
+// MarkEvent records that the caller acts on event id now. It fails with
+// ErrConflict when the event is done, or being processed by a run whose
+// lease (until) has not run out: a redelivered event does nothing. The mark
+// stays for keep, then DynamoDB's TTL removes it.
+func (s *Store) MarkEvent(ctx context.Context, id, kind string, until time.Time, keep time.Duration) error {
+	now := s.now()
+	m := EventMark{
+		PK: eventPK + id, SK: eventSK, EventID: id, Kind: kind, State: EventProcessing,
+		Until: until.Unix(), ExpiresAt: now.Add(keep).Unix(), CreatedAt: now.UTC().Format(time.RFC3339),
+	}
+	item, err := attributevalue.MarshalMap(m)
+	if err != nil {
+		return fmt.Errorf("encode event mark %s: %w", id, err)
+	}
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: item,
+		ConditionExpression:      aws.String("attribute_not_exists(PK) OR (#state = :processing AND #until < :now)"),
+		ExpressionAttributeNames: map[string]string{"#state": "state", "#until": "until"},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":processing": str(EventProcessing), ":now": num(now.Unix()),
+		},
+	})
+	if err != nil {
+		return conflictOr(err, "mark event "+id)
+	}
+	return nil
+}
+
+// FinishEvent marks event id done.
+func (s *Store) FinishEvent(ctx context.Context, id string) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(eventPK+id, eventSK),
+		UpdateExpression:          aws.String("SET #state = :done"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeNames:  map[string]string{"#state": "state"},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":done": str(EventDone)},
+	})
+	if err != nil {
+		return conflictOr(err, "finish event "+id)
+	}
+	return nil
+}
+
+// ReleaseEvent removes the processing mark of event id, so a retry of the
+// event acts again. A done mark is left alone.
+func (s *Store) ReleaseEvent(ctx context.Context, id string) error {
+	_, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(s.table), Key: key(eventPK+id, eventSK),
+		ConditionExpression:       aws.String("#state = :processing"),
+		ExpressionAttributeNames:  map[string]string{"#state": "state"},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":processing": str(EventProcessing)},
+	})
+	if err != nil && !errors.Is(conflictOr(err, ""), ErrConflict) {
+		return fmt.Errorf("release event %s: %w", id, err)
+	}
+	return nil
+}
+
+// GetEvent returns the mark of event id, or nil.
+func (s *Store) GetEvent(ctx context.Context, id string) (*EventMark, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(eventPK+id, eventSK), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get event mark %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return nil, nil
+	}
+	var m EventMark
+	if err := attributevalue.UnmarshalMap(out.Item, &m); err != nil {
+		return nil, fmt.Errorf("decode event mark %s: %w", id, err)
+	}
+	return &m, nil
+}

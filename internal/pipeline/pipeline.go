@@ -37,6 +37,9 @@ var (
 	ErrNameTaken   = errors.New("name is bound to another certificate")
 	ErrUnknownName = errors.New("unknown certificate name")
 	ErrBusy        = errors.New("a deployment of this name is in progress")
+	// errRaced marks an ErrBusy caused by a lost optimistic-lock race on
+	// the claim (as opposed to a live claim seen in the item).
+	errRaced = errors.New("lost the race for the claim")
 )
 
 // Triggers recorded on deployments.
@@ -180,7 +183,10 @@ func (p *Pipeline) Redeploy(ctx context.Context, name, trigger string) (Result, 
 }
 
 // Sync deploys name when ACM's current serial differs from the inventory's
-// (a renewal), and does nothing otherwise.
+// (a renewal), and does nothing otherwise. It is safe to call for the same
+// renewal from several events at once: when another run holds a live claim
+// for the same serial, or commits it while this run waits, Sync reports
+// Unchanged instead of deploying twice.
 func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, error) {
 	existing, err := p.known(ctx, name)
 	if err != nil {
@@ -190,11 +196,24 @@ func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	if existing.Status == inventory.StatusActive && existing.Serial == info.Serial {
-		slog.InfoContext(ctx, "serial unchanged, nothing to deploy", "name", name, "serial", info.Serial, "trigger", trigger)
-		return resultOf(existing, true), nil
+	for attempt := 1; ; attempt++ {
+		if existing.Status == inventory.StatusActive && existing.Serial == info.Serial {
+			slog.InfoContext(ctx, "serial unchanged, nothing to deploy", "name", name, "serial", info.Serial, "trigger", trigger)
+			return resultOf(existing, true), nil
+		}
+		if cl := existing.Claim; cl != nil && cl.Until > p.now().Unix() && cl.Serial == info.Serial {
+			slog.InfoContext(ctx, "another run is deploying this serial", "name", name, "serial", info.Serial, "trigger", trigger)
+			return resultOf(existing, true), nil
+		}
+		res, err := p.deploy(ctx, existing, existing.Spec, info, trigger, false)
+		if !errors.Is(err, errRaced) || attempt == 3 {
+			return res, err
+		}
+		// Somebody changed the item between our read and our claim: look again.
+		if existing, err = p.known(ctx, name); err != nil {
+			return Result{}, err
+		}
 	}
-	return p.deploy(ctx, existing, existing.Spec, info, trigger, false)
 }
 
 func (p *Pipeline) known(ctx context.Context, name string) (*inventory.Cert, error) {
@@ -236,7 +255,7 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 		c, err = p.inv.TakeClaim(ctx, existing, claim)
 	}
 	if errors.Is(err, inventory.ErrConflict) {
-		return Result{}, fmt.Errorf("%w: %s changed while this request ran", ErrBusy, sp.Name)
+		return Result{}, fmt.Errorf("%w: %s changed while this request ran (%w)", ErrBusy, sp.Name, errRaced)
 	}
 	if err != nil {
 		return Result{}, err
@@ -281,7 +300,7 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	c.SecretARN, c.SecretVersionID = ver.SecretARN, ver.VersionID
 	c.Serial, c.Fingerprint, c.NotAfter, c.DomainName = b.Serial, b.Fingerprint, b.NotAfter, info.DomainName
 	dep := &inventory.Deployment{
-		ID:        p.now().UTC().Format(time.RFC3339) + "#" + cmd.ID,
+		ID:        p.now().UTC().Format(inventory.DeploymentTimeFormat) + "#" + cmd.ID,
 		CommandID: cmd.ID, Trigger: trigger, Serial: b.Serial, Fingerprint: b.Fingerprint,
 		SecretVersionID: ver.VersionID, InstanceIDs: cmd.InstanceIDs,
 		Counts:  map[string]int{inventory.NodePending: len(cmd.InstanceIDs)},

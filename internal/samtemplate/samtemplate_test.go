@@ -212,3 +212,53 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 	}
 }
+
+// The renewal function hears every ACM event kind and the ACM Health
+// events, without filters on detail fields real events may lack, and
+// failed events end in a dead-letter queue.
+func TestRenewalSubscriptions(t *testing.T) {
+	_, tmpl := readTemplate(t)
+	fn := res(t, tmpl, "RenewalFunction")["Properties"].(map[string]any)
+	patterns := map[string]map[string]any{}
+	for id, e := range fn["Events"].(map[string]any) {
+		e := e.(map[string]any)
+		if e["Type"] != "EventBridgeRule" {
+			t.Errorf("%s: %v, want EventBridgeRule", id, e["Type"])
+			continue
+		}
+		props := e["Properties"].(map[string]any)
+		p := props["Pattern"].(map[string]any)
+		patterns[fmt.Sprint(p["source"])] = p
+		if dl, _ := props["DeadLetterConfig"].(map[string]any); fmt.Sprint(dl["Arn"]) != "RenewalDLQ.Arn" { // yaml.v3 reads !GetAtt X.Arn as the string "X.Arn"
+			t.Errorf("%s: rule dead-letter config %v", id, props["DeadLetterConfig"])
+		}
+	}
+	acm := patterns["[aws.acm]"]
+	if acm == nil {
+		t.Fatal("no aws.acm rule")
+	}
+	for _, dt := range []string{"ACM Certificate Available", "ACM Certificate Renewal Action Required", "ACM Certificate Approaching Expiration", "ACM Certificate Expired"} {
+		if !strings.Contains(fmt.Sprint(acm["detail-type"]), dt) {
+			t.Errorf("aws.acm rule misses %q", dt)
+		}
+	}
+	if acm["detail"] != nil {
+		t.Errorf("aws.acm rule filters on detail fields: %v", acm["detail"])
+	}
+	health := patterns["[aws.health]"]
+	if health == nil {
+		t.Fatal("no aws.health rule")
+	}
+	d := health["detail"].(map[string]any)
+	if fmt.Sprint(d["service"]) != "[ACM]" || !strings.Contains(fmt.Sprint(d["eventTypeCode"]), "AWS_ACM_RENEWAL_STATE_CHANGE") {
+		t.Errorf("aws.health rule %v", health)
+	}
+	inv := fn["EventInvokeConfig"].(map[string]any)
+	if inv["MaximumRetryAttempts"] == nil || fmt.Sprint(inv["DestinationConfig"]) == "" ||
+		inv["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Type"] != "SQS" {
+		t.Errorf("async invocation config %v", inv)
+	}
+	if q := res(t, tmpl, "RenewalDLQ"); q["Type"] != "AWS::SQS::Queue" {
+		t.Errorf("dead-letter queue %v", q)
+	}
+}

@@ -1,0 +1,368 @@
+// Package events reads the EventBridge events certferry reacts to: ACM's
+// certificate events and AWS Health's ACM renewal events.
+//
+// Parsing is tolerant by design. Real events differ from the documented
+// samples (`"InUse": true` and `"InUse": "TRUE"` both occur; numbers arrive
+// as strings), so a field of an unexpected type is read as absent rather than
+// failing the event, and unknown fields are ignored. Only an event that
+// cannot be acted upon at all is an error (ErrMalformed): not a JSON object,
+// no id, source or detail-type, or a kind certferry handles that names no
+// ACM certificate. Such an error makes the Lambda invocation fail, so the
+// event ends in the function's dead-letter queue instead of vanishing.
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/certferry/certferry/internal/certs"
+)
+
+// ErrMalformed marks an event certferry cannot act upon.
+var ErrMalformed = errors.New("malformed event")
+
+// Kind is what an event means to certferry.
+type Kind string
+
+// Kinds of event. Available and Renewed lead to a deployment when ACM's
+// serial changed; the others lead to an alert.
+const (
+	KindAvailable         Kind = "certificate-available"
+	KindActionRequired    Kind = "renewal-action-required"
+	KindApproachingExpiry Kind = "approaching-expiration"
+	KindExpired           Kind = "expired"
+	KindRenewed           Kind = "health-renewal-completed"
+	KindRenewalProblem    Kind = "health-renewal-problem"
+	KindUnknown           Kind = "unknown"
+)
+
+// Event sources, detail types and Health codes certferry handles.
+const (
+	SourceACM    = "aws.acm"
+	SourceHealth = "aws.health"
+
+	DetailAvailable         = "ACM Certificate Available"
+	DetailActionRequired    = "ACM Certificate Renewal Action Required"
+	DetailApproachingExpiry = "ACM Certificate Approaching Expiration"
+	DetailExpired           = "ACM Certificate Expired"
+	DetailHealth            = "AWS Health Event"
+
+	HealthRenewalStateChange = "AWS_ACM_RENEWAL_STATE_CHANGE"
+	HealthRenewalFailure     = "AWS_ACM_RENEWAL_FAILURE"
+	HealthCAACheckFailure    = "CAA_CHECK_FAILURE"
+)
+
+// Limits on what an event may carry. EventBridge caps an event at 256 KB;
+// these keep one event from fanning out without bound or flooding an alert.
+const (
+	MaxIDLength     = 256
+	MaxCertificates = 100
+	MaxTextLength   = 2048
+)
+
+// Event is the part of an event certferry uses.
+type Event struct {
+	ID         string
+	Source     string
+	DetailType string
+	Account    string
+	Region     string
+	Time       time.Time // zero when absent or unreadable
+	Kind       Kind
+	// CertificateARNs are the ACM certificates the event names, in order,
+	// without duplicates.
+	CertificateARNs []string
+
+	// ACM detail fields (absent ones stay zero / nil).
+	Action           string // ISSUANCE, RENEWAL, IMPORT, REIMPORT
+	CertificateType  string // AMAZON_ISSUED, PRIVATE, IMPORTED
+	CommonName       string
+	ValidationMethod string // DNS, EMAIL, HTTP
+	RenewalReason    string // RenewalStatusReason
+	DaysToExpiry     *int
+	ExpiresAt        time.Time
+	InUse            *bool
+	Exported         *bool
+
+	// Health detail fields.
+	HealthEventARN string
+	HealthCode     string
+	Description    string // latestDescription, trimmed to MaxTextLength
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]*$`)
+
+// Parse reads one EventBridge event. See the package comment for what is an
+// error and what is tolerated.
+func Parse(raw []byte) (Event, error) {
+	var env struct {
+		ID         flexString      `json:"id"`
+		Source     flexString      `json:"source"`
+		DetailType flexString      `json:"detail-type"`
+		Account    flexString      `json:"account"`
+		Region     flexString      `json:"region"`
+		Time       flexString      `json:"time"`
+		Resources  flexStrings     `json:"resources"`
+		Detail     json.RawMessage `json:"detail"`
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return Event{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	if err := json.Unmarshal(trimmed, &env); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	e := Event{
+		ID: string(env.ID), Source: string(env.Source), DetailType: string(env.DetailType),
+		Account: clean(string(env.Account), 64), Region: clean(string(env.Region), 64),
+	}
+	switch {
+	case e.ID == "":
+		return Event{}, fmt.Errorf("%w: no id", ErrMalformed)
+	case len(e.ID) > MaxIDLength || !idPattern.MatchString(e.ID):
+		return Event{}, fmt.Errorf("%w: id is not an EventBridge event id (letters, digits and ._:/- up to %d characters)", ErrMalformed, MaxIDLength)
+	case e.Source == "" || e.DetailType == "":
+		return Event{}, fmt.Errorf("%w: event %s has no source or detail-type", ErrMalformed, e.ID)
+	}
+	e.Source, e.DetailType = clean(e.Source, 128), clean(e.DetailType, 128)
+	if t, err := time.Parse(time.RFC3339, string(env.Time)); err == nil {
+		e.Time = t.UTC()
+	}
+	var detail map[string]json.RawMessage
+	if len(env.Detail) > 0 && bytes.TrimSpace(env.Detail)[0] == '{' {
+		_ = json.Unmarshal(env.Detail, &detail) // a detail of another type reads as empty
+	}
+	e.Kind = kindOf(e.Source, e.DetailType)
+	arns := []string(env.Resources)
+	switch e.Kind {
+	case KindAvailable, KindActionRequired, KindApproachingExpiry, KindExpired:
+		e.readACM(detail)
+	case KindUnknown:
+		if e.Source == SourceHealth && e.DetailType == DetailHealth {
+			arns = append(arns, e.readHealth(detail)...)
+		}
+	}
+	if e.Kind == KindUnknown {
+		return e, nil
+	}
+	for _, a := range arns {
+		if certs.ARNPattern.MatchString(a) && !slices.Contains(e.CertificateARNs, a) {
+			e.CertificateARNs = append(e.CertificateARNs, a)
+		}
+	}
+	switch {
+	case len(e.CertificateARNs) == 0:
+		return Event{}, fmt.Errorf("%w: %s event %s names no ACM certificate in resources", ErrMalformed, e.Kind, e.ID)
+	case len(e.CertificateARNs) > MaxCertificates:
+		return Event{}, fmt.Errorf("%w: %s event %s names %d certificates (at most %d)", ErrMalformed, e.Kind, e.ID, len(e.CertificateARNs), MaxCertificates)
+	}
+	return e, nil
+}
+
+func kindOf(source, detailType string) Kind {
+	if source != SourceACM {
+		return KindUnknown
+	}
+	switch detailType {
+	case DetailAvailable:
+		return KindAvailable
+	case DetailActionRequired:
+		return KindActionRequired
+	case DetailApproachingExpiry:
+		return KindApproachingExpiry
+	case DetailExpired:
+		return KindExpired
+	}
+	return KindUnknown
+}
+
+func (e *Event) readACM(d map[string]json.RawMessage) {
+	e.Action = strings.ToUpper(word(d, "Action"))
+	e.CertificateType = strings.ToUpper(word(d, "CertificateType"))
+	e.CommonName = clean(text(d, "CommonName"), 256)
+	e.ValidationMethod = strings.ToUpper(word(d, "DomainValidationMethod"))
+	e.RenewalReason = strings.ToUpper(word(d, "RenewalStatusReason"))
+	e.DaysToExpiry = number(d, "DaysToExpiry")
+	if t, err := time.Parse(time.RFC3339, text(d, "CertificateExpirationDate")); err == nil {
+		e.ExpiresAt = t.UTC()
+	}
+	e.InUse = boolean(d, "InUse")
+	e.Exported = boolean(d, "Exported")
+}
+
+// readHealth classifies an AWS Health event about ACM and returns the
+// certificate ARNs it names outside resources (affected entities).
+func (e *Event) readHealth(d map[string]json.RawMessage) []string {
+	if !strings.EqualFold(text(d, "service"), "ACM") {
+		return nil
+	}
+	e.HealthCode = strings.ToUpper(word(d, "eventTypeCode"))
+	e.HealthEventARN = clean(text(d, "eventArn"), 512)
+	var descs []struct {
+		Language flexString `json:"language"`
+		Latest   flexString `json:"latestDescription"`
+	}
+	if raw, ok := d["eventDescription"]; ok {
+		_ = json.Unmarshal(raw, &descs)
+	}
+	for _, x := range descs {
+		if l := string(x.Language); l == "" || strings.HasPrefix(strings.ToLower(l), "en") {
+			e.Description = clean(string(x.Latest), MaxTextLength)
+			break
+		}
+	}
+	if e.Description == "" && len(descs) > 0 {
+		e.Description = clean(string(descs[0].Latest), MaxTextLength)
+	}
+	switch e.HealthCode {
+	case HealthRenewalStateChange:
+		if RenewalCompleted(e.Description) {
+			e.Kind = KindRenewed
+		} else {
+			e.Kind = KindRenewalProblem
+		}
+	case HealthRenewalFailure, HealthCAACheckFailure:
+		e.Kind = KindRenewalProblem
+	default:
+		return nil
+	}
+	var entities []struct {
+		Value flexString `json:"entityValue"`
+	}
+	if raw, ok := d["affectedEntities"]; ok {
+		_ = json.Unmarshal(raw, &entities)
+	}
+	var arns []string
+	for _, x := range entities {
+		arns = append(arns, string(x.Value))
+	}
+	return arns
+}
+
+var (
+	completedText = regexp.MustCompile(`(?i)\b(has|have|was|were)\s+(been\s+)?(successfully\s+)?(completed|renewed)\b|\brenewal\b[^.]{0,80}\b(completed|succeeded|successful)\b|\bsuccessfully\s+renewed\b`)
+	problemText   = regexp.MustCompile(`(?i)\b(unable|failed|failure|fail|could\s+not|cannot|can't|not\s+(been\s+)?(renewed|completed)|action\s+(is\s+)?required|must\s+(act|take\s+action))\b`)
+)
+
+// RenewalCompleted reports whether a Health description says the renewal
+// completed. Any sign of a problem wins: an alert too many is better than a
+// failed renewal nobody hears of.
+func RenewalCompleted(description string) bool {
+	return completedText.MatchString(description) && !problemText.MatchString(description)
+}
+
+// Trigger returns the deployment trigger recorded for the event's kind.
+func (e Event) Trigger() string {
+	if e.Source == SourceHealth {
+		return "health-event"
+	}
+	return "acm-event"
+}
+
+// Deploys reports whether the event's kind leads to a deployment (when
+// ACM's serial changed); the other known kinds lead to an alert.
+func (e Event) Deploys() bool { return e.Kind == KindAvailable || e.Kind == KindRenewed }
+
+// flexString reads a JSON string, number or boolean as text; anything else
+// (object, array, null) as empty.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	*f = ""
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*f = flexString(s)
+		return nil
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9' || b[0] == 't' || b[0] == 'f') && string(b) != "null" {
+		*f = flexString(b)
+	}
+	return nil
+}
+
+// flexStrings reads a list of strings, or one string, ignoring elements of
+// other types.
+type flexStrings []string
+
+func (f *flexStrings) UnmarshalJSON(b []byte) error {
+	*f = nil
+	var list []json.RawMessage
+	if json.Unmarshal(b, &list) != nil {
+		list = []json.RawMessage{b}
+	}
+	for _, x := range list {
+		var s string
+		if json.Unmarshal(x, &s) == nil && s != "" {
+			*f = append(*f, s)
+		}
+	}
+	return nil
+}
+
+func text(d map[string]json.RawMessage, k string) string {
+	var f flexString
+	if raw, ok := d[k]; ok {
+		_ = f.UnmarshalJSON(raw)
+	}
+	return strings.TrimSpace(string(f))
+}
+
+var wordPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// word reads an enum-like field; anything that is not a short word is absent.
+func word(d map[string]json.RawMessage, k string) string {
+	if s := text(d, k); wordPattern.MatchString(s) {
+		return s
+	}
+	return ""
+}
+
+func number(d map[string]json.RawMessage, k string) *int {
+	s := text(d, k)
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= -1e6 && f <= 1e6 {
+		n := int(f)
+		return &n
+	}
+	return nil
+}
+
+func boolean(d map[string]json.RawMessage, k string) *bool {
+	switch strings.ToLower(text(d, k)) {
+	case "true", "yes", "1":
+		b := true
+		return &b
+	case "false", "no", "0":
+		b := false
+		return &b
+	}
+	return nil
+}
+
+// clean drops control characters and cuts s to at most n bytes (on a rune
+// boundary), so event text can go into logs and alerts as is.
+func clean(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

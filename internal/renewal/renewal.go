@@ -1,0 +1,312 @@
+// Package renewal reacts to ACM and AWS Health events: a renewed
+// certificate is deployed to every name bound to it, and a renewal that
+// needs a person becomes one SNS alert. Each event is acted upon once: an
+// EVENT mark is put conditionally before acting, so a redelivered event does
+// nothing, and two different events for the same renewal meet at the
+// pipeline's serial check, which runs under the inventory's optimistic lock.
+package renewal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/events"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/notify"
+	"github.com/certferry/certferry/internal/pipeline"
+)
+
+// Dependencies, each the narrowest surface the handler calls.
+type (
+	eventMarks interface {
+		MarkEvent(ctx context.Context, id, kind string, until time.Time, keep time.Duration) error
+		FinishEvent(ctx context.Context, id string) error
+		ReleaseEvent(ctx context.Context, id string) error
+	}
+	inventoryReader interface {
+		NamesByARN(ctx context.Context, arn string) ([]string, error)
+		Describe(ctx context.Context, name string) (*inventory.Detail, error)
+	}
+	syncer interface {
+		Sync(ctx context.Context, name, trigger string) (pipeline.Result, error)
+	}
+	describer interface {
+		Describe(ctx context.Context, arn string) (certs.Info, error)
+	}
+	publisher interface {
+		Publish(ctx context.Context, a notify.Alert) (string, error)
+	}
+)
+
+var (
+	_ eventMarks      = (*inventory.Store)(nil)
+	_ inventoryReader = (*inventory.Store)(nil)
+	_ syncer          = (*pipeline.Pipeline)(nil)
+	_ describer       = (*certs.Client)(nil)
+	_ publisher       = (*notify.Publisher)(nil)
+)
+
+// KeepMarks is how long an event's dedupe mark outlives it. EventBridge
+// retries for up to 24 hours and Lambda's async queue holds events for up to
+// 6 hours; a week leaves a wide margin.
+const KeepMarks = 7 * 24 * time.Hour
+
+// Handler handles one EventBridge event per invocation.
+type Handler struct {
+	marks  eventMarks
+	inv    inventoryReader
+	deploy syncer
+	acm    describer
+	alerts publisher
+	now    func() time.Time
+}
+
+// NewHandler wires a Handler.
+func NewHandler(marks eventMarks, inv inventoryReader, deploy syncer, acm describer, alerts publisher) *Handler {
+	return &Handler{marks: marks, inv: inv, deploy: deploy, acm: acm, alerts: alerts, now: time.Now}
+}
+
+// Statuses of an Outcome.
+const (
+	StatusDone      = "done"
+	StatusDuplicate = "duplicate"
+	StatusIgnored   = "ignored"
+)
+
+// Deployed is one name the event deployed.
+type Deployed struct {
+	Name         string `json:"name"`
+	Serial       string `json:"serial"`
+	DeploymentID string `json:"deploymentId"`
+	CommandID    string `json:"commandId"`
+}
+
+// Outcome is what the handler did with an event (the Lambda's answer, also
+// printed by `certferry invoke renewal`).
+type Outcome struct {
+	EventID   string     `json:"eventId,omitempty"`
+	Kind      string     `json:"kind,omitempty"`
+	Status    string     `json:"status"`
+	Reason    string     `json:"reason,omitempty"`
+	Deployed  []Deployed `json:"deployed,omitempty"`
+	Unchanged []string   `json:"unchanged,omitempty"`
+	Blocked   []string   `json:"blocked,omitempty"`
+	Alerts    []string   `json:"alertMessageIds,omitempty"`
+}
+
+// Handle acts on one event. It returns an error only when the event is
+// malformed or an AWS call failed; Lambda then retries the event and, when
+// the retries are spent, sends it to the on-failure destination (SQS).
+func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, error) {
+	ev, err := events.Parse(raw)
+	if err != nil {
+		slog.ErrorContext(ctx, "event rejected; it goes to the dead-letter queue once Lambda's retries are spent",
+			"error", err, "bytes", len(raw))
+		return Outcome{Status: "rejected", Reason: err.Error()}, err
+	}
+	log := slog.With("eventId", ev.ID, "kind", ev.Kind, "detailType", ev.DetailType)
+	out := Outcome{EventID: ev.ID, Kind: string(ev.Kind)}
+	if ev.Kind == events.KindUnknown {
+		log.InfoContext(ctx, "event kind not handled by certferry; acknowledged", "source", ev.Source)
+		out.Status, out.Reason = StatusIgnored, "event kind not handled"
+		return out, nil
+	}
+
+	bound := map[string][]string{}
+	total := 0
+	for _, arn := range ev.CertificateARNs {
+		names, err := h.inv.NamesByARN(ctx, arn)
+		if err != nil {
+			return out, fmt.Errorf("event %s: %w", ev.ID, err)
+		}
+		bound[arn] = names
+		total += len(names)
+	}
+	if total == 0 {
+		log.InfoContext(ctx, "certificate not managed by certferry; acknowledged", "certificateArns", ev.CertificateARNs)
+		out.Status, out.Reason = StatusIgnored, "no certferry name is bound to the certificate"
+		return out, nil
+	}
+
+	err = h.marks.MarkEvent(ctx, ev.ID, string(ev.Kind), h.leaseEnd(ctx), KeepMarks)
+	if errors.Is(err, inventory.ErrConflict) {
+		log.InfoContext(ctx, "event already handled or being handled; acknowledged")
+		out.Status = StatusDuplicate
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("event %s: %w", ev.ID, err)
+	}
+
+	if ev.Deploys() {
+		err = h.sync(ctx, log, ev, bound, &out)
+	} else {
+		err = h.alert(ctx, log, ev, bound, &out)
+	}
+	if err != nil {
+		if rerr := h.marks.ReleaseEvent(context.WithoutCancel(ctx), ev.ID); rerr != nil {
+			log.WarnContext(ctx, "event mark not released; it lapses at the end of its lease", "error", rerr)
+		}
+		log.ErrorContext(ctx, "event not fully handled; Lambda retries it", "error", err)
+		return out, err
+	}
+	if ferr := h.marks.FinishEvent(context.WithoutCancel(ctx), ev.ID); ferr != nil {
+		log.WarnContext(ctx, "event handled but not marked done; its mark lapses at the end of its lease", "error", ferr)
+	}
+	out.Status = StatusDone
+	log.InfoContext(ctx, "event handled", "deployed", len(out.Deployed), "unchanged", len(out.Unchanged),
+		"blocked", len(out.Blocked), "alerts", len(out.Alerts))
+	return out, nil
+}
+
+// leaseEnd is when this invocation's mark stops blocking redeliveries: just
+// after the invocation's own deadline, so a retry after a crash or timeout
+// (Lambda retries no sooner than a minute later) acts again.
+func (h *Handler) leaseEnd(ctx context.Context) time.Time {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl.Add(30 * time.Second)
+	}
+	return h.now().Add(5 * time.Minute)
+}
+
+// sync runs the pipeline's serial check for every bound name. Names that
+// cannot be deployed for a lasting reason (certificate gone, not issued, not
+// exportable) are reported in one alert; anything else is returned so that
+// Lambda retries the event.
+func (h *Handler) sync(ctx context.Context, log *slog.Logger, ev events.Event, bound map[string][]string, out *Outcome) error {
+	var errs []error
+	blocked := map[string][]string{} // arn → "name: reason"
+	for _, arn := range ev.CertificateARNs {
+		for _, name := range bound[arn] {
+			res, err := h.deploy.Sync(ctx, name, ev.Trigger())
+			switch {
+			case err == nil && res.Unchanged:
+				out.Unchanged = append(out.Unchanged, name)
+			case err == nil:
+				out.Deployed = append(out.Deployed, Deployed{Name: name, Serial: res.Serial, DeploymentID: res.DeploymentID, CommandID: res.CommandID})
+				log.InfoContext(ctx, "renewed certificate deployed", "name", name, "serial", res.Serial, "commandId", res.CommandID)
+			case errors.Is(err, pipeline.ErrUnknownName):
+				log.InfoContext(ctx, "name was deleted meanwhile; skipped", "name", name)
+			case errors.Is(err, certs.ErrNotFound), errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
+				log.ErrorContext(ctx, "renewed certificate cannot be deployed", "name", name, "error", err)
+				out.Blocked = append(out.Blocked, name)
+				blocked[arn] = append(blocked[arn], name+": "+err.Error())
+			default:
+				errs = append(errs, fmt.Errorf("deploy %s: %w", name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		// The retry alerts on blocked names too; alerting now would send it twice.
+		return errors.Join(errs...)
+	}
+	for _, arn := range ev.CertificateARNs {
+		if len(blocked[arn]) == 0 {
+			continue
+		}
+		a := h.compose(ctx, ev, arn, bound[arn])
+		a.Kind = "deployment-blocked"
+		a.Title = fmt.Sprintf("certferry cannot deploy %s", orARN(a.Domain, arn))
+		a.Facts = append(a.Facts, blocked[arn]...)
+		a.Advice = []string{
+			"Fix the certificate in ACM (it must be ISSUED and exportable), then redeploy: POST /certificates/{name}/deployments.",
+			"If the certificate was replaced by a new ARN, DELETE /certificates/{name} and onboard the new ARN under the same name.",
+		}
+		id, err := h.alerts.Publish(ctx, a)
+		if err != nil {
+			return err
+		}
+		out.Alerts = append(out.Alerts, id)
+	}
+	return nil
+}
+
+// alert publishes one message per certificate the event names.
+func (h *Handler) alert(ctx context.Context, log *slog.Logger, ev events.Event, bound map[string][]string, out *Outcome) error {
+	for _, arn := range ev.CertificateARNs {
+		if len(bound[arn]) == 0 {
+			continue
+		}
+		a := h.compose(ctx, ev, arn, bound[arn])
+		id, err := h.alerts.Publish(ctx, a)
+		if err != nil {
+			return err
+		}
+		out.Alerts = append(out.Alerts, id)
+		log.InfoContext(ctx, "alert published", "certificateArn", arn, "alertKind", a.Kind, "messageId", id, "names", len(a.Names))
+	}
+	return nil
+}
+
+// compose gathers what certferry and ACM know about arn into an alert.
+// ACM or inventory read failures degrade the message; they do not stop it.
+func (h *Handler) compose(ctx context.Context, ev events.Event, arn string, names []string) notify.Alert {
+	info, err := h.acm.Describe(ctx, arn)
+	if err != nil {
+		slog.WarnContext(ctx, "alert without ACM details", "certificateArn", arn, "error", err)
+		info = certs.Info{ARN: arn}
+	}
+	a := notify.Alert{Kind: string(ev.Kind), CertificateARN: arn, EventID: ev.ID, Domain: orText(info.DomainName, ev.CommonName)}
+	now := h.now()
+	switch {
+	case !info.NotAfter.IsZero():
+		a.NotAfter = info.NotAfter.Format(time.RFC3339)
+		d := DaysLeft(info.NotAfter, now)
+		a.DaysToExpiry = &d
+	case !ev.ExpiresAt.IsZero():
+		a.NotAfter = ev.ExpiresAt.Format(time.RFC3339)
+		d := DaysLeft(ev.ExpiresAt, now)
+		a.DaysToExpiry = &d
+	case ev.DaysToExpiry != nil:
+		d := *ev.DaysToExpiry
+		a.DaysToExpiry = &d
+	}
+	var deployed []string
+	for _, n := range names {
+		entry := notify.Name{Name: n}
+		d, err := h.inv.Describe(ctx, n)
+		switch {
+		case err != nil:
+			slog.WarnContext(ctx, "alert without node list", "name", n, "error", err)
+		case d.Cert != nil:
+			entry.Serial = d.Cert.Serial
+			deployed = append(deployed, d.Cert.Serial)
+			for _, nd := range d.Nodes {
+				entry.Nodes = append(entry.Nodes, notify.Node{InstanceID: nd.InstanceID, State: nd.State, Serial: nd.Serial, Error: nd.Error})
+			}
+		}
+		a.Names = append(a.Names, entry)
+	}
+	a.Title, a.Facts, a.Advice = advise(ev, info, a.Domain, a.DaysToExpiry, deployed)
+	return a
+}
+
+// DaysLeft is the number of whole days from now until notAfter (negative
+// once expired).
+func DaysLeft(notAfter, now time.Time) int {
+	d := notAfter.Sub(now)
+	days := int(d / (24 * time.Hour))
+	if d < 0 && d%(24*time.Hour) != 0 {
+		days--
+	}
+	return days
+}
+
+func orText(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func orARN(domain, arn string) string {
+	if domain != "" {
+		return domain
+	}
+	return arn
+}
