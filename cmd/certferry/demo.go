@@ -14,10 +14,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/motoserver"
@@ -135,7 +139,61 @@ func demo(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	say("\n== GET /certificates -> %d\n  %s", list.StatusCode, list.Body)
+	if err := demoRenewal(ctx, awsCfg, env.Config, publicARN, say); err != nil {
+		return err
+	}
 	return demoNode(ctx, awsCfg, moto.URL, publicARN, say)
+}
+
+// demoRenewal delivers ACM events to the renewal handler: a renewal event
+// (moto cannot renew under the same ARN, so the serial check finds nothing
+// new), its redelivery, and an action-required event whose SNS alert is read
+// back through a subscribed queue.
+func demoRenewal(ctx context.Context, awsCfg aws.Config, cfg config.Config, arn string, say func(string, ...any)) error {
+	q := sqs.NewFromConfig(awsCfg)
+	qu, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("certferry-demo-alerts")})
+	if err != nil {
+		return fmt.Errorf("create queue: %w", err)
+	}
+	qa, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: qu.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return fmt.Errorf("read queue: %w", err)
+	}
+	if _, err := sns.NewFromConfig(awsCfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(cfg.TopicARN), Protocol: aws.String("sqs"),
+		Endpoint: aws.String(qa.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
+		return fmt.Errorf("subscribe queue: %w", err)
+	}
+	handler := app.Renewal(awsCfg, cfg)
+	for _, step := range []struct{ label, file string }{
+		{"ACM Certificate Available (RENEWAL)", "events/renewal-available-renewal.json"},
+		{"the same event delivered again", "events/renewal-available-renewal.json"},
+		{"ACM Certificate Renewal Action Required (EMAIL validation)", "events/renewal-action-required.json"},
+	} {
+		raw, err := os.ReadFile(step.file)
+		if err != nil {
+			return err
+		}
+		out, err := handler.Handle(ctx, []byte(strings.ReplaceAll(string(raw), ExampleARN, arn)))
+		if err != nil {
+			return fmt.Errorf("renewal handler: %w", err)
+		}
+		b, _ := json.Marshal(out)
+		say("\n== renewal: %s\n  %s", step.label, b)
+	}
+	msgs, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: qu.QueueUrl, MaxNumberOfMessages: 10})
+	if err != nil {
+		return fmt.Errorf("read alerts: %w", err)
+	}
+	if len(msgs.Messages) != 1 {
+		return fmt.Errorf("%d alerts on the topic, want 1", len(msgs.Messages))
+	}
+	say("\n== the SNS alert, read back from a subscribed queue\n%s", indent(aws.ToString(msgs.Messages[0].Body), "  | "))
+	return nil
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix)
 }
 
 // demoNode plays the part of one target node: it runs the document's Linux
