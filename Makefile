@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
-FUNCTIONS := onboard renewal
+FUNCTIONS := onboard renewal tracker sweeper
 
 .PHONY: help deps build test lint demo bench fuzz deploy sync-template $(addprefix invoke-,$(FUNCTIONS))
 
@@ -22,6 +22,10 @@ build-OnboardFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/onboard
 build-RenewalFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/renewal
+build-TrackerFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/tracker
+build-SweeperFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweeper
 
 test: deps ## unit tests with fakes + integration tests on moto_server and a real nginx
 	$(GO) test -count=1 ./...

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/config"
@@ -58,6 +59,19 @@ var functions = map[string]struct {
 			return nil, fmt.Errorf("event is not an API Gateway proxy request: %w", err)
 		}
 		return app.Onboard(awsCfg, cfg).Handle(ctx, req)
+	}},
+	"tracker": {app.TrackerRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
+		return app.Tracker(awsCfg, cfg).Handle(ctx, event)
+	}},
+	"sweeper": {app.SweeperRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
+		var nodes app.NodeResolver
+		if os.Getenv("AWS_ENDPOINT_URL") != "" {
+			// The emulator lacks DescribeInstanceInformation: resolve EC2
+			// instances by tag instead (hybrid nodes are not seen).
+			fmt.Fprintln(os.Stderr, "certferry: AWS_ENDPOINT_URL is set: the sweep resolves nodes with EC2 DescribeInstances")
+			nodes = localenv.EC2Nodes{API: ec2.NewFromConfig(awsCfg)}
+		}
+		return app.Sweeper(awsCfg, cfg, nodes).Handle(ctx, event)
 	}},
 	"renewal": {app.RenewalRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
 		return app.Renewal(awsCfg, cfg).Handle(ctx, event)

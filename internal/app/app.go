@@ -3,6 +3,10 @@
 package app
 
 import (
+	"context"
+	"encoding/json"
+	"os"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -16,9 +20,13 @@ import (
 	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/fleet"
 	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/metrics"
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
 	"github.com/certferry/certferry/internal/renewal"
+	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/sweeper"
+	"github.com/certferry/certferry/internal/tracker"
 )
 
 // OnboardRequired lists the settings the onboard function needs.
@@ -26,6 +34,12 @@ var OnboardRequired = []string{config.EnvTable, config.EnvDocument}
 
 // RenewalRequired lists the settings the renewal function needs.
 var RenewalRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
+
+// TrackerRequired and SweeperRequired list the settings of those functions.
+var (
+	TrackerRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
+	SweeperRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
+)
 
 // Parts are the shared services, built once per cold start.
 type Parts struct {
@@ -63,4 +77,42 @@ func Renewal(awsCfg aws.Config, cfg config.Config) *renewal.Handler {
 	p := NewParts(awsCfg, cfg)
 	alerts := notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
 	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts)
+}
+
+// Tracker returns the SSM status-change handler.
+func Tracker(awsCfg aws.Config, cfg config.Config) *tracker.Tracker {
+	inv := inventory.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table)
+	return tracker.New(inv, ssm.NewFromConfig(awsCfg), notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN),
+		metrics.New(os.Stdout), tracker.Config{Document: cfg.Document, NotifySuccess: cfg.NotifySuccess})
+}
+
+// SweepHandler runs one sweep per scheduled event.
+type SweepHandler struct{ Sweeper *sweeper.Sweeper }
+
+// Handle ignores the schedule event's content: every invocation sweeps.
+func (h SweepHandler) Handle(ctx context.Context, _ json.RawMessage) (sweeper.Report, error) {
+	return h.Sweeper.Sweep(ctx)
+}
+
+// Sweeper returns the scheduled reconcile handler; nodes resolves the
+// current target nodes (nil: SSM DescribeInstanceInformation).
+func Sweeper(awsCfg aws.Config, cfg config.Config, nodes NodeResolver) SweepHandler {
+	return NewSweeper(awsCfg, cfg, nodes, sweeper.Config{RenewBeforeDays: cfg.RenewBeforeDays})
+}
+
+// NodeResolver finds the nodes a spec's targets match now.
+type NodeResolver interface {
+	Resolve(ctx context.Context, targets []spec.Target) ([]string, error)
+}
+
+// NewSweeper is Sweeper with the sweep's configuration spelled out.
+func NewSweeper(awsCfg aws.Config, cfg config.Config, nodes NodeResolver, scfg sweeper.Config) SweepHandler {
+	p := NewParts(awsCfg, cfg)
+	if nodes == nil {
+		nodes = fleet.NewResolver(ssm.NewFromConfig(awsCfg))
+	}
+	alerts := notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
+	m := metrics.New(os.Stdout)
+	track := tracker.New(p.Inventory, ssm.NewFromConfig(awsCfg), alerts, m, tracker.Config{Document: cfg.Document, NotifySuccess: cfg.NotifySuccess})
+	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, alerts, m, scfg)}
 }

@@ -19,6 +19,7 @@ type Config struct {
 	RenewBeforeDays int    // CERTFERRY_RENEW_BEFORE_DAYS, default 30
 	MaxConcurrency  string // CERTFERRY_MAX_CONCURRENCY, default "25%"
 	MaxErrors       string // CERTFERRY_MAX_ERRORS, default "25%"
+	NotifySuccess   bool   // CERTFERRY_NOTIFY_SUCCESS: alert on fully successful deployments too
 }
 
 // Env variable names.
@@ -31,6 +32,7 @@ const (
 	EnvRenewBeforeDays = "CERTFERRY_RENEW_BEFORE_DAYS"
 	EnvMaxConcurrency  = "CERTFERRY_MAX_CONCURRENCY"
 	EnvMaxErrors       = "CERTFERRY_MAX_ERRORS"
+	EnvNotifySuccess   = "CERTFERRY_NOTIFY_SUCCESS"
 )
 
 // prefixPattern keeps secret names within the SSM document's SecretId
@@ -69,5 +71,12 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		errs = append(errs, fmt.Errorf("environment variable %s must be a whole number of days from 1 to 365", EnvRenewBeforeDays))
 	}
 	c.RenewBeforeDays = days
+	switch get(EnvNotifySuccess, "false") {
+	case "true":
+		c.NotifySuccess = true
+	case "false":
+	default:
+		errs = append(errs, fmt.Errorf("environment variable %s must be true or false", EnvNotifySuccess))
+	}
 	return c, errors.Join(errs...)
 }

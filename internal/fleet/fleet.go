@@ -60,6 +60,18 @@ type Install struct {
 	ServerName          string // SNI for the check (spec's, or derived from the domain)
 	ExpectedFingerprint string
 	Serial              string
+	// Only, when set, replaces the spec's targets with these instances (the
+	// sweep's resends to particular nodes).
+	Only []string
+}
+
+// Instances returns the instance ids the install targets, or nil for tag
+// targets (SSM resolves those).
+func (in Install) Instances() []string {
+	if len(in.Only) > 0 {
+		return in.Only
+	}
+	return in.Spec.InstanceIDs()
 }
 
 // Command is a sent (or found) SSM command.
@@ -101,7 +113,7 @@ func (f *Fleet) Send(ctx context.Context, in Install) (Command, error) {
 		TimeoutSeconds: aws.Int32(f.opts.TimeoutSeconds),
 		Comment:        aws.String(comment(in)),
 	}
-	if ids := in.Spec.InstanceIDs(); ids != nil {
+	if ids := in.Instances(); ids != nil {
 		req.InstanceIds = ids
 	} else {
 		for _, t := range in.Spec.Targets {
@@ -139,7 +151,7 @@ func (f *Fleet) Find(ctx context.Context, in Install, since time.Time) (*Command
 			if c.RequestedDateTime != nil && c.RequestedDateTime.Before(since) {
 				continue
 			}
-			if !maps.EqualFunc(c.Parameters, want, slices.Equal) || !sameTargets(c, in.Spec) {
+			if !maps.EqualFunc(c.Parameters, want, slices.Equal) || !sameTargets(c, in) {
 				continue
 			}
 			cmd := fromSDK(c)
@@ -149,8 +161,9 @@ func (f *Fleet) Find(ctx context.Context, in Install, since time.Time) (*Command
 	return nil, nil
 }
 
-func sameTargets(c *ssmtypes.Command, sp spec.Spec) bool {
-	if ids := sp.InstanceIDs(); ids != nil {
+func sameTargets(c *ssmtypes.Command, in Install) bool {
+	sp := in.Spec
+	if ids := in.Instances(); ids != nil {
 		return len(c.Targets) == 0 && slices.Equal(sorted(c.InstanceIds), sorted(ids))
 	}
 	if len(c.Targets) != len(sp.Targets) {

@@ -97,7 +97,23 @@ type Deployment struct {
 	Counts          map[string]int `dynamodbav:"counts"`
 	Outcome         string         `dynamodbav:"outcome"`
 	CreatedAt       string         `dynamodbav:"createdAt"`
+	// Expected is the number of nodes SSM targeted, known once the command
+	// finished; CommandStatus is SSM's final status of the command.
+	Expected      int    `dynamodbav:"expected,omitempty"`
+	CommandStatus string `dynamodbav:"commandStatus,omitempty"`
+	FinishedAt    string `dynamodbav:"finishedAt,omitempty"`
+	// Failures carries the consecutive failures of nodes a resend targets,
+	// so that a retry keeps counting (not stored on the DEPLOY item).
+	Failures map[string]int `dynamodbav:"-"`
 }
+
+// Deployment outcomes.
+const (
+	OutcomeInProgress = "in_progress"
+	OutcomeSucceeded  = "succeeded"
+	OutcomePartial    = "partial"
+	OutcomeFailed     = "failed"
+)
 
 // Node is a NODE item: what one node has.
 type Node struct {
@@ -107,9 +123,17 @@ type Node struct {
 	Serial        string `dynamodbav:"serial,omitempty"`
 	Fingerprint   string `dynamodbav:"fingerprintSha256,omitempty"`
 	LastCommandID string `dynamodbav:"lastCommandId,omitempty"`
-	State         string `dynamodbav:"state"`
-	Error         string `dynamodbav:"error,omitempty"`
-	UpdatedAt     string `dynamodbav:"updatedAt"`
+	// DeploymentID is the deployment that last targeted the node; events of
+	// older deployments never overwrite a newer one's state.
+	DeploymentID string `dynamodbav:"deploymentId,omitempty"`
+	State        string `dynamodbav:"state"`
+	Error        string `dynamodbav:"error,omitempty"`
+	// Unverified is set when SSM reported Success but no CERTFERRY_RESULT
+	// line could be read; the sweep sends the install again.
+	Unverified bool `dynamodbav:"unverified,omitempty"`
+	// Failures counts consecutive failed installs of the current serial.
+	Failures  int    `dynamodbav:"failures,omitempty"`
+	UpdatedAt string `dynamodbav:"updatedAt"`
 }
 
 type dynamoAPI interface {
@@ -266,40 +290,50 @@ func (s *Store) Commit(ctx context.Context, c *Cert, d *Deployment) (*Cert, erro
 	}
 	// DynamoDB transactions hold at most 100 items; nodes past that are
 	// written after the commit (they are pending markers, not the record).
-	var later []Node
+	ref, err := attributevalue.MarshalMap(CommandRef{
+		PK: commandPK + d.CommandID, SK: commandSK, CommandID: d.CommandID, Name: c.Name, DeploymentID: d.ID,
+		ExpiresAt: s.now().Add(KeepCommandRefs).Unix(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode command reference %s: %w", d.CommandID, err)
+	}
+	items = append(items, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{TableName: aws.String(s.table), Item: ref}})
+	var later []*ddbtypes.Update
 	for _, id := range d.InstanceIDs {
-		n := Node{PK: c.PK, SK: nodePfx + id, InstanceID: id, LastCommandID: d.CommandID, State: NodePending, UpdatedAt: now}
+		u := s.pendingNode(c.PK, id, d, now)
 		if len(items) >= 100 {
-			later = append(later, n)
+			later = append(later, u)
 			continue
 		}
-		item, err := attributevalue.MarshalMap(n)
-		if err != nil {
-			return nil, fmt.Errorf("encode node %s: %w", id, err)
-		}
-		items = append(items, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{TableName: aws.String(s.table), Item: item}})
+		items = append(items, ddbtypes.TransactWriteItem{Update: u})
 	}
 	if _, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
 		return nil, conflictOr(err, "commit deployment of "+c.Name)
 	}
-	for _, n := range later {
-		if err := s.PutNode(ctx, n); err != nil {
-			return nil, err
+	for _, u := range later {
+		if _, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+			ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
+		}); err != nil {
+			return nil, fmt.Errorf("record pending node of %s: %w", c.Name, err)
 		}
 	}
 	return &next, nil
 }
 
-// PutNode writes a NODE item as given.
-func (s *Store) PutNode(ctx context.Context, n Node) error {
-	item, err := attributevalue.MarshalMap(n)
-	if err != nil {
-		return fmt.Errorf("encode node %s: %w", n.InstanceID, err)
+// pendingNode marks a node pending for deployment d. What the node has
+// installed (serial, fingerprint) stays until the tracker hears back.
+func (s *Store) pendingNode(pk, id string, d *Deployment, now string) *ddbtypes.Update {
+	return &ddbtypes.Update{
+		TableName: aws.String(s.table), Key: key(pk, nodePfx+id),
+		UpdateExpression: aws.String("SET instanceId = :id, lastCommandId = :cmd, deploymentId = :dep, #state = :pending, " +
+			"failures = :failures, updatedAt = :now REMOVE #error, unverified"),
+		ExpressionAttributeNames: map[string]string{"#state": "state", "#error": "error"},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":id": str(id), ":cmd": str(d.CommandID), ":dep": str(d.ID), ":pending": str(NodePending),
+			":failures": num(int64(d.Failures[id])), ":now": str(now),
+		},
 	}
-	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}); err != nil {
-		return fmt.Errorf("put node %s: %w", n.InstanceID, err)
-	}
-	return nil
 }
 
 // Detail is everything stored under one certificate name.

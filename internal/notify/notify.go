@@ -50,7 +50,9 @@ type Alert struct {
 func (a Alert) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", a.Title)
-	fmt.Fprintf(&b, "Certificate: %s\n", a.CertificateARN)
+	if a.CertificateARN != "" {
+		fmt.Fprintf(&b, "Certificate: %s\n", a.CertificateARN)
+	}
 	if a.Domain != "" {
 		fmt.Fprintf(&b, "Domain:      %s\n", a.Domain)
 	}
@@ -63,7 +65,9 @@ func (a Alert) Text() string {
 	for _, f := range a.Facts {
 		fmt.Fprintf(&b, "- %s\n", f)
 	}
-	fmt.Fprintf(&b, "\ncertferry names bound to it (%d):\n", len(a.Names))
+	if len(a.Names) > 0 {
+		fmt.Fprintf(&b, "\ncertferry names bound to it (%d):\n", len(a.Names))
+	}
 	for _, n := range a.Names {
 		fmt.Fprintf(&b, "  %s (deployed serial %s) on %d node(s)\n", n.Name, orNone(n.Serial), len(n.Nodes))
 		for i, nd := range n.Nodes {

@@ -164,7 +164,7 @@ func (p *Pipeline) Onboard(ctx context.Context, sp spec.Spec) (Result, error) {
 		slog.InfoContext(ctx, "onboarding unchanged", "name", sp.Name, "serial", info.Serial)
 		return resultOf(existing, true), nil
 	}
-	return p.deploy(ctx, existing, sp, info, TriggerAPI, false)
+	return p.deploy(ctx, existing, sp, info, TriggerAPI, sendOpts{})
 }
 
 // Redeploy sends the current certificate of name to its targets again, even
@@ -179,7 +179,7 @@ func (p *Pipeline) Redeploy(ctx context.Context, name, trigger string) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	return p.deploy(ctx, existing, existing.Spec, info, trigger, true)
+	return p.deploy(ctx, existing, existing.Spec, info, trigger, sendOpts{force: true})
 }
 
 // Sync deploys name when ACM's current serial differs from the inventory's
@@ -205,7 +205,7 @@ func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, erro
 			slog.InfoContext(ctx, "another run is deploying this serial", "name", name, "serial", info.Serial, "trigger", trigger)
 			return resultOf(existing, true), nil
 		}
-		res, err := p.deploy(ctx, existing, existing.Spec, info, trigger, false)
+		res, err := p.deploy(ctx, existing, existing.Spec, info, trigger, sendOpts{})
 		if !errors.Is(err, errRaced) || attempt == 3 {
 			return res, err
 		}
@@ -214,6 +214,37 @@ func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, erro
 			return Result{}, err
 		}
 	}
+}
+
+// Resend sends name's current certificate again to the given nodes only
+// (at most 50, SSM's limit for instance ids), for the sweep: nodes that
+// failed, joined the targets later, or missed a renewal. failures carries
+// each node's consecutive failures so that retries stay bounded. The name
+// must already be deployed at ACM's serial; otherwise Sync comes first.
+func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger string) (Result, error) {
+	if len(instanceIDs) == 0 || len(instanceIDs) > 50 {
+		return Result{}, fmt.Errorf("resend %s: %d nodes, want 1 to 50", name, len(instanceIDs))
+	}
+	existing, err := p.known(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	info, err := p.deployable(ctx, existing.CertificateARN)
+	if err != nil {
+		return Result{}, err
+	}
+	if existing.Status != inventory.StatusActive || existing.Serial != info.Serial {
+		return Result{}, fmt.Errorf("%w: %s is not deployed at ACM's serial %s yet", ErrBusy, name, info.Serial)
+	}
+	return p.deploy(ctx, existing, existing.Spec, info, trigger, sendOpts{only: instanceIDs, failures: failures})
+}
+
+// sendOpts vary how deploy sends: force skips adopting an earlier command;
+// only narrows the targets to these instances.
+type sendOpts struct {
+	force    bool
+	only     []string
+	failures map[string]int
 }
 
 func (p *Pipeline) known(ctx context.Context, name string) (*inventory.Cert, error) {
@@ -242,7 +273,7 @@ func (p *Pipeline) deployable(ctx context.Context, arn string) (certs.Info, erro
 }
 
 // deploy holds the claim for the whole run and releases it on failure.
-func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec.Spec, info certs.Info, trigger string, force bool) (res Result, err error) {
+func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec.Spec, info certs.Info, trigger string, opts sendOpts) (res Result, err error) {
 	claim := inventory.Claim{Token: newToken(), Serial: info.Serial, Until: p.now().Add(p.cfg.Lease).Unix()}
 	var c *inventory.Cert
 	switch {
@@ -276,9 +307,10 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	install := fleet.Install{
 		Spec: sp, SecretID: p.store.SecretName(sp.Name), Region: p.cfg.Region,
 		ServerName: serverName(sp, info), ExpectedFingerprint: b.Fingerprint, Serial: b.Serial,
+		Only: opts.only,
 	}
 	var cmd *fleet.Command
-	if !force {
+	if !opts.force {
 		if cmd, err = p.fleet.Find(ctx, install, p.now().Add(-p.cfg.Lookback)); err != nil {
 			return Result{}, err
 		}
@@ -296,15 +328,22 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 			"targets", len(sp.Targets), "instances", len(cmd.InstanceIDs), "trigger", trigger)
 	}
 
+	// The nodes of the deployment: the instances asked for when the targets
+	// are instance ids (SSM runs exactly those), else what SSM resolved
+	// (nothing, on real SSM, until the invocations report).
+	nodes := cmd.InstanceIDs
+	if ids := install.Instances(); ids != nil {
+		nodes = ids
+	}
 	c.Spec = sp
 	c.SecretARN, c.SecretVersionID = ver.SecretARN, ver.VersionID
 	c.Serial, c.Fingerprint, c.NotAfter, c.DomainName = b.Serial, b.Fingerprint, b.NotAfter, info.DomainName
 	dep := &inventory.Deployment{
 		ID:        p.now().UTC().Format(inventory.DeploymentTimeFormat) + "#" + cmd.ID,
 		CommandID: cmd.ID, Trigger: trigger, Serial: b.Serial, Fingerprint: b.Fingerprint,
-		SecretVersionID: ver.VersionID, InstanceIDs: cmd.InstanceIDs,
-		Counts:  map[string]int{inventory.NodePending: len(cmd.InstanceIDs)},
-		Outcome: "in_progress",
+		SecretVersionID: ver.VersionID, InstanceIDs: nodes, Failures: opts.failures,
+		Counts:  map[string]int{inventory.NodePending: len(nodes)},
+		Outcome: inventory.OutcomeInProgress,
 	}
 	committed, err := p.inv.Commit(ctx, c, dep)
 	if err != nil {
@@ -315,7 +354,7 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	}
 	slog.InfoContext(ctx, "deployment recorded", "name", sp.Name, "deploymentId", dep.ID, "serial", b.Serial, "trigger", trigger)
 	res = resultOf(committed, false)
-	res.InstanceIDs = cmd.InstanceIDs
+	res.InstanceIDs = nodes
 	return res, nil
 }
 

@@ -256,11 +256,11 @@ func (h *Handler) compose(ctx context.Context, ev events.Event, arn string, name
 	switch {
 	case !info.NotAfter.IsZero():
 		a.NotAfter = info.NotAfter.Format(time.RFC3339)
-		d := DaysLeft(info.NotAfter, now)
+		d := certs.DaysLeft(info.NotAfter, now)
 		a.DaysToExpiry = &d
 	case !ev.ExpiresAt.IsZero():
 		a.NotAfter = ev.ExpiresAt.Format(time.RFC3339)
-		d := DaysLeft(ev.ExpiresAt, now)
+		d := certs.DaysLeft(ev.ExpiresAt, now)
 		a.DaysToExpiry = &d
 	case ev.DaysToExpiry != nil:
 		d := *ev.DaysToExpiry
@@ -284,17 +284,6 @@ func (h *Handler) compose(ctx context.Context, ev events.Event, arn string, name
 	}
 	a.Title, a.Facts, a.Advice = advise(ev, info, a.Domain, a.DaysToExpiry, deployed)
 	return a
-}
-
-// DaysLeft is the number of whole days from now until notAfter (negative
-// once expired).
-func DaysLeft(notAfter, now time.Time) int {
-	d := notAfter.Sub(now)
-	days := int(d / (24 * time.Hour))
-	if d < 0 && d%(24*time.Hour) != 0 {
-		days--
-	}
-	return days
 }
 
 func orText(a, b string) string {

@@ -365,7 +365,7 @@ func TestLeaseFollowsTheInvocationDeadline(t *testing.T) {
 	}
 }
 
-func TestDaysLeft(t *testing.T) {
+func TestCertsDaysLeft(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		notAfter time.Time
@@ -378,7 +378,7 @@ func TestDaysLeft(t *testing.T) {
 		{now.Add(-24 * time.Hour), -1},
 		{now.Add(-25 * time.Hour), -2},
 	} {
-		if got := DaysLeft(tc.notAfter, now); got != tc.want {
+		if got := certs.DaysLeft(tc.notAfter, now); got != tc.want {
 			t.Errorf("DaysLeft(%v) = %d, want %d", tc.notAfter.Sub(now), got, tc.want)
 		}
 	}

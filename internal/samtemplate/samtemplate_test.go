@@ -229,7 +229,7 @@ func TestRenewalSubscriptions(t *testing.T) {
 		props := e["Properties"].(map[string]any)
 		p := props["Pattern"].(map[string]any)
 		patterns[fmt.Sprint(p["source"])] = p
-		if dl, _ := props["DeadLetterConfig"].(map[string]any); fmt.Sprint(dl["Arn"]) != "RenewalDLQ.Arn" { // yaml.v3 reads !GetAtt X.Arn as the string "X.Arn"
+		if dl, _ := props["DeadLetterConfig"].(map[string]any); fmt.Sprint(dl["Arn"]) != "EventsDLQ.Arn" { // yaml.v3 reads !GetAtt X.Arn as the string "X.Arn"
 			t.Errorf("%s: rule dead-letter config %v", id, props["DeadLetterConfig"])
 		}
 	}
@@ -258,7 +258,34 @@ func TestRenewalSubscriptions(t *testing.T) {
 		inv["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Type"] != "SQS" {
 		t.Errorf("async invocation config %v", inv)
 	}
-	if q := res(t, tmpl, "RenewalDLQ"); q["Type"] != "AWS::SQS::Queue" {
+	if q := res(t, tmpl, "EventsDLQ"); q["Type"] != "AWS::SQS::Queue" {
 		t.Errorf("dead-letter queue %v", q)
+	}
+}
+
+// The tracker hears only certferry's document; the sweeper runs on the
+// configurable schedule; alarms watch failures and expiry.
+func TestTrackerSweeperAndAlarms(t *testing.T) {
+	_, tmpl := readTemplate(t)
+	tr := res(t, tmpl, "TrackerFunction")["Properties"].(map[string]any)
+	ev := tr["Events"].(map[string]any)["CommandStatus"].(map[string]any)["Properties"].(map[string]any)["Pattern"].(map[string]any)
+	if fmt.Sprint(ev["source"]) != "[aws.ssm]" || fmt.Sprint(ev["detail"].(map[string]any)["document-name"]) != "[InstallDocument]" ||
+		!strings.Contains(fmt.Sprint(ev["detail-type"]), "EC2 Command Invocation Status-change Notification") ||
+		!strings.Contains(fmt.Sprint(ev["detail-type"]), "EC2 Command Status-change Notification") {
+		t.Errorf("tracker pattern %v", ev)
+	}
+	sw := res(t, tmpl, "SweeperFunction")["Properties"].(map[string]any)
+	sched := sw["Events"].(map[string]any)["Schedule"].(map[string]any)["Properties"].(map[string]any)
+	if sched["Schedule"] != "SweepSchedule" {
+		t.Errorf("sweeper schedule %v, want the SweepSchedule parameter", sched["Schedule"])
+	}
+	if d := tmpl["Parameters"].(map[string]any)["SweepSchedule"].(map[string]any)["Default"]; d != "rate(1 day)" {
+		t.Errorf("default schedule %v", d)
+	}
+	for id, metric := range map[string]string{"DeploymentFailuresAlarm": "DeploymentFailures", "DaysToExpiryAlarm": "DaysToExpiry"} {
+		a := res(t, tmpl, id)["Properties"].(map[string]any)
+		if a["Namespace"] != "certferry" || a["MetricName"] != metric || fmt.Sprint(a["AlarmActions"]) != "[AlertsTopic]" {
+			t.Errorf("%s: %v", id, a)
+		}
 	}
 }

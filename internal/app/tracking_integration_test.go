@@ -1,0 +1,312 @@
+package app
+
+// Deployment tracking and the sweep on moto, the tracker driven by the
+// status events in events/ (ids swapped for the real command and nodes).
+//
+// Two things moto cannot do are stood in for here, and only here:
+//   - moto's GetCommandInvocation always answers Success with empty output;
+//     nodeOutput returns, per node, the output a real node prints (its
+//     CERTFERRY_RESULT line), around moto's real answer.
+//   - moto has no DescribeInstanceInformation; localenv.EC2Nodes resolves
+//     targets with EC2 DescribeInstances tag filters instead.
+//   - moto's SendCommand with InstanceIds and no Targets adds every EC2
+//     instance to the command (its target filter is empty, and an empty
+//     filter matches all); the sweep's sends are therefore read from the
+//     SendCommand requests certferry made (an SDK middleware records them),
+//     which is the instance list real SSM runs the command on.
+// The production paths (fleet.Resolver on DescribeInstanceInformation, the
+// tracker's reading of real output) are covered by unit tests with fakes.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/metrics"
+	"github.com/certferry/certferry/internal/notify"
+	"github.com/certferry/certferry/internal/sweeper"
+	"github.com/certferry/certferry/internal/tracker"
+)
+
+const (
+	sampleCommandID  = "00000000-1111-2222-3333-444444444444"
+	sampleInstanceID = "i-0123456789abcdef0"
+)
+
+type nodeOutput struct {
+	*ssm.Client
+	out map[string]string // instance id → stdout
+}
+
+func (n nodeOutput) GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvocationInput, optFns ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
+	o, err := n.Client.GetCommandInvocation(ctx, in, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	o.StandardOutputContent = aws.String(n.out[aws.ToString(in.InstanceId)])
+	return o, nil
+}
+
+type trackRig struct {
+	*renewalRig
+	out     nodeOutput
+	tracker *tracker.Tracker
+	inv     *inventory.Store
+}
+
+func newTrackRig(t *testing.T) *trackRig {
+	r := newRenewalRig(t)
+	out := nodeOutput{Client: ssm.NewFromConfig(r.aws), out: map[string]string{}}
+	inv := inventory.NewStore(r.ddb, r.cfg.Table)
+	tr := tracker.New(inv, out, notify.NewPublisher(sns.NewFromConfig(r.aws), r.cfg.TopicARN), metrics.New(&strings.Builder{}),
+		tracker.Config{Document: r.cfg.Document})
+	return &trackRig{renewalRig: r, out: out, tracker: tr, inv: inv}
+}
+
+// status reads events/<file> for command and instance.
+func (r *trackRig) status(file, command, instance string) json.RawMessage {
+	r.t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", file))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	s := strings.NewReplacer(sampleCommandID, command, sampleInstanceID, instance, `"certferry-install"`, fmt.Sprintf("%q", r.cfg.Document)).Replace(string(raw))
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(s), &ev); err != nil {
+		r.t.Fatal(err)
+	}
+	ev["id"] = fmt.Sprintf("%s-%s-%d", filepath.Base(file)[:8], instance, time.Now().UnixNano())
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+func (r *trackRig) track(file, command, instance string) tracker.Outcome {
+	r.t.Helper()
+	out, err := r.tracker.Handle(r.ctx, r.status(file, command, instance))
+	if err != nil {
+		r.t.Fatalf("tracker on %s for %s: %v", file, instance, err)
+	}
+	return out
+}
+
+func (r *trackRig) node(name, id string) inventory.Node {
+	r.t.Helper()
+	n, err := r.inv.GetNode(r.ctx, name, id)
+	if err != nil || n == nil {
+		r.t.Fatalf("node %s: %v %v", id, n, err)
+	}
+	return *n
+}
+
+func resultLine(status, fingerprint, serial, detail string) string {
+	return fmt.Sprintf("fetching bundle\ninstalling\nCERTFERRY_RESULT {\"status\": %q, \"fingerprint\": %q, \"serial\": %q, \"reload\": \"done\", \"verify\": \"ok\", \"detail\": %q}\n",
+		status, fingerprint, serial, detail)
+}
+
+// A 3-node deployment where one node rolls back ends partial with one SNS
+// message naming that node; the sweep then sends to that node only; a node
+// tagged later is picked up by the next sweep, and only it; duplicate and
+// out-of-order events leave the right final state.
+func TestTrackerAndSweep(t *testing.T) {
+	r := newTrackRig(t)
+	nodes := r.launch(3, map[string]string{"env": "prod"})
+	arn := r.exportable("shop.example.com")
+	if status, ans := r.post(onboardBody(arn, "shop-web")); status != 202 {
+		t.Fatalf("onboard: %d %v", status, ans)
+	}
+	c := r.cert("shop-web")
+	cmd1 := c.LastCommandID
+	good := resultLine("installed", c.Fingerprint, c.Serial, "installed shop-web")
+	r.out.out[nodes[0]], r.out.out[nodes[1]] = good, good
+	r.out.out[nodes[2]] = resultLine("rolled_back", c.Fingerprint, c.Serial, "handshake on 127.0.0.1:443 served another certificate")
+
+	// Out of order: the command's status first, an in-progress note, then
+	// the invocations, one of them twice.
+	if o := r.track("tracker-command-failed.json", cmd1, nodes[0]); o.Status != "recorded" {
+		t.Fatalf("command status: %+v", o)
+	}
+	if o := r.track("tracker-invocation-in-progress.json", cmd1, nodes[0]); o.Status != "ignored" {
+		t.Fatalf("in progress: %+v", o)
+	}
+	r.track("tracker-invocation-success.json", cmd1, nodes[0])
+	if o := r.track("tracker-invocation-success.json", cmd1, nodes[0]); o.Status != "stale" {
+		t.Fatalf("duplicate: %+v", o)
+	}
+	r.track("tracker-invocation-success.json", cmd1, nodes[1])
+	last := r.track("tracker-invocation-failed.json", cmd1, nodes[2])
+	if last.Deployment != inventory.OutcomePartial || last.AlertID == "" {
+		t.Fatalf("last invocation: %+v, want the deployment finished partial with an alert", last)
+	}
+	if o := r.track("tracker-command-failed.json", cmd1, nodes[0]); o.Deployment != "" {
+		t.Fatalf("a second command event finished the deployment again: %+v", o)
+	}
+	if o := r.track("tracker-invocation-in-progress.json", cmd1, nodes[1]); o.Status != "ignored" {
+		t.Fatalf("late in-progress: %+v", o)
+	}
+	for i, want := range []string{inventory.NodeInstalled, inventory.NodeInstalled, inventory.NodeRolledBack} {
+		n := r.node("shop-web", nodes[i])
+		if n.State != want || n.DeploymentID != c.LastDeploymentID {
+			t.Fatalf("node %d: %+v, want %s", i, n, want)
+		}
+		if want == inventory.NodeInstalled && (n.Serial != c.Serial || n.Unverified) {
+			t.Fatalf("installed node %+v", n)
+		}
+	}
+	if n := r.node("shop-web", nodes[2]); n.Failures != 1 || !strings.Contains(n.Error, "served another certificate") {
+		t.Fatalf("failed node %+v", n)
+	}
+	dep, _ := r.inv.GetDeployment(r.ctx, "shop-web", c.LastDeploymentID)
+	if dep.Outcome != inventory.OutcomePartial || dep.Counts["installed"] != 2 || dep.Counts["rolled_back"] != 1 || dep.Counts["pending"] != 0 {
+		t.Fatalf("deployment %+v", dep)
+	}
+	msgs := r.alerts()
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Message, nodes[2]) || strings.Contains(msgs[0].Message, nodes[0]) ||
+		!strings.Contains(msgs[0].Message, "served another certificate") || !strings.Contains(msgs[0].Subject, "partial") {
+		t.Fatalf("alerts %+v", msgs)
+	}
+
+	// The sweep sends to the failed node only.
+	before := r.counts()
+	rep, sent := r.sweepSent(sweeper.Config{RetryBackoff: time.Nanosecond})
+	if got := r.counts(); len(sent) != 1 || got.versions != before.versions {
+		t.Fatalf("sweep sent %d commands, versions %d -> %d: want one command and no export", len(sent), before.versions, got.versions)
+	}
+	if !slices.Equal(sent[0].Instances, []string{nodes[2]}) || !slices.Equal(rep.Names[0].Resent, []string{nodes[2]}) {
+		t.Fatalf("sweep sent to %v (report %+v), want only %s", sent[0].Instances, rep.Names[0], nodes[2])
+	}
+	cmd2 := sent[0].ID
+	if n := r.node("shop-web", nodes[2]); n.State != inventory.NodePending || n.LastCommandID != cmd2 || n.Failures != 1 {
+		t.Fatalf("resent node %+v", n)
+	}
+
+	// A late duplicate of the first deployment's failure does not move the
+	// node back; the resend's success installs it; a late success of the old
+	// command changes nothing either.
+	if o := r.track("tracker-invocation-failed.json", cmd1, nodes[2]); o.Status != "stale" {
+		t.Fatalf("late failure of the old command: %+v", o)
+	}
+	r.out.out[nodes[2]] = good
+	if o := r.track("tracker-invocation-success.json", cmd2, nodes[2]); o.Deployment != inventory.OutcomeSucceeded || o.AlertID != "" {
+		t.Fatalf("resend: %+v, want succeeded without an alert", o)
+	}
+	if o := r.track("tracker-invocation-success.json", cmd1, nodes[2]); o.Status != "stale" {
+		t.Fatalf("late success of the old command: %+v", o)
+	}
+	if n := r.node("shop-web", nodes[2]); n.State != inventory.NodeInstalled || n.LastCommandID != cmd2 || n.Failures != 0 {
+		t.Fatalf("node after resend %+v", n)
+	}
+
+	// A node tagged after the deployment: the next sweep sends to it only.
+	late := r.launch(1, map[string]string{"env": "prod"})
+	if _, sent := r.sweepSent(sweeper.Config{}); len(sent) != 1 || !slices.Equal(sent[0].Instances, late) {
+		t.Fatalf("sweep sent %+v, want one command to only the new node %v", sent, late)
+	}
+	// Nothing left to do (the new node is pending in a live deployment):
+	// the next sweep sends nothing.
+	before = r.counts()
+	if _, sent := r.sweepSent(sweeper.Config{}); len(sent) != 0 || r.counts().versions != before.versions {
+		t.Fatalf("idle sweep sent %+v", sent)
+	}
+	if n := len(r.alerts()); n != 0 {
+		t.Fatalf("%d alerts after a successful resend", n)
+	}
+}
+
+// A renewal no event announced: the sweep deploys it.
+func TestSweepDeploysMissedRenewal(t *testing.T) {
+	r := newTrackRig(t)
+	arn, tagged, renewed, _ := r.onboardedBeforeRenewal("shop-web")
+	before := r.counts()
+	rep, sent := r.sweepSent(sweeper.Config{})
+	if got := r.counts(); got.versions != before.versions+1 || len(sent) != 1 {
+		t.Fatalf("sweep: %d commands, versions %d -> %d: want one new version and one command", len(sent), before.versions, got.versions)
+	}
+	if !rep.Names[0].Redeployed || r.cert("shop-web").Serial != renewed {
+		t.Fatalf("report %+v", rep.Names[0])
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(sent[0].Instances)), slices.Sorted(slices.Values(tagged))) {
+		t.Fatalf("sent to %v, want %v", sent[0].Instances, tagged)
+	}
+	d, _ := r.inv.Describe(r.ctx, "shop-web")
+	if last := d.Deployments[len(d.Deployments)-1]; last.Trigger != "sweep" {
+		t.Fatalf("trigger %s", last.Trigger)
+	}
+	_ = arn
+}
+
+// A deployment SSM never finished is closed as failed after its timeout,
+// with one alert, and its nodes are retried.
+func TestSweepClosesStuckDeployments(t *testing.T) {
+	r := newTrackRig(t)
+	nodes := r.launch(2, map[string]string{"env": "prod"})
+	arn := r.exportable("shop.example.com")
+	if status, _ := r.post(onboardBody(arn, "shop-web")); status != 202 {
+		t.Fatal("onboard")
+	}
+	c := r.cert("shop-web")
+	r.out.out[nodes[0]] = resultLine("installed", c.Fingerprint, c.Serial, "ok")
+	r.track("tracker-invocation-success.json", c.LastCommandID, nodes[0])
+	time.Sleep(1100 * time.Millisecond) // createdAt has second precision
+	rep, sent := r.sweepSent(sweeper.Config{DeploymentTimeout: time.Millisecond, RetryBackoff: time.Nanosecond})
+	if len(rep.Names[0].Stuck) != 1 {
+		t.Fatalf("report %+v", rep.Names[0])
+	}
+	dep, _ := r.inv.GetDeployment(r.ctx, "shop-web", c.LastDeploymentID)
+	if dep.Outcome != inventory.OutcomePartial {
+		t.Fatalf("stuck deployment %+v", dep)
+	}
+	if n := r.node("shop-web", nodes[1]); n.LastCommandID == c.LastCommandID {
+		t.Fatalf("stuck node not retried: %+v", n)
+	}
+	if len(sent) != 1 || !slices.Equal(sent[0].Instances, []string{nodes[1]}) {
+		t.Fatalf("retry sent %+v", sent)
+	}
+	msgs := r.alerts()
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Message, "no final status from SSM") || !strings.Contains(msgs[0].Message, nodes[1]) {
+		t.Fatalf("alerts %+v", msgs)
+	}
+}
+
+// sweepSent runs one sweep and returns its report and the SendCommand
+// requests it made (see the note on moto at the top of this file).
+func (r *trackRig) sweepSent(cfg sweeper.Config) (sweeper.Report, []ssmCommand) {
+	r.t.Helper()
+	var sent []ssmCommand
+	awsCfg := r.aws.Copy()
+	awsCfg.APIOptions = append(awsCfg.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("recordSendCommand",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleInitialize(ctx, in)
+				req, ok := in.Parameters.(*ssm.SendCommandInput)
+				if res, _ := out.Result.(*ssm.SendCommandOutput); ok && err == nil && res != nil && res.Command != nil {
+					instances := slices.Clone(req.InstanceIds)
+					if len(instances) == 0 { // tag targets: moto resolves these right
+						instances = res.Command.InstanceIds
+					}
+					sent = append(sent, ssmCommand{ID: aws.ToString(res.Command.CommandId), Document: aws.ToString(req.DocumentName),
+						Instances: instances, Parameters: req.Parameters})
+				}
+				return out, md, err
+			}), middleware.After)
+	})
+	h := NewSweeper(awsCfg, r.cfg, localenv.EC2Nodes{API: ec2.NewFromConfig(r.aws)}, cfg)
+	rep, err := h.Handle(r.ctx, nil)
+	if err != nil {
+		r.t.Fatalf("sweep: %v (%+v)", err, rep)
+	}
+	return rep, sent
+}

@@ -1,0 +1,203 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+const commandPK, commandSK = "COMMAND#", "COMMAND"
+
+// KeepCommandRefs is how long a COMMAND reference outlives its command: SSM
+// reports within the command's delivery and execution timeouts, far less.
+const KeepCommandRefs = 30 * 24 * time.Hour
+
+// CommandRef is a COMMAND item: which name and deployment an SSM command
+// belongs to, for status events that carry only the command id.
+type CommandRef struct {
+	PK           string `dynamodbav:"PK"`
+	SK           string `dynamodbav:"SK"`
+	CommandID    string `dynamodbav:"commandId"`
+	Name         string `dynamodbav:"name"`
+	DeploymentID string `dynamodbav:"deploymentId"`
+	ExpiresAt    int64  `dynamodbav:"expiresAt"`
+}
+
+// GetCommandRef returns the reference of an SSM command, or nil when the
+// command is not certferry's (or long gone).
+func (s *Store) GetCommandRef(ctx context.Context, commandID string) (*CommandRef, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(commandPK+commandID, commandSK), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get command %s: %w", commandID, err)
+	}
+	if out.Item == nil {
+		return nil, nil
+	}
+	var r CommandRef
+	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
+		return nil, fmt.Errorf("decode command %s: %w", commandID, err)
+	}
+	return &r, nil
+}
+
+// GetDeployment returns a DEPLOY item, or nil.
+func (s *Store) GetDeployment(ctx context.Context, name, deploymentID string) (*Deployment, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(CertKey(name), deployPfx+deploymentID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get deployment %s of %s: %w", deploymentID, name, err)
+	}
+	if out.Item == nil {
+		return nil, nil
+	}
+	var d Deployment
+	if err := attributevalue.UnmarshalMap(out.Item, &d); err != nil {
+		return nil, fmt.Errorf("decode deployment %s: %w", deploymentID, err)
+	}
+	return &d, nil
+}
+
+// GetNode returns a NODE item, or nil.
+func (s *Store) GetNode(ctx context.Context, name, instanceID string) (*Node, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: key(CertKey(name), nodePfx+instanceID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get node %s of %s: %w", instanceID, name, err)
+	}
+	if out.Item == nil {
+		return nil, nil
+	}
+	var n Node
+	if err := attributevalue.UnmarshalMap(out.Item, &n); err != nil {
+		return nil, fmt.Errorf("decode node %s: %w", instanceID, err)
+	}
+	return &n, nil
+}
+
+// Report is what one node's finished invocation says.
+type Report struct {
+	InstanceID  string
+	State       string // installed, failed or rolled_back
+	Serial      string // set when installed
+	Fingerprint string // set when installed
+	Error       string
+	Unverified  bool
+}
+
+// ErrStale reports a status event that must not be applied: the node has
+// already moved on to a newer deployment, or already holds this
+// deployment's final state (a duplicate event).
+var ErrStale = errors.New("status event is stale or a duplicate")
+
+// RecordReport applies a node's final state for deployment ref in one
+// transaction with the deployment's counts. prev is the node as read
+// (nil if absent); the write is conditional on it being unchanged, so a
+// concurrent event makes this call fail with ErrConflict (read again and
+// retry). Stale and duplicate reports fail with ErrStale and change nothing.
+func (s *Store) RecordReport(ctx context.Context, ref CommandRef, prev *Node, r Report) error {
+	if prev != nil && (prev.DeploymentID > ref.DeploymentID ||
+		prev.DeploymentID == ref.DeploymentID && prev.State != NodePending) {
+		return ErrStale
+	}
+	now := s.stamp()
+	failures := 0
+	if prev != nil {
+		failures = prev.Failures
+	}
+	if r.State == NodeInstalled {
+		failures = 0
+	} else {
+		failures++
+	}
+	n := Node{
+		PK: CertKey(ref.Name), SK: nodePfx + r.InstanceID, InstanceID: r.InstanceID,
+		LastCommandID: ref.CommandID, DeploymentID: ref.DeploymentID, State: r.State, Error: r.Error,
+		Unverified: r.Unverified, Failures: failures, UpdatedAt: now,
+	}
+	if prev != nil {
+		n.Serial, n.Fingerprint = prev.Serial, prev.Fingerprint
+	}
+	if r.State == NodeInstalled {
+		n.Serial, n.Fingerprint = r.Serial, r.Fingerprint
+	}
+	item, err := attributevalue.MarshalMap(n)
+	if err != nil {
+		return fmt.Errorf("encode node %s: %w", r.InstanceID, err)
+	}
+	put := &ddbtypes.Put{TableName: aws.String(s.table), Item: item}
+	if prev == nil {
+		put.ConditionExpression = aws.String("attribute_not_exists(PK)")
+	} else {
+		put.ConditionExpression = aws.String("updatedAt = :prevUpdated AND #state = :prevState AND " +
+			"(attribute_not_exists(deploymentId) OR deploymentId = :prevDep)")
+		put.ExpressionAttributeNames = map[string]string{"#state": "state"}
+		put.ExpressionAttributeValues = map[string]ddbtypes.AttributeValue{
+			":prevUpdated": str(prev.UpdatedAt), ":prevState": str(prev.State), ":prevDep": str(prev.DeploymentID),
+		}
+	}
+	// ADD works on top-level attributes only: counts are a map, so SET.
+	counts := "SET #counts.#new = if_not_exists(#counts.#new, :zero) + :one"
+	names := map[string]string{"#counts": "counts", "#new": r.State}
+	values := map[string]ddbtypes.AttributeValue{":one": num(1), ":zero": num(0)}
+	if prev != nil && prev.DeploymentID == ref.DeploymentID && prev.State == NodePending {
+		counts += ", #counts.#pending = #counts.#pending - :one"
+		names["#pending"] = NodePending
+	}
+	update := &ddbtypes.Update{
+		TableName: aws.String(s.table), Key: key(CertKey(ref.Name), deployPfx+ref.DeploymentID),
+		UpdateExpression: aws.String(counts), ConditionExpression: aws.String("attribute_exists(PK)"),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{
+		{Put: put}, {Update: update},
+	}})
+	if err != nil {
+		return conflictOr(err, fmt.Sprintf("record %s on %s for %s", r.State, r.InstanceID, ref.Name))
+	}
+	return nil
+}
+
+// SetCommandStatus records SSM's final status of a deployment's command and
+// how many nodes it targeted.
+func (s *Store) SetCommandStatus(ctx context.Context, name, deploymentID, status string, expected int) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(CertKey(name), deployPfx+deploymentID),
+		UpdateExpression:          aws.String("SET commandStatus = :status, expected = :expected"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":status": str(status), ":expected": num(int64(expected))},
+	})
+	if err != nil {
+		return conflictOr(err, "record command status of "+name)
+	}
+	return nil
+}
+
+// FinishDeployment sets a deployment's outcome once: it reports false when
+// another caller finished it first, so exactly one caller alerts.
+func (s *Store) FinishDeployment(ctx context.Context, name, deploymentID, outcome string) (bool, error) {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: key(CertKey(name), deployPfx+deploymentID),
+		UpdateExpression:    aws.String("SET outcome = :outcome, finishedAt = :now"),
+		ConditionExpression: aws.String("outcome = :inProgress"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":outcome": str(outcome), ":now": str(s.stamp()), ":inProgress": str(OutcomeInProgress),
+		},
+	})
+	if err != nil {
+		if err = conflictOr(err, fmt.Sprintf("finish deployment %s of %s", deploymentID, name)); errors.Is(err, ErrConflict) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}

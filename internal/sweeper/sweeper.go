@@ -1,0 +1,405 @@
+// Package sweeper reconciles certferry with the world on a schedule:
+// renewals whose events were lost are deployed, nodes that failed (with
+// attempts left), joined the targets later or missed a renewal get the
+// install again, deployments SSM never finished are closed as failed, and
+// renewal risks are reported. Everything it does goes through the pipeline,
+// so a sweep and an event racing for one name deploy once.
+package sweeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/metrics"
+	"github.com/certferry/certferry/internal/notify"
+	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/tracker"
+)
+
+// Dependencies, each the narrowest surface the sweeper calls.
+type (
+	store interface {
+		ListCerts(ctx context.Context) ([]inventory.Cert, error)
+		Describe(ctx context.Context, name string) (*inventory.Detail, error)
+		GetNode(ctx context.Context, name, instanceID string) (*inventory.Node, error)
+		RecordReport(ctx context.Context, ref inventory.CommandRef, prev *inventory.Node, r inventory.Report) error
+		GetDeployment(ctx context.Context, name, deploymentID string) (*inventory.Deployment, error)
+	}
+	describer interface {
+		Describe(ctx context.Context, arn string) (certs.Info, error)
+	}
+	deployer interface {
+		Sync(ctx context.Context, name, trigger string) (pipeline.Result, error)
+		Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger string) (pipeline.Result, error)
+	}
+	resolver interface {
+		Resolve(ctx context.Context, targets []spec.Target) ([]string, error)
+	}
+	concluder interface {
+		Conclude(ctx context.Context, name string, dep *inventory.Deployment, out tracker.Outcome) (tracker.Outcome, error)
+	}
+	publisher interface {
+		Publish(ctx context.Context, a notify.Alert) (string, error)
+	}
+)
+
+var (
+	_ store     = (*inventory.Store)(nil)
+	_ describer = (*certs.Client)(nil)
+	_ deployer  = (*pipeline.Pipeline)(nil)
+	_ concluder = (*tracker.Tracker)(nil)
+	_ publisher = (*notify.Publisher)(nil)
+)
+
+// Config is the sweep's plain configuration.
+type Config struct {
+	RenewBeforeDays     int           // alert when fewer days are left (default 30) …
+	RenewBeforeFraction float64       // … or less than this part of the lifetime (default 1/3), whichever is smaller
+	MaxAttempts         int           // consecutive failed installs after which a node is left alone (default 3)
+	RetryBackoff        time.Duration // wait before retrying a failed node, doubled per failure (default 30m)
+	DeploymentTimeout   time.Duration // a deployment without a final status after this is failed (default 2h)
+}
+
+func (c *Config) defaults() {
+	if c.RenewBeforeDays == 0 {
+		c.RenewBeforeDays = 30
+	}
+	if c.RenewBeforeFraction == 0 {
+		c.RenewBeforeFraction = 1.0 / 3
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 3
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 30 * time.Minute
+	}
+	if c.DeploymentTimeout == 0 {
+		// SSM's delivery timeout (600 s) + the document's execution timeout
+		// (3600 s) + margin.
+		c.DeploymentTimeout = 2 * time.Hour
+	}
+}
+
+// Sweeper runs sweeps.
+type Sweeper struct {
+	inv     store
+	acm     describer
+	deploy  deployer
+	nodes   resolver
+	track   concluder
+	alerts  publisher
+	metrics *metrics.Emitter
+	cfg     Config
+	now     func() time.Time
+}
+
+// New wires a Sweeper.
+func New(inv store, acm describer, deploy deployer, nodes resolver, track concluder, alerts publisher, m *metrics.Emitter, cfg Config) *Sweeper {
+	cfg.defaults()
+	return &Sweeper{inv: inv, acm: acm, deploy: deploy, nodes: nodes, track: track, alerts: alerts, metrics: m, cfg: cfg, now: time.Now}
+}
+
+// NameReport is what one sweep found and did for one name.
+type NameReport struct {
+	Name         string   `json:"name"`
+	Serial       string   `json:"serial,omitempty"`
+	DaysToExpiry *int     `json:"daysToExpiry,omitempty"`
+	Redeployed   bool     `json:"redeployed,omitempty"`
+	Resent       []string `json:"resentTo,omitempty"`
+	Exhausted    []string `json:"exhausted,omitempty"` // failed nodes out of attempts
+	Stuck        []string `json:"stuckDeployments,omitempty"`
+	Risks        []string `json:"risks,omitempty"`
+	Error        string   `json:"error,omitempty"`
+}
+
+// Report is one sweep's result.
+type Report struct {
+	Names   []NameReport `json:"names"`
+	AlertID string       `json:"alertMessageId,omitempty"`
+}
+
+// Sweep reconciles every name. A failure on one name does not stop the
+// others; the sweep returns an error (so the scheduler's retry runs it
+// again) only when some name could not be swept at all.
+func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
+	certsList, err := s.inv.ListCerts(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	var rep Report
+	var errs []error
+	for _, c := range certsList {
+		if c.CertificateARN == "" || c.Status == "deleting" {
+			continue
+		}
+		nr, err := s.sweepName(ctx, c)
+		if err != nil {
+			nr.Error = err.Error()
+			errs = append(errs, fmt.Errorf("sweep %s: %w", c.Name, err))
+			slog.ErrorContext(ctx, "sweep of a name failed", "name", c.Name, "error", err)
+		}
+		rep.Names = append(rep.Names, nr)
+	}
+	if a, ok := s.riskAlert(rep); ok {
+		id, err := s.alerts.Publish(ctx, a)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		rep.AlertID = id
+	}
+	slog.InfoContext(ctx, "sweep done", "names", len(rep.Names), "errors", len(errs))
+	return rep, errors.Join(errs...)
+}
+
+func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, error) {
+	nr := NameReport{Name: c.Name, Serial: c.Serial}
+	now := s.now()
+	info, err := s.acm.Describe(ctx, c.CertificateARN)
+	if err != nil {
+		if errors.Is(err, certs.ErrNotFound) {
+			nr.Risks = append(nr.Risks, "the certificate no longer exists in ACM; nodes keep the last one until it expires")
+			return nr, nil
+		}
+		return nr, err
+	}
+	if !info.NotAfter.IsZero() {
+		d := certs.DaysLeft(info.NotAfter, now)
+		nr.DaysToExpiry = &d
+	}
+	nr.Risks = append(nr.Risks, Risks(info, now, s.cfg)...)
+
+	// A renewal whose events were lost.
+	if info.Serial != "" && info.Serial != c.Serial {
+		res, err := s.deploy.Sync(ctx, c.Name, pipeline.TriggerSweep)
+		switch {
+		case err == nil:
+			nr.Redeployed, nr.Serial = !res.Unchanged, res.Serial
+			slog.InfoContext(ctx, "sweep deployed a renewal no event delivered", "name", c.Name, "serial", res.Serial)
+			return nr, nil // the new deployment targets every node
+		case errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
+			nr.Risks = append(nr.Risks, "ACM holds serial "+info.Serial+" but it cannot be deployed: "+err.Error())
+		case errors.Is(err, pipeline.ErrBusy):
+			return nr, nil // an event is deploying it right now
+		default:
+			return nr, err
+		}
+	}
+
+	d, err := s.inv.Describe(ctx, c.Name)
+	if err != nil {
+		return nr, err
+	}
+	if d.Cert == nil {
+		return nr, nil
+	}
+	deps := map[string]*inventory.Deployment{}
+	for i := range d.Deployments {
+		dep := &d.Deployments[i]
+		deps[dep.ID] = dep
+		if dep.Outcome == inventory.OutcomeInProgress && s.stuck(dep, now) {
+			if err := s.closeStuck(ctx, c.Name, dep, d.Nodes); err != nil {
+				return nr, err
+			}
+			nr.Stuck = append(nr.Stuck, dep.ID)
+		}
+	}
+	if len(nr.Stuck) > 0 { // node states changed: read them again
+		if d, err = s.inv.Describe(ctx, c.Name); err != nil {
+			return nr, err
+		}
+	}
+
+	current, err := s.nodes.Resolve(ctx, c.Targets)
+	if err != nil {
+		return nr, err
+	}
+	send, exhausted, failures := s.plan(d, deps, current, now)
+	nr.Exhausted = exhausted
+	s.emit(c.Name, nr.DaysToExpiry, d, current)
+	for chunk := range slices.Chunk(send, 50) {
+		res, err := s.deploy.Resend(ctx, c.Name, chunk, failures, pipeline.TriggerSweep)
+		if errors.Is(err, pipeline.ErrBusy) {
+			slog.InfoContext(ctx, "name busy; resend left to the next sweep", "name", c.Name)
+			break
+		}
+		if err != nil {
+			return nr, err
+		}
+		nr.Resent = append(nr.Resent, chunk...)
+		slog.InfoContext(ctx, "sweep sent the install again", "name", c.Name, "nodes", len(chunk), "commandId", res.CommandID)
+	}
+	return nr, nil
+}
+
+// plan picks the current target nodes that need the install: new ones,
+// ones on another serial, unverified ones, and failed ones with attempts
+// left whose backoff has passed. Nodes pending in a live deployment are
+// left to it.
+func (s *Sweeper) plan(d *inventory.Detail, deps map[string]*inventory.Deployment, current []string, now time.Time) (send, exhausted []string, failures map[string]int) {
+	nodes := map[string]inventory.Node{}
+	for _, n := range d.Nodes {
+		nodes[n.InstanceID] = n
+	}
+	failures = map[string]int{}
+	for _, id := range current {
+		n, ok := nodes[id]
+		switch {
+		case !ok:
+			send = append(send, id)
+		case n.State == inventory.NodePending:
+			if dep := deps[n.DeploymentID]; dep == nil || dep.Outcome != inventory.OutcomeInProgress {
+				send = append(send, id) // its deployment ended without a word about it
+			}
+		case n.State == inventory.NodeFailed || n.State == inventory.NodeRolledBack:
+			if n.Failures >= s.cfg.MaxAttempts {
+				exhausted = append(exhausted, id)
+				continue
+			}
+			updated, _ := time.Parse(time.RFC3339, n.UpdatedAt)
+			if now.Sub(updated) >= s.cfg.RetryBackoff<<max(0, n.Failures-1) {
+				send = append(send, id)
+				failures[id] = n.Failures
+			}
+		case n.Serial != d.Cert.Serial || n.Unverified:
+			send = append(send, id)
+		}
+	}
+	return send, exhausted, failures
+}
+
+func (s *Sweeper) stuck(dep *inventory.Deployment, now time.Time) bool {
+	created, err := time.Parse(time.RFC3339, dep.CreatedAt)
+	return err == nil && now.Sub(created) > s.cfg.DeploymentTimeout
+}
+
+// closeStuck fails the nodes a stuck deployment still has pending and
+// concludes it (one alert, through the tracker).
+func (s *Sweeper) closeStuck(ctx context.Context, name string, dep *inventory.Deployment, nodes []inventory.Node) error {
+	ref := inventory.CommandRef{CommandID: dep.CommandID, Name: name, DeploymentID: dep.ID}
+	for _, n := range nodes {
+		if n.DeploymentID != dep.ID || n.State != inventory.NodePending {
+			continue
+		}
+		prev := n
+		err := s.inv.RecordReport(ctx, ref, &prev, inventory.Report{InstanceID: n.InstanceID, State: inventory.NodeFailed,
+			Error: fmt.Sprintf("no final status from SSM within %s", s.cfg.DeploymentTimeout)})
+		if err != nil && !errors.Is(err, inventory.ErrStale) && !errors.Is(err, inventory.ErrConflict) {
+			return err
+		}
+	}
+	fresh, err := s.inv.GetDeployment(ctx, name, dep.ID)
+	if err != nil || fresh == nil {
+		return err
+	}
+	_, err = s.track.Conclude(ctx, name, fresh, tracker.Outcome{})
+	return err
+}
+
+// emit writes the name's metrics: days to expiry, nodes by state, drift.
+func (s *Sweeper) emit(name string, days *int, d *inventory.Detail, current []string) {
+	v := metrics.Values{}
+	if days != nil {
+		v["DaysToExpiry"] = float64(*days)
+	}
+	byID := map[string]inventory.Node{}
+	for _, n := range d.Nodes {
+		byID[n.InstanceID] = n
+	}
+	var installed, pending, failed, drift float64
+	for _, id := range current {
+		n, ok := byID[id]
+		switch {
+		case !ok:
+		case n.State == inventory.NodeInstalled:
+			installed++
+		case n.State == inventory.NodePending:
+			pending++
+		default:
+			failed++
+		}
+		if !ok || n.State != inventory.NodeInstalled || n.Serial != d.Cert.Serial {
+			drift++
+		}
+	}
+	v["NodesInstalled"], v["NodesPending"], v["NodesFailed"], v["Drift"] = installed, pending, failed, drift
+	s.metrics.Emit(map[string]string{"Name": name}, v)
+}
+
+func (s *Sweeper) riskAlert(rep Report) (notify.Alert, bool) {
+	a := notify.Alert{Kind: "sweep-risks"}
+	atRisk := 0
+	for _, n := range rep.Names {
+		if len(n.Risks) == 0 && len(n.Exhausted) == 0 {
+			continue
+		}
+		atRisk++
+		days := "?"
+		if n.DaysToExpiry != nil {
+			days = fmt.Sprint(*n.DaysToExpiry)
+		}
+		line := fmt.Sprintf("%s (%s days left): %s", n.Name, days, strings.Join(n.Risks, "; "))
+		if len(n.Exhausted) > 0 {
+			line += fmt.Sprintf("; %d node(s) failed %d times and are no longer retried: %s", len(n.Exhausted), s.cfg.MaxAttempts, strings.Join(n.Exhausted, ", "))
+		}
+		a.Facts = append(a.Facts, line)
+	}
+	if atRisk == 0 {
+		return a, false
+	}
+	a.Title = fmt.Sprintf("sweep: %d certificate name(s) need attention", atRisk)
+	a.Advice = []string{
+		"EMAIL validation: request a DNS-validated replacement with export enabled and onboard it; DNS-validated certificates renew on their own.",
+		"INELIGIBLE or a failed renewal: check DescribeCertificate -> RenewalSummary and, for private certificates, the CA's state and permissions.",
+		"Nodes out of attempts: read their SSM output, fix the node, then POST /certificates/{name}/deployments.",
+	}
+	return a, true
+}
+
+// DueWindow is how long before expiry a certificate not yet renewed is a
+// risk: the configured number of days or the configured part of the
+// certificate's own lifetime, whichever is shorter, so that short-lived
+// certificates (47 days from 2029) do not sit in the window all their life.
+func DueWindow(lifetime time.Duration, cfg Config) time.Duration {
+	cfg.defaults()
+	days := time.Duration(cfg.RenewBeforeDays) * 24 * time.Hour
+	frac := time.Duration(float64(lifetime) * cfg.RenewBeforeFraction)
+	if lifetime > 0 && frac < days {
+		return frac
+	}
+	return days
+}
+
+// Risks lists what may stop a certificate from renewing or reaching its
+// nodes in time.
+func Risks(info certs.Info, now time.Time, cfg Config) []string {
+	var risks []string
+	if !info.NotAfter.IsZero() {
+		window := DueWindow(info.NotAfter.Sub(info.NotBefore), cfg)
+		if left := info.NotAfter.Sub(now); left < window {
+			risks = append(risks, fmt.Sprintf("expires %s, inside the %.0f-day renewal window and not renewed",
+				info.NotAfter.Format("2006-01-02"), window.Hours()/24))
+		}
+	}
+	if slices.Contains(info.ValidationMethods, "EMAIL") {
+		risks = append(risks, "EMAIL validation: renewal needs a person (or an HTTPS answer with this certificate)")
+	}
+	if info.RenewalEligibility == "INELIGIBLE" {
+		risks = append(risks, "ACM reports renewal INELIGIBLE")
+	}
+	if info.RenewalStatus == "FAILED" || info.RenewalStatus == "PENDING_VALIDATION" {
+		r := "renewal " + info.RenewalStatus
+		if info.RenewalReason != "" {
+			r += " (" + info.RenewalReason + ")"
+		}
+		risks = append(risks, r)
+	}
+	return risks
+}

@@ -1,0 +1,117 @@
+package sweeper
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/inventory"
+)
+
+const day = 24 * time.Hour
+
+// Due dates follow each certificate's lifetime: the 30-day default window
+// holds for long certificates, a third of the lifetime for short ones.
+func TestDueWindow(t *testing.T) {
+	tests := []struct {
+		lifetimeDays int
+		cfg          Config
+		wantDays     float64
+	}{
+		{397, Config{}, 30},
+		{200, Config{}, 30},
+		{100, Config{}, 30},
+		{47, Config{}, 47.0 / 3},
+		{397, Config{RenewBeforeDays: 60}, 60},
+		{100, Config{RenewBeforeDays: 60}, 100.0 / 3},
+		{47, Config{RenewBeforeDays: 10}, 10},
+		{47, Config{RenewBeforeFraction: 0.5}, 23.5},
+		{0, Config{}, 30}, // lifetime unknown: the fixed window
+	}
+	for _, tc := range tests {
+		got := DueWindow(time.Duration(tc.lifetimeDays)*day, tc.cfg)
+		if diff := got.Hours()/24 - tc.wantDays; diff > 0.001 || diff < -0.001 {
+			t.Errorf("%d-day certificate, %+v: window %.3f days, want %.3f", tc.lifetimeDays, tc.cfg, got.Hours()/24, tc.wantDays)
+		}
+	}
+}
+
+// For 397-, 200-, 100- and 47-day certificates: at risk only inside the
+// window, never on day one of a short certificate.
+func TestExpiryRisk(t *testing.T) {
+	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		lifetime, left int
+		risk           bool
+	}{
+		{397, 200, false}, {397, 31, false}, {397, 29, true},
+		{200, 60, false}, {200, 29, true},
+		{100, 31, false}, {100, 29, true},
+		{47, 40, false}, {47, 17, false}, {47, 15, true}, {47, 1, true},
+		{47, -2, true},
+	}
+	for _, tc := range tests {
+		notAfter := now.Add(time.Duration(tc.left) * day)
+		info := certs.Info{NotBefore: notAfter.Add(-time.Duration(tc.lifetime) * day), NotAfter: notAfter, RenewalEligibility: "ELIGIBLE"}
+		risks := Risks(info, now, Config{})
+		if got := len(risks) > 0; got != tc.risk {
+			t.Errorf("%d-day certificate with %d days left: risks %q, want risk %v", tc.lifetime, tc.left, risks, tc.risk)
+		}
+	}
+}
+
+func TestRiskKinds(t *testing.T) {
+	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	info := certs.Info{NotBefore: now.Add(-10 * day), NotAfter: now.Add(190 * day), ValidationMethods: []string{"EMAIL"},
+		RenewalEligibility: "INELIGIBLE", RenewalStatus: "FAILED", RenewalReason: "CAA_ERROR"}
+	got := strings.Join(Risks(info, now, Config{}), " | ")
+	for _, want := range []string{"EMAIL validation", "INELIGIBLE", "renewal FAILED (CAA_ERROR)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("risks %q lack %q", got, want)
+		}
+	}
+}
+
+// The resend plan: new nodes, stale serials, unverified installs and failed
+// nodes with attempts left past their backoff; nodes pending in a live
+// deployment and exhausted ones are left alone.
+func TestPlan(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) string { return now.Add(-d).Format(time.RFC3339) }
+	s := &Sweeper{}
+	s.cfg.defaults()
+	d := &inventory.Detail{
+		Cert: &inventory.Cert{Serial: "0c"},
+		Nodes: []inventory.Node{
+			{InstanceID: "i-ok", State: "installed", Serial: "0c"},
+			{InstanceID: "i-stale", State: "installed", Serial: "0b"},
+			{InstanceID: "i-unverified", State: "installed", Serial: "0c", Unverified: true},
+			{InstanceID: "i-pending-live", State: "pending", DeploymentID: "live"},
+			{InstanceID: "i-pending-ended", State: "pending", DeploymentID: "ended"},
+			{InstanceID: "i-failed-due", State: "failed", Failures: 1, UpdatedAt: ago(31 * time.Minute)},
+			{InstanceID: "i-failed-backoff", State: "rolled_back", Failures: 2, UpdatedAt: ago(59 * time.Minute)},
+			{InstanceID: "i-failed-due2", State: "rolled_back", Failures: 2, UpdatedAt: ago(61 * time.Minute)},
+			{InstanceID: "i-exhausted", State: "failed", Failures: 3, UpdatedAt: ago(48 * time.Hour)},
+			{InstanceID: "i-gone", State: "failed", Failures: 1, UpdatedAt: ago(48 * time.Hour)},
+		},
+	}
+	deps := map[string]*inventory.Deployment{
+		"live":  {ID: "live", Outcome: inventory.OutcomeInProgress},
+		"ended": {ID: "ended", Outcome: inventory.OutcomePartial},
+	}
+	current := []string{"i-new", "i-ok", "i-stale", "i-unverified", "i-pending-live", "i-pending-ended",
+		"i-failed-due", "i-failed-backoff", "i-failed-due2", "i-exhausted"}
+	send, exhausted, failures := s.plan(d, deps, current, now)
+	want := []string{"i-new", "i-stale", "i-unverified", "i-pending-ended", "i-failed-due", "i-failed-due2"}
+	if !slices.Equal(send, want) {
+		t.Errorf("send %v, want %v", send, want)
+	}
+	if !slices.Equal(exhausted, []string{"i-exhausted"}) {
+		t.Errorf("exhausted %v", exhausted)
+	}
+	if failures["i-failed-due"] != 1 || failures["i-failed-due2"] != 2 || len(failures) != 2 {
+		t.Errorf("failures carried %v", failures)
+	}
+}

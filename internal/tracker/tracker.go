@@ -1,0 +1,353 @@
+// Package tracker follows deployments to the end: SSM's status-change
+// events update each node (state, serial, fingerprint, error) and the
+// deployment's counts, and a finished deployment with failures becomes one
+// SNS alert. Nothing polls: SSM reports through EventBridge, and the sweep
+// catches what an event missed.
+package tracker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/certferry/certferry/internal/document"
+	"github.com/certferry/certferry/internal/events"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/metrics"
+	"github.com/certferry/certferry/internal/notify"
+)
+
+// Dependencies, each the narrowest surface the tracker calls.
+type (
+	store interface {
+		GetCommandRef(ctx context.Context, commandID string) (*inventory.CommandRef, error)
+		GetDeployment(ctx context.Context, name, deploymentID string) (*inventory.Deployment, error)
+		GetNode(ctx context.Context, name, instanceID string) (*inventory.Node, error)
+		RecordReport(ctx context.Context, ref inventory.CommandRef, prev *inventory.Node, r inventory.Report) error
+		SetCommandStatus(ctx context.Context, name, deploymentID, status string, expected int) error
+		FinishDeployment(ctx context.Context, name, deploymentID, outcome string) (bool, error)
+		Describe(ctx context.Context, name string) (*inventory.Detail, error)
+	}
+	ssmAPI interface {
+		GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvocationInput, optFns ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error)
+		ListCommands(ctx context.Context, in *ssm.ListCommandsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error)
+	}
+	publisher interface {
+		Publish(ctx context.Context, a notify.Alert) (string, error)
+	}
+)
+
+var (
+	_ store     = (*inventory.Store)(nil)
+	_ ssmAPI    = (*ssm.Client)(nil)
+	_ publisher = (*notify.Publisher)(nil)
+)
+
+// Config is the tracker's plain configuration.
+type Config struct {
+	Document      string // certferry's document name; events of others are ignored
+	NotifySuccess bool   // also alert on fully successful deployments
+}
+
+// Tracker handles SSM status-change events.
+type Tracker struct {
+	inv     store
+	ssm     ssmAPI
+	alerts  publisher
+	metrics *metrics.Emitter
+	cfg     Config
+}
+
+// New wires a Tracker.
+func New(inv store, api ssmAPI, alerts publisher, m *metrics.Emitter, cfg Config) *Tracker {
+	return &Tracker{inv: inv, ssm: api, alerts: alerts, metrics: m, cfg: cfg}
+}
+
+// Outcome is what the tracker did with one event.
+type Outcome struct {
+	Status       string `json:"status"` // recorded | stale | ignored | finished
+	Reason       string `json:"reason,omitempty"`
+	Name         string `json:"name,omitempty"`
+	DeploymentID string `json:"deploymentId,omitempty"`
+	InstanceID   string `json:"instanceId,omitempty"`
+	NodeState    string `json:"nodeState,omitempty"`
+	Deployment   string `json:"deploymentOutcome,omitempty"`
+	AlertID      string `json:"alertMessageId,omitempty"`
+}
+
+// Handle applies one status-change event. Errors (malformed events, AWS
+// calls that keep failing) make Lambda retry the event; everything a retry
+// would repeat is conditional, so a retry changes nothing twice.
+func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, error) {
+	st, ok, err := events.ParseStatus(raw)
+	if err != nil {
+		slog.ErrorContext(ctx, "status event rejected", "error", err, "bytes", len(raw))
+		return Outcome{Status: "rejected", Reason: err.Error()}, err
+	}
+	if !ok {
+		slog.InfoContext(ctx, "not an SSM status event; acknowledged", "eventId", st.ID)
+		return Outcome{Status: "ignored", Reason: "not an SSM command status event"}, nil
+	}
+	if t.cfg.Document != "" && st.Document != t.cfg.Document && !strings.HasSuffix(st.Document, "/"+t.cfg.Document) {
+		return Outcome{Status: "ignored", Reason: "another document"}, nil
+	}
+	if !events.Final(st.Status) {
+		return Outcome{Status: "ignored", Reason: "status " + st.Status + " is not final"}, nil
+	}
+	ref, err := t.inv.GetCommandRef(ctx, st.CommandID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if ref == nil {
+		slog.InfoContext(ctx, "status of a command certferry does not know; acknowledged", "commandId", st.CommandID)
+		return Outcome{Status: "ignored", Reason: "unknown command"}, nil
+	}
+	out := Outcome{Name: ref.Name, DeploymentID: ref.DeploymentID, InstanceID: st.InstanceID}
+	dep, err := t.inv.GetDeployment(ctx, ref.Name, ref.DeploymentID)
+	if err != nil {
+		return out, err
+	}
+	if dep == nil {
+		out.Status, out.Reason = "ignored", "deployment no longer recorded"
+		return out, nil
+	}
+	if st.Invocation {
+		r := t.report(ctx, st, dep)
+		out.NodeState = r.State
+		switch err := t.record(ctx, *ref, r); {
+		case errors.Is(err, inventory.ErrStale):
+			slog.InfoContext(ctx, "stale or duplicate invocation status; nothing changed", "name", ref.Name,
+				"instanceId", st.InstanceID, "commandId", st.CommandID, "status", st.Status)
+			out.Status = "stale"
+			return out, nil
+		case err != nil:
+			return out, err
+		}
+		out.Status = "recorded"
+		slog.InfoContext(ctx, "node state recorded", "name", ref.Name, "instanceId", st.InstanceID, "state", r.State,
+			"unverified", r.Unverified, "deploymentId", ref.DeploymentID)
+	} else {
+		expected := t.targetCount(ctx, st.CommandID, dep)
+		if err := t.inv.SetCommandStatus(ctx, ref.Name, ref.DeploymentID, st.Status, expected); err != nil {
+			return out, err
+		}
+		out.Status = "recorded"
+		slog.InfoContext(ctx, "command status recorded", "name", ref.Name, "commandId", st.CommandID, "status", st.Status, "targets", expected)
+	}
+	return t.finish(ctx, *ref, out)
+}
+
+// report turns a finished invocation into the node's state. The event's
+// status decides failure; the output's CERTFERRY_RESULT line, when it can be
+// read, decides what was installed and must carry the deployed fingerprint.
+func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.Deployment) inventory.Report {
+	r := inventory.Report{InstanceID: st.InstanceID}
+	if st.Status != "Success" && st.Status != "Failed" {
+		r.State, r.Error = inventory.NodeFailed, "SSM reports "+st.Status
+		return r
+	}
+	var stdout, stderr string
+	out, err := t.ssm.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{
+		CommandId: aws.String(st.CommandID), InstanceId: aws.String(st.InstanceID),
+	})
+	if err != nil {
+		slog.WarnContext(ctx, "invocation output unavailable", "commandId", st.CommandID, "instanceId", st.InstanceID, "error", err)
+	} else {
+		stdout, stderr = aws.ToString(out.StandardOutputContent), aws.ToString(out.StandardErrorContent)
+	}
+	res, perr := document.ParseResult(stdout)
+	if st.Status == "Failed" {
+		r.State, r.Error = inventory.NodeFailed, "SSM reports Failed"
+		if perr == nil {
+			if res.Status == "rolled_back" {
+				r.State = inventory.NodeRolledBack
+			}
+			r.Error = summary(res.Status + ": " + res.Detail)
+		} else if line := lastLine(stderr); line != "" {
+			r.Error = summary(line)
+		}
+		return r
+	}
+	switch {
+	case perr != nil:
+		// Success without a readable result (truncated at 24 000 characters,
+		// or no output): trusted, but the sweep checks again.
+		r.State, r.Unverified = inventory.NodeInstalled, true
+		r.Serial, r.Fingerprint = dep.Serial, dep.Fingerprint
+	case res.Status != "installed" && res.Status != "unchanged":
+		r.State, r.Error = inventory.NodeFailed, summary("reported "+res.Status+": "+res.Detail)
+		if res.Status == "rolled_back" {
+			r.State = inventory.NodeRolledBack
+		}
+	case !strings.EqualFold(res.Fingerprint, dep.Fingerprint):
+		r.State = inventory.NodeFailed
+		r.Error = summary(fmt.Sprintf("node reports fingerprint %s, deployment %s", res.Fingerprint, dep.Fingerprint))
+	default:
+		r.State, r.Serial, r.Fingerprint = inventory.NodeInstalled, dep.Serial, dep.Fingerprint
+	}
+	return r
+}
+
+// record applies a report, re-reading the node when a concurrent event
+// changed it in between.
+func (t *Tracker) record(ctx context.Context, ref inventory.CommandRef, r inventory.Report) error {
+	for attempt := 1; ; attempt++ {
+		prev, err := t.inv.GetNode(ctx, ref.Name, r.InstanceID)
+		if err != nil {
+			return err
+		}
+		err = t.inv.RecordReport(ctx, ref, prev, r)
+		if !errors.Is(err, inventory.ErrConflict) || attempt == 5 {
+			return err
+		}
+	}
+}
+
+// targetCount asks SSM how many nodes the command targeted; when SSM cannot
+// say, the instances the command resolved at send time.
+func (t *Tracker) targetCount(ctx context.Context, commandID string, dep *inventory.Deployment) int {
+	out, err := t.ssm.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(commandID)})
+	if err == nil {
+		for _, c := range out.Commands {
+			if aws.ToString(c.CommandId) == commandID {
+				return int(c.TargetCount)
+			}
+		}
+	}
+	slog.WarnContext(ctx, "command target count unavailable; using the instances resolved at send time", "commandId", commandID, "error", err)
+	return len(dep.InstanceIDs)
+}
+
+// finish ends the deployment once every targeted node reported, exactly
+// once (conditional write), and alerts when nodes failed.
+func (t *Tracker) finish(ctx context.Context, ref inventory.CommandRef, out Outcome) (Outcome, error) {
+	dep, err := t.inv.GetDeployment(ctx, ref.Name, ref.DeploymentID)
+	if err != nil || dep == nil {
+		return out, err
+	}
+	expected := dep.Expected
+	if expected == 0 && dep.CommandStatus == "" {
+		expected = len(dep.InstanceIDs)
+	}
+	installed := dep.Counts[inventory.NodeInstalled]
+	failed := dep.Counts[inventory.NodeFailed] + dep.Counts[inventory.NodeRolledBack]
+	if dep.Outcome != inventory.OutcomeInProgress || (expected == 0 && dep.CommandStatus == "") || installed+failed < expected {
+		return out, nil
+	}
+	return t.Conclude(ctx, ref.Name, dep, out)
+}
+
+// Conclude sets a deployment's outcome from its counts and alerts on
+// failures. The sweep calls it for deployments stuck past their timeout.
+func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Deployment, out Outcome) (Outcome, error) {
+	installed := dep.Counts[inventory.NodeInstalled]
+	failed := dep.Counts[inventory.NodeFailed] + dep.Counts[inventory.NodeRolledBack]
+	outcome := inventory.OutcomeSucceeded
+	switch {
+	case failed > 0 && installed > 0:
+		outcome = inventory.OutcomePartial
+	case failed > 0 || installed == 0:
+		outcome = inventory.OutcomeFailed
+	}
+	won, err := t.inv.FinishDeployment(ctx, name, dep.ID, outcome)
+	if err != nil || !won {
+		return out, err
+	}
+	out.Status, out.Deployment = "finished", outcome
+	slog.InfoContext(ctx, "deployment finished", "name", name, "deploymentId", dep.ID, "outcome", outcome,
+		"installed", installed, "failed", failed, "trigger", dep.Trigger)
+	t.metrics.Emit(map[string]string{"Name": name}, metrics.Values{
+		"DeploymentsFinished": 1, "DeploymentFailures": float64(failed), "NodesInstalledByDeployment": float64(installed),
+	})
+	if outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess {
+		return out, nil
+	}
+	a, err := t.deploymentAlert(ctx, name, dep, outcome, installed, failed)
+	if err != nil {
+		return out, err
+	}
+	// The outcome is written; a failed publish must not be retried into a
+	// second finish, so it is logged, not returned.
+	id, err := t.alerts.Publish(ctx, a)
+	if err != nil {
+		slog.ErrorContext(ctx, "deployment alert not published", "name", name, "deploymentId", dep.ID, "error", err)
+		return out, nil
+	}
+	out.AlertID = id
+	return out, nil
+}
+
+func (t *Tracker) deploymentAlert(ctx context.Context, name string, dep *inventory.Deployment, outcome string, installed, failed int) (notify.Alert, error) {
+	d, err := t.inv.Describe(ctx, name)
+	if err != nil {
+		return notify.Alert{}, err
+	}
+	a := notify.Alert{
+		Kind:  "deployment-" + outcome,
+		Title: fmt.Sprintf("deployment of %s %s: %d installed, %d failed", name, outcome, installed, failed),
+		Facts: []string{
+			"Deployment: " + dep.ID + " (trigger " + dep.Trigger + ")",
+			"Serial: " + dep.Serial,
+			"SSM command: " + dep.CommandID + orEmpty(" status ", dep.CommandStatus),
+		},
+	}
+	entry := notify.Name{Name: name, Serial: dep.Serial}
+	if d.Cert != nil {
+		a.CertificateARN, a.Domain, a.NotAfter = d.Cert.CertificateARN, d.Cert.DomainName, d.Cert.NotAfter
+	}
+	for _, n := range d.Nodes {
+		if n.DeploymentID == dep.ID && n.State != inventory.NodeInstalled {
+			entry.Nodes = append(entry.Nodes, notify.Node{InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Error: n.Error})
+		}
+	}
+	a.Names = []notify.Name{entry}
+	if failed > 0 {
+		a.Advice = []string{
+			"Read the failed nodes' output: aws ssm get-command-invocation --command-id " + dep.CommandID + " --instance-id <node>.",
+			"rolled_back: the node kept its previous certificate (the new one failed the key, config or handshake check); failed: nothing was changed or the node did not run the command.",
+			"certferry's sweep sends the install again to failed nodes (with backoff); POST /certificates/" + name + "/deployments sends it to all now.",
+		}
+	} else if installed == 0 {
+		a.Advice = []string{"No managed node matched the targets: check the target tags, that the nodes carry the tag key certferry, and that SSM Agent is online on them."}
+	}
+	return a, nil
+}
+
+// summary makes an error summary safe to store and show: one line, no
+// control characters, at most 256 bytes.
+func summary(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if len(s) > 256 {
+		cut := 253
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+func orEmpty(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}
