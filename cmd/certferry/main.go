@@ -3,6 +3,8 @@
 //	certferry local up                         create the resources the handlers need (moto or AWS)
 //	certferry invoke <function> <event.json>   run a real handler on an event, no Docker
 //	certferry demo                             the whole flow on a private moto_server
+//	certferry status [-api URL] [name]         names, serials, expiry, nodes by state
+//	certferry redeploy [-api URL] <name>       send a name's certificate to all its nodes now
 //
 // Every command honours AWS_ENDPOINT_URL, AWS_REGION and the CERTFERRY_* variables.
 package main
@@ -18,6 +20,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/samtemplate"
@@ -43,7 +46,11 @@ const usage = `usage:
   certferry local up
   certferry invoke [-arn ARN] <function> <event.json>   (functions: %s)
   certferry demo
+  certferry status [-api URL] [name]     table of names (or one name's nodes)
+  certferry redeploy [-api URL] <name>   deploy a name to all its targets now
   certferry sync-template   copy ssm-documents/ into template.yaml
+  (without -api, status and redeploy run the API handler here against
+   CERTFERRY_TABLE / CERTFERRY_DOCUMENT with your AWS credentials)
 `
 
 func main() {
@@ -79,6 +86,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return invoke(ctx, fs.Arg(0), fs.Arg(1), *arn, stdout)
 	case "demo":
 		return demo(ctx, stdout)
+	case "status", "redeploy":
+		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		apiURL := fs.String("api", "", "the stack's ApiUrl (requests are SigV4-signed); empty: run the handler here")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() > 1 || args[0] == "redeploy" && fs.NArg() != 1 {
+			return usageError()
+		}
+		call, err := newCaller(ctx, *apiURL)
+		if err != nil {
+			return err
+		}
+		if args[0] == "redeploy" {
+			return redeploy(ctx, call, fs.Arg(0), stdout)
+		}
+		return status(ctx, call, fs.Arg(0), stdout, time.Now())
 	case "sync-template":
 		return syncTemplate("template.yaml", localenv.DocumentFile)
 	case "-h", "--help", "help":

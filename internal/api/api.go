@@ -136,7 +136,10 @@ type NodeView struct {
 	Serial        string `json:"serial,omitempty"`
 	Fingerprint   string `json:"fingerprintSha256,omitempty"`
 	LastCommandID string `json:"lastCommandId,omitempty"`
+	DeploymentID  string `json:"deploymentId,omitempty"`
 	Error         string `json:"error,omitempty"`
+	Unverified    bool   `json:"unverified,omitempty"`
+	Failures      int    `json:"failures,omitempty"`
 	UpdatedAt     string `json:"updatedAt"`
 }
 
@@ -148,7 +151,9 @@ type DeploymentView struct {
 	Serial       string         `json:"serial"`
 	Counts       map[string]int `json:"counts"`
 	Outcome      string         `json:"outcome"`
+	CommandState string         `json:"commandStatus,omitempty"`
 	CreatedAt    string         `json:"createdAt"`
+	FinishedAt   string         `json:"finishedAt,omitempty"`
 }
 
 func certView(c inventory.Cert) CertView {
@@ -192,13 +197,14 @@ func (h *Handler) get(ctx context.Context, name string) (events.APIGatewayProxyR
 	for _, n := range d.Nodes {
 		out.Nodes = append(out.Nodes, NodeView{
 			InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Fingerprint: n.Fingerprint,
-			LastCommandID: n.LastCommandID, Error: n.Error, UpdatedAt: n.UpdatedAt,
+			LastCommandID: n.LastCommandID, DeploymentID: n.DeploymentID, Error: n.Error, Unverified: n.Unverified,
+			Failures: n.Failures, UpdatedAt: n.UpdatedAt,
 		})
 	}
 	for _, dep := range d.Deployments {
 		out.Deployments = append(out.Deployments, DeploymentView{
 			DeploymentID: dep.ID, CommandID: dep.CommandID, Trigger: dep.Trigger, Serial: dep.Serial,
-			Counts: dep.Counts, Outcome: dep.Outcome, CreatedAt: dep.CreatedAt,
+			Counts: dep.Counts, Outcome: dep.Outcome, CommandState: dep.CommandStatus, CreatedAt: dep.CreatedAt, FinishedAt: dep.FinishedAt,
 		})
 	}
 	return jsonResponse(http.StatusOK, out), nil

@@ -446,7 +446,7 @@ func (s *Store) DeleteCert(ctx context.Context, name string) (bool, error) {
 	}
 	var keys []map[string]ddbtypes.AttributeValue
 	for _, dep := range d.Deployments {
-		keys = append(keys, key(dep.PK, dep.SK))
+		keys = append(keys, key(dep.PK, dep.SK), key(commandPK+dep.CommandID, commandSK))
 	}
 	for _, n := range d.Nodes {
 		keys = append(keys, key(n.PK, n.SK))
