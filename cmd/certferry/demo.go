@@ -142,7 +142,11 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err := demoRenewal(ctx, awsCfg, env.Config, publicARN, say); err != nil {
 		return err
 	}
-	return demoNode(ctx, awsCfg, moto.URL, publicARN, say)
+	stdout, err := demoNode(ctx, awsCfg, moto.URL, publicARN, say)
+	if err != nil {
+		return err
+	}
+	return demoTrack(ctx, awsCfg, env.Config, stdout, say)
 }
 
 // demoRenewal delivers ACM events to the renewal handler: a renewal event
@@ -199,15 +203,15 @@ func indent(s, prefix string) string {
 // demoNode plays the part of one target node: it runs the document's Linux
 // step, with the parameters of the command certferry sent, against a local
 // nginx, then compares what nginx serves with ACM's certificate.
-func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say func(string, ...any)) error {
+func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say func(string, ...any)) (string, error) {
 	say("\n== node install: the SSM document's Linux step, run here as SSM Agent would run it")
 	if _, err := document.NginxBinary(); err != nil {
 		say("  skipped: %v; make deps installs it", err)
-		return nil
+		return "", nil
 	}
 	cmds, err := ssm.NewFromConfig(awsCfg).ListCommands(ctx, &ssm.ListCommandsInput{})
 	if err != nil {
-		return fmt.Errorf("list commands: %w", err)
+		return "", fmt.Errorf("list commands: %w", err)
 	}
 	var params map[string][]string
 	for _, c := range cmds.Commands {
@@ -216,16 +220,16 @@ func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say 
 		}
 	}
 	if params == nil {
-		return errors.New("no command for shop-web")
+		return "", errors.New("no command for shop-web")
 	}
 	dir, err := os.MkdirTemp("", "certferry-demo-node-")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer os.RemoveAll(dir)
 	node, err := document.StartLocalNode(dir, params["ServerName"][0])
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer node.Stop()
 	run := map[string]string{}
@@ -237,34 +241,34 @@ func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say 
 	run["CertPath"], run["KeyPath"], run["VerifyPort"] = node.CertPath, node.KeyPath, fmt.Sprint(node.Port)
 	doc, err := document.Load(localenv.DocumentFile)
 	if err != nil {
-		return err
+		return "", err
 	}
 	res, err := doc.RunLinux(ctx, run, node.EmulatorEnv(endpoint, awsCfg.Region))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if res.Result == nil {
-		return fmt.Errorf("the Linux step printed no result (exit %d): %s", res.ExitCode, res.Stderr)
+		return "", fmt.Errorf("the Linux step printed no result (exit %d): %s", res.ExitCode, res.Stderr)
 	}
 	say("  nginx on 127.0.0.1:%d, reload service %q, exit %d", node.Port, run["ReloadService"], res.ExitCode)
 	say("  %s%s", document.ResultPrefix, document.ResultLine(res.Stdout))
 	served, err := node.Served(params["ExpectedFingerprint"][0], 10*time.Second)
 	if err != nil {
-		return err
+		return "", err
 	}
 	got, err := acm.NewFromConfig(awsCfg).GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(arn)})
 	if err != nil {
-		return fmt.Errorf("get certificate: %w", err)
+		return "", fmt.Errorf("get certificate: %w", err)
 	}
 	leaf, err := certs.ParsePEMCertificates(aws.ToString(got.Certificate))
 	if err != nil {
-		return err
+		return "", err
 	}
 	acmFP := certs.Fingerprint(leaf[0].Raw)
 	say("  nginx serves: %s\n  ACM's:        %s", served, acmFP)
 	if served != acmFP || res.Result.Status != "installed" {
-		return errors.New("the node does not serve ACM's certificate")
+		return "", errors.New("the node does not serve ACM's certificate")
 	}
 	say("  the node serves ACM's certificate.")
-	return nil
+	return res.Stdout, nil
 }

@@ -39,17 +39,7 @@ func newCaller(ctx context.Context, apiURL string) (caller, error) {
 		if err != nil {
 			return nil, fmt.Errorf("configuration (set CERTFERRY_TABLE and CERTFERRY_DOCUMENT, or pass -api URL): %w", err)
 		}
-		h := app.Onboard(awsCfg, cfg)
-		return func(ctx context.Context, method, path string) (int, []byte, error) {
-			req := events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Resource: path}
-			if name, ok := strings.CutPrefix(path, "/certificates/"); ok {
-				name, _, _ = strings.Cut(name, "/")
-				req.PathParameters = map[string]string{"name": name}
-				req.Resource = strings.Replace(path, "/"+name, "/{name}", 1)
-			}
-			resp, err := h.Handle(ctx, req)
-			return resp.StatusCode, []byte(resp.Body), err
-		}, nil
+		return handlerCaller(app.Onboard(awsCfg, cfg)), nil
 	}
 	base, err := url.Parse(strings.TrimRight(apiURL, "/"))
 	if err != nil || base.Scheme != "https" && base.Scheme != "http" {
@@ -77,6 +67,20 @@ func newCaller(ctx context.Context, apiURL string) (caller, error) {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 		return resp.StatusCode, body, err
 	}, nil
+}
+
+// handlerCaller calls the API handler in this process.
+func handlerCaller(h *api.Handler) caller {
+	return func(ctx context.Context, method, path string) (int, []byte, error) {
+		req := events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Resource: path}
+		if name, ok := strings.CutPrefix(path, "/certificates/"); ok {
+			name, _, _ = strings.Cut(name, "/")
+			req.PathParameters = map[string]string{"name": name}
+			req.Resource = strings.Replace(path, "/"+name, "/{name}", 1)
+		}
+		resp, err := h.Handle(ctx, req)
+		return resp.StatusCode, []byte(resp.Body), err
+	}
 }
 
 type certDetail struct {
