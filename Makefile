@@ -45,6 +45,14 @@ demo: deps ## the whole flow on a private moto_server (no AWS account, no Docker
 bench: deps ## benchmarks: export check, PFX, onboarding latency on moto (p50/p99 over 100 runs)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x ./...
 
+FUZZTIME ?= 30s
+# Every fuzz target, as package:Function (a test checks the list is complete).
+FUZZ_TARGETS := internal/events:FuzzParse internal/events:FuzzParseStatus internal/api:FuzzParseOnboard internal/document:FuzzAllowedPatterns
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s; CI uses 5s)
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
+
 invoke-%: ## run a handler locally: make invoke-onboard EVENT=events/onboard-post.json [ARN=...] (also invoke-renewal)
 	$(GO) run ./cmd/certferry invoke $(if $(ARN),-arn $(ARN)) $* $(EVENT)
 

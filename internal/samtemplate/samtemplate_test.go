@@ -3,7 +3,9 @@ package samtemplate
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -287,5 +289,46 @@ func TestTrackerSweeperAndAlarms(t *testing.T) {
 		if a["Namespace"] != "certferry" || a["MetricName"] != metric || fmt.Sprint(a["AlarmActions"]) != "[AlertsTopic]" {
 			t.Errorf("%s: %v", id, a)
 		}
+	}
+}
+
+// make fuzz runs every Fuzz function of the module.
+func TestMakeFuzzListsEveryTarget(t *testing.T) {
+	makefile, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^FUZZ_TARGETS := (.*)$`).FindSubmatch(makefile)
+	if m == nil {
+		t.Fatal("no FUZZ_TARGETS in the Makefile")
+	}
+	listed := map[string]bool{}
+	for _, f := range strings.Fields(string(m[1])) {
+		listed[f] = true
+	}
+	found := 0
+	fuzzFunc := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
+	err = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, fm := range fuzzFunc.FindAllSubmatch(src, -1) {
+			found++
+			key := filepath.ToSlash(filepath.Dir(strings.TrimPrefix(path, "../../"))) + ":" + string(fm[1])
+			if !listed[key] {
+				t.Errorf("%s is not in the Makefile's FUZZ_TARGETS", key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found != len(listed) {
+		t.Errorf("%d fuzz functions, %d listed", found, len(listed))
 	}
 }

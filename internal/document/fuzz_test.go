@@ -1,0 +1,44 @@
+package document
+
+import (
+	"strings"
+	"testing"
+)
+
+// Older SSM Agents paste parameters into the script as text, so the
+// allowedPatterns are the last line of defence: no value any pattern
+// accepts may carry a character the shell or PowerShell would act on.
+func FuzzAllowedPatterns(f *testing.F) {
+	for _, h := range hostile {
+		f.Add(h)
+	}
+	for _, s := range []string{"certferry/shop-web", "/etc/ssl/certs/a.pem", "Default Web Site", `LocalMachine\My`, "443", strings.Repeat("AB:", 31) + "CD"} {
+		f.Add(s)
+	}
+	d, err := Load("../../ssm-documents/certferry-install.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	const forbidden = "`$;|&<>(){}[]'\"!*?~#%^=,\n\r\t\x00"
+	f.Fuzz(func(t *testing.T, v string) {
+		for name := range d.Parameters {
+			re, err := d.Pattern(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !re.MatchString(v) {
+				continue
+			}
+			bad := forbidden
+			if name == "SecretId" {
+				bad = strings.ReplaceAll(bad, "=", "") // secret names may hold = (the pattern's set)
+			}
+			if i := strings.IndexAny(v, bad); i >= 0 {
+				t.Fatalf("%s accepts %q, which holds %q", name, v, v[i])
+			}
+			if strings.Contains(v, "..") || strings.HasPrefix(v, "-") {
+				t.Fatalf("%s accepts %q", name, v)
+			}
+		}
+	})
+}
