@@ -42,11 +42,37 @@ import (
 var (
 	moto *motoserver.Server
 	logs *testkit.LogBuffer
-	// seen collects every passphrase and key the suite produced, for the
-	// log leak check in TestMain.
-	seenMu sync.Mutex
-	seen   []string
+	// seen collects every passphrase, encrypted key and PFX the suite
+	// produced, and artifacts everything the suite's handlers produced that
+	// is not a secret (API answers, handler outcomes, alerts, SSM command
+	// parameters, DynamoDB items), for the leak check in TestMain.
+	seenMu    sync.Mutex
+	seen      []string
+	artifacts strings.Builder
+	collected = map[string]int{}
 )
+
+// keep records an artifact of kind for the leak check.
+func keep(kind, text string) {
+	seenMu.Lock()
+	defer seenMu.Unlock()
+	collected[kind]++
+	artifacts.WriteString(text)
+	artifacts.WriteString("\n")
+}
+
+// remember records a bundle's secret parts for the leak check.
+func remember(b bundle.Bundle) {
+	seenMu.Lock()
+	defer seenMu.Unlock()
+	seen = append(seen, b.Passphrase)
+	if len(b.PKCS12) >= 64 {
+		seen = append(seen, b.PKCS12[:64], b.PKCS12[len(b.PKCS12)-64:])
+	}
+	if lines := strings.Split(b.PrivateKey, "\n"); len(lines) > 2 {
+		seen = append(seen, lines[1], lines[len(lines)/2])
+	}
+}
 
 func TestMain(m *testing.M) {
 	logs = testkit.CaptureLogs()
@@ -64,30 +90,95 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// checkLogs asserts that no log line of the whole suite holds a passphrase
-// or private key.
+// checkLogs asserts that no log line of the whole suite, and no API answer,
+// handler outcome, alert, SSM command parameter or DynamoDB item it left
+// behind, holds a passphrase, a private key (encrypted or not) or a PFX.
 func checkLogs() int {
 	text := logs.String()
 	if !strings.Contains(text, "certificate exported and stored") {
-		fmt.Fprintln(os.Stderr, "log check: the suite logged no export; the check would prove nothing")
+		fmt.Fprintln(os.Stderr, "leak check: the suite logged no export; the check would prove nothing")
 		return 1
-	}
-	leaks := []string{}
-	if strings.Contains(text, "PRIVATE KEY") {
-		leaks = append(leaks, "a PEM private key")
 	}
 	seenMu.Lock()
 	defer seenMu.Unlock()
-	for _, s := range seen {
-		if strings.Contains(text, s) {
-			leaks = append(leaks, fmt.Sprintf("a secret value of %d characters", len(s)))
+	for _, kind := range []string{"api answer", "ssm parameters", "dynamodb item", "alert", "handler outcome"} {
+		if collected[kind] == 0 {
+			fmt.Fprintf(os.Stderr, "leak check: no %s collected; the check would prove nothing\n", kind)
+			return 1
 		}
 	}
-	if len(leaks) > 0 {
-		fmt.Fprintln(os.Stderr, "log check: the logs contain", strings.Join(leaks, ", "))
+	if len(seen) < 10 {
+		fmt.Fprintf(os.Stderr, "leak check: only %d secret values known; the check would prove nothing\n", len(seen))
 		return 1
 	}
-	return 0
+	code := 0
+	for what, body := range map[string]string{"the logs": text, "the suite's artifacts": artifacts.String()} {
+		var leaks []string
+		for _, marker := range []string{"PRIVATE KEY", "ENCRYPTED"} {
+			if strings.Contains(body, marker) {
+				leaks = append(leaks, "a PEM "+marker)
+			}
+		}
+		for _, s := range seen {
+			if strings.Contains(body, s) {
+				leaks = append(leaks, fmt.Sprintf("a secret value of %d characters", len(s)))
+			}
+		}
+		if len(leaks) > 0 {
+			fmt.Fprintln(os.Stderr, "leak check:", what, "contain", strings.Join(leaks, ", "))
+			code = 1
+		}
+	}
+	if code == 0 {
+		fmt.Fprintf(os.Stderr, "leak check: %d secret values against %d log bytes and artifacts %v: clean\n", len(seen), len(text), collected)
+	}
+	return code
+}
+
+// collect reads what a test left in moto: every secret version (its secret
+// parts join seen), every SSM command's parameters and every DynamoDB item
+// (they join artifacts).
+func (r *rig) collect() {
+	ls, err := r.sm.ListSecrets(r.ctx, &secretsmanager.ListSecretsInput{})
+	if err != nil {
+		r.t.Errorf("leak check: list secrets: %v", err)
+		return
+	}
+	for _, sec := range ls.SecretList {
+		vs, err := r.sm.ListSecretVersionIds(r.ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: sec.ARN, IncludeDeprecated: aws.Bool(true)})
+		if err != nil {
+			r.t.Errorf("leak check: versions: %v", err)
+			return
+		}
+		for _, v := range vs.Versions {
+			out, err := r.sm.GetSecretValue(r.ctx, &secretsmanager.GetSecretValueInput{SecretId: sec.ARN, VersionId: v.VersionId})
+			if err != nil {
+				r.t.Errorf("leak check: read version: %v", err)
+				return
+			}
+			var b bundle.Bundle
+			if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &b); err == nil {
+				remember(b)
+			}
+		}
+	}
+	cmds, err := r.ssm.ListCommands(r.ctx, &ssm.ListCommandsInput{})
+	if err != nil {
+		r.t.Errorf("leak check: list commands: %v", err)
+		return
+	}
+	for _, c := range cmds.Commands {
+		p, _ := json.Marshal(c.Parameters)
+		keep("ssm parameters", string(p)+" "+aws.ToString(c.Comment))
+	}
+	sc, err := r.ddb.Scan(r.ctx, &dynamodb.ScanInput{TableName: aws.String(r.cfg.Table)})
+	if err != nil {
+		r.t.Errorf("leak check: scan: %v", err)
+		return
+	}
+	for _, it := range sc.Items {
+		keep("dynamodb item", fmt.Sprintf("%v", it))
+	}
 }
 
 type rig struct {
@@ -124,10 +215,12 @@ func newRig(t testing.TB, server *motoserver.Server) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{
+	r := &rig{
 		t: t, ctx: ctx, aws: awsCfg, cfg: env.Config, handler: Onboard(awsCfg, env.Config),
 		sm: secretsmanager.NewFromConfig(awsCfg), ddb: dynamodb.NewFromConfig(awsCfg), ssm: ssm.NewFromConfig(awsCfg),
 	}
+	t.Cleanup(r.collect)
+	return r
 }
 
 // launch starts n instances with tags (none when nil).
@@ -171,6 +264,7 @@ func (r *rig) call(method, path, name, body string) (int, map[string]any) {
 		r.t.Fatalf("answer is not JSON: %q", resp.Body)
 	}
 	testkit.AssertNoSecrets(r.t, "API answer", resp.Body, r.secretValues()...)
+	keep("api answer", resp.Body)
 	return resp.StatusCode, out
 }
 
@@ -236,9 +330,7 @@ func (r *rig) bundleOf(name string) bundle.Bundle {
 	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &b); err != nil {
 		r.t.Fatal(err)
 	}
-	seenMu.Lock()
-	seen = append(seen, b.Passphrase, b.PKCS12[:64], strings.Split(b.PrivateKey, "\n")[1])
-	seenMu.Unlock()
+	remember(b)
 	return b
 }
 
@@ -497,7 +589,7 @@ func TestOnboardPendingValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer slow.Stop()
+	t.Cleanup(slow.Stop) // after the rig's own cleanup (cleanups run last-in, first-out)
 	r := newRig(t, slow)
 	arn, err := requestPending(r)
 	if err != nil {

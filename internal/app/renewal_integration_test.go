@@ -83,6 +83,8 @@ func (r *renewalRig) handle(raw json.RawMessage) renewal.Outcome {
 	if err != nil {
 		r.t.Fatalf("renewal handler: %v", err)
 	}
+	b, _ := json.Marshal(out)
+	keep("handler outcome", string(b))
 	return out
 }
 
@@ -107,6 +109,7 @@ func (r *renewalRig) alerts() []alertMessage {
 			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &n); err != nil {
 				r.t.Fatalf("queue message is not an SNS notification: %v", err)
 			}
+			keep("alert", n.Subject+"\n"+n.Message)
 			if !strings.HasPrefix(n.Subject, "certferry: sweep:") {
 				got = append(got, n)
 			}

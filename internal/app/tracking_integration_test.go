@@ -100,6 +100,8 @@ func (r *trackRig) track(file, command, instance string) tracker.Outcome {
 	if err != nil {
 		r.t.Fatalf("tracker on %s for %s: %v", file, instance, err)
 	}
+	b, _ := json.Marshal(out)
+	keep("handler outcome", string(b))
 	return out
 }
 
@@ -308,5 +310,7 @@ func (r *trackRig) sweepSent(cfg sweeper.Config) (sweeper.Report, []ssmCommand) 
 	if err != nil {
 		r.t.Fatalf("sweep: %v (%+v)", err, rep)
 	}
+	b, _ := json.Marshal(rep)
+	keep("handler outcome", string(b))
 	return rep, sent
 }
