@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -95,19 +96,22 @@ func TestMain(m *testing.M) {
 // behind, holds a passphrase, a private key (encrypted or not) or a PFX.
 func checkLogs() int {
 	text := logs.String()
-	if !strings.Contains(text, "certificate exported and stored") {
+	// A run of some tests (-run) may not produce every kind; the whole
+	// suite must, or the check would prove nothing.
+	whole := flag.Lookup("test.run") == nil || flag.Lookup("test.run").Value.String() == ""
+	if whole && !strings.Contains(text, "certificate exported and stored") {
 		fmt.Fprintln(os.Stderr, "leak check: the suite logged no export; the check would prove nothing")
 		return 1
 	}
 	seenMu.Lock()
 	defer seenMu.Unlock()
 	for _, kind := range []string{"api answer", "ssm parameters", "dynamodb item", "alert", "handler outcome"} {
-		if collected[kind] == 0 {
+		if whole && collected[kind] == 0 {
 			fmt.Fprintf(os.Stderr, "leak check: no %s collected; the check would prove nothing\n", kind)
 			return 1
 		}
 	}
-	if len(seen) < 10 {
+	if whole && len(seen) < 10 {
 		fmt.Fprintf(os.Stderr, "leak check: only %d secret values known; the check would prove nothing\n", len(seen))
 		return 1
 	}

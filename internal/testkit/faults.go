@@ -1,0 +1,116 @@
+package testkit
+
+import (
+	"fmt"
+	"hash/crc32"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+)
+
+// FaultProxy is an HTTP proxy in front of the AWS emulator that answers
+// chosen operations with throttling or server errors. Operations are named
+// by their X-Amz-Target header ("CertificateManager.ExportCertificate",
+// "DynamoDB_20120810.TransactWriteItems", …), which every JSON-protocol
+// service certferry's pipeline calls sends.
+type FaultProxy struct {
+	URL string
+
+	srv   *httptest.Server
+	mu    sync.Mutex
+	rules map[string]*Fault
+	calls map[string]int
+}
+
+// Fault is what an operation answers instead of the emulator, Times times
+// (negative: always).
+type Fault struct {
+	Status int    // 429, 500, 503…
+	Code   string // ThrottlingException, InternalFailure, ServiceUnavailable…
+	Times  int
+}
+
+// Throttle and Unavailable are the two faults the suite injects.
+var (
+	Throttle    = Fault{Status: http.StatusTooManyRequests, Code: "ThrottlingException"}
+	Unavailable = Fault{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable"}
+)
+
+// NewFaultProxy starts a proxy to target (the emulator's URL).
+func NewFaultProxy(target string) (*FaultProxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	p := &FaultProxy{rules: map[string]*Fault{}, calls: map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := r.Header.Get("X-Amz-Target")
+		p.mu.Lock()
+		p.calls[op]++
+		f := p.rules[op]
+		inject := f != nil && f.Times != 0
+		if inject && f.Times > 0 {
+			f.Times--
+		}
+		var fault Fault
+		if inject {
+			fault = *f
+		}
+		p.mu.Unlock()
+		if inject {
+			body := fmt.Sprintf(`{"__type":%q,"message":"injected by the fault proxy"}`, fault.Code)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.Header().Set("X-Amzn-ErrorType", fault.Code)
+			w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10)) // DynamoDB checks it
+			w.WriteHeader(fault.Status)
+			_, _ = w.Write([]byte(body))
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	p.URL = p.srv.URL
+	return p, nil
+}
+
+// Inject makes op answer f (f.Times times; negative: until Clear).
+func (p *FaultProxy) Inject(op string, f Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules[op] = &f
+}
+
+// Clear removes every fault.
+func (p *FaultProxy) Clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = map[string]*Fault{}
+}
+
+// Calls returns the calls per operation seen so far and resets the count.
+func (p *FaultProxy) Calls() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.calls
+	p.calls = map[string]int{}
+	return c
+}
+
+// Ops returns the operation names of calls, sorted.
+func Ops(calls map[string]int) []string {
+	var ops []string
+	for op := range calls {
+		if op != "" {
+			ops = append(ops, op)
+		}
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+// Close stops the proxy.
+func (p *FaultProxy) Close() { p.srv.Close() }
