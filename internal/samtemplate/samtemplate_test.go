@@ -159,59 +159,122 @@ var starOK = map[string]bool{"secretsmanager:GetRandomPassword": true, "ssm:List
 
 func TestLeastPrivilege(t *testing.T) {
 	_, tmpl := readTemplate(t)
-	all := statements(tmpl)
-	if len(all) == 0 {
+	if len(statements(tmpl)) == 0 {
 		t.Fatal("no IAM statements found")
 	}
+	for _, v := range policyViolations(tmpl) {
+		t.Error(v)
+	}
+}
+
+// policyViolations lists every IAM statement of a template that breaks
+// certferry's rules: no "*" action, nothing but unscopable reads on
+// Resource "*", SendCommand only on certferry's document and on instances
+// under an ssm:resourceTag condition, Secrets Manager only under the
+// certferry/ prefix, DynamoDB only on the inventory, nodes read only.
+func policyViolations(tmpl map[string]any) []string {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	all := statements(tmpl)
 	sendScoped := false
 	for id, stmts := range all {
 		for _, s := range stmts {
-			actions := asList(s["Action"])
+			if s["Effect"] == "Deny" {
+				continue
+			}
 			resources := fmt.Sprint(asList(s["Resource"]))
-			for _, a := range actions {
-				a := a.(string)
-				if a == "*" || strings.HasSuffix(a, ":*") && id != "SecretsKey" {
-					t.Errorf("%s: wildcard action %q", id, a)
+			for _, a := range asList(s["Action"]) {
+				a := fmt.Sprint(a)
+				if a == "*" || strings.HasSuffix(a, ":*") {
+					bad("%s: wildcard action %q", id, a)
 				}
 				if resources == "[*]" && !starOK[a] {
-					t.Errorf("%s: %s on Resource *", id, a)
+					bad("%s: %s on Resource *", id, a)
 				}
 				if a == "ssm:SendCommand" {
 					switch {
 					case strings.Contains(resources, ":document/"):
 						if !strings.Contains(resources, "${InstallDocument}") {
-							t.Errorf("%s: SendCommand on a document other than certferry's: %s", id, resources)
+							bad("%s: SendCommand on a document other than certferry's: %s", id, resources)
 						}
 					case strings.Contains(resources, ":instance/") || strings.Contains(resources, ":managed-instance/"):
-						cond := fmt.Sprint(s["Condition"])
-						if !strings.Contains(cond, "ssm:resourceTag/") {
-							t.Errorf("%s: SendCommand on instances without an ssm:resourceTag condition", id)
+						if !strings.Contains(fmt.Sprint(s["Condition"]), "ssm:resourceTag/") {
+							bad("%s: SendCommand on instances without an ssm:resourceTag condition", id)
 						}
 						sendScoped = true
 					default:
-						t.Errorf("%s: SendCommand on %s", id, resources)
+						bad("%s: SendCommand on %s", id, resources)
 					}
 				}
 				if strings.HasPrefix(a, "secretsmanager:") && a != "secretsmanager:GetRandomPassword" &&
-					!strings.Contains(resources, ":secret:certferry/*") {
-					t.Errorf("%s: %s outside the certferry/ prefix: %s", id, a, resources)
+					(!strings.Contains(resources, ":secret:certferry/*") || strings.Count(resources, "arn:") != 1) {
+					bad("%s: %s outside the certferry/ prefix: %s", id, a, resources)
 				}
 				if strings.HasPrefix(a, "dynamodb:") && !strings.Contains(resources, "InventoryTable") {
-					t.Errorf("%s: %s on %s, not the inventory table", id, a, resources)
+					bad("%s: %s on %s, not the inventory table", id, a, resources)
+				}
+				if id == "NodeReadPolicy" && a != "secretsmanager:GetSecretValue" && a != "secretsmanager:DescribeSecret" && a != "kms:Decrypt" {
+					bad("node read policy allows %s", a)
 				}
 			}
 		}
 	}
 	if !sendScoped {
-		t.Error("no tag-conditioned SendCommand statement")
+		bad("no tag-conditioned SendCommand statement")
 	}
-	node := all["NodeReadPolicy"]
-	for _, s := range node {
-		for _, a := range asList(s["Action"]) {
-			if a != "secretsmanager:GetSecretValue" && a != "secretsmanager:DescribeSecret" && a != "kms:Decrypt" {
-				t.Errorf("node read policy allows %s", a)
+	return out
+}
+
+// The checker itself: each rule catches the statement it is for.
+func TestPolicyCheckerCatches(t *testing.T) {
+	const good = `
+  Fine:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Statement:
+          - {Effect: Allow, Action: ssm:SendCommand, Resource: "arn:aws:ssm:r:a:document/${InstallDocument}"}
+          - Effect: Allow
+            Action: ssm:SendCommand
+            Resource: "arn:aws:ec2:r:a:instance/*"
+            Condition: {StringLike: {"ssm:resourceTag/certferry": "*"}}
+`
+	tests := []struct{ name, stmt, want string }{
+		{"star action", `{Effect: Allow, Action: "*", Resource: "arn:aws:s3:::x"}`, `wildcard action "*"`},
+		{"service star", `{Effect: Allow, Action: "ssm:*", Resource: "arn:aws:s3:::x"}`, `wildcard action "ssm:*"`},
+		{"write on star", `{Effect: Allow, Action: sns:Publish, Resource: "*"}`, "sns:Publish on Resource *"},
+		{"send any document", `{Effect: Allow, Action: ssm:SendCommand, Resource: "arn:aws:ssm:r:a:document/AWS-RunShellScript"}`, "SendCommand on a document other than certferry's"},
+		{"send untagged", `{Effect: Allow, Action: ssm:SendCommand, Resource: "arn:aws:ec2:r:a:instance/*"}`, "without an ssm:resourceTag condition"},
+		{"send star", `{Effect: Allow, Action: ssm:SendCommand, Resource: "*"}`, "SendCommand on [*]"},
+		{"secrets outside prefix", `{Effect: Allow, Action: secretsmanager:PutSecretValue, Resource: "arn:aws:secretsmanager:r:a:secret:*"}`, "outside the certferry/ prefix"},
+		{"secrets prefix plus more", `{Effect: Allow, Action: secretsmanager:PutSecretValue, Resource: ["arn:aws:secretsmanager:r:a:secret:certferry/*", "arn:aws:secretsmanager:r:a:secret:prod/*"]}`, "outside the certferry/ prefix"},
+		{"other table", `{Effect: Allow, Action: dynamodb:PutItem, Resource: "arn:aws:dynamodb:r:a:table/other"}`, "not the inventory table"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "Resources:" + good + `
+  Bad:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Statement:
+          - ` + tc.stmt + "\n"
+			var tmpl map[string]any
+			if err := yaml.Unmarshal([]byte(src), &tmpl); err != nil {
+				t.Fatal(err)
 			}
-		}
+			got := strings.Join(policyViolations(tmpl), "\n")
+			if !strings.Contains(got, tc.want) {
+				t.Fatalf("violations %q, want one with %q", got, tc.want)
+			}
+		})
+	}
+	var tmpl map[string]any
+	if err := yaml.Unmarshal([]byte("Resources:"+good), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if v := policyViolations(tmpl); len(v) != 0 {
+		t.Fatalf("a clean policy reported %v", v)
 	}
 }
 
