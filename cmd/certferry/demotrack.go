@@ -53,23 +53,39 @@ func demoTrack(ctx context.Context, awsCfg aws.Config, cfg config.Config, stdout
 	if err != nil || dep == nil {
 		return fmt.Errorf("read shop-web's deployment: %v", err)
 	}
+	// moto runs nothing; both tagged instances are played by the one local
+	// node above, whose output the tracker reads.
 	tr := tracker.New(inv, nodeOutput{Client: ssm.NewFromConfig(awsCfg), stdout: stdout},
 		notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN), metrics.New(io.Discard), tracker.Config{Document: cfg.Document})
-	raw, err := os.ReadFile("events/tracker-invocation-success.json")
-	if err != nil {
-		return err
+	cmd, err := ssm.NewFromConfig(awsCfg).ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(dep.CommandID)})
+	if err != nil || len(cmd.Commands) != 1 {
+		return fmt.Errorf("read command %s: %v", dep.CommandID, err)
 	}
-	say("\n== tracker: SSM reports each invocation of command %s", dep.CommandID)
-	for i, id := range dep.InstanceIDs {
-		ev := strings.NewReplacer("00000000-1111-2222-3333-444444444444", dep.CommandID, "i-0123456789abcdef0", id,
-			"3b2c1d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d", fmt.Sprintf("3b2c1d4e-5f60-4a7b-8c9d-%012d", i),
-			`"certferry-install"`, fmt.Sprintf("%q", cfg.Document)).Replace(string(raw))
-		out, err := tr.Handle(ctx, []byte(ev))
+	say("\n== tracker: SSM reports each invocation of command %s, then the command", dep.CommandID)
+	type report struct{ file, instance string }
+	var reports []report
+	for _, id := range cmd.Commands[0].InstanceIds {
+		reports = append(reports, report{"events/tracker-invocation-success.json", id})
+	}
+	reports = append(reports, report{"events/tracker-command-success.json", cmd.Commands[0].InstanceIds[0]})
+	for i, rep := range reports {
+		raw, err := os.ReadFile(rep.file)
+		if err != nil {
+			return err
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(strings.NewReplacer("00000000-1111-2222-3333-444444444444", dep.CommandID,
+			"i-0123456789abcdef0", rep.instance, `"certferry-install"`, fmt.Sprintf("%q", cfg.Document)).Replace(string(raw))), &ev); err != nil {
+			return err
+		}
+		ev["id"] = fmt.Sprintf("demo-status-%d", i)
+		b, _ := json.Marshal(ev)
+		out, err := tr.Handle(ctx, b)
 		if err != nil {
 			return fmt.Errorf("tracker: %w", err)
 		}
-		b, _ := json.Marshal(out)
-		say("  %s", b)
+		line, _ := json.Marshal(out)
+		say("  %s", line)
 	}
 	say("\n== certferry status")
 	var sb strings.Builder

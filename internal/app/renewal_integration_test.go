@@ -335,10 +335,19 @@ func TestHealthEvents(t *testing.T) {
 // days to expiry, every bound name and the nodes; a redelivery publishes
 // nothing.
 func TestAlertKinds(t *testing.T) {
-	r := newRenewalRig(t)
+	tr := newTrackRig(t)
+	r := tr.renewalRig
 	arn, tagged := r.onboarded("shop-web")
 	if status, ans := r.post(strings.Replace(onboardBody(arn, "shop-admin"), `"shop.example.com"`, `"admin.example.com"`, 1)); status != 202 {
 		t.Fatalf("second name: %d %v", status, ans)
+	}
+	// The nodes report their installs, so the inventory knows who carries it.
+	for _, name := range []string{"shop-web", "shop-admin"} {
+		c := r.cert(name)
+		for _, id := range tagged {
+			tr.out.out[id] = resultLine("installed", c.Fingerprint, c.Serial, "ok")
+			tr.track("tracker-invocation-success.json", c.LastCommandID, id)
+		}
 	}
 	before := r.counts()
 	for _, file := range []string{"renewal-action-required.json", "renewal-approaching-expiration.json", "renewal-expired.json", "renewal-health-failed.json"} {

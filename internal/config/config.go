@@ -37,7 +37,7 @@ const (
 
 // prefixPattern keeps secret names within the SSM document's SecretId
 // allowedPattern.
-var prefixPattern = regexp.MustCompile(`^([A-Za-z0-9_+=@-]+/){1,4}$`)
+var prefixPattern = regexp.MustCompile(`^([A-Za-z0-9_+=@][A-Za-z0-9_+=@-]*/){1,4}$`)
 
 // Load reads the environment through lookup. Every name in required must be
 // set and non-empty; all missing ones are reported together.
@@ -64,7 +64,7 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		MaxErrors:      get(EnvMaxErrors, ""),
 	}
 	if !prefixPattern.MatchString(c.SecretPrefix) {
-		errs = append(errs, fmt.Errorf("environment variable %s must be 1 to 4 path segments of letters, digits and _+=@- each ending in '/' (e.g. certferry/)", EnvSecretPrefix))
+		errs = append(errs, fmt.Errorf("environment variable %s must be 1 to 4 path segments of letters, digits and _+=@- (not starting with -), each ending in '/' (e.g. certferry/)", EnvSecretPrefix))
 	}
 	days, err := strconv.Atoi(get(EnvRenewBeforeDays, "30"))
 	if err != nil || days < 1 || days > 365 {

@@ -31,6 +31,21 @@ func TestLoad(t *testing.T) {
 			env:     map[string]string{EnvTable: "t", EnvDocument: "d", EnvRenewBeforeDays: "soon", EnvSecretPrefix: "../x"},
 			wantErr: []string{EnvRenewBeforeDays, EnvSecretPrefix},
 		},
+		{
+			name:    "prefix segment read as an option",
+			env:     map[string]string{EnvTable: "t", EnvDocument: "d", EnvSecretPrefix: "-rf/"},
+			wantErr: []string{EnvSecretPrefix},
+		},
+		{
+			name:    "notify success must be a boolean",
+			env:     map[string]string{EnvTable: "t", EnvDocument: "d", EnvNotifySuccess: "yes please"},
+			wantErr: []string{EnvNotifySuccess},
+		},
+		{
+			name: "team prefix and notify success",
+			env:  map[string]string{EnvTable: "t", EnvDocument: "d", EnvSecretPrefix: "team-a/certferry/", EnvNotifySuccess: "true"},
+			want: Config{Table: "t", Document: "d", SecretPrefix: "team-a/certferry/", RenewBeforeDays: 30, NotifySuccess: true},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,13 @@
 // Package motoserver starts moto_server, the AWS emulator, on a free
 // loopback port for integration tests and `certferry demo`. It never falls
 // back to anything else: when moto_server is missing, Start fails.
+//
+// moto_server serves requests on parallel threads, and its DynamoDB checks
+// a condition and writes in separate steps: two concurrent conditional
+// writes to one item can both succeed, which real DynamoDB never allows.
+// certferry's exactly-once guarantees rest on that atomicity, so Start runs
+// moto's own server application with requests handled one at a time (the
+// same moto, the same backends; clients still run concurrently).
 package motoserver
 
 import (
@@ -27,9 +34,12 @@ type Server struct {
 // answers. ACM certificates requested from it are issued at once
 // (MOTO_ACM_VALIDATION_WAIT=0) unless env (KEY=value pairs) says otherwise.
 func Start(ctx context.Context, env ...string) (*Server, error) {
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
+	if _, err := exec.LookPath("moto_server"); err != nil {
 		return nil, errors.New("moto_server not found on PATH: install it with pip install 'moto[server]' (or run .ci/run, which does)")
+	}
+	python, err := pythonWithMoto()
+	if err != nil {
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -39,8 +49,8 @@ func Start(ctx context.Context, env ...string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create moto log: %w", err)
 	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Env = append(append(os.Environ(), "MOTO_ACM_VALIDATION_WAIT=0"), env...)
+	cmd := exec.Command(python, "-c", serialized, strconv.Itoa(port))
+	cmd.Env = append(append(os.Environ(), "MOTO_ACM_VALIDATION_WAIT=0", "MOTO_PORT="+strconv.Itoa(port)), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -62,6 +72,27 @@ func Start(ctx context.Context, env ...string) (*Server, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// serialized is moto_server's main with threaded=False.
+const serialized = `import sys
+from werkzeug.serving import run_simple
+from moto.server import DomainDispatcherApplication, create_backend_app
+run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)
+`
+
+// pythonWithMoto finds the Python interpreter moto_server runs on.
+func pythonWithMoto() (string, error) {
+	for _, name := range []string{"python3", "python"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		if exec.Command(p, "-c", "import moto.server, werkzeug").Run() == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("moto_server is on PATH but no python3 on PATH imports moto.server: install moto with pip install 'moto[server]' for that python")
 }
 
 // Reset wipes every emulated resource.

@@ -328,13 +328,13 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 			"targets", len(sp.Targets), "instances", len(cmd.InstanceIDs), "trigger", trigger)
 	}
 
-	// The nodes of the deployment: the instances asked for when the targets
-	// are instance ids (SSM runs exactly those), else what SSM resolved
-	// (nothing, on real SSM, until the invocations report).
-	nodes := cmd.InstanceIDs
-	if ids := install.Instances(); ids != nil {
-		nodes = ids
-	}
+	// The nodes recorded as pending: the instances asked for when the
+	// targets are instance ids (SSM runs exactly those, at most 50). For tag
+	// targets real SSM answers no instance list; the nodes appear as they
+	// report, and the command's final status gives their number. (moto does
+	// list them; ignoring that keeps the emulator on the production path,
+	// and keeps a deployment's writes constant whatever the fleet size.)
+	nodes := install.Instances()
 	c.Spec = sp
 	c.SecretARN, c.SecretVersionID = ver.SecretARN, ver.VersionID
 	c.Serial, c.Fingerprint, c.NotAfter, c.DomainName = b.Serial, b.Fingerprint, b.NotAfter, info.DomainName
@@ -354,7 +354,7 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	}
 	slog.InfoContext(ctx, "deployment recorded", "name", sp.Name, "deploymentId", dep.ID, "serial", b.Serial, "trigger", trigger)
 	res = resultOf(committed, false)
-	res.InstanceIDs = nodes
+	res.InstanceIDs = cmd.InstanceIDs
 	return res, nil
 }
 

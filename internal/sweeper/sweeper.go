@@ -44,7 +44,7 @@ type (
 		Resolve(ctx context.Context, targets []spec.Target) ([]string, error)
 	}
 	concluder interface {
-		Conclude(ctx context.Context, name string, dep *inventory.Deployment, out tracker.Outcome) (tracker.Outcome, error)
+		Conclude(ctx context.Context, name string, dep *inventory.Deployment, timedOut bool, out tracker.Outcome) (tracker.Outcome, error)
 	}
 	publisher interface {
 		Publish(ctx context.Context, a notify.Alert) (string, error)
@@ -116,6 +116,7 @@ type NameReport struct {
 	Resent       []string `json:"resentTo,omitempty"`
 	Exhausted    []string `json:"exhausted,omitempty"` // failed nodes out of attempts
 	Stuck        []string `json:"stuckDeployments,omitempty"`
+	Deferred     bool     `json:"deferredForLiveDeployment,omitempty"`
 	Risks        []string `json:"risks,omitempty"`
 	Error        string   `json:"error,omitempty"`
 }
@@ -201,15 +202,21 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 		return nr, nil
 	}
 	deps := map[string]*inventory.Deployment{}
+	live := false
 	for i := range d.Deployments {
 		dep := &d.Deployments[i]
 		deps[dep.ID] = dep
-		if dep.Outcome == inventory.OutcomeInProgress && s.stuck(dep, now) {
-			if err := s.closeStuck(ctx, c.Name, dep, d.Nodes); err != nil {
-				return nr, err
-			}
-			nr.Stuck = append(nr.Stuck, dep.ID)
+		if dep.Outcome != inventory.OutcomeInProgress {
+			continue
 		}
+		if !s.stuck(dep, now) {
+			live = true
+			continue
+		}
+		if err := s.closeStuck(ctx, c.Name, dep, d.Nodes); err != nil {
+			return nr, err
+		}
+		nr.Stuck = append(nr.Stuck, dep.ID)
 	}
 	if len(nr.Stuck) > 0 { // node states changed: read them again
 		if d, err = s.inv.Describe(ctx, c.Name); err != nil {
@@ -224,6 +231,13 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 	send, exhausted, failures := s.plan(d, deps, current, now)
 	nr.Exhausted = exhausted
 	s.emit(c.Name, nr.DaysToExpiry, d, current)
+	if live {
+		// A deployment is still running: a tag-target one lists its nodes
+		// only as they report, so "new" nodes may be on their way. The next
+		// sweep looks again.
+		nr.Deferred = true
+		return nr, nil
+	}
 	for chunk := range slices.Chunk(send, 50) {
 		res, err := s.deploy.Resend(ctx, c.Name, chunk, failures, pipeline.TriggerSweep)
 		if errors.Is(err, pipeline.ErrBusy) {
@@ -299,7 +313,7 @@ func (s *Sweeper) closeStuck(ctx context.Context, name string, dep *inventory.De
 	if err != nil || fresh == nil {
 		return err
 	}
-	_, err = s.track.Conclude(ctx, name, fresh, tracker.Outcome{})
+	_, err = s.track.Conclude(ctx, name, fresh, true, tracker.Outcome{})
 	return err
 }
 

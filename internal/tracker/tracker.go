@@ -233,23 +233,42 @@ func (t *Tracker) finish(ctx context.Context, ref inventory.CommandRef, out Outc
 	if err != nil || dep == nil {
 		return out, err
 	}
-	expected := dep.Expected
-	if expected == 0 && dep.CommandStatus == "" {
-		expected = len(dep.InstanceIDs)
-	}
+	expected, known := expectedNodes(dep)
 	installed := dep.Counts[inventory.NodeInstalled]
 	failed := dep.Counts[inventory.NodeFailed] + dep.Counts[inventory.NodeRolledBack]
-	if dep.Outcome != inventory.OutcomeInProgress || (expected == 0 && dep.CommandStatus == "") || installed+failed < expected {
+	if dep.Outcome != inventory.OutcomeInProgress || !known || installed+failed < expected {
 		return out, nil
 	}
-	return t.Conclude(ctx, ref.Name, dep, out)
+	return t.Conclude(ctx, ref.Name, dep, false, out)
+}
+
+// expectedNodes is how many nodes a deployment waits for: SSM's target
+// count once the command finished, else the instances it was sent to by id;
+// unknown for tag targets whose command has not finished.
+func expectedNodes(dep *inventory.Deployment) (int, bool) {
+	switch {
+	case dep.CommandStatus != "":
+		return dep.Expected, true
+	case len(dep.InstanceIDs) > 0:
+		return len(dep.InstanceIDs), true
+	}
+	return 0, false
 }
 
 // Conclude sets a deployment's outcome from its counts and alerts on
-// failures. The sweep calls it for deployments stuck past their timeout.
-func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Deployment, out Outcome) (Outcome, error) {
+// failures. The sweep calls it with timedOut for deployments stuck past
+// their timeout: nodes that never reported count as failed, and when their
+// number is unknown (SSM never finished the command) at least one did.
+func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Deployment, timedOut bool, out Outcome) (Outcome, error) {
 	installed := dep.Counts[inventory.NodeInstalled]
 	failed := dep.Counts[inventory.NodeFailed] + dep.Counts[inventory.NodeRolledBack]
+	if timedOut {
+		if expected, known := expectedNodes(dep); !known {
+			failed = max(failed, 1)
+		} else if missing := expected - installed - failed; missing > 0 {
+			failed += missing
+		}
+	}
 	outcome := inventory.OutcomeSucceeded
 	switch {
 	case failed > 0 && installed > 0:
@@ -271,6 +290,9 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 		return out, nil
 	}
 	a, err := t.deploymentAlert(ctx, name, dep, outcome, installed, failed)
+	if timedOut {
+		a.Facts = append(a.Facts, "SSM sent no final status for the command in time; nodes that never reported are counted as failed and get the install again from the sweep.")
+	}
 	if err != nil {
 		return out, err
 	}

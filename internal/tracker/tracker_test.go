@@ -196,11 +196,29 @@ func TestConclude(t *testing.T) {
 		{map[string]int{"failed": 2, "rolled_back": 1}, inventory.OutcomeFailed, true},
 		{map[string]int{}, inventory.OutcomeFailed, true}, // no node matched
 	}
+	// Timed out: silent nodes count as failed.
+	for _, tc := range []struct {
+		dep     inventory.Deployment
+		outcome string
+	}{
+		{inventory.Deployment{Counts: map[string]int{"installed": 2}, CommandStatus: "Success", Expected: 3}, inventory.OutcomePartial},
+		{inventory.Deployment{Counts: map[string]int{"installed": 2}, InstanceIDs: []string{"i-1", "i-2"}}, inventory.OutcomeSucceeded},
+		{inventory.Deployment{Counts: map[string]int{"installed": 2}}, inventory.OutcomePartial}, // tag targets, SSM never finished
+		{inventory.Deployment{Counts: map[string]int{}}, inventory.OutcomeFailed},
+	} {
+		st := &fakeStore{}
+		dep := tc.dep
+		dep.ID, dep.Outcome = "d1", inventory.OutcomeInProgress
+		out, err := New(st, &fakeSSM{}, &fakeAlerts{}, nil, Config{}).Conclude(context.Background(), "shop-web", &dep, true, Outcome{})
+		if err != nil || out.Deployment != tc.outcome {
+			t.Errorf("timed out %+v: %+v %v, want %s", tc.dep, out, err, tc.outcome)
+		}
+	}
 	for _, tc := range tests {
 		st := &fakeStore{}
 		alerts := &fakeAlerts{}
 		dep := &inventory.Deployment{ID: "d1", Counts: tc.counts, Outcome: inventory.OutcomeInProgress}
-		out, err := New(st, &fakeSSM{}, alerts, nil, Config{}).Conclude(context.Background(), "shop-web", dep, Outcome{})
+		out, err := New(st, &fakeSSM{}, alerts, nil, Config{}).Conclude(context.Background(), "shop-web", dep, false, Outcome{})
 		if err != nil || out.Deployment != tc.outcome || len(st.finished) != 1 || st.finished[0] != tc.outcome {
 			t.Errorf("%v: %+v %v finished %v", tc.counts, out, err, st.finished)
 		}
