@@ -42,8 +42,9 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy diff, cfn-lint
 demo: deps ## the whole flow on a private moto_server (no AWS account, no Docker)
 	$(GO) run ./cmd/certferry demo
 
-bench: deps ## benchmarks: export check, PFX, onboarding latency on moto (p50/p99 over 100 runs)
+bench: deps ## benchmarks: micro (export check, PFX, onboarding) + fleet-scale suite -> table and bench/results.json
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x ./...
+	$(GO) run ./cmd/certferry-bench -out bench/results.json
 
 FUZZTIME ?= 30s
 # Every fuzz target, as package:Function (a test checks the list is complete).

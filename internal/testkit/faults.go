@@ -3,6 +3,7 @@ package testkit
 import (
 	"fmt"
 	"hash/crc32"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -22,9 +23,14 @@ type FaultProxy struct {
 
 	srv   *httptest.Server
 	mu    sync.Mutex
-	rules map[string]*Fault
-	calls map[string]int
+	rules   map[string]*Fault
+	answers map[string]Answer
+	calls   map[string]int
 }
+
+// Answer answers an operation in place of the emulator: it gets the request
+// body and returns the status and JSON body to send.
+type Answer func(body []byte) (int, []byte)
 
 // Fault is what an operation answers instead of the emulator, Times times
 // (negative: always).
@@ -46,7 +52,7 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &FaultProxy{rules: map[string]*Fault{}, calls: map[string]int{}}
+	p := &FaultProxy{rules: map[string]*Fault{}, answers: map[string]Answer{}, calls: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := r.Header.Get("X-Amz-Target")
@@ -61,7 +67,21 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 		if inject {
 			fault = *f
 		}
+		answer := p.answers[op]
 		p.mu.Unlock()
+		if answer != nil && !inject {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			status, resp := answer(body)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(resp)), 10))
+			w.WriteHeader(status)
+			_, _ = w.Write(resp)
+			return
+		}
 		if inject {
 			body := fmt.Sprintf(`{"__type":%q,"message":"injected by the fault proxy"}`, fault.Code)
 			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
@@ -82,6 +102,18 @@ func (p *FaultProxy) Inject(op string, f Fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rules[op] = &f
+}
+
+// Answer makes op answered by fn instead of the emulator (nil: the
+// emulator again).
+func (p *FaultProxy) Answer(op string, fn Answer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if fn == nil {
+		delete(p.answers, op)
+		return
+	}
+	p.answers[op] = fn
 }
 
 // Clear removes every fault.

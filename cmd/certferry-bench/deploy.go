@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/certferry/certferry/internal/app"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/motoserver"
+)
+
+func onboardBody(arn, name string) string {
+	return fmt.Sprintf(`{"certificateArn": %q, "name": %q, "targets": [{"key": "tag:env", "values": ["prod"]}],
+		"linux": {"reloadService": "nginx", "serverName": "shop.example.com"}}`, arn, name)
+}
+
+func post(ctx context.Context, h interface {
+	Handle(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+}, body string) error {
+	resp, err := h.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/certificates", Resource: "/certificates", Body: body})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 202 {
+		return fmt.Errorf("onboarding answered %d: %s", resp.StatusCode, resp.Body)
+	}
+	return nil
+}
+
+// onboarding times whole onboardings through the API handler for fleets of
+// 1, 100 and 10 000 tagged instances and counts the AWS calls of each.
+func onboarding(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Report) error {
+	var reference map[string]int
+	for _, fleet := range []int{1, 100, 10000} {
+		r, err := newRig(ctx, moto)
+		if err != nil {
+			return err
+		}
+		note := "moto for every call"
+		if fleet > 100 {
+			// moto needs ~1 minute per SendCommand to resolve 10 000 tag
+			// targets (real SSM returns at once and resolves later), and
+			// 3.5 minutes to launch them; nothing in an onboarding reads
+			// the instances, so the stand-in answers SendCommand and
+			// ListCommands as real SSM does.
+			r.standInCommands(fleet)
+			note = "SSM SendCommand/ListCommands: stand-in in real SSM's shape; the rest moto"
+		} else if _, err := localenv.LaunchInstances(ctx, r.setup, fleet, map[string]string{"env": "prod"}); err != nil {
+			return err
+		}
+		arn, err := localenv.RequestExportable(ctx, r.setup, "shop.example.com")
+		if err != nil {
+			return err
+		}
+		h := app.Onboard(r.aws, r.cfg)
+		var lat []time.Duration
+		var calls map[string]int
+		r.count.take()
+		for i := range cfg.runs {
+			start := time.Now()
+			if err := post(ctx, h, onboardBody(arn, fmt.Sprintf("bench-%d", i))); err != nil {
+				return err
+			}
+			lat = append(lat, time.Since(start))
+			c := r.count.take()
+			if calls == nil {
+				calls = c
+			} else if !maps.Equal(calls, c) {
+				return fmt.Errorf("fleet %d: run %d made calls %s, run 0 made %s", fleet, i, opsList(c), opsList(calls))
+			}
+		}
+		r.close()
+		section := fmt.Sprintf("onboarding, %d nodes", fleet)
+		rep.add(section, "p50", percentile(lat, 0.5), "ms", note)
+		rep.add(section, "p99", percentile(lat, 0.99), "ms", fmt.Sprintf("%d runs", cfg.runs))
+		rep.add(section, "AWS calls per deployment", float64(total(calls, nil)), "calls", "")
+		rep.Calls[section] = calls
+		if reference == nil {
+			reference = calls
+		} else if !maps.Equal(reference, calls) {
+			return fmt.Errorf("AWS calls grow with the fleet: %s at 1 node, %s at %d", opsList(reference), opsList(calls), fleet)
+		}
+	}
+	rep.add("onboarding", "calls independent of fleet size (1, 100, 10 000)", 1, "yes", opsList(reference))
+	return nil
+}
+
+// renewal times the renewal handler on "ACM Certificate Available" for a
+// name whose deployed serial is behind ACM's: the whole redeployment
+// (serial check, export, verify, new secret version, SendCommand, commit).
+// moto cannot renew under one ARN, so before each run the name's secret and
+// inventory are rewound to another serial.
+func renewal(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Report) error {
+	r, err := newRig(ctx, moto)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	r.standInCommands(1) // SendCommand as real SSM answers it; keeps moto's ListCommands from growing with every run
+	h := app.Onboard(r.aws, r.cfg)
+	rh := app.Renewal(r.aws, r.cfg)
+	raw, err := os.ReadFile("events/renewal-available-renewal.json")
+	if err != nil {
+		return err
+	}
+	sm := secretsmanager.NewFromConfig(r.setup)
+	ddb := dynamodb.NewFromConfig(r.setup)
+	var lat []time.Duration
+	var calls map[string]int
+	for i := range cfg.runs {
+		name := fmt.Sprintf("renew-%d", i)
+		arn, err := localenv.RequestExportable(ctx, r.setup, "shop.example.com")
+		if err != nil {
+			return err
+		}
+		if err := post(ctx, h, onboardBody(arn, name)); err != nil {
+			return err
+		}
+		if err := rewind(ctx, sm, ddb, r.cfg.SecretPrefix+name, r.cfg.Table, name); err != nil {
+			return err
+		}
+		ev := strings.ReplaceAll(string(raw), "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555", arn)
+		ev = strings.Replace(ev, "6a7e8feb-b491-4cf7-a9f1-bf3703467718", fmt.Sprintf("6a7e8feb-b491-4cf7-a9f1-%012d", i), 1)
+		r.count.take()
+		start := time.Now()
+		out, err := rh.Handle(ctx, json.RawMessage(ev))
+		lat = append(lat, time.Since(start))
+		if err != nil {
+			return err
+		}
+		if len(out.Deployed) != 1 {
+			return fmt.Errorf("run %d deployed %d names (%+v)", i, len(out.Deployed), out)
+		}
+		c := r.count.take()
+		if calls == nil {
+			calls = c
+		} else if !maps.Equal(calls, c) {
+			return fmt.Errorf("renewal run %d made calls %s, run 0 made %s", i, opsList(c), opsList(calls))
+		}
+	}
+	rep.add("renewal (ACM event → redeploy)", "p50", percentile(lat, 0.5), "ms", "SSM SendCommand: stand-in; the rest moto")
+	rep.add("renewal (ACM event → redeploy)", "p99", percentile(lat, 0.99), "ms", fmt.Sprintf("%d runs, one name per certificate", cfg.runs))
+	rep.add("renewal (ACM event → redeploy)", "AWS calls per renewal of one name", float64(total(calls, nil)), "calls", opsList(calls))
+	rep.Calls["renewal"] = calls
+	return nil
+}
+
+// rewind makes a name's current secret version and inventory hold another
+// serial, as before a renewal.
+func rewind(ctx context.Context, sm *secretsmanager.Client, ddb *dynamodb.Client, secret, table, name string) error {
+	cur, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secret)})
+	if err != nil {
+		return err
+	}
+	var b map[string]any
+	if err := json.Unmarshal([]byte(aws.ToString(cur.SecretString)), &b); err != nil {
+		return err
+	}
+	b["serial"], b["fingerprintSha256"] = "1", "00"
+	nb, _ := json.Marshal(b)
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(secret), SecretString: aws.String(string(nb))}); err != nil {
+		return err
+	}
+	_, err = ddb.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(table),
+		Key: map[string]ddbtypes.AttributeValue{
+			"PK": &ddbtypes.AttributeValueMemberS{Value: inventory.CertKey(name)}, "SK": &ddbtypes.AttributeValueMemberS{Value: "META"}},
+		UpdateExpression:          aws.String("SET serial = :s, #v = #v + :one"),
+		ExpressionAttributeNames:  map[string]string{"#v": "version"},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":s": &ddbtypes.AttributeValueMemberS{Value: "1"}, ":one": &ddbtypes.AttributeValueMemberN{Value: "1"}},
+	})
+	return err
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/certferry/certferry/internal/app"
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/metrics"
+	"github.com/certferry/certferry/internal/motoserver"
+	"github.com/certferry/certferry/internal/notify"
+	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/sweeper"
+	"github.com/certferry/certferry/internal/tracker"
+)
+
+func isWrite(op string) bool {
+	for _, w := range []string{"DynamoDB.PutItem", "DynamoDB.UpdateItem", "DynamoDB.DeleteItem", "DynamoDB.TransactWriteItems", "DynamoDB.BatchWriteItem"} {
+		if op == w {
+			return true
+		}
+	}
+	return false
+}
+
+// benchTracker feeds one deployment's worth of invocation status events (one per
+// node, each node printing its CERTFERRY_RESULT line) and the command's
+// final status to the tracker, and counts its DynamoDB writes.
+func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Report) error {
+	r, err := newRig(ctx, moto)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	r.standInCommands(cfg.events)
+	arn, err := localenv.RequestExportable(ctx, r.setup, "shop.example.com")
+	if err != nil {
+		return err
+	}
+	if err := post(ctx, app.Onboard(r.aws, r.cfg), onboardBody(arn, "tracked")); err != nil {
+		return err
+	}
+	inv := inventory.NewStore(dynamodb.NewFromConfig(r.setup), r.cfg.Table)
+	c, err := inv.GetCert(ctx, "tracked")
+	if err != nil || c == nil {
+		return fmt.Errorf("read tracked: %v", err)
+	}
+	r.ssm.output = fmt.Sprintf("installed\nCERTFERRY_RESULT {\"status\": \"installed\", \"fingerprint\": %q, \"serial\": %q, \"reload\": \"done\", \"verify\": \"ok\", \"detail\": \"installed tracked\"}\n", c.Fingerprint, c.Serial)
+	tr := tracker.New(inventory.NewStore(dynamodb.NewFromConfig(r.aws), r.cfg.Table), ssm.NewFromConfig(r.aws),
+		notify.NewPublisher(sns.NewFromConfig(r.aws), r.cfg.TopicARN), metrics.New(io.Discard), tracker.Config{Document: r.cfg.Document})
+	raw, err := os.ReadFile("events/tracker-invocation-success.json")
+	if err != nil {
+		return err
+	}
+	tmpl := strings.NewReplacer("00000000-1111-2222-3333-444444444444", c.LastCommandID, `"certferry-install"`, fmt.Sprintf("%q", r.cfg.Document)).Replace(string(raw))
+	r.count.take()
+	start := time.Now()
+	for i := range cfg.events {
+		ev := strings.Replace(strings.ReplaceAll(tmpl, "i-0123456789abcdef0", fmt.Sprintf("i-%017x", i)),
+			"3b2c1d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d", fmt.Sprintf("3b2c1d4e-5f60-4a7b-8c9d-%012d", i), 1)
+		out, err := tr.Handle(ctx, json.RawMessage(ev))
+		if err != nil {
+			return err
+		}
+		if out.Status != "recorded" || out.NodeState != "installed" {
+			return fmt.Errorf("event %d: %+v", i, out)
+		}
+	}
+	elapsed := time.Since(start)
+	calls := r.count.take()
+	cmdEv, err := os.ReadFile("events/tracker-command-success.json")
+	if err != nil {
+		return err
+	}
+	out, err := tr.Handle(ctx, []byte(strings.NewReplacer("00000000-1111-2222-3333-444444444444", c.LastCommandID, `"certferry-install"`, fmt.Sprintf("%q", r.cfg.Document)).Replace(string(cmdEv))))
+	if err != nil || out.Deployment != inventory.OutcomeSucceeded {
+		return fmt.Errorf("command event: %+v %v", out, err)
+	}
+	n := float64(cfg.events)
+	note := "DynamoDB: moto; GetCommandInvocation: stand-in (moto returns no output)"
+	rep.add("tracker", fmt.Sprintf("%d invocation events", cfg.events), elapsed.Seconds(), "s", note)
+	rep.add("tracker", "time per event", float64(elapsed.Microseconds())/1000/n, "ms", "sequential, one process")
+	rep.add("tracker", "DynamoDB writes per event", float64(total(calls, isWrite))/n, "writes", "one transaction: NODE + DEPLOY counts")
+	rep.add("tracker", "AWS calls per event", float64(total(calls, nil))/n, "calls", opsList(calls))
+	rep.Calls["tracker (all events)"] = calls
+	return nil
+}
+
+// benchSweeper seeds certs names, each bound to its own certificate and tagged
+// group of nodes, all installed at ACM's serial, then times one sweep.
+func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Report) error {
+	r, err := newRig(ctx, moto)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	r.ssm.groups = map[string][]string{}
+	r.proxy.Answer("AmazonSSM.DescribeInstanceInformation", r.ssm.describeInstanceInformation)
+	acmc := certs.NewClient(acm.NewFromConfig(r.setup))
+	ddb := dynamodb.NewFromConfig(r.setup)
+	var batch []ddbtypes.WriteRequest
+	flush := func() error {
+		for len(batch) > 0 {
+			n := min(25, len(batch))
+			out, err := ddb.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]ddbtypes.WriteRequest{r.cfg.Table: batch[:n]}})
+			if err != nil {
+				return err
+			}
+			batch = append(batch[n:], out.UnprocessedItems[r.cfg.Table]...)
+		}
+		return nil
+	}
+	put := func(v any) error {
+		item, err := attributevalue.MarshalMap(v)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, ddbtypes.WriteRequest{PutRequest: &ddbtypes.PutRequest{Item: item}})
+		if len(batch) >= 25 {
+			return flush()
+		}
+		return nil
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	for i := range cfg.certs {
+		arn, err := localenv.RequestExportable(ctx, r.setup, fmt.Sprintf("site%d.example.com", i))
+		if err != nil {
+			return err
+		}
+		info, err := acmc.Describe(ctx, arn)
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("site-%d", i)
+		group := fmt.Sprintf("g%d", i)
+		sp := spec.Spec{Name: name, CertificateARN: arn, Targets: []spec.Target{{Key: "tag:group", Values: []string{group}}}}
+		sp.ApplyDefaults()
+		if err := put(inventory.Cert{PK: inventory.CertKey(name), SK: "META", Spec: sp, Serial: info.Serial, NotAfter: info.NotAfter.Format(time.RFC3339),
+			Status: inventory.StatusActive, Version: 2, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		for k := range cfg.nodes {
+			id := fmt.Sprintf("i-%08x%09x", i, k)
+			r.ssm.groups["tag:group="+group] = append(r.ssm.groups["tag:group="+group], id)
+			if err := put(inventory.Node{PK: inventory.CertKey(name), SK: "NODE#" + id, InstanceID: id, State: inventory.NodeInstalled,
+				Serial: info.Serial, UpdatedAt: now}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	h := app.NewSweeper(r.aws, r.cfg, nil, sweeper.Config{})
+	r.count.take()
+	start := time.Now()
+	res, err := h.Handle(ctx, nil)
+	elapsed := time.Since(start)
+	if err != nil {
+		return err
+	}
+	calls := r.count.take()
+	for _, n := range res.Names {
+		if len(n.Resent) > 0 || n.Redeployed {
+			return fmt.Errorf("a sweep of a converged fleet acted on %s: %+v", n.Name, n)
+		}
+	}
+	section := fmt.Sprintf("sweeper, %d certificates × %d nodes", cfg.certs, cfg.nodes)
+	rep.add(section, "one sweep", elapsed.Seconds(), "s", "DescribeInstanceInformation: stand-in (moto lacks it); the rest moto")
+	rep.add(section, "AWS calls", float64(total(calls, nil)), "calls", opsList(calls))
+	rep.add(section, "AWS calls per certificate", float64(total(calls, nil))/float64(cfg.certs), "calls", "")
+	rep.Calls[section] = calls
+	return nil
+}
