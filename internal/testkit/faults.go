@@ -21,8 +21,8 @@ import (
 type FaultProxy struct {
 	URL string
 
-	srv   *httptest.Server
-	mu    sync.Mutex
+	srv     *httptest.Server
+	mu      sync.Mutex
 	rules   map[string]*Fault
 	answers map[string]Answer
 	calls   map[string]int
