@@ -67,17 +67,23 @@ func postTo(t *testing.T, h *api.Handler, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-// pipelineOps onboards once through a clean proxy and returns every
-// operation the pipeline called.
-func pipelineOps(t *testing.T) []string {
+// faultSetup is a fresh rig with a fault proxy in front of moto, two
+// tagged instances and an exportable certificate.
+func faultSetup(t *testing.T) (*rig, *testkit.FaultProxy, string) {
 	r := newRig(t, moto)
 	proxy, err := testkit.NewFaultProxy(moto.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer proxy.Close()
+	t.Cleanup(proxy.Close)
 	r.launch(2, map[string]string{"env": "prod"})
-	arn := r.exportable("shop.example.com")
+	return r, proxy, r.exportable("shop.example.com")
+}
+
+// pipelineOps onboards once through a clean proxy and returns every
+// operation the pipeline called.
+func pipelineOps(t *testing.T) []string {
+	r, proxy, arn := faultSetup(t)
 	h := faultyHandler(r, proxy.URL)
 	proxy.Calls()
 	if status, ans := postTo(t, h, onboardBody(arn, "shop-web")); status != 202 {
@@ -119,14 +125,7 @@ func TestFaultsTransient(t *testing.T) {
 	for _, op := range pipelineOps(t) {
 		for _, fault := range []testkit.Fault{testkit.Throttle, testkit.Unavailable} {
 			t.Run(op+"/"+fault.Code, func(t *testing.T) {
-				r := newRig(t, moto)
-				proxy, err := testkit.NewFaultProxy(moto.URL)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer proxy.Close()
-				r.launch(2, map[string]string{"env": "prod"})
-				arn := r.exportable("shop.example.com")
+				r, proxy, arn := faultSetup(t)
 				fault.Times = 2
 				proxy.Inject(op, fault)
 				if status, ans := postTo(t, faultyHandler(r, proxy.URL), onboardBody(arn, "shop-web")); status != 202 {
@@ -144,14 +143,7 @@ func TestFaultsTransient(t *testing.T) {
 func TestFaultsPersistentThenRetry(t *testing.T) {
 	for _, op := range pipelineOps(t) {
 		t.Run(op, func(t *testing.T) {
-			r := newRig(t, moto)
-			proxy, err := testkit.NewFaultProxy(moto.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
-			r.launch(2, map[string]string{"env": "prod"})
-			arn := r.exportable("shop.example.com")
+			r, proxy, arn := faultSetup(t)
 			h := faultyHandler(r, proxy.URL)
 			proxy.Inject(op, testkit.Fault{Status: 503, Code: "ServiceUnavailable", Times: -1})
 			status, ans := postTo(t, h, onboardBody(arn, "shop-web"))

@@ -171,11 +171,7 @@ func (p *Pipeline) Onboard(ctx context.Context, sp spec.Spec) (Result, error) {
 // when they already have it (the bundle is re-exported only when ACM's
 // serial changed).
 func (p *Pipeline) Redeploy(ctx context.Context, name, trigger string) (Result, error) {
-	existing, err := p.known(ctx, name)
-	if err != nil {
-		return Result{}, err
-	}
-	info, err := p.deployable(ctx, existing.CertificateARN)
+	existing, info, err := p.knownDeployable(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -188,11 +184,7 @@ func (p *Pipeline) Redeploy(ctx context.Context, name, trigger string) (Result, 
 // for the same serial, or commits it while this run waits, Sync reports
 // Unchanged instead of deploying twice.
 func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, error) {
-	existing, err := p.known(ctx, name)
-	if err != nil {
-		return Result{}, err
-	}
-	info, err := p.deployable(ctx, existing.CertificateARN)
+	existing, info, err := p.knownDeployable(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -225,11 +217,7 @@ func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string
 	if len(instanceIDs) == 0 || len(instanceIDs) > 50 {
 		return Result{}, fmt.Errorf("resend %s: %d nodes, want 1 to 50", name, len(instanceIDs))
 	}
-	existing, err := p.known(ctx, name)
-	if err != nil {
-		return Result{}, err
-	}
-	info, err := p.deployable(ctx, existing.CertificateARN)
+	existing, info, err := p.knownDeployable(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -245,6 +233,20 @@ type sendOpts struct {
 	force    bool
 	only     []string
 	failures map[string]int
+}
+
+// knownDeployable reads name's inventory item and ACM's view of its
+// certificate, which must be deployable.
+func (p *Pipeline) knownDeployable(ctx context.Context, name string) (*inventory.Cert, certs.Info, error) {
+	existing, err := p.known(ctx, name)
+	if err != nil {
+		return nil, certs.Info{}, err
+	}
+	info, err := p.deployable(ctx, existing.CertificateARN)
+	if err != nil {
+		return nil, certs.Info{}, err
+	}
+	return existing, info, nil
 }
 
 func (p *Pipeline) known(ctx context.Context, name string) (*inventory.Cert, error) {
