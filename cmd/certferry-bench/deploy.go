@@ -99,61 +99,78 @@ func onboarding(ctx context.Context, moto *motoserver.Server, cfg settings, rep 
 
 // renewal times the renewal handler on "ACM Certificate Available" for a
 // name whose deployed serial is behind ACM's: the whole redeployment
-// (serial check, export, verify, new secret version, SendCommand, commit).
-// moto cannot renew under one ARN, so before each run the name's secret and
-// inventory are rewound to another serial.
+// (serial check, export, verify, new secret version, SendCommand, commit),
+// for fleets of 1, 100 and 10 000 tagged instances. moto cannot renew under
+// one ARN, so before each run the name's secret and inventory are rewound
+// to another serial; each run has its own certificate and name.
 func renewal(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Report) error {
-	r, err := newRig(ctx, moto)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	r.standInCommands(1) // SendCommand as real SSM answers it; keeps moto's ListCommands from growing with every run
-	h := app.Onboard(r.aws, r.cfg)
-	rh := app.Renewal(r.aws, r.cfg)
 	raw, err := os.ReadFile("events/renewal-available-renewal.json")
 	if err != nil {
 		return err
 	}
-	sm := secretsmanager.NewFromConfig(r.setup)
-	ddb := dynamodb.NewFromConfig(r.setup)
-	var lat []time.Duration
-	var calls map[string]int
-	for i := range cfg.runs {
-		name := fmt.Sprintf("renew-%d", i)
-		arn, err := localenv.RequestExportable(ctx, r.setup, "shop.example.com")
+	var reference map[string]int
+	for _, fleet := range []int{1, 100, 10000} {
+		r, err := newRig(ctx, moto)
 		if err != nil {
 			return err
 		}
-		if err := post(ctx, h, onboardBody(arn, name)); err != nil {
+		note := "moto for every call"
+		if fleet > 100 {
+			r.standInCommands(fleet) // as in the onboarding benchmark
+			note = "SSM SendCommand/ListCommands: stand-in in real SSM's shape; the rest moto"
+		} else if _, err := localenv.LaunchInstances(ctx, r.setup, fleet, map[string]string{"env": "prod"}); err != nil {
 			return err
 		}
-		if err := rewind(ctx, sm, ddb, r.cfg.SecretPrefix+name, r.cfg.Table, name); err != nil {
-			return err
+		h := app.Onboard(r.aws, r.cfg)
+		rh := app.Renewal(r.aws, r.cfg)
+		sm := secretsmanager.NewFromConfig(r.setup)
+		ddb := dynamodb.NewFromConfig(r.setup)
+		var lat []time.Duration
+		var calls map[string]int
+		for i := range cfg.runs {
+			name := fmt.Sprintf("renew-%d", i)
+			arn, err := localenv.RequestExportable(ctx, r.setup, "shop.example.com")
+			if err != nil {
+				return err
+			}
+			if err := post(ctx, h, onboardBody(arn, name)); err != nil {
+				return err
+			}
+			if err := rewind(ctx, sm, ddb, r.cfg.SecretPrefix+name, r.cfg.Table, name); err != nil {
+				return err
+			}
+			ev := strings.ReplaceAll(string(raw), "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555", arn)
+			ev = strings.Replace(ev, "6a7e8feb-b491-4cf7-a9f1-bf3703467718", fmt.Sprintf("6a7e8feb-b491-4cf7-a9f1-%012d", i), 1)
+			r.count.take()
+			start := time.Now()
+			out, err := rh.Handle(ctx, json.RawMessage(ev))
+			lat = append(lat, time.Since(start))
+			if err != nil {
+				return err
+			}
+			if len(out.Deployed) != 1 {
+				return fmt.Errorf("run %d deployed %d names (%+v)", i, len(out.Deployed), out)
+			}
+			c := r.count.take()
+			if calls == nil {
+				calls = c
+			} else if !maps.Equal(calls, c) {
+				return fmt.Errorf("fleet %d: renewal run %d made calls %s, run 0 made %s", fleet, i, opsList(c), opsList(calls))
+			}
 		}
-		ev := strings.ReplaceAll(string(raw), "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555", arn)
-		ev = strings.Replace(ev, "6a7e8feb-b491-4cf7-a9f1-bf3703467718", fmt.Sprintf("6a7e8feb-b491-4cf7-a9f1-%012d", i), 1)
-		r.count.take()
-		start := time.Now()
-		out, err := rh.Handle(ctx, json.RawMessage(ev))
-		lat = append(lat, time.Since(start))
-		if err != nil {
-			return err
-		}
-		if len(out.Deployed) != 1 {
-			return fmt.Errorf("run %d deployed %d names (%+v)", i, len(out.Deployed), out)
-		}
-		c := r.count.take()
-		if calls == nil {
-			calls = c
-		} else if !maps.Equal(calls, c) {
-			return fmt.Errorf("renewal run %d made calls %s, run 0 made %s", i, opsList(c), opsList(calls))
+		r.close()
+		section := fmt.Sprintf("renewal (ACM event), %d nodes", fleet)
+		rep.add(section, "p50", percentile(lat, 0.5), "ms", note)
+		rep.add(section, "p99", percentile(lat, 0.99), "ms", fmt.Sprintf("%d runs", cfg.runs))
+		rep.add(section, "AWS calls per renewal", float64(total(calls, nil)), "calls", "")
+		rep.Calls[section] = calls
+		if reference == nil {
+			reference = calls
+		} else if !maps.Equal(reference, calls) {
+			return fmt.Errorf("renewal calls grow with the fleet: %s at 1 node, %s at %d", opsList(reference), opsList(calls), fleet)
 		}
 	}
-	rep.add("renewal (ACM event → redeploy)", "p50", percentile(lat, 0.5), "ms", "SSM SendCommand: stand-in; the rest moto")
-	rep.add("renewal (ACM event → redeploy)", "p99", percentile(lat, 0.99), "ms", fmt.Sprintf("%d runs, one name per certificate", cfg.runs))
-	rep.add("renewal (ACM event → redeploy)", "AWS calls per renewal of one name", float64(total(calls, nil)), "calls", opsList(calls))
-	rep.Calls["renewal"] = calls
+	rep.add("renewal", "calls independent of fleet size (1, 100, 10 000)", 1, "yes", opsList(reference))
 	return nil
 }
 
