@@ -133,8 +133,16 @@ func renewal(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Re
 			if err != nil {
 				return err
 			}
+			// The onboarding's command goes to the stand-in: moto cannot
+			// renew, so the "renewed" certificate is the onboarded one, and
+			// a command for it in moto would be adopted by the renewal
+			// instead of sending one (the pipeline's resume path).
+			r.standInCommands(fleet)
 			if err := post(ctx, h, onboardBody(arn, name)); err != nil {
 				return err
+			}
+			if fleet <= 100 {
+				r.realCommands()
 			}
 			if err := rewind(ctx, sm, ddb, r.cfg.SecretPrefix+name, r.cfg.Table, name); err != nil {
 				return err

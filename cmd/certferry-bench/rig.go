@@ -205,6 +205,14 @@ func (r *rig) standInCommands(targets int) {
 	r.proxy.Answer("AmazonSSM.GetCommandInvocation", r.ssm.getCommandInvocation)
 }
 
+// realCommands sends SendCommand, ListCommands and GetCommandInvocation to
+// moto again.
+func (r *rig) realCommands() {
+	for _, op := range []string{"AmazonSSM.SendCommand", "AmazonSSM.ListCommands", "AmazonSSM.GetCommandInvocation"} {
+		r.proxy.Answer(op, nil)
+	}
+}
+
 func percentile(d []time.Duration, p float64) float64 {
 	s := slices.Clone(d)
 	slices.Sort(s)
