@@ -39,25 +39,35 @@ func post(ctx context.Context, h interface {
 	return nil
 }
 
+// fleetRig is a fresh rig with fleet instances tagged env=prod. moto needs
+// ~1 minute per SendCommand to resolve 10 000 tag targets (real SSM returns
+// at once and resolves later) and 3.5 minutes to launch them; nothing in an
+// onboarding or a renewal reads the instances, so above 100 nodes the
+// stand-in answers SendCommand and ListCommands as real SSM does, and the
+// instances are not launched. The note says which.
+func fleetRig(ctx context.Context, moto *motoserver.Server, fleet int) (*rig, string, error) {
+	r, err := newRig(ctx, moto)
+	if err != nil {
+		return nil, "", err
+	}
+	if fleet > 100 {
+		r.standInCommands(fleet)
+		return r, "SSM SendCommand/ListCommands: stand-in in real SSM's shape; the rest moto", nil
+	}
+	if _, err := localenv.LaunchInstances(ctx, r.setup, fleet, map[string]string{"env": "prod"}); err != nil {
+		r.close()
+		return nil, "", err
+	}
+	return r, "moto for every call", nil
+}
+
 // onboarding times whole onboardings through the API handler for fleets of
 // 1, 100 and 10 000 tagged instances and counts the AWS calls of each.
 func onboarding(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Report) error {
 	var reference map[string]int
 	for _, fleet := range []int{1, 100, 10000} {
-		r, err := newRig(ctx, moto)
+		r, note, err := fleetRig(ctx, moto, fleet)
 		if err != nil {
-			return err
-		}
-		note := "moto for every call"
-		if fleet > 100 {
-			// moto needs ~1 minute per SendCommand to resolve 10 000 tag
-			// targets (real SSM returns at once and resolves later), and
-			// 3.5 minutes to launch them; nothing in an onboarding reads
-			// the instances, so the stand-in answers SendCommand and
-			// ListCommands as real SSM does.
-			r.standInCommands(fleet)
-			note = "SSM SendCommand/ListCommands: stand-in in real SSM's shape; the rest moto"
-		} else if _, err := localenv.LaunchInstances(ctx, r.setup, fleet, map[string]string{"env": "prod"}); err != nil {
 			return err
 		}
 		arn, err := localenv.RequestExportable(ctx, r.setup, "shop.example.com")
@@ -110,15 +120,8 @@ func renewal(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Re
 	}
 	var reference map[string]int
 	for _, fleet := range []int{1, 100, 10000} {
-		r, err := newRig(ctx, moto)
+		r, note, err := fleetRig(ctx, moto, fleet)
 		if err != nil {
-			return err
-		}
-		note := "moto for every call"
-		if fleet > 100 {
-			r.standInCommands(fleet) // as in the onboarding benchmark
-			note = "SSM SendCommand/ListCommands: stand-in in real SSM's shape; the rest moto"
-		} else if _, err := localenv.LaunchInstances(ctx, r.setup, fleet, map[string]string{"env": "prod"}); err != nil {
 			return err
 		}
 		h := app.Onboard(r.aws, r.cfg)

@@ -101,25 +101,42 @@ type Event struct {
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]*$`)
 
+// envelope is the EventBridge envelope, every field tolerant.
+type envelope struct {
+	ID         flexString      `json:"id"`
+	Source     flexString      `json:"source"`
+	DetailType flexString      `json:"detail-type"`
+	Account    flexString      `json:"account"`
+	Region     flexString      `json:"region"`
+	Time       flexString      `json:"time"`
+	Resources  flexStrings     `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// readEnvelope decodes raw, which must be a JSON object, and its detail
+// (empty unless an object).
+func readEnvelope(raw []byte) (envelope, map[string]json.RawMessage, error) {
+	var env envelope
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return env, nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	if err := json.Unmarshal(trimmed, &env); err != nil {
+		return env, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var detail map[string]json.RawMessage
+	if len(env.Detail) > 0 && bytes.TrimSpace(env.Detail)[0] == '{' {
+		_ = json.Unmarshal(env.Detail, &detail) // a detail of another type reads as empty
+	}
+	return env, detail, nil
+}
+
 // Parse reads one EventBridge event. See the package comment for what is an
 // error and what is tolerated.
 func Parse(raw []byte) (Event, error) {
-	var env struct {
-		ID         flexString      `json:"id"`
-		Source     flexString      `json:"source"`
-		DetailType flexString      `json:"detail-type"`
-		Account    flexString      `json:"account"`
-		Region     flexString      `json:"region"`
-		Time       flexString      `json:"time"`
-		Resources  flexStrings     `json:"resources"`
-		Detail     json.RawMessage `json:"detail"`
-	}
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return Event{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
-	}
-	if err := json.Unmarshal(trimmed, &env); err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	env, detail, err := readEnvelope(raw)
+	if err != nil {
+		return Event{}, err
 	}
 	e := Event{
 		ID: string(env.ID), Source: string(env.Source), DetailType: string(env.DetailType),
@@ -136,10 +153,6 @@ func Parse(raw []byte) (Event, error) {
 	e.Source, e.DetailType = clean(e.Source, 128), clean(e.DetailType, 128)
 	if t, err := time.Parse(time.RFC3339, string(env.Time)); err == nil {
 		e.Time = t.UTC()
-	}
-	var detail map[string]json.RawMessage
-	if len(env.Detail) > 0 && bytes.TrimSpace(env.Detail)[0] == '{' {
-		_ = json.Unmarshal(env.Detail, &detail) // a detail of another type reads as empty
 	}
 	e.Kind = kindOf(e.Source, e.DetailType)
 	arns := []string(env.Resources)

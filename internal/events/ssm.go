@@ -1,8 +1,6 @@
 package events
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -44,21 +42,13 @@ func Final(status string) bool {
 }
 
 // ParseStatus reads an SSM status-change event; ok is false for events of
-// other sources or detail types, which callers acknowledge. An event of the right type without a command id, or
-// with an invocation lacking its instance id, is malformed.
+// other sources or detail types, which callers acknowledge. An event of the
+// right type without a command id, or an invocation without its instance
+// id, is malformed.
 func ParseStatus(raw []byte) (Status, bool, error) {
-	var env struct {
-		ID         flexString      `json:"id"`
-		Source     flexString      `json:"source"`
-		DetailType flexString      `json:"detail-type"`
-		Detail     json.RawMessage `json:"detail"`
-	}
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return Status{}, false, fmt.Errorf("%w: not a JSON object", ErrMalformed)
-	}
-	if err := json.Unmarshal(trimmed, &env); err != nil {
-		return Status{}, false, fmt.Errorf("%w: %v", ErrMalformed, err)
+	env, d, err := readEnvelope(raw)
+	if err != nil {
+		return Status{}, false, err
 	}
 	s := Status{ID: string(env.ID)}
 	if s.ID == "" || len(s.ID) > MaxIDLength || !idPattern.MatchString(s.ID) {
@@ -73,10 +63,6 @@ func ParseStatus(raw []byte) (Status, bool, error) {
 	case DetailCommandStatus:
 	default:
 		return s, false, nil
-	}
-	var d map[string]json.RawMessage
-	if len(env.Detail) > 0 && bytes.TrimSpace(env.Detail)[0] == '{' {
-		_ = json.Unmarshal(env.Detail, &d)
 	}
 	s.CommandID = strings.ToLower(text(d, "command-id"))
 	s.Document = clean(text(d, "document-name"), 256)

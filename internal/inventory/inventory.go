@@ -171,24 +171,29 @@ func key(pk, sk string) map[string]ddbtypes.AttributeValue {
 	}
 }
 
-func (s *Store) stamp() string { return s.now().UTC().Format(time.RFC3339) }
-
-// GetCert returns the META item of name, or nil when there is none.
-func (s *Store) GetCert(ctx context.Context, name string) (*Cert, error) {
+// getItem reads one item (consistently) into a T; nil when absent.
+func getItem[T any](ctx context.Context, s *Store, pk, sk, what string) (*T, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(CertKey(name), metaSK), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: key(pk, sk), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("get certificate %s: %w", name, err)
+		return nil, fmt.Errorf("get %s: %w", what, err)
 	}
 	if out.Item == nil {
 		return nil, nil
 	}
-	var c Cert
-	if err := attributevalue.UnmarshalMap(out.Item, &c); err != nil {
-		return nil, fmt.Errorf("decode certificate %s: %w", name, err)
+	var v T
+	if err := attributevalue.UnmarshalMap(out.Item, &v); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", what, err)
 	}
-	return &c, nil
+	return &v, nil
+}
+
+func (s *Store) stamp() string { return s.now().UTC().Format(time.RFC3339) }
+
+// GetCert returns the META item of name, or nil when there is none.
+func (s *Store) GetCert(ctx context.Context, name string) (*Cert, error) {
+	return getItem[Cert](ctx, s, CertKey(name), metaSK, "certificate "+name)
 }
 
 // CreateCert stores a new META item holding claim; ErrConflict when the name
@@ -606,18 +611,5 @@ func (s *Store) ReleaseEvent(ctx context.Context, id string) error {
 
 // GetEvent returns the mark of event id, or nil.
 func (s *Store) GetEvent(ctx context.Context, id string) (*EventMark, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(eventPK+id, eventSK), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get event mark %s: %w", id, err)
-	}
-	if out.Item == nil {
-		return nil, nil
-	}
-	var m EventMark
-	if err := attributevalue.UnmarshalMap(out.Item, &m); err != nil {
-		return nil, fmt.Errorf("decode event mark %s: %w", id, err)
-	}
-	return &m, nil
+	return getItem[EventMark](ctx, s, eventPK+id, eventSK, "event mark "+id)
 }

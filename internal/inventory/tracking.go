@@ -32,56 +32,17 @@ type CommandRef struct {
 // GetCommandRef returns the reference of an SSM command, or nil when the
 // command is not certferry's (or long gone).
 func (s *Store) GetCommandRef(ctx context.Context, commandID string) (*CommandRef, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(commandPK+commandID, commandSK), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get command %s: %w", commandID, err)
-	}
-	if out.Item == nil {
-		return nil, nil
-	}
-	var r CommandRef
-	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
-		return nil, fmt.Errorf("decode command %s: %w", commandID, err)
-	}
-	return &r, nil
+	return getItem[CommandRef](ctx, s, commandPK+commandID, commandSK, "command "+commandID)
 }
 
 // GetDeployment returns a DEPLOY item, or nil.
 func (s *Store) GetDeployment(ctx context.Context, name, deploymentID string) (*Deployment, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(CertKey(name), deployPfx+deploymentID), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get deployment %s of %s: %w", deploymentID, name, err)
-	}
-	if out.Item == nil {
-		return nil, nil
-	}
-	var d Deployment
-	if err := attributevalue.UnmarshalMap(out.Item, &d); err != nil {
-		return nil, fmt.Errorf("decode deployment %s: %w", deploymentID, err)
-	}
-	return &d, nil
+	return getItem[Deployment](ctx, s, CertKey(name), deployPfx+deploymentID, "deployment "+deploymentID+" of "+name)
 }
 
 // GetNode returns a NODE item, or nil.
 func (s *Store) GetNode(ctx context.Context, name, instanceID string) (*Node, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: key(CertKey(name), nodePfx+instanceID), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get node %s of %s: %w", instanceID, name, err)
-	}
-	if out.Item == nil {
-		return nil, nil
-	}
-	var n Node
-	if err := attributevalue.UnmarshalMap(out.Item, &n); err != nil {
-		return nil, fmt.Errorf("decode node %s: %w", instanceID, err)
-	}
-	return &n, nil
+	return getItem[Node](ctx, s, CertKey(name), nodePfx+instanceID, "node "+instanceID+" of "+name)
 }
 
 // Report is what one node's finished invocation says.
