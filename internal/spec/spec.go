@@ -35,10 +35,10 @@ func Invalid(field, format string, args ...any) error {
 var (
 	NamePattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	PathPattern       = regexp.MustCompile(`^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$`)
-	ServicePattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$`)
-	ServerNamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
+	ServicePattern    = regexp.MustCompile(`^[A-Za-z0-9](\.?[A-Za-z0-9@_-]){0,63}$`)
+	ServerNamePattern = regexp.MustCompile(`^[A-Za-z0-9]((\.?[A-Za-z0-9-]){0,250}\.?[A-Za-z0-9])?$`)
 	StorePattern      = regexp.MustCompile(`^(LocalMachine|CurrentUser)\\[A-Za-z][A-Za-z0-9]{0,63}$`)
-	IISSitePattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}$`)
+	IISSitePattern    = regexp.MustCompile(`^[A-Za-z0-9](\.?[A-Za-z0-9 _-]){0,127}$`)
 	InstanceIDPattern = regexp.MustCompile(`^(i|mi)-[0-9a-f]{8,17}$`)
 	// Tag keys and values: the AWS tag character set (letters, digits,
 	// spaces, _ . : / = + - @), without leading or trailing space.
