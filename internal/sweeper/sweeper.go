@@ -135,7 +135,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	var rep Report
+	rep := Report{Names: []NameReport{}}
 	var errs []error
 	for _, c := range certsList {
 		if c.CertificateARN == "" || c.Status == "deleting" {
