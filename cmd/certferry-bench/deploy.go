@@ -61,6 +61,38 @@ func fleetRig(ctx context.Context, moto *motoserver.Server, fleet int) (*rig, st
 	return r, "moto for every call", nil
 }
 
+// fleetSeries collects the latencies of one fleet size's runs and checks
+// that every run made the same AWS calls.
+type fleetSeries struct {
+	fleet int
+	lat   []time.Duration
+	calls map[string]int
+}
+
+func (f *fleetSeries) lap(run int, took time.Duration, calls map[string]int) error {
+	f.lat = append(f.lat, took)
+	if f.calls == nil {
+		f.calls = calls
+	} else if !maps.Equal(f.calls, calls) {
+		return fmt.Errorf("fleet %d: run %d made calls %s, run 0 made %s", f.fleet, run, opsList(calls), opsList(f.calls))
+	}
+	return nil
+}
+
+// report adds the series to rep and returns the calls to compare the next
+// fleet size with; it fails when they differ from reference (calls must not
+// grow with the fleet).
+func (f *fleetSeries) report(rep *Report, section, per, note string, runs int, reference map[string]int) (map[string]int, error) {
+	rep.add(section, "p50", percentile(f.lat, 0.5), "ms", note)
+	rep.add(section, "p99", percentile(f.lat, 0.99), "ms", fmt.Sprintf("%d runs", runs))
+	rep.add(section, "AWS calls per "+per, float64(total(f.calls, nil)), "calls", "")
+	rep.Calls[section] = f.calls
+	if reference != nil && !maps.Equal(reference, f.calls) {
+		return nil, fmt.Errorf("AWS calls per %s grow with the fleet: %s at 1 node, %s at %d", per, opsList(reference), opsList(f.calls), f.fleet)
+	}
+	return f.calls, nil
+}
+
 // onboarding times whole onboardings through the API handler for fleets of
 // 1, 100 and 10 000 tagged instances and counts the AWS calls of each.
 func onboarding(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Report) error {
@@ -75,32 +107,20 @@ func onboarding(ctx context.Context, moto *motoserver.Server, cfg settings, rep 
 			return err
 		}
 		h := app.Onboard(r.aws, r.cfg)
-		var lat []time.Duration
-		var calls map[string]int
+		series := fleetSeries{fleet: fleet}
 		r.count.take()
 		for i := range cfg.runs {
 			start := time.Now()
 			if err := post(ctx, h, onboardBody(arn, fmt.Sprintf("bench-%d", i))); err != nil {
 				return err
 			}
-			lat = append(lat, time.Since(start))
-			c := r.count.take()
-			if calls == nil {
-				calls = c
-			} else if !maps.Equal(calls, c) {
-				return fmt.Errorf("fleet %d: run %d made calls %s, run 0 made %s", fleet, i, opsList(c), opsList(calls))
+			if err := series.lap(i, time.Since(start), r.count.take()); err != nil {
+				return err
 			}
 		}
 		r.close()
-		section := fmt.Sprintf("onboarding, %d nodes", fleet)
-		rep.add(section, "p50", percentile(lat, 0.5), "ms", note)
-		rep.add(section, "p99", percentile(lat, 0.99), "ms", fmt.Sprintf("%d runs", cfg.runs))
-		rep.add(section, "AWS calls per deployment", float64(total(calls, nil)), "calls", "")
-		rep.Calls[section] = calls
-		if reference == nil {
-			reference = calls
-		} else if !maps.Equal(reference, calls) {
-			return fmt.Errorf("AWS calls grow with the fleet: %s at 1 node, %s at %d", opsList(reference), opsList(calls), fleet)
+		if reference, err = series.report(rep, fmt.Sprintf("onboarding, %d nodes", fleet), "deployment", note, cfg.runs, reference); err != nil {
+			return err
 		}
 	}
 	rep.add("onboarding", "calls independent of fleet size (1, 100, 10 000)", 1, "yes", opsList(reference))
@@ -128,8 +148,7 @@ func renewal(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Re
 		rh := app.Renewal(r.aws, r.cfg)
 		sm := secretsmanager.NewFromConfig(r.setup)
 		ddb := dynamodb.NewFromConfig(r.setup)
-		var lat []time.Duration
-		var calls map[string]int
+		series := fleetSeries{fleet: fleet}
 		for i := range cfg.runs {
 			name := fmt.Sprintf("renew-%d", i)
 			arn, err := localenv.RequestExportable(ctx, r.setup, "shop.example.com")
@@ -155,30 +174,20 @@ func renewal(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Re
 			r.count.take()
 			start := time.Now()
 			out, err := rh.Handle(ctx, json.RawMessage(ev))
-			lat = append(lat, time.Since(start))
+			took := time.Since(start)
 			if err != nil {
 				return err
 			}
 			if len(out.Deployed) != 1 {
 				return fmt.Errorf("run %d deployed %d names (%+v)", i, len(out.Deployed), out)
 			}
-			c := r.count.take()
-			if calls == nil {
-				calls = c
-			} else if !maps.Equal(calls, c) {
-				return fmt.Errorf("fleet %d: renewal run %d made calls %s, run 0 made %s", fleet, i, opsList(c), opsList(calls))
+			if err := series.lap(i, took, r.count.take()); err != nil {
+				return err
 			}
 		}
 		r.close()
-		section := fmt.Sprintf("renewal (ACM event), %d nodes", fleet)
-		rep.add(section, "p50", percentile(lat, 0.5), "ms", note)
-		rep.add(section, "p99", percentile(lat, 0.99), "ms", fmt.Sprintf("%d runs", cfg.runs))
-		rep.add(section, "AWS calls per renewal", float64(total(calls, nil)), "calls", "")
-		rep.Calls[section] = calls
-		if reference == nil {
-			reference = calls
-		} else if !maps.Equal(reference, calls) {
-			return fmt.Errorf("renewal calls grow with the fleet: %s at 1 node, %s at %d", opsList(reference), opsList(calls), fleet)
+		if reference, err = series.report(rep, fmt.Sprintf("renewal (ACM event), %d nodes", fleet), "renewal", note, cfg.runs, reference); err != nil {
+			return err
 		}
 	}
 	rep.add("renewal", "calls independent of fleet size (1, 100, 10 000)", 1, "yes", opsList(reference))
