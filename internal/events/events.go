@@ -101,6 +101,18 @@ type Event struct {
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]*$`)
 
+// checkID accepts an EventBridge event id: every event certferry reads has
+// one, and it keys the event's dedupe mark.
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: no id", ErrMalformed)
+	case len(id) > MaxIDLength || !idPattern.MatchString(id):
+		return fmt.Errorf("%w: id is not an EventBridge event id (letters, digits and ._:/- up to %d characters)", ErrMalformed, MaxIDLength)
+	}
+	return nil
+}
+
 // envelope is the EventBridge envelope, every field tolerant.
 type envelope struct {
 	ID         flexString      `json:"id"`
@@ -142,12 +154,10 @@ func Parse(raw []byte) (Event, error) {
 		ID: string(env.ID), Source: string(env.Source), DetailType: string(env.DetailType),
 		Account: clean(string(env.Account), 64), Region: clean(string(env.Region), 64),
 	}
-	switch {
-	case e.ID == "":
-		return Event{}, fmt.Errorf("%w: no id", ErrMalformed)
-	case len(e.ID) > MaxIDLength || !idPattern.MatchString(e.ID):
-		return Event{}, fmt.Errorf("%w: id is not an EventBridge event id (letters, digits and ._:/- up to %d characters)", ErrMalformed, MaxIDLength)
-	case e.Source == "" || e.DetailType == "":
+	if err := checkID(e.ID); err != nil {
+		return Event{}, err
+	}
+	if e.Source == "" || e.DetailType == "" {
 		return Event{}, fmt.Errorf("%w: event %s has no source or detail-type", ErrMalformed, e.ID)
 	}
 	e.Source, e.DetailType = clean(e.Source, 128), clean(e.DetailType, 128)

@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/spec"
 )
 
 // addSamples seeds a fuzz target with every events/ sample of a prefix
@@ -70,7 +71,7 @@ func FuzzParseStatus(f *testing.F) {
 		if err != nil || !ok {
 			return
 		}
-		if !commandIDPattern.MatchString(st.CommandID) || st.Invocation && !instanceIDPattern.MatchString(st.InstanceID) ||
+		if !commandIDPattern.MatchString(st.CommandID) || st.Invocation && !spec.InstanceIDPattern.MatchString(st.InstanceID) ||
 			!statusPattern.MatchString(st.Status) {
 			t.Fatalf("accepted %+v", st)
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/certferry/certferry/internal/spec"
 )
 
 // SSM status-change events certferry's tracker reads.
@@ -25,9 +27,8 @@ type Status struct {
 }
 
 var (
-	commandIDPattern  = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	instanceIDPattern = regexp.MustCompile(`^(i|mi)-[0-9a-f]{8,17}$`)
-	statusPattern     = regexp.MustCompile(`^[A-Za-z]{1,32}$`)
+	commandIDPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	statusPattern    = regexp.MustCompile(`^[A-Za-z]{1,32}$`)
 )
 
 // Final reports whether an SSM status is final for an invocation or
@@ -51,8 +52,8 @@ func ParseStatus(raw []byte) (Status, bool, error) {
 		return Status{}, false, err
 	}
 	s := Status{ID: string(env.ID)}
-	if s.ID == "" || len(s.ID) > MaxIDLength || !idPattern.MatchString(s.ID) {
-		return Status{}, false, fmt.Errorf("%w: no usable event id", ErrMalformed)
+	if err := checkID(s.ID); err != nil {
+		return Status{}, false, err
 	}
 	if string(env.Source) != SourceSSM {
 		return s, false, nil
@@ -73,7 +74,7 @@ func ParseStatus(raw []byte) (Status, bool, error) {
 	switch {
 	case !commandIDPattern.MatchString(s.CommandID):
 		return Status{}, false, fmt.Errorf("%w: %s event %s has no SSM command id", ErrMalformed, env.DetailType, s.ID)
-	case s.Invocation && !instanceIDPattern.MatchString(s.InstanceID):
+	case s.Invocation && !spec.InstanceIDPattern.MatchString(s.InstanceID):
 		return Status{}, false, fmt.Errorf("%w: invocation event %s has no instance id", ErrMalformed, s.ID)
 	case s.Status == "":
 		return Status{}, false, fmt.Errorf("%w: %s event %s has no status", ErrMalformed, env.DetailType, s.ID)

@@ -164,6 +164,7 @@ func TestIgnoredAndRejected(t *testing.T) {
 		{name: "another source", raw: []byte(`{"id":"x1","source":"aws.ec2","detail-type":"EC2 Instance State-change Notification","detail":{}}`), ref: known, status: "ignored"},
 		{name: "no command id", raw: []byte(strings.Replace(string(sample(t, "tracker-invocation-success.json", "")), cmdID, "", 1)), ref: known, status: "rejected", fails: true},
 		{name: "hostile instance id", raw: []byte(strings.Replace(string(sample(t, "tracker-invocation-success.json", "")), `"instance-id": "`+nodeID, `"instance-id": "i-0; rm -rf /`, 1)), ref: known, status: "rejected", fails: true},
+		{name: "hostile event id", raw: []byte(strings.Replace(string(sample(t, "tracker-invocation-success.json", "")), "3b2c1d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d", "x; rm -rf /", 1)), ref: known, status: "rejected", fails: true},
 		{name: "not JSON", raw: []byte(`garbage`), status: "rejected", fails: true},
 	}
 	for _, tc := range tests {
