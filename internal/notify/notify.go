@@ -4,6 +4,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -69,7 +70,7 @@ func (a Alert) Text() string {
 		fmt.Fprintf(&b, "\ncertferry names bound to it (%d):\n", len(a.Names))
 	}
 	for _, n := range a.Names {
-		fmt.Fprintf(&b, "  %s (deployed serial %s) on %d node(s)\n", n.Name, orNone(n.Serial), len(n.Nodes))
+		fmt.Fprintf(&b, "  %s (deployed serial %s) on %d node(s)\n", n.Name, cmp.Or(n.Serial, "none"), len(n.Nodes))
 		for i, nd := range n.Nodes {
 			if i == MaxNodesListed {
 				fmt.Fprintf(&b, "    … and %d more (GET /certificates/%s lists them all)\n", len(n.Nodes)-i, n.Name)
@@ -144,11 +145,4 @@ func (p *Publisher) Publish(ctx context.Context, a Alert) (string, error) {
 		return "", fmt.Errorf("publish %s alert for %s: %w", a.Kind, a.CertificateARN, err)
 	}
 	return aws.ToString(out.MessageId), nil
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }

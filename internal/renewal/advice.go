@@ -1,6 +1,7 @@
 package renewal
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,7 +26,7 @@ const (
 
 // advise returns an alert's title, facts and advice.
 func advise(ev events.Event, info certs.Info, domain string, days *int, deployed []string) (title string, facts, advice []string) {
-	what := orARN(domain, info.ARN)
+	what := cmp.Or(domain, info.ARN)
 	daysText := ""
 	if days != nil {
 		daysText = fmt.Sprintf(" (%d days left)", *days)
@@ -43,12 +44,12 @@ func advise(ev events.Event, info certs.Info, domain string, days *int, deployed
 		title = "certferry: " + string(ev.Kind) + " for " + what
 	}
 
-	certType := orText(info.Type, ev.CertificateType)
+	certType := cmp.Or(info.Type, ev.CertificateType)
 	methods := info.ValidationMethods
 	if len(methods) == 0 && ev.ValidationMethod != "" {
 		methods = []string{ev.ValidationMethod}
 	}
-	reason := orText(info.RenewalReason, ev.RenewalReason)
+	reason := cmp.Or(info.RenewalReason, ev.RenewalReason)
 	if certType != "" {
 		facts = append(facts, "Type: "+certType)
 	}
@@ -62,7 +63,7 @@ func advise(ev events.Event, info certs.Info, domain string, days *int, deployed
 		facts = append(facts, "Renewal eligibility: "+info.RenewalEligibility)
 	}
 	if info.RenewalStatus != "" {
-		facts = append(facts, "Renewal status: "+info.RenewalStatus+orText(prefix(": ", reason), ""))
+		facts = append(facts, "Renewal status: "+info.RenewalStatus+prefix(": ", reason))
 	} else if reason != "" {
 		facts = append(facts, "Renewal status reason: "+reason)
 	}

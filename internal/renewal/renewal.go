@@ -7,6 +7,7 @@
 package renewal
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -211,7 +212,7 @@ func (h *Handler) sync(ctx context.Context, log *slog.Logger, ev events.Event, b
 		}
 		a := h.compose(ctx, ev, arn, bound[arn])
 		a.Kind = "deployment-blocked"
-		a.Title = fmt.Sprintf("certferry cannot deploy %s", orARN(a.Domain, arn))
+		a.Title = fmt.Sprintf("certferry cannot deploy %s", cmp.Or(a.Domain, arn))
 		a.Facts = append(a.Facts, blocked[arn]...)
 		a.Advice = []string{
 			"Fix the certificate in ACM (it must be ISSUED and exportable), then redeploy: POST /certificates/{name}/deployments.",
@@ -251,7 +252,7 @@ func (h *Handler) compose(ctx context.Context, ev events.Event, arn string, name
 		slog.WarnContext(ctx, "alert without ACM details", "certificateArn", arn, "error", err)
 		info = certs.Info{ARN: arn}
 	}
-	a := notify.Alert{Kind: string(ev.Kind), CertificateARN: arn, EventID: ev.ID, Domain: orText(info.DomainName, ev.CommonName)}
+	a := notify.Alert{Kind: string(ev.Kind), CertificateARN: arn, EventID: ev.ID, Domain: cmp.Or(info.DomainName, ev.CommonName)}
 	now := h.now()
 	switch {
 	case !info.NotAfter.IsZero():
@@ -284,18 +285,4 @@ func (h *Handler) compose(ctx context.Context, ev events.Event, arn string, name
 	}
 	a.Title, a.Facts, a.Advice = advise(ev, info, a.Domain, a.DaysToExpiry, deployed)
 	return a
-}
-
-func orText(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func orARN(domain, arn string) string {
-	if domain != "" {
-		return domain
-	}
-	return arn
 }
