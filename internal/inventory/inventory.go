@@ -107,6 +107,12 @@ type Deployment struct {
 	Failures map[string]int `dynamodbav:"-"`
 }
 
+// Reported returns how many nodes of the deployment reported an install
+// and how many a failure (failed or rolled back).
+func (d *Deployment) Reported() (installed, failed int) {
+	return d.Counts[NodeInstalled], d.Counts[NodeFailed] + d.Counts[NodeRolledBack]
+}
+
 // Deployment outcomes.
 const (
 	OutcomeInProgress = "in_progress"

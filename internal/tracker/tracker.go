@@ -234,8 +234,7 @@ func (t *Tracker) finish(ctx context.Context, ref inventory.CommandRef, out Outc
 		return out, err
 	}
 	expected, known := expectedNodes(dep)
-	installed := dep.Counts[inventory.NodeInstalled]
-	failed := dep.Counts[inventory.NodeFailed] + dep.Counts[inventory.NodeRolledBack]
+	installed, failed := dep.Reported()
 	if dep.Outcome != inventory.OutcomeInProgress || !known || installed+failed < expected {
 		return out, nil
 	}
@@ -260,8 +259,7 @@ func expectedNodes(dep *inventory.Deployment) (int, bool) {
 // their timeout: nodes that never reported count as failed, and when their
 // number is unknown (SSM never finished the command) at least one did.
 func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Deployment, timedOut bool, out Outcome) (Outcome, error) {
-	installed := dep.Counts[inventory.NodeInstalled]
-	failed := dep.Counts[inventory.NodeFailed] + dep.Counts[inventory.NodeRolledBack]
+	installed, failed := dep.Reported()
 	if timedOut {
 		if expected, known := expectedNodes(dep); !known {
 			failed = max(failed, 1)
@@ -290,11 +288,11 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 		return out, nil
 	}
 	a, err := t.deploymentAlert(ctx, name, dep, outcome, installed, failed)
-	if timedOut {
-		a.Facts = append(a.Facts, "SSM sent no final status for the command in time; nodes that never reported are counted as failed and get the install again from the sweep.")
-	}
 	if err != nil {
 		return out, err
+	}
+	if timedOut {
+		a.Facts = append(a.Facts, "SSM sent no final status for the command in time; nodes that never reported are counted as failed and get the install again from the sweep.")
 	}
 	// The outcome is written; a failed publish must not be retried into a
 	// second finish, so it is logged, not returned.
