@@ -354,6 +354,15 @@ type Detail struct {
 	Nodes       []Node
 }
 
+// NodesByID returns the nodes keyed by instance id.
+func (d *Detail) NodesByID() map[string]Node {
+	m := make(map[string]Node, len(d.Nodes))
+	for _, n := range d.Nodes {
+		m[n.InstanceID] = n
+	}
+	return m
+}
+
 // Describe reads every item of name; nil Cert when the name is unknown.
 func (s *Store) Describe(ctx context.Context, name string) (*Detail, error) {
 	items, err := s.queryAll(ctx, &dynamodb.QueryInput{

@@ -228,9 +228,10 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 	if err != nil {
 		return nr, err
 	}
-	send, exhausted, failures := s.plan(d, deps, current, now)
+	byID := d.NodesByID()
+	send, exhausted, failures := s.plan(d.Cert.Serial, byID, deps, current, now)
 	nr.Exhausted = exhausted
-	s.emit(c.Name, nr.DaysToExpiry, d, current)
+	s.emit(c.Name, nr.DaysToExpiry, d.Cert.Serial, byID, current)
 	if live {
 		// A deployment is still running: a tag-target one lists its nodes
 		// only as they report, so "new" nodes may be on their way. The next
@@ -256,12 +257,8 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 // plan picks the current target nodes that need the install: new ones,
 // ones on another serial, unverified ones, and failed ones with attempts
 // left whose backoff has passed. Nodes pending in a live deployment are
-// left to it.
-func (s *Sweeper) plan(d *inventory.Detail, deps map[string]*inventory.Deployment, current []string, now time.Time) (send, exhausted []string, failures map[string]int) {
-	nodes := map[string]inventory.Node{}
-	for _, n := range d.Nodes {
-		nodes[n.InstanceID] = n
-	}
+// left to it. serial is the name's deployed serial, nodes its NODE items.
+func (s *Sweeper) plan(serial string, nodes map[string]inventory.Node, deps map[string]*inventory.Deployment, current []string, now time.Time) (send, exhausted []string, failures map[string]int) {
 	failures = map[string]int{}
 	for _, id := range current {
 		n, ok := nodes[id]
@@ -282,7 +279,7 @@ func (s *Sweeper) plan(d *inventory.Detail, deps map[string]*inventory.Deploymen
 				send = append(send, id)
 				failures[id] = n.Failures
 			}
-		case n.Serial != d.Cert.Serial || n.Unverified:
+		case n.Serial != serial || n.Unverified:
 			send = append(send, id)
 		}
 	}
@@ -318,14 +315,10 @@ func (s *Sweeper) closeStuck(ctx context.Context, name string, dep *inventory.De
 }
 
 // emit writes the name's metrics: days to expiry, nodes by state, drift.
-func (s *Sweeper) emit(name string, days *int, d *inventory.Detail, current []string) {
+func (s *Sweeper) emit(name string, days *int, serial string, byID map[string]inventory.Node, current []string) {
 	v := metrics.Values{}
 	if days != nil {
 		v["DaysToExpiry"] = float64(*days)
-	}
-	byID := map[string]inventory.Node{}
-	for _, n := range d.Nodes {
-		byID[n.InstanceID] = n
 	}
 	var installed, pending, failed, drift float64
 	for _, id := range current {
@@ -339,7 +332,7 @@ func (s *Sweeper) emit(name string, days *int, d *inventory.Detail, current []st
 		default:
 			failed++
 		}
-		if !ok || n.State != inventory.NodeInstalled || n.Serial != d.Cert.Serial {
+		if !ok || n.State != inventory.NodeInstalled || n.Serial != serial {
 			drift++
 		}
 	}

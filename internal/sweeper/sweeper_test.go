@@ -103,7 +103,7 @@ func TestPlan(t *testing.T) {
 	}
 	current := []string{"i-new", "i-ok", "i-stale", "i-unverified", "i-pending-live", "i-pending-ended",
 		"i-failed-due", "i-failed-backoff", "i-failed-due2", "i-exhausted"}
-	send, exhausted, failures := s.plan(d, deps, current, now)
+	send, exhausted, failures := s.plan(d.Cert.Serial, d.NodesByID(), deps, current, now)
 	want := []string{"i-new", "i-stale", "i-unverified", "i-pending-ended", "i-failed-due", "i-failed-due2"}
 	if !slices.Equal(send, want) {
 		t.Errorf("send %v, want %v", send, want)
