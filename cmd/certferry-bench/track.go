@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,28 +14,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
-	"github.com/certferry/certferry/internal/metrics"
 	"github.com/certferry/certferry/internal/motoserver"
-	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/spec"
 	"github.com/certferry/certferry/internal/sweeper"
-	"github.com/certferry/certferry/internal/tracker"
 )
 
 func isWrite(op string) bool {
-	for _, w := range []string{"DynamoDB.PutItem", "DynamoDB.UpdateItem", "DynamoDB.DeleteItem", "DynamoDB.TransactWriteItems", "DynamoDB.BatchWriteItem"} {
-		if op == w {
-			return true
-		}
-	}
-	return false
+	return slices.Contains([]string{"DynamoDB.PutItem", "DynamoDB.UpdateItem", "DynamoDB.DeleteItem", "DynamoDB.TransactWriteItems", "DynamoDB.BatchWriteItem"}, op)
 }
 
 // trackerShard is how many nodes share one table in the tracker benchmark.
@@ -88,8 +80,7 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 			return fmt.Errorf("read tracked: %v", err)
 		}
 		r.ssm.output = fmt.Sprintf("installed\nCERTFERRY_RESULT {\"status\": \"installed\", \"fingerprint\": %q, \"serial\": %q, \"reload\": \"done\", \"verify\": \"ok\", \"detail\": \"installed tracked\"}\n", cert.Fingerprint, cert.Serial)
-		tr := tracker.New(inventory.NewStore(dynamodb.NewFromConfig(r.aws), c.Table), ssm.NewFromConfig(r.aws),
-			notify.NewPublisher(sns.NewFromConfig(r.aws), c.TopicARN), metrics.New(io.Discard), tracker.Config{Document: c.Document})
+		tr := app.NewTracker(r.aws, c, ssm.NewFromConfig(r.aws), io.Discard)
 		tmpl := strings.NewReplacer("00000000-1111-2222-3333-444444444444", cert.LastCommandID, `"certferry-install"`, fmt.Sprintf("%q", c.Document)).Replace(string(raw))
 		r.count.take()
 		start := time.Now()

@@ -12,16 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
-	"github.com/certferry/certferry/internal/metrics"
-	"github.com/certferry/certferry/internal/notify"
-	"github.com/certferry/certferry/internal/tracker"
 )
 
 // nodeOutput answers GetCommandInvocation with moto's status and the output
@@ -55,8 +51,7 @@ func demoTrack(ctx context.Context, awsCfg aws.Config, cfg config.Config, stdout
 	}
 	// moto runs nothing; both tagged instances are played by the one local
 	// node above, whose output the tracker reads.
-	tr := tracker.New(inv, nodeOutput{Client: ssm.NewFromConfig(awsCfg), stdout: stdout},
-		notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN), metrics.New(io.Discard), tracker.Config{Document: cfg.Document})
+	tr := app.NewTracker(awsCfg, cfg, nodeOutput{Client: ssm.NewFromConfig(awsCfg), stdout: stdout}, io.Discard)
 	cmd, err := ssm.NewFromConfig(awsCfg).ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(dep.CommandID)})
 	if err != nil || len(cmd.Commands) != 1 {
 		return fmt.Errorf("read command %s: %v", dep.CommandID, err)

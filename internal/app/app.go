@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,13 +33,12 @@ import (
 // OnboardRequired lists the settings the onboard function needs.
 var OnboardRequired = []string{config.EnvTable, config.EnvDocument}
 
-// RenewalRequired lists the settings the renewal function needs.
-var RenewalRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
-
-// TrackerRequired and SweeperRequired list the settings of those functions.
+// RenewalRequired, TrackerRequired and SweeperRequired list the settings
+// of the event-driven functions: all three deploy or alert.
 var (
-	TrackerRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
-	SweeperRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
+	RenewalRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
+	TrackerRequired = RenewalRequired
+	SweeperRequired = RenewalRequired
 )
 
 // Parts are the shared services, built once per cold start.
@@ -72,18 +72,37 @@ func Onboard(awsCfg aws.Config, cfg config.Config) *api.Handler {
 	return api.NewHandler(p.Pipeline, p.Inventory)
 }
 
+// alerts is the publisher on the configured SNS topic.
+func alerts(awsCfg aws.Config, cfg config.Config) *notify.Publisher {
+	return notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
+}
+
 // Renewal returns the ACM / AWS Health event handler.
 func Renewal(awsCfg aws.Config, cfg config.Config) *renewal.Handler {
 	p := NewParts(awsCfg, cfg)
-	alerts := notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
-	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts)
+	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts(awsCfg, cfg))
+}
+
+// TrackerSSM is what the tracker asks SSM: the invocation's output and the
+// command's target count.
+type TrackerSSM interface {
+	GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvocationInput, optFns ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error)
+	ListCommands(ctx context.Context, in *ssm.ListCommandsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error)
 }
 
 // Tracker returns the SSM status-change handler.
 func Tracker(awsCfg aws.Config, cfg config.Config) *tracker.Tracker {
-	inv := inventory.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table)
-	return tracker.New(inv, ssm.NewFromConfig(awsCfg), notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN),
-		metrics.New(os.Stdout), tracker.Config{Document: cfg.Document, NotifySuccess: cfg.NotifySuccess})
+	return NewTracker(awsCfg, cfg, ssm.NewFromConfig(awsCfg), os.Stdout)
+}
+
+// NewTracker is Tracker with SSM and the metrics output spelled out (the
+// demo, tests and benchmarks supply node output moto cannot).
+func NewTracker(awsCfg aws.Config, cfg config.Config, api TrackerSSM, metricsOut io.Writer) *tracker.Tracker {
+	return newTracker(inventory.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table), api, alerts(awsCfg, cfg), metrics.New(metricsOut), cfg)
+}
+
+func newTracker(inv *inventory.Store, api TrackerSSM, alerts *notify.Publisher, m *metrics.Emitter, cfg config.Config) *tracker.Tracker {
+	return tracker.New(inv, api, alerts, m, tracker.Config{Document: cfg.Document, NotifySuccess: cfg.NotifySuccess})
 }
 
 // SweepHandler runs one sweep per scheduled event.
@@ -111,8 +130,8 @@ func NewSweeper(awsCfg aws.Config, cfg config.Config, nodes NodeResolver, scfg s
 	if nodes == nil {
 		nodes = fleet.NewResolver(ssm.NewFromConfig(awsCfg))
 	}
-	alerts := notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
+	pub := alerts(awsCfg, cfg)
 	m := metrics.New(os.Stdout)
-	track := tracker.New(p.Inventory, ssm.NewFromConfig(awsCfg), alerts, m, tracker.Config{Document: cfg.Document, NotifySuccess: cfg.NotifySuccess})
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, alerts, m, scfg)}
+	track := newTracker(p.Inventory, ssm.NewFromConfig(awsCfg), pub, m, cfg)
+	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg)}
 }

@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,14 +31,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
-	"github.com/certferry/certferry/internal/metrics"
-	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/sweeper"
 	"github.com/certferry/certferry/internal/tracker"
 )
@@ -72,9 +70,7 @@ func newTrackRig(t *testing.T) *trackRig {
 	r := newRenewalRig(t)
 	out := nodeOutput{Client: ssm.NewFromConfig(r.aws), out: map[string]string{}}
 	inv := inventory.NewStore(r.ddb, r.cfg.Table)
-	tr := tracker.New(inv, out, notify.NewPublisher(sns.NewFromConfig(r.aws), r.cfg.TopicARN), metrics.New(&strings.Builder{}),
-		tracker.Config{Document: r.cfg.Document})
-	return &trackRig{renewalRig: r, out: out, tracker: tr, inv: inv}
+	return &trackRig{renewalRig: r, out: out, tracker: NewTracker(r.aws, r.cfg, out, io.Discard), inv: inv}
 }
 
 // status reads events/<file> for command and instance.
