@@ -169,7 +169,7 @@ func renewal(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Re
 			if err := rewind(ctx, sm, ddb, r.cfg.SecretPrefix+name, r.cfg.Table, name); err != nil {
 				return err
 			}
-			ev := strings.ReplaceAll(string(raw), "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555", arn)
+			ev := strings.ReplaceAll(string(raw), localenv.SampleARN, arn)
 			ev = strings.Replace(ev, "6a7e8feb-b491-4cf7-a9f1-bf3703467718", fmt.Sprintf("6a7e8feb-b491-4cf7-a9f1-%012d", i), 1)
 			r.count.take()
 			start := time.Now()

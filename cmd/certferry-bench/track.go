@@ -18,6 +18,7 @@ import (
 
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/motoserver"
@@ -79,13 +80,18 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		if err != nil || cert == nil {
 			return fmt.Errorf("read tracked: %v", err)
 		}
-		r.ssm.output = fmt.Sprintf("installed\nCERTFERRY_RESULT {\"status\": \"installed\", \"fingerprint\": %q, \"serial\": %q, \"reload\": \"done\", \"verify\": \"ok\", \"detail\": \"installed tracked\"}\n", cert.Fingerprint, cert.Serial)
+		r.ssm.output = "installed\n" + document.Result{Status: "installed", Fingerprint: cert.Fingerprint, Serial: cert.Serial,
+			Reload: "done", Verify: "ok", Detail: "installed tracked"}.Line() + "\n"
 		tr := app.NewTracker(r.aws, c, ssm.NewFromConfig(r.aws), io.Discard)
-		tmpl := strings.NewReplacer("00000000-1111-2222-3333-444444444444", cert.LastCommandID, `"certferry-install"`, fmt.Sprintf("%q", c.Document)).Replace(string(raw))
+		tmplRaw, err := localenv.StatusEvent(raw, cert.LastCommandID, "", c.Document, "")
+		if err != nil {
+			return err
+		}
+		tmpl := string(tmplRaw)
 		r.count.take()
 		start := time.Now()
 		for i := range n {
-			ev := strings.Replace(strings.ReplaceAll(tmpl, "i-0123456789abcdef0", fmt.Sprintf("i-%08x%09x", shard, i)),
+			ev := strings.Replace(strings.ReplaceAll(tmpl, localenv.SampleInstanceID, fmt.Sprintf("i-%08x%09x", shard, i)),
 				"3b2c1d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d", fmt.Sprintf("3b2c1d4e-5f60-4a7b-8c9d-%012d", done+i), 1)
 			out, err := tr.Handle(ctx, json.RawMessage(ev))
 			if err != nil {
@@ -99,7 +105,11 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		for op, k := range r.count.take() {
 			calls[op] += k
 		}
-		out, err := tr.Handle(ctx, []byte(strings.NewReplacer("00000000-1111-2222-3333-444444444444", cert.LastCommandID, `"certferry-install"`, fmt.Sprintf("%q", c.Document)).Replace(string(cmdEv))))
+		final, err := localenv.StatusEvent(cmdEv, cert.LastCommandID, "", c.Document, "")
+		if err != nil {
+			return err
+		}
+		out, err := tr.Handle(ctx, final)
 		if err != nil || out.Deployment != inventory.OutcomeSucceeded {
 			return fmt.Errorf("command event: %+v %v", out, err)
 		}

@@ -14,9 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/certferry/certferry/internal/app"
@@ -154,18 +152,9 @@ func demo(ctx context.Context, out io.Writer) error {
 // new), its redelivery, and an action-required event whose SNS alert is read
 // back through a subscribed queue.
 func demoRenewal(ctx context.Context, awsCfg aws.Config, cfg config.Config, arn string, say func(string, ...any)) error {
-	q := sqs.NewFromConfig(awsCfg)
-	qu, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("certferry-demo-alerts")})
+	queue, err := localenv.SubscribeQueue(ctx, awsCfg, cfg.TopicARN, "certferry-demo-alerts", true)
 	if err != nil {
-		return fmt.Errorf("create queue: %w", err)
-	}
-	qa, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: qu.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		return fmt.Errorf("read queue: %w", err)
-	}
-	if _, err := sns.NewFromConfig(awsCfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: aws.String(cfg.TopicARN), Protocol: aws.String("sqs"),
-		Endpoint: aws.String(qa.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
-		return fmt.Errorf("subscribe queue: %w", err)
+		return err
 	}
 	handler := app.Renewal(awsCfg, cfg)
 	for _, step := range []struct{ label, file string }{
@@ -177,14 +166,14 @@ func demoRenewal(ctx context.Context, awsCfg aws.Config, cfg config.Config, arn 
 		if err != nil {
 			return err
 		}
-		out, err := handler.Handle(ctx, []byte(strings.ReplaceAll(string(raw), ExampleARN, arn)))
+		out, err := handler.Handle(ctx, []byte(strings.ReplaceAll(string(raw), localenv.SampleARN, arn)))
 		if err != nil {
 			return fmt.Errorf("renewal handler: %w", err)
 		}
 		b, _ := json.Marshal(out)
 		say("\n== renewal: %s\n  %s", step.label, b)
 	}
-	msgs, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: qu.QueueUrl, MaxNumberOfMessages: 10})
+	msgs, err := sqs.NewFromConfig(awsCfg).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 10})
 	if err != nil {
 		return fmt.Errorf("read alerts: %w", err)
 	}

@@ -20,22 +20,6 @@ import (
 	"github.com/certferry/certferry/internal/localenv"
 )
 
-// nodeOutput answers GetCommandInvocation with moto's status and the output
-// the demo's node really printed (moto's own answer has no output).
-type nodeOutput struct {
-	*ssm.Client
-	stdout string
-}
-
-func (n nodeOutput) GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvocationInput, optFns ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
-	o, err := n.Client.GetCommandInvocation(ctx, in, optFns...)
-	if err != nil {
-		return nil, err
-	}
-	o.StandardOutputContent = aws.String(n.stdout)
-	return o, nil
-}
-
 // demoTrack delivers SSM's "invocation Success" events for shop-web's
 // command to the tracker (both tagged instances played by the one local
 // node whose output it reads), prints `certferry status`, and runs a sweep.
@@ -49,13 +33,17 @@ func demoTrack(ctx context.Context, awsCfg aws.Config, cfg config.Config, stdout
 	if err != nil || dep == nil {
 		return fmt.Errorf("read shop-web's deployment: %v", err)
 	}
-	// moto runs nothing; both tagged instances are played by the one local
-	// node above, whose output the tracker reads.
-	tr := app.NewTracker(awsCfg, cfg, nodeOutput{Client: ssm.NewFromConfig(awsCfg), stdout: stdout}, io.Discard)
 	cmd, err := ssm.NewFromConfig(awsCfg).ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(dep.CommandID)})
 	if err != nil || len(cmd.Commands) != 1 {
 		return fmt.Errorf("read command %s: %v", dep.CommandID, err)
 	}
+	// moto runs nothing; both tagged instances are played by the one local
+	// node above, whose output the tracker reads.
+	node := localenv.NodeOutput{Client: ssm.NewFromConfig(awsCfg), Out: map[string]string{}}
+	for _, id := range cmd.Commands[0].InstanceIds {
+		node.Out[id] = stdout
+	}
+	tr := app.NewTracker(awsCfg, cfg, node, io.Discard)
 	say("\n== tracker: SSM reports each invocation of command %s, then the command", dep.CommandID)
 	type report struct{ file, instance string }
 	var reports []report
@@ -68,13 +56,10 @@ func demoTrack(ctx context.Context, awsCfg aws.Config, cfg config.Config, stdout
 		if err != nil {
 			return err
 		}
-		var ev map[string]any
-		if err := json.Unmarshal([]byte(strings.NewReplacer("00000000-1111-2222-3333-444444444444", dep.CommandID,
-			"i-0123456789abcdef0", rep.instance, `"certferry-install"`, fmt.Sprintf("%q", cfg.Document)).Replace(string(raw))), &ev); err != nil {
+		b, err := localenv.StatusEvent(raw, dep.CommandID, rep.instance, cfg.Document, fmt.Sprintf("demo-status-%d", i))
+		if err != nil {
 			return err
 		}
-		ev["id"] = fmt.Sprintf("demo-status-%d", i)
-		b, _ := json.Marshal(ev)
 		out, err := tr.Handle(ctx, b)
 		if err != nil {
 			return fmt.Errorf("tracker: %w", err)

@@ -19,10 +19,6 @@ import (
 	"github.com/certferry/certferry/internal/localenv"
 )
 
-// ExampleARN is the certificate ARN the events/ fixtures carry; `invoke -arn`
-// swaps it for a real one.
-const ExampleARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
-
 func loadAWS(ctx context.Context) (aws.Config, error) {
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRetryMaxAttempts(5)}
 	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
@@ -97,7 +93,7 @@ func invoke(ctx context.Context, function, eventFile, arn string, stdout io.Writ
 		return fmt.Errorf("read event: %w", err)
 	}
 	if arn != "" {
-		raw = []byte(strings.ReplaceAll(string(raw), ExampleARN, arn))
+		raw = []byte(strings.ReplaceAll(string(raw), localenv.SampleARN, arn))
 	}
 	cfg, err := config.Load(os.LookupEnv, fn.required...)
 	if err != nil {

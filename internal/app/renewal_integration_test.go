@@ -17,18 +17,15 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/pipeline"
 	"github.com/certferry/certferry/internal/renewal"
 	"github.com/certferry/certferry/internal/testkit"
 )
-
-const sampleARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 
 // renewalRig is the onboarding rig plus the renewal handler and a queue
 // subscribed to the alerts topic.
@@ -41,21 +38,11 @@ type renewalRig struct {
 
 func newRenewalRig(t *testing.T) *renewalRig {
 	r := newRig(t, moto)
-	q := sqs.NewFromConfig(r.aws)
-	qu, err := q.CreateQueue(r.ctx, &sqs.CreateQueueInput{QueueName: aws.String("alerts-reader")})
+	queue, err := localenv.SubscribeQueue(r.ctx, r.aws, r.cfg.TopicARN, "alerts-reader", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	attrs, err := q.GetQueueAttributes(r.ctx, &sqs.GetQueueAttributesInput{QueueUrl: qu.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sns.NewFromConfig(r.aws).Subscribe(r.ctx, &sns.SubscribeInput{
-		TopicArn: aws.String(r.cfg.TopicARN), Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"]),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return &renewalRig{rig: r, renewal: Renewal(r.aws, r.cfg), sqs: q, queue: aws.ToString(qu.QueueUrl)}
+	return &renewalRig{rig: r, renewal: Renewal(r.aws, r.cfg), sqs: sqs.NewFromConfig(r.aws), queue: queue}
 }
 
 // event reads events/<file> with the sample ARN replaced by arn and, when
@@ -67,7 +54,7 @@ func (r *renewalRig) event(file, arn, id string) json.RawMessage {
 		r.t.Fatal(err)
 	}
 	var ev map[string]any
-	if err := json.Unmarshal([]byte(strings.ReplaceAll(string(raw), sampleARN, arn)), &ev); err != nil {
+	if err := json.Unmarshal([]byte(strings.ReplaceAll(string(raw), localenv.SampleARN, arn)), &ev); err != nil {
 		r.t.Fatal(err)
 	}
 	if id != "" {
@@ -345,7 +332,7 @@ func TestAlertKinds(t *testing.T) {
 	for _, name := range []string{"shop-web", "shop-admin"} {
 		c := r.cert(name)
 		for _, id := range tagged {
-			tr.out.out[id] = resultLine("installed", c.Fingerprint, c.Serial, "ok")
+			tr.out.Out[id] = resultLine("installed", c.Fingerprint, c.Serial, "ok")
 			tr.track("tracker-invocation-success.json", c.LastCommandID, id)
 		}
 	}

@@ -5,7 +5,7 @@ package app
 //
 // Two things moto cannot do are stood in for here, and only here:
 //   - moto's GetCommandInvocation always answers Success with empty output;
-//     nodeOutput returns, per node, the output a real node prints (its
+//     localenv.NodeOutput returns, per node, the output a real node prints (its
 //     CERTFERRY_RESULT line), around moto's real answer.
 //   - moto has no DescribeInstanceInformation; localenv.EC2Nodes resolves
 //     targets with EC2 DescribeInstances tag filters instead.
@@ -34,41 +34,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/sweeper"
 	"github.com/certferry/certferry/internal/tracker"
 )
 
-const (
-	sampleCommandID  = "00000000-1111-2222-3333-444444444444"
-	sampleInstanceID = "i-0123456789abcdef0"
-)
-
-type nodeOutput struct {
-	*ssm.Client
-	out map[string]string // instance id → stdout
-}
-
-func (n nodeOutput) GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvocationInput, optFns ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
-	o, err := n.Client.GetCommandInvocation(ctx, in, optFns...)
-	if err != nil {
-		return nil, err
-	}
-	o.StandardOutputContent = aws.String(n.out[aws.ToString(in.InstanceId)])
-	return o, nil
-}
-
 type trackRig struct {
 	*renewalRig
-	out     nodeOutput
+	out     localenv.NodeOutput
 	tracker *tracker.Tracker
 	inv     *inventory.Store
 }
 
 func newTrackRig(t *testing.T) *trackRig {
 	r := newRenewalRig(t)
-	out := nodeOutput{Client: ssm.NewFromConfig(r.aws), out: map[string]string{}}
+	out := localenv.NodeOutput{Client: ssm.NewFromConfig(r.aws), Out: map[string]string{}}
 	inv := inventory.NewStore(r.ddb, r.cfg.Table)
 	return &trackRig{renewalRig: r, out: out, tracker: NewTracker(r.aws, r.cfg, out, io.Discard), inv: inv}
 }
@@ -80,13 +62,10 @@ func (r *trackRig) status(file, command, instance string) json.RawMessage {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	s := strings.NewReplacer(sampleCommandID, command, sampleInstanceID, instance, `"certferry-install"`, fmt.Sprintf("%q", r.cfg.Document)).Replace(string(raw))
-	var ev map[string]any
-	if err := json.Unmarshal([]byte(s), &ev); err != nil {
+	b, err := localenv.StatusEvent(raw, command, instance, r.cfg.Document, fmt.Sprintf("%s-%s-%d", filepath.Base(file)[:8], instance, time.Now().UnixNano()))
+	if err != nil {
 		r.t.Fatal(err)
 	}
-	ev["id"] = fmt.Sprintf("%s-%s-%d", filepath.Base(file)[:8], instance, time.Now().UnixNano())
-	b, _ := json.Marshal(ev)
 	return b
 }
 
@@ -111,8 +90,8 @@ func (r *trackRig) node(name, id string) inventory.Node {
 }
 
 func resultLine(status, fingerprint, serial, detail string) string {
-	return fmt.Sprintf("fetching bundle\ninstalling\nCERTFERRY_RESULT {\"status\": %q, \"fingerprint\": %q, \"serial\": %q, \"reload\": \"done\", \"verify\": \"ok\", \"detail\": %q}\n",
-		status, fingerprint, serial, detail)
+	res := document.Result{Status: status, Fingerprint: fingerprint, Serial: serial, Reload: "done", Verify: "ok", Detail: detail}
+	return "fetching bundle\ninstalling\n" + res.Line() + "\n"
 }
 
 // A 3-node deployment where one node rolls back ends partial with one SNS
@@ -129,8 +108,8 @@ func TestTrackerAndSweep(t *testing.T) {
 	c := r.cert("shop-web")
 	cmd1 := c.LastCommandID
 	good := resultLine("installed", c.Fingerprint, c.Serial, "installed shop-web")
-	r.out.out[nodes[0]], r.out.out[nodes[1]] = good, good
-	r.out.out[nodes[2]] = resultLine("rolled_back", c.Fingerprint, c.Serial, "handshake on 127.0.0.1:443 served another certificate")
+	r.out.Out[nodes[0]], r.out.Out[nodes[1]] = good, good
+	r.out.Out[nodes[2]] = resultLine("rolled_back", c.Fingerprint, c.Serial, "handshake on 127.0.0.1:443 served another certificate")
 
 	// Out of order: the command's status first, an in-progress note, then
 	// the invocations, one of them twice.
@@ -197,7 +176,7 @@ func TestTrackerAndSweep(t *testing.T) {
 	if o := r.track("tracker-invocation-failed.json", cmd1, nodes[2]); o.Status != "stale" {
 		t.Fatalf("late failure of the old command: %+v", o)
 	}
-	r.out.out[nodes[2]] = good
+	r.out.Out[nodes[2]] = good
 	if o := r.track("tracker-invocation-success.json", cmd2, nodes[2]); o.Deployment != inventory.OutcomeSucceeded || o.AlertID != "" {
 		t.Fatalf("resend: %+v, want succeeded without an alert", o)
 	}
@@ -256,7 +235,7 @@ func TestSweepClosesStuckDeployments(t *testing.T) {
 		t.Fatal("onboard")
 	}
 	c := r.cert("shop-web")
-	r.out.out[nodes[0]] = resultLine("installed", c.Fingerprint, c.Serial, "ok")
+	r.out.Out[nodes[0]] = resultLine("installed", c.Fingerprint, c.Serial, "ok")
 	r.track("tracker-invocation-success.json", c.LastCommandID, nodes[0])
 	time.Sleep(1100 * time.Millisecond) // createdAt has second precision
 	rep, sent := r.sweepSent(sweeper.Config{DeploymentTimeout: time.Millisecond, RetryBackoff: time.Nanosecond})

@@ -92,6 +92,13 @@ type Result struct {
 // ResultPrefix starts the last output line of every run.
 const ResultPrefix = "CERTFERRY_RESULT "
 
+// Line renders r as the step's last output line (the compact JSON the
+// Windows step prints), for stand-ins of a node's output.
+func (r Result) Line() string {
+	b, _ := json.Marshal(r) // strings only: cannot fail
+	return ResultPrefix + string(b)
+}
+
 // ResultLine returns the JSON of the last CERTFERRY_RESULT line in output,
 // or "" when there is none.
 func ResultLine(output string) string {

@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certferry/certferry/internal/localenv"
 )
 
-const sampleARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+const sampleARN = localenv.SampleARN
 
 // Every renewal sample in events/ parses to the kind its name announces.
 func TestSamples(t *testing.T) {

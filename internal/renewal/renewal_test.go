@@ -16,11 +16,12 @@ import (
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/events"
 	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
 )
 
-const arn = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+const arn = localenv.SampleARN // the ARN the events/ samples carry
 
 // fake implements every dependency with function fields and records calls.
 type fake struct {

@@ -12,15 +12,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/events"
 	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/notify"
 )
 
 const (
 	fp     = "AB:CD:EF"
-	cmdID  = "00000000-1111-2222-3333-444444444444"
-	nodeID = "i-0123456789abcdef0"
+	cmdID  = localenv.SampleCommandID
+	nodeID = localenv.SampleInstanceID
 )
 
 type fakeStore struct {
@@ -94,7 +96,7 @@ func sample(t *testing.T, name, status string) []byte {
 }
 
 func result(status, fingerprint string) string {
-	return "log line\nCERTFERRY_RESULT {\"status\": \"" + status + "\", \"fingerprint\": \"" + fingerprint + "\", \"serial\": \"0c\", \"detail\": \"" + status + " detail\"}\n"
+	return "log line\n" + document.Result{Status: status, Fingerprint: fingerprint, Serial: "0c", Detail: status + " detail"}.Line() + "\n"
 }
 
 // What a finished invocation makes of a node: the event's status decides
