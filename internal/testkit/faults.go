@@ -69,32 +69,33 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 		}
 		answer := p.answers[op]
 		p.mu.Unlock()
-		if answer != nil && !inject {
+		switch {
+		case inject:
+			w.Header().Set("X-Amzn-ErrorType", fault.Code)
+			writeJSON(w, fault.Status, []byte(fmt.Sprintf(`{"__type":%q,"message":"injected by the fault proxy"}`, fault.Code)))
+		case answer != nil:
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
 			status, resp := answer(body)
-			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-			w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(resp)), 10))
-			w.WriteHeader(status)
-			_, _ = w.Write(resp)
-			return
+			writeJSON(w, status, resp)
+		default:
+			rp.ServeHTTP(w, r)
 		}
-		if inject {
-			body := fmt.Sprintf(`{"__type":%q,"message":"injected by the fault proxy"}`, fault.Code)
-			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-			w.Header().Set("X-Amzn-ErrorType", fault.Code)
-			w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10)) // DynamoDB checks it
-			w.WriteHeader(fault.Status)
-			_, _ = w.Write([]byte(body))
-			return
-		}
-		rp.ServeHTTP(w, r)
 	}))
 	p.URL = p.srv.URL
 	return p, nil
+}
+
+// writeJSON answers as the JSON-protocol services do, with the body's CRC32
+// (DynamoDB's client checks it).
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // Inject makes op answer f (f.Times times; negative: until Clear).
