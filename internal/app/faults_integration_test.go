@@ -7,14 +7,12 @@ package app
 // pipeline makes, and each of them is then failed in turn.
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -53,18 +51,11 @@ func aimedAt(r *rig, endpoint string) aws.Config {
 	return cfg
 }
 
-func postTo(t *testing.T, h *api.Handler, body string) (int, map[string]any) {
-	t.Helper()
-	resp, err := h.Handle(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "POST", Path: "/certificates", Resource: "/certificates", Body: body})
-	if err != nil {
-		t.Fatalf("handler error: %v", err)
-	}
-	var out map[string]any
-	if err := json.Unmarshal([]byte(resp.Body), &out); err != nil {
-		t.Fatalf("answer is not JSON: %q", resp.Body)
-	}
-	keep("api answer", resp.Body)
-	return resp.StatusCode, out
+// postTo onboards through h (a handler on the fault proxy) as r.post does
+// through the rig's own handler.
+func (r *rig) postTo(h apiHandler, body string) (int, map[string]any) {
+	r.t.Helper()
+	return r.callOn(h, "POST", "/certificates", "", body)
 }
 
 // faultSetup is a fresh rig with a fault proxy in front of moto, two
@@ -86,7 +77,7 @@ func pipelineOps(t *testing.T) []string {
 	r, proxy, arn := faultSetup(t)
 	h := faultyHandler(r, proxy.URL)
 	proxy.Calls()
-	if status, ans := postTo(t, h, onboardBody(arn, "shop-web")); status != 202 {
+	if status, ans := r.postTo(h, onboardBody(arn, "shop-web")); status != 202 {
 		t.Fatalf("clean onboarding: %d %v", status, ans)
 	}
 	ops := testkit.Ops(proxy.Calls())
@@ -128,7 +119,7 @@ func TestFaultsTransient(t *testing.T) {
 				r, proxy, arn := faultSetup(t)
 				fault.Times = 2
 				proxy.Inject(op, fault)
-				if status, ans := postTo(t, faultyHandler(r, proxy.URL), onboardBody(arn, "shop-web")); status != 202 {
+				if status, ans := r.postTo(faultyHandler(r, proxy.URL), onboardBody(arn, "shop-web")); status != 202 {
 					t.Fatalf("%d %v: two %s answers should be retried away", status, ans, fault.Code)
 				}
 				consistent(t, r, "shop-web", 0)
@@ -146,7 +137,7 @@ func TestFaultsPersistentThenRetry(t *testing.T) {
 			r, proxy, arn := faultSetup(t)
 			h := faultyHandler(r, proxy.URL)
 			proxy.Inject(op, testkit.Fault{Status: 503, Code: "ServiceUnavailable", Times: -1})
-			status, ans := postTo(t, h, onboardBody(arn, "shop-web"))
+			status, ans := r.postTo(h, onboardBody(arn, "shop-web"))
 			switch status {
 			case 502:
 				e, _ := ans["error"].(map[string]any)
@@ -163,7 +154,7 @@ func TestFaultsPersistentThenRetry(t *testing.T) {
 			}
 			proxy.Clear()
 			time.Sleep(1100 * time.Millisecond) // a claim left by a failed release lapses
-			if status, ans := postTo(t, h, onboardBody(arn, "shop-web")); status != 202 {
+			if status, ans := r.postTo(h, onboardBody(arn, "shop-web")); status != 202 {
 				t.Fatalf("retry: %d %v", status, ans)
 			}
 			consistent(t, r, "shop-web", 0)
@@ -183,7 +174,7 @@ func TestFaultsUnreachable(t *testing.T) {
 	deadURL := dead.URL
 	dead.Close() // nothing listens there any more
 	before := r.counts()
-	status, ans := postTo(t, faultyHandler(r, deadURL), onboardBody(arn, "shop-web"))
+	status, ans := r.postTo(faultyHandler(r, deadURL), onboardBody(arn, "shop-web"))
 	if e, _ := ans["error"].(map[string]any); status != 502 || e["code"] != "DependencyFailure" {
 		t.Fatalf("%d %v", status, ans)
 	}

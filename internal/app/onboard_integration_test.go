@@ -185,17 +185,20 @@ func (r *rig) collect() {
 	}
 }
 
+// apiHandler is the onboarding API as the tests call it.
+type apiHandler interface {
+	Handle(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+}
+
 type rig struct {
 	t       testing.TB
 	ctx     context.Context
 	aws     aws.Config
 	cfg     config.Config
-	handler interface {
-		Handle(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
-	}
-	sm  *secretsmanager.Client
-	ddb *dynamodb.Client
-	ssm *ssm.Client
+	handler apiHandler
+	sm      *secretsmanager.Client
+	ddb     *dynamodb.Client
+	ssm     *ssm.Client
 }
 
 // newRig resets moto and creates the stack's resources in it.
@@ -254,12 +257,19 @@ func (r *rig) post(body string) (int, map[string]any) {
 
 func (r *rig) call(method, path, name, body string) (int, map[string]any) {
 	r.t.Helper()
+	return r.callOn(r.handler, method, path, name, body)
+}
+
+// callOn sends one API request to h and returns the status and the decoded
+// answer, which joins the leak check's artifacts.
+func (r *rig) callOn(h apiHandler, method, path, name, body string) (int, map[string]any) {
+	r.t.Helper()
 	req := events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Resource: path, Body: body}
 	if name != "" {
 		req.Resource = strings.Replace(path, "/"+name, "/{name}", 1)
 		req.PathParameters = map[string]string{"name": name}
 	}
-	resp, err := r.handler.Handle(r.ctx, req)
+	resp, err := h.Handle(r.ctx, req)
 	if err != nil {
 		r.t.Fatalf("handler error: %v", err)
 	}
