@@ -112,9 +112,10 @@ func coldStart(ctx context.Context, moto *motoserver.Server, cfg settings, rep *
 	return nil
 }
 
+// build builds fn's bootstrap for arch with the Makefile's own Lambda
+// build (bootstrap-%), so the sizes are those of what is deployed.
 func build(out, arch, fn string) error {
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, "./functions/"+fn)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	cmd := exec.Command("make", "-s", "bootstrap-"+fn, "OUT="+out, "LAMBDA_ARCH="+arch)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build %s for %s: %v: %s", fn, arch, err, b)
 	}
