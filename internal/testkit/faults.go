@@ -26,6 +26,9 @@ type FaultProxy struct {
 	rules   map[string]*Fault
 	answers map[string]Answer
 	calls   map[string]int
+	layers  []func(http.Handler) http.Handler
+	chain   http.Handler // layers around core, rebuilt by Use
+	core    http.Handler
 }
 
 // Answer answers an operation in place of the emulator: it gets the request
@@ -54,7 +57,7 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 	}
 	p := &FaultProxy{rules: map[string]*Fault{}, answers: map[string]Answer{}, calls: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.core = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := r.Header.Get("X-Amz-Target")
 		p.mu.Lock()
 		p.calls[op]++
@@ -84,9 +87,30 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 		default:
 			rp.ServeHTTP(w, r)
 		}
+	})
+	p.chain = p.core
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		h := p.chain
+		p.mu.Unlock()
+		h.ServeHTTP(w, r)
 	}))
 	p.URL = p.srv.URL
 	return p, nil
+}
+
+// Use wraps every request in layer, outside the faults, answers and the
+// emulator (a request checker, a stand-in that needs the request before the
+// emulator sees it). Layers added later run first.
+func (p *FaultProxy) Use(layer func(http.Handler) http.Handler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.layers = append(p.layers, layer)
+	h := p.core
+	for _, l := range p.layers {
+		h = l(h)
+	}
+	p.chain = h
 }
 
 // writeJSON answers as the JSON-protocol services do, with the body's CRC32
