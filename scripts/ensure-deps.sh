@@ -27,3 +27,9 @@ if ! command -v moto_server >/dev/null 2>&1; then
   hash -r
   command -v moto_server >/dev/null 2>&1 || { echo "ensure-deps: moto_server still not on PATH" >&2; exit 1; }
 fi
+
+# The SAM translator (ships with cfn-lint): the invoke-role test translates template.yaml.
+if ! python3 -c 'import samtranslator' >/dev/null 2>&1; then
+  echo "ensure-deps: installing aws-sam-translator with pip"
+  python3 -m pip install --quiet aws-sam-translator || python3 -m pip install --quiet --break-system-packages aws-sam-translator
+fi
