@@ -38,7 +38,9 @@ const (
 	StatusActive     = "active"
 )
 
-// TTLAttribute holds the expiry (epoch seconds) of EVENT dedupe markers.
+// TTLAttribute holds the expiry (epoch seconds) of EVENT dedupe markers,
+// COMMAND references and finished DEPLOY items (template.yaml's
+// TimeToLiveSpecification).
 const TTLAttribute = "expiresAt"
 
 // Node states.
@@ -102,6 +104,9 @@ type Deployment struct {
 	Expected      int    `dynamodbav:"expected,omitempty"`
 	CommandStatus string `dynamodbav:"commandStatus,omitempty"`
 	FinishedAt    string `dynamodbav:"finishedAt,omitempty"`
+	// ExpiresAt (epoch seconds) is set when the deployment finishes:
+	// DynamoDB's TTL removes the item DeployRetention later.
+	ExpiresAt int64 `dynamodbav:"expiresAt,omitempty"`
 	// Failures carries the consecutive failures of nodes a resend targets,
 	// so that a retry keeps counting (not stored on the DEPLOY item).
 	Failures map[string]int `dynamodbav:"-"`
@@ -160,11 +165,22 @@ type Store struct {
 	api   dynamoAPI
 	table string
 	now   func() time.Time
+	// Conflicts bounds the retries of transaction conflicts (conflicts.go).
+	Conflicts ConflictRetry
+	// DeployRetention is how long a finished DEPLOY item is kept before
+	// DynamoDB's TTL removes it (tracking.go).
+	DeployRetention time.Duration
 }
 
-// NewStore returns a Store on table.
+// DefaultDeployRetention keeps finished deployments 90 days.
+const DefaultDeployRetention = 90 * 24 * time.Hour
+
+// NewStore returns a Store on table. Its writes retry transaction
+// conflicts (DefaultConflictRetry).
 func NewStore(api dynamoAPI, table string) *Store {
-	return &Store{api: api, table: table, now: time.Now}
+	s := &Store{table: table, now: time.Now, Conflicts: DefaultConflictRetry, DeployRetention: DefaultDeployRetention}
+	s.api = conflictRetrier{dynamoAPI: api, policy: &s.Conflicts}
+	return s
 }
 
 // CertKey is the partition key of a certificate name.

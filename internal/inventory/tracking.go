@@ -144,14 +144,28 @@ func (s *Store) SetCommandStatus(ctx context.Context, name, deploymentID, status
 }
 
 // FinishDeployment sets a deployment's outcome once: it reports false when
-// another caller finished it first, so exactly one caller alerts.
+// another caller finished it first, so exactly one caller alerts. The
+// finished item expires DeployRetention after now (DynamoDB TTL on
+// expiresAt); a deployment in progress or waiting never gets an expiry,
+// and outcome must be final.
 func (s *Store) FinishDeployment(ctx context.Context, name, deploymentID, outcome string) (bool, error) {
+	switch outcome {
+	case OutcomeSucceeded, OutcomePartial, OutcomeFailed:
+	default:
+		return false, fmt.Errorf("finish deployment %s of %s: %q is not a final outcome", deploymentID, name, outcome)
+	}
+	now, keep := s.now(), s.DeployRetention
+	if keep <= 0 {
+		keep = DefaultDeployRetention
+	}
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: key(CertKey(name), deployPfx+deploymentID),
-		UpdateExpression:    aws.String("SET outcome = :outcome, finishedAt = :now"),
-		ConditionExpression: aws.String("outcome = :inProgress"),
+		UpdateExpression:         aws.String("SET outcome = :outcome, finishedAt = :now, #expires = :expires"),
+		ConditionExpression:      aws.String("outcome = :inProgress"),
+		ExpressionAttributeNames: map[string]string{"#expires": TTLAttribute},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":outcome": str(outcome), ":now": str(s.stamp()), ":inProgress": str(OutcomeInProgress),
+			":outcome": str(outcome), ":now": str(now.UTC().Format(time.RFC3339)), ":inProgress": str(OutcomeInProgress),
+			":expires": num(now.Add(keep).Unix()),
 		},
 	})
 	if err != nil {
