@@ -11,12 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/events"
@@ -38,6 +42,7 @@ type (
 	}
 	ssmAPI interface {
 		GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvocationInput, optFns ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error)
+		ListCommandInvocations(ctx context.Context, in *ssm.ListCommandInvocationsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandInvocationsOutput, error)
 		ListCommands(ctx context.Context, in *ssm.ListCommandsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error)
 	}
 	publisher interface {
@@ -55,7 +60,24 @@ var (
 type Config struct {
 	Document      string // certferry's document name; events of others are ignored
 	NotifySuccess bool   // also alert on fully successful deployments
+	// ReadAttempts bounds the reads of an invocation SSM does not show yet
+	// (default 4); ReadBackoff is the first wait between them, doubled each
+	// time (default 500ms: 3.5 s in all, well inside the function's timeout).
+	ReadAttempts int
+	ReadBackoff  time.Duration
 }
+
+// ResultSteps are the document steps that print the CERTFERRY_RESULT line,
+// one per platform (a contract of the SSM document: design.md, "SSM
+// document and the node installer").
+var ResultSteps = []string{"installLinux", "installWindows"}
+
+// ErrInvocationNotVisible: SSM does not show the invocation an event
+// reported, even after bounded retries. "GetCommandInvocation" (Systems
+// Manager API Reference): "The Run Command API follows an eventual
+// consistency model"; Handle returns it so that Lambda's asynchronous retry
+// delivers the event again, and nothing was written.
+var ErrInvocationNotVisible = errors.New("invocation not visible in SSM yet")
 
 // Tracker handles SSM status-change events.
 type Tracker struct {
@@ -120,7 +142,21 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		return out, nil
 	}
 	if st.Invocation {
-		r := t.report(ctx, st, dep)
+		if len(dep.InstanceIDs) > 0 && !slices.Contains(dep.InstanceIDs, st.InstanceID) {
+			// Sent by instance ids: SSM runs the command on exactly those
+			// ("SendCommand", Systems Manager API Reference).
+			slog.WarnContext(ctx, "invocation status for an instance the command was not sent to; nothing changed", "name", ref.Name,
+				"instanceId", st.InstanceID, "commandId", st.CommandID, "status", st.Status)
+			out.Status, out.Reason = "ignored", "instance not in the command"
+			return out, nil
+		}
+		r, err := t.report(ctx, st, dep)
+		if err != nil {
+			slog.WarnContext(ctx, "invocation not readable yet; the event is retried", "name", ref.Name, "instanceId", st.InstanceID,
+				"commandId", st.CommandID, "error", err)
+			out.Status, out.Reason = "retry", err.Error()
+			return out, err
+		}
 		out.NodeState = r.State
 		switch err := t.record(ctx, *ref, r); {
 		case errors.Is(err, inventory.ErrStale):
@@ -148,38 +184,42 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 // report turns a finished invocation into the node's state. The event's
 // status decides failure; the output's CERTFERRY_RESULT line, when it can be
 // read, decides what was installed and must carry the deployed fingerprint.
-func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.Deployment) inventory.Report {
+// An invocation SSM does not show yet is an error (ErrInvocationNotVisible),
+// never a guess.
+func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.Deployment) (inventory.Report, error) {
 	r := inventory.Report{InstanceID: st.InstanceID}
 	if st.Status != "Success" && st.Status != "Failed" {
 		r.State, r.Error = inventory.NodeFailed, "SSM reports "+st.Status
-		return r
+		return r, nil
 	}
-	var stdout, stderr string
-	out, err := t.ssm.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{
-		CommandId: aws.String(st.CommandID), InstanceId: aws.String(st.InstanceID),
-	})
+	o, err := t.output(ctx, st)
+	if errors.Is(err, ErrInvocationNotVisible) {
+		return r, err
+	}
 	if err != nil {
 		slog.WarnContext(ctx, "invocation output unavailable", "commandId", st.CommandID, "instanceId", st.InstanceID, "error", err)
-	} else {
-		stdout, stderr = aws.ToString(out.StandardOutputContent), aws.ToString(out.StandardErrorContent)
 	}
-	res, perr := document.ParseResult(stdout)
+	res, perr := document.ParseResult(o.stdout)
 	if st.Status == "Failed" {
 		r.State, r.Error = inventory.NodeFailed, "SSM reports Failed"
-		if perr == nil {
+		switch {
+		case perr == nil:
 			if res.Status == "rolled_back" {
 				r.State = inventory.NodeRolledBack
 			}
 			r.Error = summary(res.Status + ": " + res.Detail)
-		} else if line := lastLine(stderr); line != "" {
-			r.Error = summary(line)
+		case lastLine(o.stderr) != "":
+			r.Error = summary(lastLine(o.stderr))
+		case o.failedStep != "":
+			r.Error = summary("step " + o.failedStep + " failed: " + lastLine(o.failedOutput))
 		}
-		return r
+		return r, nil
 	}
 	switch {
 	case perr != nil:
-		// Success without a readable result (truncated at 24 000 characters,
-		// or no output): trusted, but the sweep checks again.
+		// Success without a readable result (beyond the first 24,000
+		// characters of output, or no output): trusted, but the sweep
+		// checks again.
 		r.State, r.Unverified = inventory.NodeInstalled, true
 		r.Serial, r.Fingerprint = dep.Serial, dep.Fingerprint
 	case res.Status != "installed" && res.Status != "unchanged":
@@ -193,7 +233,131 @@ func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.D
 	default:
 		r.State, r.Serial, r.Fingerprint = inventory.NodeInstalled, dep.Serial, dep.Fingerprint
 	}
-	return r
+	return r, nil
+}
+
+// nodeOutput is what SSM shows of one node's run.
+type nodeOutput struct {
+	stdout, stderr string
+	failedStep     string // the first step SSM reports failed, and its output
+	failedOutput   string
+}
+
+// errNotVisible marks one read that found no invocation yet.
+var errNotVisible = errors.New("not visible")
+
+// output reads the node's output of the step that ran on its platform,
+// retrying (bounded, with backoff) while SSM does not show the invocation.
+func (t *Tracker) output(ctx context.Context, st events.Status) (nodeOutput, error) {
+	attempts, wait := t.cfg.ReadAttempts, t.cfg.ReadBackoff
+	if attempts < 1 {
+		attempts = 4
+	}
+	if wait <= 0 {
+		wait = 500 * time.Millisecond
+	}
+	for attempt := 1; ; attempt++ {
+		o, err := t.readOnce(ctx, st)
+		if !errors.Is(err, errNotVisible) {
+			return o, err
+		}
+		if attempt >= attempts {
+			return o, fmt.Errorf("read invocation of command %s on %s (%d attempts): %w", st.CommandID, st.InstanceID, attempt, ErrInvocationNotVisible)
+		}
+		select {
+		case <-ctx.Done():
+			return o, fmt.Errorf("read invocation of command %s on %s: %w (%w)", st.CommandID, st.InstanceID, ErrInvocationNotVisible, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// readOnce finds the step that ran (ListCommandInvocations with Details:
+// each step is a CommandPlugin named as in the document; the other
+// platform's step is skipped by its precondition) and reads its output
+// with GetCommandInvocation, which on a multi-step document requires that
+// step's name as PluginName ("GetCommandInvocation", Systems Manager API
+// Reference). Two calls per event.
+func (t *Tracker) readOnce(ctx context.Context, st events.Status) (nodeOutput, error) {
+	var o nodeOutput
+	l, err := t.ssm.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{
+		CommandId: aws.String(st.CommandID), InstanceId: aws.String(st.InstanceID), Details: true,
+	})
+	if err != nil {
+		if isCode(err, "InvocationDoesNotExist") {
+			return o, errNotVisible
+		}
+		return o, fmt.Errorf("list invocations of command %s on %s: %w", st.CommandID, st.InstanceID, err)
+	}
+	var inv *ssmtypes.CommandInvocation
+	for i := range l.CommandInvocations {
+		if aws.ToString(l.CommandInvocations[i].InstanceId) == st.InstanceID {
+			inv = &l.CommandInvocations[i]
+		}
+	}
+	if inv == nil || !events.Final(string(inv.Status)) {
+		// The event says it ended; SSM's read side has not caught up.
+		return o, errNotVisible
+	}
+	for _, p := range inv.CommandPlugins {
+		if p.Status != ssmtypes.CommandPluginStatusSuccess && o.failedStep == "" && !skipped(p) {
+			o.failedStep, o.failedOutput = aws.ToString(p.Name), aws.ToString(p.Output)
+		}
+	}
+	in := &ssm.GetCommandInvocationInput{CommandId: aws.String(st.CommandID), InstanceId: aws.String(st.InstanceID)}
+	if step := resultStep(inv.CommandPlugins); step != "" {
+		in.PluginName = aws.String(step)
+	} else if len(inv.CommandPlugins) > 1 {
+		return o, fmt.Errorf("command %s on %s: none of the steps %v ran", st.CommandID, st.InstanceID, ResultSteps)
+	}
+	g, err := t.ssm.GetCommandInvocation(ctx, in)
+	if err != nil {
+		if isCode(err, "InvocationDoesNotExist") {
+			return o, errNotVisible
+		}
+		return o, fmt.Errorf("read output of command %s on %s: %w", st.CommandID, st.InstanceID, err)
+	}
+	o.stdout, o.stderr = aws.ToString(g.StandardOutputContent), aws.ToString(g.StandardErrorContent)
+	return o, nil
+}
+
+// resultStep is the result step that ran on the node: of the ResultSteps
+// the document has, the one not skipped by its platform precondition (or
+// the only one).
+func resultStep(plugins []ssmtypes.CommandPlugin) string {
+	var present, ran []string
+	for _, p := range plugins {
+		name := aws.ToString(p.Name)
+		if !slices.Contains(ResultSteps, name) {
+			continue
+		}
+		present = append(present, name)
+		if !skipped(p) {
+			ran = append(ran, name)
+		}
+	}
+	switch {
+	case len(ran) == 1:
+		return ran[0]
+	case len(present) == 1:
+		return present[0]
+	}
+	return ""
+}
+
+// skipped reports a step SSM Agent skipped: its status Skipped, its output
+// "Step execution skipped due to unsatisfied preconditions: …" (SSM Agent,
+// agent/framework/runpluginutil). The service's CommandPluginStatus has no
+// Skipped, so both the details and the output are read.
+func skipped(p ssmtypes.CommandPlugin) bool {
+	return strings.EqualFold(aws.ToString(p.StatusDetails), "Skipped") ||
+		strings.HasPrefix(aws.ToString(p.Output), "Step execution skipped")
+}
+
+func isCode(err error, code string) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == code
 }
 
 // record applies a report, re-reading the node when a concurrent event

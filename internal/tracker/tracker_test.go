@@ -5,12 +5,15 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/events"
@@ -58,19 +61,71 @@ func (f *fakeStore) Describe(context.Context, string) (*inventory.Detail, error)
 	return &inventory.Detail{}, nil
 }
 
+// fakeSSM answers as AWS does for certferry's two-platform document: one
+// invocation per node whose CommandPlugins are installLinux and
+// installWindows, the other platform's step skipped by its precondition;
+// GetCommandInvocation requires PluginName ("GetCommandInvocation",
+// Systems Manager API Reference). It once answered any call with the
+// output, as moto does; that let the tracker read no step at all.
 type fakeSSM struct {
 	stdout, stderr string
-	err            error
-	calls          int
+	err            error  // GetCommandInvocation fails with it
+	status         string // the invocation's status (default Success)
+	platform       string // the node's platform (default Linux)
+	notVisible     int    // this many reads find no invocation first
+	calls          int    // GetCommandInvocation calls
+	lists          int
+	plugins        []string // PluginName of each GetCommandInvocation
 }
 
-func (f *fakeSSM) GetCommandInvocation(context.Context, *ssm.GetCommandInvocationInput, ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
+func (f *fakeSSM) GetCommandInvocation(_ context.Context, in *ssm.GetCommandInvocationInput, _ ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
 	f.calls++
+	f.plugins = append(f.plugins, aws.ToString(in.PluginName))
 	if f.err != nil {
 		return nil, f.err
 	}
+	if in.PluginName == nil {
+		return nil, &smithy.GenericAPIError{Code: "InvalidPluginName"}
+	}
+	if aws.ToString(in.PluginName) != "install"+f.os() {
+		return &ssm.GetCommandInvocationOutput{Status: ssmtypes.CommandInvocationStatusSuccess, StatusDetails: aws.String("Skipped")}, nil
+	}
 	return &ssm.GetCommandInvocationOutput{StandardOutputContent: aws.String(f.stdout), StandardErrorContent: aws.String(f.stderr)}, nil
 }
+
+func (f *fakeSSM) os() string { return cmpOr(f.platform, "Linux") }
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (f *fakeSSM) ListCommandInvocations(_ context.Context, in *ssm.ListCommandInvocationsInput, _ ...func(*ssm.Options)) (*ssm.ListCommandInvocationsOutput, error) {
+	f.lists++
+	if !in.Details {
+		return nil, errors.New("the tracker must ask for Details (CommandPlugins)")
+	}
+	if f.notVisible > 0 {
+		f.notVisible--
+		return &ssm.ListCommandInvocationsOutput{}, nil
+	}
+	status := cmpOr(f.status, "Success")
+	var plugins []ssmtypes.CommandPlugin
+	for _, os := range []string{"Linux", "Windows"} {
+		p := ssmtypes.CommandPlugin{Name: aws.String("install" + os), Status: ssmtypes.CommandPluginStatus(status), StatusDetails: aws.String(status)}
+		if os != f.os() {
+			p.Status, p.StatusDetails = ssmtypes.CommandPluginStatusSuccess, aws.String("Skipped")
+			p.Output = aws.String("Step execution skipped due to unsatisfied preconditions: '\"StringEquals\": [platformType, " + os + "]'. Step name: install" + os)
+		}
+		plugins = append(plugins, p)
+	}
+	return &ssm.ListCommandInvocationsOutput{CommandInvocations: []ssmtypes.CommandInvocation{{
+		CommandId: in.CommandId, InstanceId: in.InstanceId, Status: ssmtypes.CommandInvocationStatus(status), CommandPlugins: plugins,
+	}}}, nil
+}
+
 func (f *fakeSSM) ListCommands(context.Context, *ssm.ListCommandsInput, ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error) {
 	return &ssm.ListCommandsOutput{Commands: []ssmtypes.Command{{CommandId: aws.String(cmdID), TargetCount: 1}}}, nil
 }
@@ -117,7 +172,7 @@ func TestInvocationReports(t *testing.T) {
 		{name: "unchanged counts as installed", status: "Success", stdout: result("unchanged", strings.ToLower(fp)), want: "installed", readsOut: true},
 		{name: "fingerprint differs", status: "Success", stdout: result("installed", "00:11"), want: "failed", errHas: "node reports fingerprint 00:11", readsOut: true},
 		{name: "success without result line", status: "Success", stdout: "output truncated...", want: "installed", unverified: true, readsOut: true},
-		{name: "success, output unavailable", status: "Success", outErr: errors.New("InvocationDoesNotExist"), want: "installed", unverified: true, readsOut: true},
+		{name: "success, output unavailable", status: "Success", outErr: &smithy.GenericAPIError{Code: "AccessDeniedException"}, want: "installed", unverified: true, readsOut: true},
 		{name: "failed with rollback", status: "Failed", stdout: result("rolled_back", fp), want: "rolled_back", errHas: "rolled_back: rolled_back detail", readsOut: true},
 		{name: "failed with stderr", status: "Failed", stderr: "line one\nopenssl: bad decrypt\n", want: "failed", errHas: "openssl: bad decrypt", readsOut: true},
 		{name: "timed out", status: "TimedOut", want: "failed", errHas: "SSM reports TimedOut"},
@@ -128,7 +183,7 @@ func TestInvocationReports(t *testing.T) {
 			st := &fakeStore{ref: &inventory.CommandRef{CommandID: cmdID, Name: "shop-web", DeploymentID: "d1"},
 				dep: &inventory.Deployment{ID: "d1", Serial: "0c", Fingerprint: fp, InstanceIDs: []string{nodeID, "i-other"},
 					Outcome: inventory.OutcomeInProgress, Counts: map[string]int{}}}
-			api := &fakeSSM{stdout: tc.stdout, stderr: tc.stderr, err: tc.outErr}
+			api := &fakeSSM{stdout: tc.stdout, stderr: tc.stderr, err: tc.outErr, status: tc.status}
 			tr := New(st, api, &fakeAlerts{}, nil, Config{Document: "certferry-install"})
 			out, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", tc.status))
 			if err != nil {
@@ -228,5 +283,90 @@ func TestConclude(t *testing.T) {
 		if (len(alerts.sent) == 1) != tc.alert || len(alerts.sent) > 1 {
 			t.Errorf("%v: %d alerts", tc.counts, len(alerts.sent))
 		}
+	}
+}
+
+func trackerFor(api *fakeSSM, instances ...string) (*Tracker, *fakeStore) {
+	st := &fakeStore{ref: &inventory.CommandRef{CommandID: cmdID, Name: "shop-web", DeploymentID: "d1"},
+		dep: &inventory.Deployment{ID: "d1", Serial: "0c", Fingerprint: fp, InstanceIDs: instances,
+			Outcome: inventory.OutcomeInProgress, Counts: map[string]int{}}}
+	return New(st, api, &fakeAlerts{}, nil, Config{Document: "certferry-install", ReadBackoff: time.Nanosecond}), st
+}
+
+// The result line is read from the step that ran on the node's platform,
+// named as GetCommandInvocation requires on a multi-step document.
+func TestReadsTheStepThatRan(t *testing.T) {
+	for _, platform := range []string{"Linux", "Windows"} {
+		t.Run(platform, func(t *testing.T) {
+			api := &fakeSSM{stdout: result("installed", fp), platform: platform}
+			tr, st := trackerFor(api, nodeID)
+			if _, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", "")); err != nil {
+				t.Fatal(err)
+			}
+			if r := st.reports[0]; r.State != inventory.NodeInstalled || r.Unverified {
+				t.Fatalf("report %+v, want installed and verified", r)
+			}
+			if want := []string{"install" + platform}; !slices.Equal(api.plugins, want) || api.lists != 1 {
+				t.Fatalf("read plugins %q after %d lists, want %q after 1", api.plugins, api.lists, want)
+			}
+		})
+	}
+}
+
+// An invocation SSM does not show yet is read again (bounded), and when it
+// stays invisible the event fails (Lambda retries it) with nothing written:
+// never "installed, unverified" because of eventual consistency.
+func TestInvocationNotVisibleYet(t *testing.T) {
+	api := &fakeSSM{stdout: result("installed", fp), notVisible: 2}
+	tr, st := trackerFor(api, nodeID)
+	if _, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", "")); err != nil {
+		t.Fatal(err)
+	}
+	if r := st.reports[0]; r.State != inventory.NodeInstalled || r.Unverified || api.lists != 3 {
+		t.Fatalf("report %+v after %d reads", r, api.lists)
+	}
+
+	for _, status := range []string{"Success", "Failed"} {
+		api = &fakeSSM{stdout: result("installed", fp), notVisible: 100, status: status}
+		tr, st = trackerFor(api, nodeID)
+		out, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", status))
+		if !errors.Is(err, ErrInvocationNotVisible) || out.Status != "retry" {
+			t.Fatalf("%s: %+v %v, want ErrInvocationNotVisible", status, out, err)
+		}
+		if len(st.reports) != 0 || api.lists != 4 || api.calls != 0 {
+			t.Fatalf("%s: wrote %v after %d reads (%d output reads), want nothing after 4", status, st.reports, api.lists, api.calls)
+		}
+	}
+}
+
+// A status for an instance the command was not sent to (by instance ids)
+// changes nothing and asks SSM nothing.
+func TestInstanceNotInCommandIgnored(t *testing.T) {
+	api := &fakeSSM{stdout: result("installed", fp)}
+	tr, st := trackerFor(api, "i-0aaaaaaaaaaaaaaaa", "mi-0bbbbbbbbbbbbbbbb")
+	out, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", ""))
+	if err != nil || out.Status != "ignored" || out.Reason != "instance not in the command" {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if len(st.reports) != 0 || api.lists+api.calls != 0 {
+		t.Fatalf("wrote %v, %d SSM calls", st.reports, api.lists+api.calls)
+	}
+}
+
+// The steps the tracker reads are the document's result steps, one per
+// platform (a contract: design.md).
+func TestResultStepsInDocument(t *testing.T) {
+	d, err := document.Load(filepath.Join("..", "..", "ssm-documents", "certferry-install.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct{ step, platform string }{{"installLinux", "Linux"}, {"installWindows", "Windows"}} {
+		i := slices.IndexFunc(d.MainSteps, func(s document.Step) bool { return s.Name == want.step })
+		if i < 0 || !slices.Equal(d.MainSteps[i].Precondition["StringEquals"], []string{"platformType", want.platform}) {
+			t.Errorf("document has no step %s with precondition platformType %s", want.step, want.platform)
+		}
+	}
+	if !slices.Equal(ResultSteps, []string{"installLinux", "installWindows"}) {
+		t.Errorf("ResultSteps %v", ResultSteps)
 	}
 }
