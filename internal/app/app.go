@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
@@ -53,7 +54,7 @@ type Parts struct {
 // NewParts builds the services from SDK clients.
 func NewParts(awsCfg aws.Config, cfg config.Config) *Parts {
 	p := &Parts{
-		Inventory: inventory.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table),
+		Inventory: newStore(awsCfg, cfg),
 		Bundles:   bundle.NewStore(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix, cfg.KMSKeyID),
 		ACM:       certs.NewClient(acm.NewFromConfig(awsCfg)),
 		Fleet: fleet.New(ssm.NewFromConfig(awsCfg), fleet.Options{
@@ -98,7 +99,17 @@ func Tracker(awsCfg aws.Config, cfg config.Config) *tracker.Tracker {
 // NewTracker is Tracker with SSM and the metrics output spelled out (the
 // demo, tests and benchmarks supply node output moto cannot).
 func NewTracker(awsCfg aws.Config, cfg config.Config, api TrackerSSM, metricsOut io.Writer) *tracker.Tracker {
-	return newTracker(inventory.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table), api, alerts(awsCfg, cfg), metrics.New(metricsOut), cfg)
+	return newTracker(newStore(awsCfg, cfg), api, alerts(awsCfg, cfg), metrics.New(metricsOut), cfg)
+}
+
+// newStore is the inventory with the configured retention of finished
+// deployments (unset: the store's default).
+func newStore(awsCfg aws.Config, cfg config.Config) *inventory.Store {
+	s := inventory.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table)
+	if cfg.DeployRetentionDays > 0 {
+		s.DeployRetention = time.Duration(cfg.DeployRetentionDays) * 24 * time.Hour
+	}
+	return s
 }
 
 func newTracker(inv *inventory.Store, api TrackerSSM, alerts *notify.Publisher, m *metrics.Emitter, cfg config.Config) *tracker.Tracker {

@@ -20,6 +20,9 @@ type Config struct {
 	MaxConcurrency  string // CERTFERRY_MAX_CONCURRENCY, default "25%"
 	MaxErrors       string // CERTFERRY_MAX_ERRORS, default "25%"
 	NotifySuccess   bool   // CERTFERRY_NOTIFY_SUCCESS: alert on fully successful deployments too
+	// DeployRetentionDays: CERTFERRY_DEPLOY_RETENTION_DAYS, default 90; a
+	// finished deployment's record expires this long after it finished.
+	DeployRetentionDays int
 }
 
 // Env variable names.
@@ -33,6 +36,7 @@ const (
 	EnvMaxConcurrency  = "CERTFERRY_MAX_CONCURRENCY"
 	EnvMaxErrors       = "CERTFERRY_MAX_ERRORS"
 	EnvNotifySuccess   = "CERTFERRY_NOTIFY_SUCCESS"
+	EnvDeployRetention = "CERTFERRY_DEPLOY_RETENTION_DAYS"
 )
 
 // prefixPattern keeps secret names within the SSM document's SecretId
@@ -71,6 +75,11 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		errs = append(errs, fmt.Errorf("environment variable %s must be a whole number of days from 1 to 365", EnvRenewBeforeDays))
 	}
 	c.RenewBeforeDays = days
+	keep, err := strconv.Atoi(get(EnvDeployRetention, "90"))
+	if err != nil || keep < 1 || keep > 3650 {
+		errs = append(errs, fmt.Errorf("environment variable %s must be a whole number of days from 1 to 3650", EnvDeployRetention))
+	}
+	c.DeployRetentionDays = keep
 	switch get(EnvNotifySuccess, "false") {
 	case "true":
 		c.NotifySuccess = true

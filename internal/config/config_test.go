@@ -19,7 +19,7 @@ func TestLoad(t *testing.T) {
 		{
 			name: "defaults",
 			env:  map[string]string{EnvTable: "t", EnvDocument: "d"},
-			want: Config{Table: "t", Document: "d", SecretPrefix: "certferry/", RenewBeforeDays: 30},
+			want: Config{Table: "t", Document: "d", SecretPrefix: "certferry/", RenewBeforeDays: 30, DeployRetentionDays: 90},
 		},
 		{
 			name:    "every missing variable is named",
@@ -42,9 +42,19 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{EnvNotifySuccess},
 		},
 		{
+			name:    "retention must be whole days from 1 to 3650",
+			env:     map[string]string{EnvTable: "t", EnvDocument: "d", EnvDeployRetention: "0"},
+			wantErr: []string{EnvDeployRetention},
+		},
+		{
+			name: "retention",
+			env:  map[string]string{EnvTable: "t", EnvDocument: "d", EnvDeployRetention: "7"},
+			want: Config{Table: "t", Document: "d", SecretPrefix: "certferry/", RenewBeforeDays: 30, DeployRetentionDays: 7},
+		},
+		{
 			name: "team prefix and notify success",
 			env:  map[string]string{EnvTable: "t", EnvDocument: "d", EnvSecretPrefix: "team-a/certferry/", EnvNotifySuccess: "true"},
-			want: Config{Table: "t", Document: "d", SecretPrefix: "team-a/certferry/", RenewBeforeDays: 30, NotifySuccess: true},
+			want: Config{Table: "t", Document: "d", SecretPrefix: "team-a/certferry/", RenewBeforeDays: 30, DeployRetentionDays: 90, NotifySuccess: true},
 		},
 	}
 	for _, tc := range tests {
