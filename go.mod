@@ -36,5 +36,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sso v1.39.3 // indirect
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.3 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.8 // indirect
+	github.com/dlclark/regexp2/v2 v2.13.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 )

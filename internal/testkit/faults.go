@@ -27,7 +27,8 @@ type FaultProxy struct {
 	answers map[string]Answer
 	calls   map[string]int
 	layers  []func(http.Handler) http.Handler
-	chain   http.Handler // layers around core, rebuilt by Use
+	guard   func(http.Handler) http.Handler // outermost, whatever Use adds later
+	chain   http.Handler                    // layers around core, rebuilt by Use
 	core    http.Handler
 }
 
@@ -106,9 +107,26 @@ func (p *FaultProxy) Use(layer func(http.Handler) http.Handler) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.layers = append(p.layers, layer)
+	p.rebuild()
+}
+
+// Guard makes layer the outermost one, run before every layer Use adds,
+// before or after: the rig's AWS model check sees every request, including
+// those a stand-in answers.
+func (p *FaultProxy) Guard(layer func(http.Handler) http.Handler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.guard = layer
+	p.rebuild()
+}
+
+func (p *FaultProxy) rebuild() {
 	h := p.core
 	for _, l := range p.layers {
 		h = l(h)
+	}
+	if p.guard != nil {
+		h = p.guard(h)
 	}
 	p.chain = h
 }
