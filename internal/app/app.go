@@ -84,10 +84,12 @@ func Renewal(awsCfg aws.Config, cfg config.Config) *renewal.Handler {
 	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts(awsCfg, cfg))
 }
 
-// TrackerSSM is what the tracker asks SSM: the invocation's output and the
+// TrackerSSM is what the tracker asks SSM: which step ran on the node
+// (ListCommandInvocations with Details), that step's output and the
 // command's target count.
 type TrackerSSM interface {
 	GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvocationInput, optFns ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error)
+	ListCommandInvocations(ctx context.Context, in *ssm.ListCommandInvocationsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandInvocationsOutput, error)
 	ListCommands(ctx context.Context, in *ssm.ListCommandsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error)
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
 )
 
 // Values the events/ samples carry, which `certferry invoke`, the demo, the
@@ -47,22 +49,45 @@ func StatusEvent(raw []byte, command, instance, document, id string) ([]byte, er
 	return json.Marshal(ev)
 }
 
-// NodeOutput answers GetCommandInvocation with the emulator's answer and,
-// as its output, what each node printed (Out, by instance id): moto runs
-// nothing and answers no output.
+// NodeOutput answers the tracker's reads of node output for local Linux
+// nodes running certferry's document (moto runs nothing, answers no output
+// and invents one plugin): ListCommandInvocations with Details lists the
+// steps installLinux (ran) and installWindows (skipped by its platform
+// precondition, as SSM Agent reports it), and GetCommandInvocation answers
+// installLinux's output (Out, by instance id) and, like AWS on a multi-step
+// document, refuses a call without PluginName ("GetCommandInvocation",
+// Systems Manager API Reference). ListCommands is the emulator's.
 type NodeOutput struct {
 	*ssm.Client
 	Out map[string]string
 }
 
-// GetCommandInvocation is the emulator's answer with the node's output.
-func (n NodeOutput) GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvocationInput, optFns ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
-	o, err := n.Client.GetCommandInvocation(ctx, in, optFns...)
-	if err != nil {
-		return nil, err
+// GetCommandInvocation answers a step's output on a node.
+func (n NodeOutput) GetCommandInvocation(_ context.Context, in *ssm.GetCommandInvocationInput, _ ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
+	out := &ssm.GetCommandInvocationOutput{CommandId: in.CommandId, InstanceId: in.InstanceId, PluginName: in.PluginName,
+		Status: ssmtypes.CommandInvocationStatusSuccess, StatusDetails: aws.String("Success")}
+	switch aws.ToString(in.PluginName) {
+	case "installLinux":
+		out.StandardOutputContent = aws.String(n.Out[aws.ToString(in.InstanceId)])
+	case "installWindows":
+		out.StatusDetails = aws.String("Skipped")
+	default:
+		return nil, &smithy.GenericAPIError{Code: "InvalidPluginName", Message: "the document has more than one step: name one"}
 	}
-	o.StandardOutputContent = aws.String(n.Out[aws.ToString(in.InstanceId)])
-	return o, nil
+	return out, nil
+}
+
+// ListCommandInvocations lists a node's invocation with its two steps.
+func (n NodeOutput) ListCommandInvocations(_ context.Context, in *ssm.ListCommandInvocationsInput, _ ...func(*ssm.Options)) (*ssm.ListCommandInvocationsOutput, error) {
+	inv := ssmtypes.CommandInvocation{CommandId: in.CommandId, InstanceId: in.InstanceId, Status: ssmtypes.CommandInvocationStatusSuccess}
+	if in.Details {
+		inv.CommandPlugins = []ssmtypes.CommandPlugin{
+			{Name: aws.String("installLinux"), Status: ssmtypes.CommandPluginStatusSuccess, StatusDetails: aws.String("Success")},
+			{Name: aws.String("installWindows"), Status: ssmtypes.CommandPluginStatusSuccess, StatusDetails: aws.String("Skipped"),
+				Output: aws.String(`Step execution skipped due to unsatisfied preconditions: '"StringEquals": [platformType, Windows]'. Step name: installWindows`)},
+		}
+	}
+	return &ssm.ListCommandInvocationsOutput{CommandInvocations: []ssmtypes.CommandInvocation{inv}}, nil
 }
 
 // SubscribeQueue creates SQS queue name, subscribes it to the SNS topic and
