@@ -1,0 +1,230 @@
+package testkit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
+
+)
+
+func rigConfig(t *testing.T, endpoint string) aws.Config {
+	t.Helper()
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion("us-east-1"),
+		awsconfig.WithBaseEndpoint(endpoint), awsconfig.WithRetryMaxAttempts(1),
+		awsconfig.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// rawCall signs and sends a request the SDK would refuse to send (it
+// checks required members itself), as AWS would receive it.
+func rawCall(t *testing.T, cfg aws.Config, endpoint, service, target, contentType, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", endpoint+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if target != "" {
+		req.Header.Set("X-Amz-Target", target)
+	}
+	sum := sha256.Sum256([]byte(body))
+	creds, _ := cfg.Credentials.Retrieve(context.Background())
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestRigCatchesPlantedViolations sends one request per kind of constraint
+// through the real SDK clients (raw signed HTTP where the SDK would stop
+// it first), and checks that each is answered 400 as AWS does and
+// recorded, and that clean requests pass untouched.
+func TestRigCatchesPlantedViolations(t *testing.T) {
+	rig := StartRigT(t)
+	ctx := context.Background()
+	cfg := rigConfig(t, rig.URL)
+	acmc, ssmc, sm, ddb, snsc := acm.NewFromConfig(cfg), ssm.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg), sns.NewFromConfig(cfg)
+
+	// Clean requests reach moto and record nothing.
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("certferry-alerts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snsc.Publish(ctx, &sns.PublishInput{TopicArn: topic.TopicArn, Message: aws.String("hello"), Subject: aws.String("certferry")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("certferry/shop-web"), SecretString: aws.String("{}"),
+		ClientRequestToken: aws.String(strings.Repeat("a", 32))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ssmc.ListCommands(ctx, &ssm.ListCommandsInput{MaxResults: aws.Int32(50)}); err != nil {
+		t.Fatal(err)
+	}
+	if vs := rig.TakeViolations(); len(vs) != 0 {
+		t.Fatalf("clean requests recorded violations: %v", vs)
+	}
+
+	longARN := "arn:aws:acm:us-east-1:123456789012:certificate/" + strings.Repeat("a", 2048)
+	ids := make([]string, 51)
+	for i := range ids {
+		ids[i] = "i-0123456789abcdef0"
+	}
+	writes := make([]ddbtypes.WriteRequest, 26)
+	for i := range writes {
+		writes[i] = ddbtypes.WriteRequest{DeleteRequest: &ddbtypes.DeleteRequest{Key: map[string]ddbtypes.AttributeValue{"PK": &ddbtypes.AttributeValueMemberS{Value: "a"}}}}
+	}
+	sdkCalls := []struct {
+		name, constraint, member string
+		call                     func() error
+	}{
+		{"too long", "length", "CertificateArn", func() error {
+			_, err := acmc.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(longARN)})
+			return err
+		}},
+		{"pattern", "pattern", "DocumentName", func() error {
+			_, err := ssmc.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("bad name!")})
+			return err
+		}},
+		{"enum", "enum", "Filters.1.member.key", func() error {
+			_, err := ssmc.ListCommands(ctx, &ssm.ListCommandsInput{Filters: []ssmtypes.CommandFilter{{Key: "Nope", Value: aws.String("x")}}})
+			return err
+		}},
+		{"range", "range", "MaxResults", func() error {
+			_, err := ssmc.ListCommands(ctx, &ssm.ListCommandsInput{MaxResults: aws.Int32(51)})
+			return err
+		}},
+		{"list size", "size", "InstanceIds", func() error {
+			_, err := ssmc.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("certferry-install"), InstanceIds: ids})
+			return err
+		}},
+		{"map size", "size", "RequestItems", func() error {
+			_, err := ddb.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]ddbtypes.WriteRequest{}})
+			return err
+		}},
+		{"list size in a map", "size", "RequestItems.certferry", func() error {
+			_, err := ddb.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]ddbtypes.WriteRequest{"certferry": writes}})
+			return err
+		}},
+		{"blob size", "length", "Passphrase", func() error {
+			_, err := acmc.ExportCertificate(ctx, &acm.ExportCertificateInput{CertificateArn: aws.String("arn:aws:acm:us-east-1:123456789012:certificate/abc"), Passphrase: []byte("abc")})
+			return err
+		}},
+		{"length in characters", "length", "ClientRequestToken", func() error {
+			// 32 characters, 64 bytes: AWS counts characters, and 32 is the minimum.
+			_, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("certferry/shop-web"), SecretString: aws.String("{}"), ClientRequestToken: aws.String(strings.Repeat("é", 31))})
+			return err
+		}},
+	}
+	for _, c := range sdkCalls {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.call()
+			var api smithy.APIError
+			if !errors.As(err, &api) || api.ErrorCode() != "ValidationException" || !strings.Contains(api.ErrorMessage(), c.member) {
+				t.Fatalf("want a ValidationException naming %s, got %v", c.member, err)
+			}
+			vs := rig.TakeViolations()
+			if len(vs) != 1 || vs[0].Constraint != c.constraint || vs[0].Member != c.member {
+				t.Fatalf("recorded %v, want one %s violation at %s", vs, c.constraint, c.member)
+			}
+		})
+	}
+
+	raw := []struct {
+		name, service, target, contentType, body, constraint, member, code string
+	}{
+		{"missing required", "ssm", "AmazonSSM.SendCommand", "application/x-amz-json-1.1", `{"Comment":"x"}`, "required", "DocumentName", "ValidationException"},
+		{"unknown member", "acm", "CertificateManager.DescribeCertificate", "application/x-amz-json-1.1",
+			`{"CertificateArn":"arn:aws:acm:us-east-1:123456789012:certificate/abc","Certificatearn":"x"}`, "unknown", "Certificatearn", "ValidationException"},
+		{"query missing required", "sns", "", "application/x-www-form-urlencoded", "Action=Publish&Version=2010-03-31&TopicArn=" + url.QueryEscape(*topic.TopicArn), "required", "Message", "InvalidParameter"},
+		{"query unknown member", "sns", "", "application/x-www-form-urlencoded", "Action=Publish&Version=2010-03-31&Message=x&TopicArn=" + url.QueryEscape(*topic.TopicArn) + "&Subjekt=x", "unknown", "Subjekt", "InvalidParameter"},
+	}
+	for _, c := range raw {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := rawCall(t, cfg, rig.URL, c.service, c.target, c.contentType, c.body)
+			if status != 400 || !strings.Contains(body, c.code) || !strings.Contains(body, c.member) {
+				t.Fatalf("answer %d %s, want 400 %s naming %s", status, body, c.code, c.member)
+			}
+			vs := rig.TakeViolations()
+			if len(vs) != 1 || vs[0].Constraint != c.constraint || vs[0].Member != c.member {
+				t.Fatalf("recorded %v, want one %s violation at %s", vs, c.constraint, c.member)
+			}
+		})
+	}
+}
+
+// A violation that the code under test swallows still fails the run:
+// Finish turns a passing exit code into 1 and lists what AWS would refuse.
+func TestFinishFailsTheRunOnViolations(t *testing.T) {
+	rig, err := StartRig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := rigConfig(t, rig.URL)
+	_, _ = ssm.NewFromConfig(cfg).ListCommands(context.Background(), &ssm.ListCommandsInput{MaxResults: aws.Int32(500)}) // error swallowed, as a careless caller would
+	if got := rig.Finish(0); got != 1 {
+		t.Fatalf("Finish(0) = %d with a violation recorded, want 1", got)
+	}
+
+	clean, err := StartRig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := clean.Finish(0); got != 0 {
+		t.Fatalf("Finish(0) = %d without violations, want 0", got)
+	}
+}
+
+// The check runs before any stand-in or fault layer, including layers
+// added after it.
+func TestModelCheckIsOutermost(t *testing.T) {
+	rig := StartRigT(t)
+	answered := false
+	rig.Proxy.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Amz-Target") == "AmazonSSM.ListCommands" {
+				answered = true
+				writeJSON(w, 200, []byte(`{"Commands":[]}`))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	cfg := rigConfig(t, rig.URL)
+	_, err := ssm.NewFromConfig(cfg).ListCommands(context.Background(), &ssm.ListCommandsInput{MaxResults: aws.Int32(0)})
+	if err == nil || answered {
+		t.Fatalf("a stand-in answered a request AWS refuses (err %v)", err)
+	}
+	if vs := rig.TakeViolations(); len(vs) != 1 || vs[0].Constraint != "range" {
+		t.Fatalf("recorded %v", vs)
+	}
+}
