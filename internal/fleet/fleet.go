@@ -1,13 +1,23 @@
 // Package fleet sends certferry's SSM document to the target nodes and finds
-// commands already sent, so that a retried deployment never sends twice.
+// the command a run already sent, so that a retried deployment never sends
+// twice. A command is found by the send id certferry generated before
+// sending it (carried in SendCommand's Comment), never by its parameters
+// alone: an earlier run's command with the same parameters is not this
+// run's.
 package fleet
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -63,6 +73,35 @@ type Install struct {
 	// Only, when set, replaces the spec's targets with these instances (the
 	// sweep's resends to particular nodes).
 	Only []string
+	// SendID links the command to the deployment that sends it: generated
+	// by the caller and recorded before Send, carried in the Comment, and
+	// the only thing Find adopts a command by (NewSendID).
+	SendID string
+}
+
+// sendIDPattern is the shape of a send id: 32 lowercase hex digits.
+var sendIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// NewSendID returns a fresh random send id.
+func NewSendID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// InstallKey identifies what an install sends (document parameters and
+// targets), so that a recorded send id is reused only for the same install.
+func InstallKey(in Install) string {
+	var targets any = in.Spec.Targets
+	if ids := in.Instances(); ids != nil {
+		targets = sorted(ids)
+	}
+	b, _ := json.Marshal(struct {
+		P map[string][]string
+		T any
+	}{Parameters(in), targets})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Instances returns the instance ids the install targets, or nil for tag
@@ -103,8 +142,12 @@ func Parameters(in Install) map[string][]string {
 	}
 }
 
-// Send runs the document on the install's targets.
+// Send runs the document on the install's targets. The install's SendID
+// (required) goes into the command's Comment.
 func (f *Fleet) Send(ctx context.Context, in Install) (Command, error) {
+	if !sendIDPattern.MatchString(in.SendID) {
+		return Command{}, fmt.Errorf("send command for %s: send id %q is not 32 hex digits", in.Spec.Name, in.SendID)
+	}
 	req := &ssm.SendCommandInput{
 		DocumentName:   aws.String(f.opts.Document),
 		Parameters:     Parameters(in),
@@ -127,9 +170,14 @@ func (f *Fleet) Send(ctx context.Context, in Install) (Command, error) {
 	return fromSDK(out.Command), nil
 }
 
-// Find returns a command sent since since for the same install (same
-// document, parameters and targets) and not cancelled, or nil.
+// Find returns the command sent since since that carries the install's
+// SendID in its Comment, for the same install (same document, parameters
+// and targets) and not cancelled, or nil. Without a SendID nothing is
+// adopted.
 func (f *Fleet) Find(ctx context.Context, in Install, since time.Time) (*Command, error) {
+	if !sendIDPattern.MatchString(in.SendID) {
+		return nil, nil
+	}
 	want := Parameters(in)
 	p := ssm.NewListCommandsPaginator(f.api, &ssm.ListCommandsInput{
 		Filters: []ssmtypes.CommandFilter{
@@ -151,7 +199,8 @@ func (f *Fleet) Find(ctx context.Context, in Install, since time.Time) (*Command
 			if c.RequestedDateTime != nil && c.RequestedDateTime.Before(since) {
 				continue
 			}
-			if !maps.EqualFunc(c.Parameters, want, slices.Equal) || !sameTargets(c, in) {
+			if sendIDOf(aws.ToString(c.Comment)) != in.SendID ||
+				!maps.EqualFunc(c.Parameters, want, slices.Equal) || !sameTargets(c, in) {
 				continue
 			}
 			cmd := fromSDK(c)
@@ -186,12 +235,31 @@ func fromSDK(c *ssmtypes.Command) Command {
 	return Command{ID: aws.ToString(c.CommandId), InstanceIDs: c.InstanceIds, TargetCount: int(c.TargetCount)}
 }
 
+// commentPrefix starts every Comment certferry writes; the send id follows.
+const commentPrefix = "certferry "
+
+// comment is "certferry <send id> <name> serial <serial>", cut at 100
+// bytes, SendCommand's limit for Comment (the SSM API model: Comment max
+// 100). The send id comes first so that it always fits (10 + 32 bytes).
 func comment(in Install) string {
-	s := "certferry " + in.Spec.Name + " serial " + in.Serial
+	s := commentPrefix + in.SendID + " " + in.Spec.Name + " serial " + in.Serial
 	if len(s) > 100 {
 		s = s[:100]
 	}
 	return s
+}
+
+// sendIDOf returns the send id a certferry Comment carries, or "".
+func sendIDOf(c string) string {
+	rest, ok := strings.CutPrefix(c, commentPrefix)
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, " ")
+	if !sendIDPattern.MatchString(id) {
+		return ""
+	}
+	return id
 }
 
 func describeTargets(ts []spec.Target) string {

@@ -77,6 +77,8 @@ type Cert struct {
 	CreatedAt        string `dynamodbav:"createdAt"`
 	UpdatedAt        string `dynamodbav:"updatedAt"`
 	Claim            *Claim `dynamodbav:"claim,omitempty"`
+	// PendingSend is the command a run is sending, until its commit (send.go).
+	PendingSend *PendingSend `dynamodbav:"pendingSend,omitempty"`
 }
 
 // DeploymentTimeFormat starts deployment ids: RFC 3339 in UTC with fixed

@@ -9,8 +9,12 @@
 //     taken under the item's optimistic lock);
 //   - a run that failed part-way is completed by the next run without
 //     duplicates: the current secret version is reused when it already holds
-//     ACM's serial, and a command already sent for the same install is
-//     adopted instead of sending another.
+//     ACM's serial, and the command the failed run sent is adopted instead
+//     of sending another. A run records a fresh send id on META (under its
+//     claim) before SendCommand and the id travels in the command's Comment;
+//     only a command carrying the recorded id, for the same install, is
+//     adopted, so an earlier run's finished command never is (spec A, B, A
+//     sends three commands).
 package pipeline
 
 import (
@@ -67,6 +71,7 @@ type (
 		CreateCert(ctx context.Context, sp spec.Spec, claim inventory.Claim) (*inventory.Cert, error)
 		TakeClaim(ctx context.Context, c *inventory.Cert, claim inventory.Claim) (*inventory.Cert, error)
 		ReleaseClaim(ctx context.Context, name, token string) error
+		RecordSend(ctx context.Context, c *inventory.Cert, token string, ps inventory.PendingSend) (*inventory.Cert, error)
 		Commit(ctx context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error)
 	}
 	commander interface {
@@ -312,15 +317,27 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 		Only: opts.only,
 	}
 	var cmd *fleet.Command
-	if !opts.force {
+	installKey := fleet.InstallKey(install)
+	if ps := c.PendingSend; ps != nil && ps.Install == installKey && !opts.force {
+		// An earlier run of this very install recorded a send and failed
+		// before its commit: adopt the command it sent, if SSM has it.
+		install.SendID = ps.ID
 		if cmd, err = p.fleet.Find(ctx, install, p.now().Add(-p.cfg.Lookback)); err != nil {
 			return Result{}, err
 		}
 		if cmd != nil {
-			slog.InfoContext(ctx, "adopting command already sent for this install", "name", sp.Name, "commandId", cmd.ID)
+			slog.InfoContext(ctx, "adopting the command an interrupted run sent", "name", sp.Name, "commandId", cmd.ID, "sendId", ps.ID)
 		}
 	}
 	if cmd == nil {
+		install.SendID = fleet.NewSendID()
+		c, err = p.inv.RecordSend(ctx, c, claim.Token, inventory.PendingSend{ID: install.SendID, Install: installKey, At: p.now().Unix()})
+		if errors.Is(err, inventory.ErrConflict) {
+			return Result{}, fmt.Errorf("%w: %s was taken over before this run sent its command", ErrBusy, sp.Name)
+		}
+		if err != nil {
+			return Result{}, err
+		}
 		sent, err := p.fleet.Send(ctx, install)
 		if err != nil {
 			return Result{}, err
@@ -337,7 +354,9 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	// list them; ignoring that keeps the emulator on the production path,
 	// and keeps a deployment's writes constant whatever the fleet size.)
 	nodes := install.Instances()
-	c.Spec = sp
+	next := *c // the store's copy stays as read if the commit fails
+	c = &next
+	c.Spec, c.PendingSend = sp, nil // the commit links the command: nothing is pending any more
 	c.SecretARN, c.SecretVersionID = ver.SecretARN, ver.VersionID
 	c.Serial, c.Fingerprint, c.NotAfter, c.DomainName = b.Serial, b.Fingerprint, b.NotAfter, info.DomainName
 	dep := &inventory.Deployment{

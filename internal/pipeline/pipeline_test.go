@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +52,10 @@ func (f *fakeStore) Put(_ context.Context, _ string, b *bundle.Bundle, _ string)
 }
 
 type fakeInventory struct {
-	cert     *inventory.Cert
-	commits  int
-	released []string
+	cert      *inventory.Cert
+	commits   int
+	released  []string
+	commitErr error // the next Commit fails with it
 }
 
 func (f *fakeInventory) GetCert(context.Context, string) (*inventory.Cert, error) { return f.cert, nil }
@@ -77,7 +79,21 @@ func (f *fakeInventory) ReleaseClaim(_ context.Context, _ string, token string) 
 	f.released = append(f.released, token)
 	return nil
 }
+func (f *fakeInventory) RecordSend(_ context.Context, c *inventory.Cert, token string, ps inventory.PendingSend) (*inventory.Cert, error) {
+	if f.cert.Version != c.Version || f.cert.Claim == nil || f.cert.Claim.Token != token {
+		return nil, inventory.ErrConflict
+	}
+	next := *c
+	next.PendingSend, next.Version = &ps, c.Version+1
+	f.cert = &next
+	return &next, nil
+}
 func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error) {
+	if f.commitErr != nil {
+		err := f.commitErr
+		f.commitErr = nil
+		return nil, err
+	}
 	f.commits++
 	next := *c
 	next.Claim, next.Status, next.LastCommandID, next.LastDeploymentID = nil, inventory.StatusActive, d.CommandID, d.ID
@@ -85,9 +101,10 @@ func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventor
 	return &next, nil
 }
 
+// fakeFleet keeps what it sent; Find adopts a sent command only by its send id.
 type fakeFleet struct {
 	sent  []fleet.Install
-	found *fleet.Command
+	found []fleet.Command // commands SSM lists besides those sent here (another run's)
 	err   error
 }
 
@@ -98,8 +115,13 @@ func (f *fakeFleet) Send(_ context.Context, in fleet.Install) (fleet.Command, er
 	f.sent = append(f.sent, in)
 	return fleet.Command{ID: "cmd-new", InstanceIDs: []string{"i-0123456789abcdef0"}}, nil
 }
-func (f *fakeFleet) Find(context.Context, fleet.Install, time.Time) (*fleet.Command, error) {
-	return f.found, nil
+func (f *fakeFleet) Find(_ context.Context, in fleet.Install, _ time.Time) (*fleet.Command, error) {
+	for i, s := range f.sent {
+		if in.SendID != "" && s.SendID == in.SendID && fleet.InstallKey(s) == fleet.InstallKey(in) {
+			return &fleet.Command{ID: fmt.Sprintf("cmd-sent-%d", i)}, nil
+		}
+	}
+	return nil, nil
 }
 
 type rig struct {
@@ -201,15 +223,32 @@ func TestFailedRunReleasesItsClaim(t *testing.T) {
 	}
 }
 
-func TestAdoptsCommandAlreadySent(t *testing.T) {
+// A run that failed between SendCommand and its commit is completed by the
+// retry with the command it sent; a finished run's command is never adopted.
+func TestAdoptsOnlyTheCommandItsRunSent(t *testing.T) {
 	r := newRig(t)
-	r.fleet.found = &fleet.Command{ID: "cmd-earlier"}
+	r.inv.commitErr = errors.New("ddb down")
+	if _, err := r.p.Onboard(context.Background(), onboardSpec()); err == nil {
+		t.Fatal("first run: no error from the failing commit")
+	}
+	if len(r.fleet.sent) != 1 || r.inv.cert.PendingSend == nil || r.fleet.sent[0].SendID != r.inv.cert.PendingSend.ID {
+		t.Fatalf("sent %+v, pending %+v: want the send id recorded before sending", r.fleet.sent, r.inv.cert.PendingSend)
+	}
+	r.inv.cert.Claim = nil // released
 	res, err := r.p.Onboard(context.Background(), onboardSpec())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.CommandID != "cmd-earlier" || len(r.fleet.sent) != 0 {
-		t.Fatalf("command %s, sent %d: want the earlier command adopted", res.CommandID, len(r.fleet.sent))
+	if res.CommandID != "cmd-sent-0" || len(r.fleet.sent) != 1 || r.inv.cert.PendingSend != nil {
+		t.Fatalf("command %s, sent %d, pending %+v: want the interrupted run's command adopted and nothing pending",
+			res.CommandID, len(r.fleet.sent), r.inv.cert.PendingSend)
+	}
+	// A redeploy of the committed name sends a new command with a new id.
+	if _, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.fleet.sent) != 2 || r.fleet.sent[1].SendID == r.fleet.sent[0].SendID {
+		t.Fatalf("redeploy: sent %d commands (ids %v)", len(r.fleet.sent), r.fleet.sent)
 	}
 }
 
