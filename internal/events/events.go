@@ -33,13 +33,16 @@ var ErrMalformed = errors.New("malformed event")
 // Kind is what an event means to certferry.
 type Kind string
 
-// Kinds of event. Available and Renewed lead to a deployment when ACM's
-// serial changed; the others lead to an alert.
+// Kinds of event. Available, Rotated and Renewed lead to a deployment when
+// ACM's serial changed; Revoked to a deployment of a newer serial if ACM has
+// one, and an alert; the others lead to an alert.
 const (
 	KindAvailable         Kind = "certificate-available"
 	KindActionRequired    Kind = "renewal-action-required"
 	KindApproachingExpiry Kind = "approaching-expiration"
 	KindExpired           Kind = "expired"
+	KindRevoked           Kind = "certificate-revoked"
+	KindRotated           Kind = "certificate-rotated"
 	KindRenewed           Kind = "health-renewal-completed"
 	KindRenewalProblem    Kind = "health-renewal-problem"
 	KindUnknown           Kind = "unknown"
@@ -54,7 +57,12 @@ const (
 	DetailActionRequired    = "ACM Certificate Renewal Action Required"
 	DetailApproachingExpiry = "ACM Certificate Approaching Expiration"
 	DetailExpired           = "ACM Certificate Expired"
-	DetailHealth            = "AWS Health Event"
+	DetailRevoked           = "ACM Certificate Revoked"
+	// DetailRotated has no documented detail (the EventBridge reference
+	// lists the event, the ACM User Guide gives no structure): only the
+	// envelope and resources are relied upon.
+	DetailRotated = "ACM Certificate Rotated"
+	DetailHealth  = "AWS Health Event"
 
 	HealthRenewalStateChange = "AWS_ACM_RENEWAL_STATE_CHANGE"
 	HealthRenewalFailure     = "AWS_ACM_RENEWAL_FAILURE"
@@ -167,7 +175,7 @@ func Parse(raw []byte) (Event, error) {
 	e.Kind = kindOf(e.Source, e.DetailType)
 	arns := []string(env.Resources)
 	switch e.Kind {
-	case KindAvailable, KindActionRequired, KindApproachingExpiry, KindExpired:
+	case KindAvailable, KindActionRequired, KindApproachingExpiry, KindExpired, KindRevoked, KindRotated:
 		e.readACM(detail)
 	case KindUnknown:
 		if e.Source == SourceHealth && e.DetailType == DetailHealth {
@@ -204,6 +212,10 @@ func kindOf(source, detailType string) Kind {
 		return KindApproachingExpiry
 	case DetailExpired:
 		return KindExpired
+	case DetailRevoked:
+		return KindRevoked
+	case DetailRotated:
+		return KindRotated
 	}
 	return KindUnknown
 }
@@ -292,8 +304,11 @@ func (e Event) Trigger() string {
 }
 
 // Deploys reports whether the event's kind leads to a deployment (when
-// ACM's serial changed); the other known kinds lead to an alert.
-func (e Event) Deploys() bool { return e.Kind == KindAvailable || e.Kind == KindRenewed }
+// ACM's serial changed) and nothing else; Revoked deploys a newer serial
+// and alerts; the other known kinds lead to an alert.
+func (e Event) Deploys() bool {
+	return e.Kind == KindAvailable || e.Kind == KindRotated || e.Kind == KindRenewed
+}
 
 // flexString reads a JSON string, number or boolean as text; anything else
 // (object, array, null) as empty.

@@ -26,6 +26,10 @@ func TestSamples(t *testing.T) {
 		"renewal-action-required.json":        {kind: KindActionRequired, trigger: "acm-event"},
 		"renewal-approaching-expiration.json": {kind: KindApproachingExpiry, trigger: "acm-event"},
 		"renewal-expired.json":                {kind: KindExpired, trigger: "acm-event"},
+		"renewal-revoked.json":                {kind: KindRevoked, trigger: "acm-event"},
+		// "ACM Certificate Rotated" has no documented payload: the sample
+		// carries the envelope and the certificate in resources only.
+		"renewal-rotated.json":                {kind: KindRotated, trigger: "acm-event"},
 		"renewal-health-completed.json":       {kind: KindRenewed, trigger: "health-event"},
 		"renewal-health-failed.json":          {kind: KindRenewalProblem, trigger: "health-event"},
 		"renewal-unknown-kind.json":           {kind: KindUnknown, trigger: "health-event"},
@@ -156,7 +160,9 @@ func TestHostileVariants(t *testing.T) {
 					t.Fatalf("common name %q", ev.CommonName)
 				}
 			}},
-		{name: "unknown ACM detail type", raw: env(`"ACM Certificate Revoked"`, `"aws.acm"`, `[`+arn+`]`, `{}`), kind: KindUnknown},
+		{name: "unknown ACM detail type", raw: env(`"ACM Certificate Imported Somewhere"`, `"aws.acm"`, `[`+arn+`]`, `{}`), kind: KindUnknown},
+		{name: "revoked with an empty detail", raw: env(`"ACM Certificate Revoked"`, `"aws.acm"`, `[`+arn+`]`, `{}`), kind: KindRevoked},
+		{name: "rotated without detail", raw: `{"id":"x1","source":"aws.acm","detail-type":"ACM Certificate Rotated","resources":[` + arn + `]}`, kind: KindRotated},
 		{name: "unknown source", raw: env(`"ACM Certificate Available"`, `"aws.s3"`, `[`+arn+`]`, `{}`), kind: KindUnknown},
 		{name: "health for another service", raw: env(`"AWS Health Event"`, `"aws.health"`, `[`+arn+`]`, `{"service":"EC2","eventTypeCode":"AWS_ACM_RENEWAL_STATE_CHANGE"}`), kind: KindUnknown},
 		{name: "health with another ACM code", raw: env(`"AWS Health Event"`, `"aws.health"`, `[`+arn+`]`, `{"service":"ACM","eventTypeCode":"AWS_ACM_SOMETHING_NEW"}`), kind: KindUnknown},

@@ -22,6 +22,10 @@ const (
 	adviceCA    = "Check the private CA that issued the certificate: it must be ACTIVE and valid beyond the new certificate's end date, and ACM must be allowed to issue from it (an AWS Private CA permission for acm.amazonaws.com)."
 	adviceCAA   = "Allow Amazon in the domain's CAA records (amazon.com, amazontrust.com, awstrust.com or amazonaws.com), or remove the CAA records that exclude it."
 	adviceAuto  = "Once ACM issues the renewed certificate, certferry deploys it on its own (ACM Certificate Available or AWS Health event, or the daily sweep)."
+
+	adviceRevoked          = "Revocation is permanent for this certificate ARN: ACM will not renew it, and clients that check revocation reject it."
+	adviceRevokedReplace   = "Request a replacement certificate in ACM (DNS validation with Options.Export=ENABLED, or issue one from your private CA), then rebind every name listed: DELETE /certificates/{name}, then POST /certificates with the new ARN under the same name."
+	adviceRevokedMeanwhile = "Until then the nodes listed keep serving the revoked certificate: certferry no longer deploys it (ACM reports it REVOKED)."
 )
 
 // advise returns an alert's title, facts and advice.
@@ -40,6 +44,8 @@ func advise(ev events.Event, info certs.Info, domain string, days *int, deployed
 		title = what + " has expired"
 	case events.KindRenewalProblem:
 		title = "ACM reports a renewal problem for " + what + daysText
+	case events.KindRevoked:
+		title = what + " was revoked"
 	default:
 		title = "certferry: " + string(ev.Kind) + " for " + what
 	}
@@ -69,6 +75,9 @@ func advise(ev events.Event, info certs.Info, domain string, days *int, deployed
 	}
 	if ev.Description != "" {
 		facts = append(facts, "AWS Health says: "+ev.Description)
+	}
+	if ev.Kind == events.KindRevoked {
+		return title, facts, []string{adviceRevoked, adviceRevokedReplace, adviceRevokedMeanwhile}
 	}
 
 	// ACM already holds a newer certificate than certferry deployed: the

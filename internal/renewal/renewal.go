@@ -144,9 +144,12 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		return out, fmt.Errorf("event %s: %w", ev.ID, err)
 	}
 
-	if ev.Deploys() {
+	switch {
+	case ev.Kind == events.KindRevoked:
+		err = h.revoked(ctx, log, ev, bound, &out)
+	case ev.Deploys():
 		err = h.sync(ctx, log, ev, bound, &out)
-	} else {
+	default:
 		err = h.alert(ctx, log, ev, bound, &out)
 	}
 	if err != nil {
@@ -223,6 +226,55 @@ func (h *Handler) sync(ctx context.Context, log *slog.Logger, ev events.Event, b
 			return err
 		}
 		out.Alerts = append(out.Alerts, id)
+	}
+	return nil
+}
+
+// revoked handles "ACM Certificate Revoked". Revocation is permanent for
+// the ARN and ACM then reports the certificate REVOKED, which the pipeline
+// never deploys (Sync, redeploys and the sweep's resends all require
+// ISSUED). Sync still runs for every bound name so that a newer serial ACM
+// already holds goes out at once. Then one alert per certificate names the
+// bound names, their nodes, and what to do.
+func (h *Handler) revoked(ctx context.Context, log *slog.Logger, ev events.Event, bound map[string][]string, out *Outcome) error {
+	var errs []error
+	facts := map[string][]string{} // arn → what happened to each name
+	for _, arn := range ev.CertificateARNs {
+		for _, name := range bound[arn] {
+			res, err := h.deploy.Sync(ctx, name, ev.Trigger())
+			switch {
+			case err == nil && !res.Unchanged:
+				out.Deployed = append(out.Deployed, Deployed{Name: name, Serial: res.Serial, DeploymentID: res.DeploymentID, CommandID: res.CommandID})
+				facts[arn] = append(facts[arn], fmt.Sprintf("%s: newer serial %s deployed (command %s)", name, res.Serial, res.CommandID))
+				log.InfoContext(ctx, "newer certificate deployed after a revocation", "name", name, "serial", res.Serial, "commandId", res.CommandID)
+			case err == nil:
+				out.Unchanged = append(out.Unchanged, name)
+				facts[arn] = append(facts[arn], fmt.Sprintf("%s: ACM reports the deployed serial %s as current; nothing deployed", name, res.Serial))
+			case errors.Is(err, pipeline.ErrUnknownName):
+				log.InfoContext(ctx, "name was deleted meanwhile; skipped", "name", name)
+			case errors.Is(err, certs.ErrNotFound), errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
+				out.Blocked = append(out.Blocked, name)
+				facts[arn] = append(facts[arn], fmt.Sprintf("%s: not deployed (%v)", name, err))
+			default:
+				errs = append(errs, fmt.Errorf("deploy %s: %w", name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...) // the retry alerts once, after deploying
+	}
+	for _, arn := range ev.CertificateARNs {
+		if len(bound[arn]) == 0 {
+			continue
+		}
+		a := h.compose(ctx, ev, arn, bound[arn])
+		a.Facts = append(a.Facts, facts[arn]...)
+		id, err := h.alerts.Publish(ctx, a)
+		if err != nil {
+			return err
+		}
+		out.Alerts = append(out.Alerts, id)
+		log.InfoContext(ctx, "revocation alert published", "certificateArn", arn, "messageId", id, "names", len(a.Names))
 	}
 	return nil
 }

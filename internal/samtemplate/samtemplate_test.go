@@ -302,7 +302,8 @@ func TestRenewalSubscriptions(t *testing.T) {
 	if acm == nil {
 		t.Fatal("no aws.acm rule")
 	}
-	for _, dt := range []string{"ACM Certificate Available", "ACM Certificate Renewal Action Required", "ACM Certificate Approaching Expiration", "ACM Certificate Expired"} {
+	for _, dt := range []string{"ACM Certificate Available", "ACM Certificate Renewal Action Required", "ACM Certificate Approaching Expiration", "ACM Certificate Expired",
+		"ACM Certificate Revoked", "ACM Certificate Rotated"} {
 		if !strings.Contains(fmt.Sprint(acm["detail-type"]), dt) {
 			t.Errorf("aws.acm rule misses %q", dt)
 		}
