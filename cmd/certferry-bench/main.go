@@ -15,6 +15,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/certferry/certferry/internal/motoserver"
+	"github.com/certferry/certferry/internal/testkit"
 )
 
 // Result is one measured figure.
@@ -68,12 +70,21 @@ func main() {
 
 type settings struct{ runs, events, certs, nodes, starts int }
 
-func run(ctx context.Context, outPath, only string, cfg settings) error {
-	moto, err := motoserver.Start(ctx)
+func run(ctx context.Context, outPath, only string, cfg settings) (err error) {
+	// moto behind the AWS model check: a bench request AWS would refuse
+	// fails the bench (testkit.StartRig).
+	checked, err := testkit.StartRig(ctx)
 	if err != nil {
 		return err
 	}
-	defer moto.Stop()
+	modelRig = checked
+	moto := checked.Moto
+	defer func() {
+		checked.Stop()
+		if vs := checked.Violations(); len(vs) > 0 {
+			err = errors.Join(err, fmt.Errorf("AWS model check: %d request(s) AWS would refuse: %v", len(vs), vs))
+		}
+	}()
 	rep := &Report{
 		Date:    time.Now().UTC().Format(time.RFC3339),
 		Machine: fmt.Sprintf("%s/%s, %d CPU, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()),

@@ -78,6 +78,10 @@ type rig struct {
 	ssm   *ssmStandIn
 }
 
+// modelRig is the checked rig run starts; every bench proxy is guarded by
+// its model check.
+var modelRig *testkit.Rig
+
 func newRig(ctx context.Context, moto *motoserver.Server) (*rig, error) {
 	if err := moto.Reset(ctx); err != nil {
 		return nil, err
@@ -90,7 +94,10 @@ func newRig(ctx context.Context, moto *motoserver.Server) (*rig, error) {
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := testkit.NewFaultProxy(moto.URL)
+	// The bench's own proxy (its SSM stand-in answers) sits in front of the
+	// emulator behind the same model check, so answered requests are
+	// checked too.
+	proxy, err := modelRig.NewFaultProxy()
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,9 @@ var (
 	Unavailable = Fault{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable"}
 )
 
-// NewFaultProxy starts a proxy to target (the emulator's URL).
+// NewFaultProxy starts a proxy to target (the emulator's URL). In front of
+// a rig (target is a Rig's URL) it checks every request with the rig's AWS
+// model check, whatever layers and answers it is given.
 func NewFaultProxy(target string) (*FaultProxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
@@ -90,6 +92,12 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 		}
 	})
 	p.chain = p.core
+	if r := rigAt(target); r != nil {
+		// In front of a checked rig: check here too, or answers and
+		// stand-ins of this proxy would skip the AWS model check.
+		p.guard = r.ModelCheck
+		p.rebuild()
+	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		h := p.chain

@@ -51,7 +51,24 @@ func StartRig(ctx context.Context, env ...string) (*Rig, error) {
 	checked.URL = proxy.URL
 	r.Moto = &checked
 	proxy.Guard(r.ModelCheck)
+	ridsMu.Lock()
+	rigs[r.URL] = r
+	ridsMu.Unlock()
 	return r, nil
+}
+
+// rigs are the running rigs by checked URL: a FaultProxy a test puts in
+// front of one (for its own faults or stand-in answers) checks requests
+// with the same model check, so nothing it answers escapes the check.
+var (
+	ridsMu sync.Mutex
+	rigs   = map[string]*Rig{}
+)
+
+func rigAt(target string) *Rig {
+	ridsMu.Lock()
+	defer ridsMu.Unlock()
+	return rigs[strings.TrimSuffix(target, "/")]
 }
 
 // ModelCheck is the proxy layer that validates each request against its
@@ -146,6 +163,9 @@ func (r *Rig) TakeViolations() []awsmodel.Violation {
 
 // Stop stops the proxy and moto.
 func (r *Rig) Stop() {
+	ridsMu.Lock()
+	delete(rigs, r.URL)
+	ridsMu.Unlock()
 	r.Proxy.Close()
 	r.emulator.Stop()
 }
@@ -191,4 +211,17 @@ func StartRigT(t interface {
 		}
 	})
 	return r
+}
+
+// NewFaultProxy starts another fault proxy in front of this rig's
+// emulator, guarded by the same model check (its violations are this
+// rig's): for a caller that needs its own faults or stand-in answers and
+// must not let them skip the check.
+func (r *Rig) NewFaultProxy() (*FaultProxy, error) {
+	p, err := NewFaultProxy(r.emulator.URL)
+	if err != nil {
+		return nil, err
+	}
+	p.Guard(r.ModelCheck)
+	return p, nil
 }

@@ -227,3 +227,25 @@ func TestModelCheckIsOutermost(t *testing.T) {
 		t.Fatalf("recorded %v", vs)
 	}
 }
+
+// A fault proxy a test puts in front of the rig checks with the rig's
+// model check: its stand-in answers cannot let a request AWS refuses pass.
+func TestFaultProxyInFrontOfRigChecks(t *testing.T) {
+	rig := StartRigT(t)
+	front, err := NewFaultProxy(rig.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer front.Close()
+	front.Answer("AmazonSSM.ListCommands", func([]byte) (int, []byte) { return 200, []byte(`{"Commands":[]}`) })
+	cfg := rigConfig(t, front.URL)
+	if _, err := ssm.NewFromConfig(cfg).ListCommands(context.Background(), &ssm.ListCommandsInput{MaxResults: aws.Int32(50)}); err != nil {
+		t.Fatalf("clean request: %v", err)
+	}
+	if _, err := ssm.NewFromConfig(cfg).ListCommands(context.Background(), &ssm.ListCommandsInput{MaxResults: aws.Int32(51)}); err == nil {
+		t.Fatal("the stand-in answered a request AWS refuses")
+	}
+	if vs := rig.TakeViolations(); len(vs) != 1 || vs[0].Member != "MaxResults" {
+		t.Fatalf("recorded %v", vs)
+	}
+}
