@@ -77,14 +77,16 @@ func remember(b bundle.Bundle) {
 
 func TestMain(m *testing.M) {
 	logs = testkit.CaptureLogs()
-	var err error
-	moto, err = motoserver.Start(context.Background())
+	// moto behind the AWS model check: every request of the suite is
+	// checked against AWS's API models, and one AWS would refuse fails the
+	// run even if the code under test swallowed the 400.
+	rig, err := testkit.StartRig(context.Background())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration tests need moto_server:", err)
+		fmt.Fprintln(os.Stderr, "integration tests need moto_server and botocore:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	moto.Stop()
+	moto = rig.Moto
+	code := rig.Finish(m.Run())
 	if code == 0 {
 		code = checkLogs()
 	}
@@ -600,12 +602,10 @@ func TestOnboardRefusalsWriteNothing(t *testing.T) {
 // A certificate still PENDING_VALIDATION needs a moto that does not issue
 // at once, so this test runs its own.
 func TestOnboardPendingValidation(t *testing.T) {
-	slow, err := motoserver.Start(context.Background(), "MOTO_ACM_VALIDATION_WAIT=3600")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(slow.Stop) // after the rig's own cleanup (cleanups run last-in, first-out)
-	r := newRig(t, slow)
+	// Stopped, and its model violations reported, after the rig's own
+	// cleanup (cleanups run last-in, first-out).
+	slow := testkit.StartRigT(t, "MOTO_ACM_VALIDATION_WAIT=3600")
+	r := newRig(t, slow.Moto)
 	arn, err := requestPending(r)
 	if err != nil {
 		t.Fatal(err)

@@ -163,14 +163,12 @@ func mode(t *testing.T, p string) os.FileMode {
 	return st.Mode().Perm()
 }
 
+// startMoto starts moto behind the AWS model check for one test: the
+// node's own requests (the bundle, the installer) are checked too, and
+// one AWS would refuse fails the test.
 func startMoto(t *testing.T) *motoserver.Server {
 	t.Helper()
-	m, err := motoserver.Start(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Stop)
-	return m
+	return testkit.StartRigT(t).Moto
 }
 
 func TestLinuxStepOnRealNginx(t *testing.T) {
