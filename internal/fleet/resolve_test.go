@@ -11,10 +11,12 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/testkit"
 )
 
-// moto has no DescribeInstanceInformation, so the resolver is checked here
-// against a fake: the filters it sends and the pages it follows.
+// moto has no DescribeInstanceInformation: the resolver is checked against
+// a fake (the filters it sends, the pages it follows) and against the SSM
+// stand-in, which does what AWS documents.
 type fakeInfo struct {
 	filters [][]ssmtypes.InstanceInformationStringFilter
 	pages   [][]string
@@ -28,7 +30,7 @@ func (f *fakeInfo) DescribeInstanceInformation(_ context.Context, in *ssm.Descri
 	}
 	out := &ssm.DescribeInstanceInformationOutput{}
 	for _, id := range f.pages[page] {
-		out.InstanceInformationList = append(out.InstanceInformationList, ssmtypes.InstanceInformation{InstanceId: aws.String(id)})
+		out.InstanceInformationList = append(out.InstanceInformationList, ssmtypes.InstanceInformation{InstanceId: aws.String(id), PingStatus: ssmtypes.PingStatusOnline})
 	}
 	if page+1 < len(f.pages) {
 		out.NextToken = aws.String(fmt.Sprint(page + 1))
@@ -52,14 +54,62 @@ func TestResolve(t *testing.T) {
 	for _, fl := range f.filters[0] {
 		keys = append(keys, aws.ToString(fl.Key)+"="+fmt.Sprint(fl.Values))
 	}
-	if want := []string{"PingStatus=[Online]", "tag:env=[prod]", "tag:role=[web api]"}; !slices.Equal(keys, want) {
+	// Tag filters alone: AWS refuses them combined with any other filter
+	// (this test once expected a PingStatus filter beside them).
+	if want := []string{"tag:env=[prod]", "tag:role=[web api]"}; !slices.Equal(keys, want) {
 		t.Fatalf("filters %v, want %v", keys, want)
 	}
 	f = &fakeInfo{pages: [][]string{{"i-0aaaaaaaaaaaaaaaa"}}}
 	if _, err := NewResolver(f).Resolve(context.Background(), []spec.Target{{Key: "InstanceIds", Values: []string{"i-0aaaaaaaaaaaaaaaa", "mi-0aaaaaaaaaaaaaaaa"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if k := aws.ToString(f.filters[0][1].Key); k != "InstanceIds" {
-		t.Fatalf("instance id targets filtered by %s", k)
+	if len(f.filters[0]) != 1 || aws.ToString(f.filters[0][0].Key) != "InstanceIds" {
+		t.Fatalf("instance id targets filtered by %v", f.filters[0])
+	}
+}
+
+// Against the stand-in: tag filters alone, Online nodes only, pages of 50,
+// EC2 and hybrid nodes, instance ids SSM does not manage left out.
+func TestResolveOnStandIn(t *testing.T) {
+	s := testkit.NewSSMStandIn(nil)
+	web := map[string]string{"env": "prod", "role": "web"}
+	var want []string
+	for i := range 60 {
+		id := fmt.Sprintf("i-%017x", i)
+		s.Register(testkit.SSMNode{InstanceID: id, Tags: web})
+		want = append(want, id)
+	}
+	s.Register(testkit.SSMNode{InstanceID: "mi-0aaaaaaaaaaaaaaaa", Platform: "Windows", Tags: map[string]string{"env": "prod", "role": "api"}},
+		testkit.SSMNode{InstanceID: "i-0ffffffffffffff01", PingStatus: "ConnectionLost", Tags: web},
+		testkit.SSMNode{InstanceID: "i-0ffffffffffffff02", Tags: map[string]string{"env": "dev", "role": "web"}})
+	want = append(want, "mi-0aaaaaaaaaaaaaaaa")
+	slices.Sort(want)
+	p, err := testkit.NewFaultProxy("http://127.0.0.1:1") // every call is the stand-in's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s.Plug(p)
+	api := ssm.New(ssm.Options{Region: "us-east-1", BaseEndpoint: aws.String(p.URL), RetryMaxAttempts: 1,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "t", SecretAccessKey: "t"}, nil
+		})})
+	r := NewResolver(api)
+	got, err := r.Resolve(context.Background(), []spec.Target{{Key: "tag:env", Values: []string{"prod"}}, {Key: "tag:role", Values: []string{"web", "api"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("resolved %d nodes, want the %d online ones (EC2 and hybrid)", len(got), len(want))
+	}
+	if n := s.Calls()["AmazonSSM.DescribeInstanceInformation"]; n != 2 {
+		t.Fatalf("%d calls, want 2 pages of at most 50", n)
+	}
+	got, err = r.Resolve(context.Background(), []spec.Target{{Key: "InstanceIds", Values: []string{"mi-0aaaaaaaaaaaaaaaa", "i-0ffffffffffffff01", "i-0123456789abcdef0", want[0]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := []string{want[0], "mi-0aaaaaaaaaaaaaaaa"}; !slices.Equal(got, w) {
+		t.Fatalf("instance ids resolved to %v, want %v (online and managed only)", got, w)
 	}
 }
