@@ -39,13 +39,14 @@ type ConflictRetry struct {
 	Max      time.Duration // the backoff ceiling never exceeds this
 }
 
-// DefaultConflictRetry is the store's policy: up to 12 attempts, full
-// jitter under a ceiling of 25 ms doubling to 1 s (at most 6.6 s of
-// waiting, 3.3 s on average, inside every function's timeout; the
-// deadline bounds it anyway). Enough for a wave of a few hundred nodes
-// reporting at once on one deployment: every attempt that loses a conflict
-// spreads further out.
-var DefaultConflictRetry = ConflictRetry{Attempts: 12, Base: 25 * time.Millisecond, Max: time.Second}
+// DefaultConflictRetry is the store's policy: up to 20 attempts, full
+// jitter under a ceiling of 25 ms doubling to 1 s: at most 14.6 s of
+// waiting (7.3 s on average), and never past the context's deadline (the
+// functions' timeouts, the API's 29 s). Enough for a wave of a few hundred
+// nodes reporting at once on one deployment, whose DEPLOY item every
+// report's transaction includes: each attempt that loses a conflict
+// spreads further out (TestTrackerWaveWithConflicts).
+var DefaultConflictRetry = ConflictRetry{Attempts: 20, Base: 25 * time.Millisecond, Max: time.Second}
 
 // IsTransactionConflict reports whether err is DynamoDB's answer to an
 // overlap with an ongoing transaction: TransactionConflictException, or a

@@ -368,8 +368,9 @@ func (s *Store) pendingNode(pk, id string, d *Deployment, now string) *ddbtypes.
 // Detail is everything stored under one certificate name.
 type Detail struct {
 	Cert        *Cert
-	Deployments []Deployment // oldest first
+	Deployments []Deployment // oldest first, counts with their shards' added
 	Nodes       []Node
+	shardKeys   []map[string]ddbtypes.AttributeValue // COUNT items (counts.go)
 }
 
 // NodesByID returns the nodes keyed by instance id.
@@ -393,9 +394,21 @@ func (s *Store) Describe(ctx context.Context, name string) (*Detail, error) {
 		return nil, fmt.Errorf("read certificate %s: %w", name, err)
 	}
 	d := &Detail{}
+	shards := map[string]map[string]int{}
 	for _, it := range items {
 		sk := it["SK"].(*ddbtypes.AttributeValueMemberS).Value
 		switch {
+		case isCountShard(sk):
+			var dep string
+			var counts map[string]int
+			dep, counts, err = shardCounts(it)
+			if shards[dep] == nil {
+				shards[dep] = map[string]int{}
+			}
+			for st, n := range counts {
+				shards[dep][st] += n
+			}
+			d.shardKeys = append(d.shardKeys, key(CertKey(name), sk))
 		case sk == metaSK:
 			d.Cert = &Cert{}
 			err = attributevalue.UnmarshalMap(it, d.Cert)
@@ -411,6 +424,9 @@ func (s *Store) Describe(ctx context.Context, name string) (*Detail, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode %s item %s: %w", name, sk, err)
 		}
+	}
+	for i := range d.Deployments {
+		addCounts(&d.Deployments[i], shards[d.Deployments[i].ID])
 	}
 	return d, nil
 }
@@ -489,6 +505,7 @@ func (s *Store) DeleteCert(ctx context.Context, name string) (bool, error) {
 	for _, n := range d.Nodes {
 		keys = append(keys, key(n.PK, n.SK))
 	}
+	keys = append(keys, d.shardKeys...)
 	keys = append(keys, key(CertKey(name), metaSK))
 	if err := s.batchDelete(ctx, keys); err != nil {
 		return false, fmt.Errorf("delete certificate %s: %w", name, err)

@@ -35,9 +35,17 @@ func (s *Store) GetCommandRef(ctx context.Context, commandID string) (*CommandRe
 	return getItem[CommandRef](ctx, s, commandPK+commandID, commandSK, "command "+commandID)
 }
 
-// GetDeployment returns a DEPLOY item, or nil.
+// GetDeployment returns a DEPLOY item with its counts (its shards'
+// added), or nil.
 func (s *Store) GetDeployment(ctx context.Context, name, deploymentID string) (*Deployment, error) {
-	return getItem[Deployment](ctx, s, CertKey(name), deployPfx+deploymentID, "deployment "+deploymentID+" of "+name)
+	d, err := getItem[Deployment](ctx, s, CertKey(name), deployPfx+deploymentID, "deployment "+deploymentID+" of "+name)
+	if err != nil || d == nil {
+		return d, err
+	}
+	if err := s.withShards(ctx, d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // GetNode returns a NODE item, or nil.
@@ -106,19 +114,11 @@ func (s *Store) RecordReport(ctx context.Context, ref CommandRef, prev *Node, r 
 			":prevUpdated": str(prev.UpdatedAt), ":prevState": str(prev.State), ":prevDep": str(prev.DeploymentID),
 		}
 	}
-	// ADD works on top-level attributes only: counts are a map, so SET.
-	counts := "SET #counts.#new = if_not_exists(#counts.#new, :zero) + :one"
-	names := map[string]string{"#counts": "counts", "#new": r.State}
-	values := map[string]ddbtypes.AttributeValue{":one": num(1), ":zero": num(0)}
-	if prev != nil && prev.DeploymentID == ref.DeploymentID && prev.State == NodePending {
-		counts += ", #counts.#pending = #counts.#pending - :one"
-		names["#pending"] = NodePending
-	}
-	update := &ddbtypes.Update{
-		TableName: aws.String(s.table), Key: key(CertKey(ref.Name), deployPfx+ref.DeploymentID),
-		UpdateExpression: aws.String(counts), ConditionExpression: aws.String("attribute_exists(PK)"),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	}
+	// The counts go to the node's shard (counts.go), never to the DEPLOY
+	// item every report of the deployment would otherwise contend for.
+	wasPending := prev != nil && prev.DeploymentID == ref.DeploymentID && prev.State == NodePending
+	update := s.countUpdate(ref.Name, ref.DeploymentID, r.InstanceID, r.State, wasPending,
+		s.now().Add(s.retention()+KeepCommandRefs).Unix())
 	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{
 		{Put: put}, {Update: update},
 	}})
@@ -154,10 +154,7 @@ func (s *Store) FinishDeployment(ctx context.Context, name, deploymentID, outcom
 	default:
 		return false, fmt.Errorf("finish deployment %s of %s: %q is not a final outcome", deploymentID, name, outcome)
 	}
-	now, keep := s.now(), s.DeployRetention
-	if keep <= 0 {
-		keep = DefaultDeployRetention
-	}
+	now, keep := s.now(), s.retention()
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: key(CertKey(name), deployPfx+deploymentID),
 		UpdateExpression:         aws.String("SET outcome = :outcome, finishedAt = :now, #expires = :expires"),
@@ -175,4 +172,12 @@ func (s *Store) FinishDeployment(ctx context.Context, name, deploymentID, outcom
 		return false, err
 	}
 	return true, nil
+}
+
+// retention is how long finished deployments are kept.
+func (s *Store) retention() time.Duration {
+	if s.DeployRetention <= 0 {
+		return DefaultDeployRetention
+	}
+	return s.DeployRetention
 }

@@ -33,11 +33,11 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -51,10 +51,17 @@ const ddbTarget = "DynamoDB_20120810."
 // DDBConflictOptions configure a DDBConflicts layer.
 type DDBConflictOptions struct {
 	// Window is how long each transaction (TransactWriteItems or
-	// TransactGetItems) stays in flight before it reaches the emulator, on
-	// top of the emulator's own time, so that concurrent requests overlap
-	// as they do on DynamoDB.
+	// TransactGetItems) is ongoing, holding its items, before the emulator
+	// applies it: DynamoDB's own time for a transaction, during which an
+	// overlapping request on one of its items conflicts. (Not the time the
+	// request then waits in the serialised emulator's queue behind
+	// unrelated requests: DynamoDB serves those in parallel.) Single-item
+	// writes are ongoing while the emulator serves them.
 	Window time.Duration
+	// Hold, when set, replaces Window: it returns when the transaction
+	// (its request body) stops being ongoing, false if the client gave up.
+	// For tests of the layer, which decide when a transaction ends.
+	Hold func(ctx context.Context, body []byte) bool
 	// Endpoint is the emulator's URL, asked (DescribeTable, straight to the
 	// emulator, not through the proxy) for the key schema of a table the
 	// layer has not seen a Key of yet (a PutItem carries a whole item).
@@ -162,19 +169,19 @@ func (c *DDBConflicts) transactWrite(w http.ResponseWriter, r *http.Request, nex
 		c.hitReaders(it)
 	}
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		for _, it := range items {
-			if c.writes[it]--; c.writes[it] == 0 {
-				delete(c.writes, it)
-			}
+	ok := c.hold(r, body)
+	c.mu.Lock()
+	for _, it := range items {
+		if c.writes[it]--; c.writes[it] == 0 {
+			delete(c.writes, it)
 		}
-		c.mu.Unlock()
-	}()
-	if !c.hold(r) {
-		return
 	}
-	forward(w, r, next, body)
+	c.mu.Unlock()
+	if ok {
+		// The emulator applies it atomically, after any transaction on
+		// its items that ended earlier, as DynamoDB orders them.
+		forward(w, r, next, body)
+	}
 }
 
 // singleWrite rejects a write to an item an ongoing transaction holds.
@@ -222,12 +229,7 @@ func (c *DDBConflicts) transactGet(w http.ResponseWriter, r *http.Request, next 
 		c.reads[it] = append(c.reads[it], tx)
 	}
 	c.mu.Unlock()
-	ok := c.hold(r)
-	var rec *httptest.ResponseRecorder
-	if ok {
-		rec = httptest.NewRecorder()
-		next.ServeHTTP(rec, withBody(r, body))
-	}
+	ok := c.hold(r, body)
 	c.mu.Lock()
 	for _, it := range items {
 		c.reads[it] = slices.DeleteFunc(c.reads[it], func(t *ddbTxn) bool { return t == tx })
@@ -245,11 +247,7 @@ func (c *DDBConflicts) transactGet(w http.ResponseWriter, r *http.Request, next 
 	case doomed:
 		writeCanceled(w, tx.hit)
 	default:
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
+		forward(w, r, next, body)
 	}
 }
 
@@ -265,9 +263,12 @@ func (c *DDBConflicts) hitReaders(item string) {
 	}
 }
 
-// hold keeps a transaction in flight for the window; false when the client
-// gave up meanwhile.
-func (c *DDBConflicts) hold(r *http.Request) bool {
+// hold keeps a transaction in flight for the window (or as Hold says);
+// false when the client gave up meanwhile.
+func (c *DDBConflicts) hold(r *http.Request, body []byte) bool {
+	if c.opts.Hold != nil {
+		return c.opts.Hold(r.Context(), body)
+	}
 	if c.opts.Window <= 0 {
 		return true
 	}

@@ -19,8 +19,10 @@ import (
 
 // fakeDDB stands for the emulator behind the layer: it answers every
 // request with an empty success, and holds the requests that carry the
-// marker HOLD until release is closed, so a test decides how long a
-// request stays in flight (no timing).
+// marker HOLD until release is closed (single-item writes are ongoing while
+// the emulator serves them; transactions carrying HOLD are held by the
+// layer's Hold hook until release), so a test decides how long a request
+// stays in flight (no timing).
 type fakeDDB struct {
 	srv      *httptest.Server
 	arrived  chan string // operation of every request that reached it
@@ -67,6 +69,21 @@ func newConflictRig(t *testing.T, opts DDBConflictOptions) *conflictRig {
 	r := &conflictRig{fake: newFakeDDB(t)}
 	if opts.Endpoint == "" && opts.KeySchema == nil {
 		opts.Endpoint = r.fake.srv.URL
+	}
+	if opts.Window == 0 && opts.Hold == nil {
+		// A transaction carrying HOLD stays ongoing until release.
+		opts.Hold = func(ctx context.Context, body []byte) bool {
+			if !strings.Contains(string(body), "HOLD") {
+				return true
+			}
+			r.fake.arrived <- "hold"
+			select {
+			case <-r.fake.release:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
 	}
 	p, err := NewFaultProxy(r.fake.srv.URL)
 	if err != nil {
