@@ -39,11 +39,16 @@ var (
 	ServerNamePattern = regexp.MustCompile(`^[A-Za-z0-9]((\.?[A-Za-z0-9-]){0,250}\.?[A-Za-z0-9])?$`)
 	StorePattern      = regexp.MustCompile(`^(LocalMachine|CurrentUser)\\[A-Za-z][A-Za-z0-9]{0,63}$`)
 	IISSitePattern    = regexp.MustCompile(`^[A-Za-z0-9](\.?[A-Za-z0-9 _-]){0,127}$`)
-	InstanceIDPattern = regexp.MustCompile(`^(i|mi)-[0-9a-f]{8,17}$`)
+	// Instance ids as SendCommand's InstanceIds accept them (the API model's
+	// InstanceId pattern: i- with 8 or 17 characters, mi- with 17).
+	InstanceIDPattern = regexp.MustCompile(`^(i-([0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$`)
 	// Tag keys and values: the AWS tag character set (letters, digits,
 	// spaces, _ . : / = + - @), without leading or trailing space.
-	tagKeyPattern   = regexp.MustCompile(`^[\p{L}\p{N}_.:/=+\-@]([\p{L}\p{Z}\p{N}_.:/=+\-@]{0,126}[\p{L}\p{N}_.:/=+\-@])?$`)
-	tagValuePattern = regexp.MustCompile(`^([\p{L}\p{N}_.:/=+\-@]([\p{L}\p{Z}\p{N}_.:/=+\-@]{0,254}[\p{L}\p{N}_.:/=+\-@])?)?$`)
+	tagKeyPattern = regexp.MustCompile(`^[\p{L}\p{N}_.:/=+\-@]([\p{L}\p{Z}\p{N}_.:/=+\-@]{0,126}[\p{L}\p{N}_.:/=+\-@])?$`)
+	// targetTagKeyPattern is a tag key SendCommand can target as tag:<key>:
+	// the model's Target Key pattern has no '+' (^[\p{L}\p{Z}\p{N}_.:/=\-@]*$).
+	targetTagKeyPattern = regexp.MustCompile(`^[\p{L}\p{N}_.:/=\-@]([\p{L}\p{Z}\p{N}_.:/=\-@]{0,126}[\p{L}\p{N}_.:/=\-@])?$`)
+	tagValuePattern     = regexp.MustCompile(`^([\p{L}\p{N}_.:/=+\-@]([\p{L}\p{Z}\p{N}_.:/=+\-@]{0,254}[\p{L}\p{N}_.:/=+\-@])?)?$`)
 )
 
 // Target keys SSM SendCommand accepts that certferry supports.
@@ -193,7 +198,7 @@ func ValidateTargets(ts []Target) error {
 		case t.Key == TargetInstanceIDs:
 			for j, v := range t.Values {
 				if !InstanceIDPattern.MatchString(v) {
-					return Invalid(fmt.Sprintf("%s.values[%d]", field, j), "must be an EC2 (i-…) or hybrid (mi-…) instance id")
+					return Invalid(fmt.Sprintf("%s.values[%d]", field, j), "must be an EC2 instance id (i- and 8 or 17 hex digits) or a hybrid node id (mi- and 17 hex digits)")
 				}
 			}
 		case t.Key == TargetTagKey:
@@ -203,8 +208,8 @@ func ValidateTargets(ts []Target) error {
 				}
 			}
 		case strings.HasPrefix(t.Key, TargetTagPrefix):
-			if !tagKeyPattern.MatchString(strings.TrimPrefix(t.Key, TargetTagPrefix)) {
-				return Invalid(field+".key", "tag key must use letters, digits, spaces and _ . : / = + - @ (at most 128)")
+			if !targetTagKeyPattern.MatchString(strings.TrimPrefix(t.Key, TargetTagPrefix)) {
+				return Invalid(field+".key", "tag key must use letters, digits, spaces and _ . : / = - @ (at most 128; SSM cannot target keys with '+')")
 			}
 			for j, v := range t.Values {
 				if v == "" || !tagValuePattern.MatchString(v) {

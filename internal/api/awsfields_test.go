@@ -1,0 +1,484 @@
+package api_test
+
+// Every onboarding API field that reaches an AWS request has a row here,
+// naming the AWS members it reaches. For each row, boundary and odd values
+// are put in a request body; whatever the API accepts (ParseOnboard, then
+// the spec's defaults and validation, as the onboarding path runs them) is
+// sent by the production code (fleet.Send, certs.Describe/Export,
+// bundle.Put, inventory.CreateCert) through the real SDK clients to a
+// server that checks each request against AWS's API model
+// (internal/testkit/awsmodel) and the constraints AWS documents outside the
+// model (the SSM document's allowedPattern, secret name characters,
+// DynamoDB key sizes). So the API refuses with 400, writing nothing, what
+// AWS would refuse later. A new spec field or SendCommand parameter without
+// a row fails the test.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/certferry/certferry/internal/api"
+	"github.com/certferry/certferry/internal/bundle"
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/document"
+	"github.com/certferry/certferry/internal/fleet"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/testkit/awsmodel"
+)
+
+const testARN = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+
+// fieldRow is one API field and where it reaches AWS.
+type fieldRow struct {
+	field   string   // as spec.Spec's JSON names it ("linux.certPath", "targets[].key")
+	aliases []string // the same field in the AWS sample's body shape
+	reaches []string // AWS members, for the reader
+	params  []string // SendCommand Parameters it becomes
+	values  []any    // candidate values (besides the generated ones)
+	gen     func() []any
+	set     func(body map[string]any, v any)
+}
+
+func linuxSet(key string) func(map[string]any, any) {
+	return func(b map[string]any, v any) { b["linux"].(map[string]any)[key] = v }
+}
+
+func windowsSet(key string) func(map[string]any, any) {
+	return func(b map[string]any, v any) { b["windows"].(map[string]any)[key] = v }
+}
+
+func rows() []fieldRow {
+	return []fieldRow{
+		{field: "name", aliases: []string{"CertName"},
+			reaches: []string{"ssm:SendCommand Parameters.CertName (document allowedPattern)", "ssm:SendCommand Parameters.SecretId (prefix + name)",
+				"ssm:SendCommand Comment (≤ 100)", "secretsmanager:CreateSecret Name (1–512; documented characters /_+=.@-)", "secretsmanager:PutSecretValue SecretId (1–2048)",
+				"secretsmanager:CreateSecret Tags[certferry:name].Value (0–256)", "dynamodb:PutItem Item.PK (partition key ≤ 2048 bytes)"},
+			params: []string{"CertName", "SecretId"},
+			gen:    func() []any { return strs(variants("shop-web", 0, 600)) },
+			set:    func(b map[string]any, v any) { b["name"] = v }},
+		{field: "certificateArn", aliases: []string{"CertificateArn"},
+			reaches: []string{"acm:DescribeCertificate CertificateArn (20–2048, pattern)", "acm:ExportCertificate CertificateArn (20–2048, pattern)",
+				"secretsmanager:CreateSecret Tags[certferry:certificateArn].Value (0–256)", "dynamodb:PutItem Item.certificateArn (GSI partition key ≤ 2048 bytes)"},
+			values: []any{testARN, "arn:aws-cn:acm:cn-north-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+				"arn:aws-us-gov:acm:us-gov-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+				"arn:aws-iso-b:acm:us-isob-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+				"arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012/x",
+				"arn:aws:acm:us-east-1:1234567890123:certificate/12345678-1234-1234-1234-123456789012"},
+			gen: func() []any { return strs(variants(testARN, 0, 2100)) },
+			set: func(b map[string]any, v any) { b["certificateArn"] = v }},
+		{field: "targets[].key", aliases: []string{"TargetTagKey"},
+			reaches: []string{"ssm:SendCommand Targets.Key (1–163, pattern; InstanceIds / tag:<key> / tag-key)"},
+			values:  []any{"tag:env", "tag-key", "InstanceIds", "tag:" + strings.Repeat("k", 128), "tag:" + strings.Repeat("k", 129), "resource-groups:Name"},
+			gen: func() []any {
+				var out []any
+				for _, v := range variants("env", 0, 200) {
+					out = append(out, "tag:"+v)
+				}
+				return out
+			},
+			set: func(b map[string]any, v any) {
+				b["targets"] = []any{map[string]any{"key": v, "values": []any{"prod"}}}
+			}},
+		{field: "targets[].values", aliases: []string{"TargetTagValue"},
+			reaches: []string{"ssm:SendCommand Targets.Values (≤ 50 values)", "ssm:SendCommand InstanceIds (≤ 50, pattern (^i-(\\w{8}|\\w{17})$)|(^mi-\\w{17}$))"},
+			gen: func() []any {
+				var out []any
+				for _, v := range variants("prod", 0, 300) {
+					out = append(out, map[string]any{"key": "tag:env", "values": []any{v}})
+					out = append(out, map[string]any{"key": "tag-key", "values": []any{v}})
+				}
+				for _, prefix := range []string{"i-", "mi-"} {
+					for n := 6; n <= 18; n++ {
+						for _, digit := range []string{"0", "f", "F", "g"} {
+							out = append(out, map[string]any{"key": "InstanceIds", "values": []any{prefix + strings.Repeat(digit, n)}})
+						}
+					}
+				}
+				for _, n := range []int{0, 1, 50, 51} {
+					vals := make([]any, n)
+					for i := range vals {
+						vals[i] = fmt.Sprintf("v%d", i)
+					}
+					out = append(out, map[string]any{"key": "tag:env", "values": vals})
+				}
+				return out
+			},
+			set: func(b map[string]any, v any) { b["targets"] = []any{v} }},
+		{field: "linux.certPath", reaches: []string{"ssm:SendCommand Parameters.CertPath (document allowedPattern)", "dynamodb:PutItem Item (≤ 400 KB)"},
+			params: []string{"CertPath"}, gen: func() []any { return pathVariants("/etc/ssl/certs/shop.pem") }, set: linuxSet("certPath")},
+		{field: "linux.keyPath", reaches: []string{"ssm:SendCommand Parameters.KeyPath (document allowedPattern)", "dynamodb:PutItem Item (≤ 400 KB)"},
+			params: []string{"KeyPath"}, gen: func() []any { return pathVariants("/etc/ssl/private/shop.key") }, set: linuxSet("keyPath")},
+		{field: "linux.reloadService", reaches: []string{"ssm:SendCommand Parameters.ReloadService (document allowedPattern)"},
+			params: []string{"ReloadService"}, gen: func() []any { return strs(variants("nginx", 0, 100)) }, set: linuxSet("reloadService")},
+		{field: "linux.verifyPort", reaches: []string{"ssm:SendCommand Parameters.VerifyPort (document allowedPattern)"},
+			params: []string{"VerifyPort"}, values: []any{-1, 0, 1, 443, 65535, 65536, 1e10, 1.5, "443"}, set: linuxSet("verifyPort")},
+		{field: "linux.serverName", reaches: []string{"ssm:SendCommand Parameters.ServerName (document allowedPattern)"},
+			params: []string{"ServerName"}, gen: func() []any { return strs(variants("shop.example.com", 0, 300)) }, set: linuxSet("serverName")},
+		{field: "windows.store", reaches: []string{"ssm:SendCommand Parameters.CertStore (document allowedPattern)"},
+			params: []string{"CertStore"}, gen: func() []any { return strs(variants(`LocalMachine\My`, 0, 100)) }, set: windowsSet("store")},
+		{field: "windows.iisSite", reaches: []string{"ssm:SendCommand Parameters.IisSite (document allowedPattern)"},
+			params: []string{"IisSite"}, gen: func() []any { return strs(variants("Default Web Site", 0, 200)) }, set: windowsSet("iisSite")},
+	}
+}
+
+// derivedParams are SendCommand parameters that no API field sets: they
+// come from the stack and the exported certificate, checked all the same.
+var derivedParams = []string{"ExpectedFingerprint", "Region"}
+
+// oddRunes are characters an API grammar might let through that AWS
+// refuses somewhere.
+var oddRunes = []string{" ", "+", "/", ".", "..", "_", "-", "@", "=", ":", ",", "é", "中", "😀", "\t", "\n", "\r", "%", "#", "*", "~",
+	"A", "Z", "0", "9", `\`, "'", `"`, "$", "(", ")", "&", "|", ";", "<", "!", "?", "[", "{", "\x00", "\u00a0", "\u2028", "\u200b"}
+
+// variants returns base with each odd rune at its start, middle and end,
+// alone, and long runs of base's own characters up to maxLen.
+func variants(base string, _ int, maxLen int) []string {
+	out := []string{base, ""}
+	mid := len(base) / 2
+	for _, r := range oddRunes {
+		out = append(out, r, r+base, base+r, base[:mid]+r+base[mid:])
+	}
+	for _, n := range []int{1, 2, 3, 7, 8, 17, 19, 20, 62, 63, 64, 65, 100, 101, 127, 128, 129, 163, 164, 250, 251, 252, 253, 254, 255, 256, 257, 449, 450, 511, 512, 513, 1024, 1025, 2048, 2049} {
+		if n > maxLen {
+			break
+		}
+		for _, unit := range []string{"a", "a.", "a-", "é"} {
+			s := strings.Repeat(unit, n)
+			out = append(out, s[:min(len(s), n*len(unit))])
+		}
+		if n > len(base) {
+			out = append(out, base+strings.Repeat("a", n-len(base)))
+		}
+	}
+	return out
+}
+
+func pathVariants(base string) []any {
+	out := strs(variants(base, 0, 1100))
+	for _, seg := range []string{"a", ".a", "..", ".", "a..b", "-a", "_a", "a b", "é"} {
+		out = append(out, "/"+seg, "/etc/"+seg+"/x.pem")
+	}
+	return out
+}
+
+func strs(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func baseBody() map[string]any {
+	return map[string]any{
+		"certificateArn": testARN,
+		"name":           "shop-web",
+		"targets":        []any{map[string]any{"key": "tag:env", "values": []any{"prod"}}},
+		"linux": map[string]any{"certPath": "/etc/ssl/certs/shop-web.pem", "keyPath": "/etc/ssl/private/shop-web.key",
+			"reloadService": "nginx", "verifyPort": 443, "serverName": "shop.example.com"},
+		"windows": map[string]any{"store": `LocalMachine\My`, "iisSite": "Default Web Site"},
+	}
+}
+
+// accept runs the API's side of onboarding: parse, defaults, validation.
+func accept(body string) (spec.Spec, error) {
+	sp, err := api.ParseOnboard(body, false)
+	if err != nil {
+		return sp, err
+	}
+	sp.ApplyDefaults()
+	err = sp.Validate(func(arn string) error {
+		if !certs.ARNPattern.MatchString(arn) {
+			return fmt.Errorf("not an ACM certificate ARN")
+		}
+		return nil
+	})
+	return sp, err
+}
+
+// awsChecker is an AWS endpoint that only checks: each request against the
+// model and the documented constraints outside it; it answers as AWS
+// would refuse, so the production code goes no further than one call.
+type awsChecker struct {
+	srv *httptest.Server
+	doc *document.Document
+	mu  sync.Mutex
+	bad []string
+}
+
+var (
+	secretNameChars = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]+$`)
+	// Secrets Manager tags ("TagResource", Secrets Manager API Reference):
+	// letters, spaces and numbers representable in UTF-8, and + - = . _ : / @.
+	tagChars = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}+\-=._:/@]*$`)
+)
+
+func newAWSChecker(t *testing.T) *awsChecker {
+	doc, err := document.Load("../../ssm-documents/certferry-install.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &awsChecker{doc: doc}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req, vs := awsmodel.Check(r, body)
+		var bad []string
+		for _, v := range vs {
+			bad = append(bad, v.String())
+		}
+		bad = append(bad, c.documented(req)...)
+		c.mu.Lock()
+		for _, b := range bad {
+			c.bad = append(c.bad, req.Op()+": "+b)
+		}
+		c.mu.Unlock()
+		code := "StopHere"
+		if req.Op() == "secretsmanager.PutSecretValue" {
+			code = "ResourceNotFoundException" // so bundle.Put goes on to CreateSecret
+		}
+		w.Header().Set("X-Amzn-ErrorType", code)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(400)
+		fmt.Fprintf(w, `{"__type":%q,"message":"checked"}`, code)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+// documented checks what AWS documents beyond the API model.
+func (c *awsChecker) documented(req awsmodel.Request) []string {
+	in, _ := req.Input.(map[string]any)
+	var bad []string
+	switch req.Op() {
+	case "ssm.SendCommand":
+		// "SendCommand" (Systems Manager API Reference): InvalidParameters
+		// when a value does not match the document's allowedPattern.
+		params, _ := in["Parameters"].(map[string]any)
+		for name, vals := range params {
+			p, ok := c.doc.Parameters[name]
+			if !ok {
+				bad = append(bad, "parameter "+name+" is not in the document")
+				continue
+			}
+			m, err := awsmodel.CompilePattern(p.AllowedPattern)
+			if err != nil {
+				bad = append(bad, err.Error())
+				continue
+			}
+			for _, v := range vals.([]any) {
+				if !m.Match(v.(string)) {
+					bad = append(bad, fmt.Sprintf("parameter %s (%d characters) does not match the document's allowedPattern %s", name, utf8.RuneCountInString(v.(string)), p.AllowedPattern))
+				}
+			}
+		}
+	case "secretsmanager.CreateSecret":
+		// "CreateSecret" (Secrets Manager API Reference): "The secret name
+		// can contain ASCII letters, numbers, and the following characters:
+		// /_+=.@-".
+		if n, _ := in["Name"].(string); !secretNameChars.MatchString(n) {
+			bad = append(bad, "secret name holds characters other than ASCII letters, digits and /_+=.@-")
+		}
+		tags, _ := in["Tags"].([]any)
+		for _, t := range tags {
+			tag := t.(map[string]any)
+			for _, k := range []string{"Key", "Value"} {
+				if s, _ := tag[k].(string); !tagChars.MatchString(s) {
+					bad = append(bad, fmt.Sprintf("tag %s holds characters Secrets Manager tags refuse", k))
+				}
+			}
+		}
+	case "dynamodb.PutItem":
+		// "Service, account, and table quotas in Amazon DynamoDB": partition
+		// key values at most 2048 bytes, sort key values at most 1024 bytes
+		// (GSI keys alike).
+		item, _ := in["Item"].(map[string]any)
+		for attr, limit := range map[string]int{"PK": 2048, "SK": 1024, "certificateArn": 2048} {
+			if av, ok := item[attr].(map[string]any); ok {
+				if s, _ := av["S"].(string); len(s) > limit {
+					bad = append(bad, fmt.Sprintf("key attribute %s is %d bytes, over DynamoDB's %d", attr, len(s), limit))
+				}
+			}
+		}
+	}
+	return bad
+}
+
+func (c *awsChecker) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.bad
+	c.bad = nil
+	return b
+}
+
+// send runs every production call an accepted spec reaches AWS through.
+func (c *awsChecker) send(ctx context.Context, sp spec.Spec) {
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(c.srv.URL), RetryMaxAttempts: 1,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
+		})}
+	const prefix = "certferry/" // CERTFERRY_SECRET_PREFIX's default
+	serverName := sp.Linux.ServerName
+	if serverName == "" {
+		serverName = "shop.example.com"
+	}
+	_, _ = fleet.New(ssm.NewFromConfig(cfg), fleet.Options{Document: "certferry-install"}).Send(ctx, fleet.Install{
+		Spec: sp, SecretID: prefix + sp.Name, Region: "us-east-1", ServerName: serverName,
+		ExpectedFingerprint: strings.TrimSuffix(strings.Repeat("AB:", 32), ":"), Serial: strings.TrimSuffix(strings.Repeat("0a:", 20), ":"),
+		SendID: fleet.NewSendID(),
+	})
+	acmc := certs.NewClient(acm.NewFromConfig(cfg))
+	acmc.ExportAttempts = 1
+	_, _ = acmc.Describe(ctx, sp.CertificateARN)
+	_, _ = acmc.Export(ctx, sp.CertificateARN, []byte(strings.Repeat("p", bundle.PassphraseLength)))
+	_, _ = bundle.NewStore(secretsmanager.NewFromConfig(cfg), prefix, "").Put(ctx, sp.Name, &bundle.Bundle{CertificateARN: sp.CertificateARN}, fleet.NewSendID())
+	_, _ = inventory.NewStore(dynamodb.NewFromConfig(cfg), "certferry").CreateCert(ctx, sp, inventory.Claim{Token: fleet.NewSendID(), Serial: "0a", Until: 1})
+}
+
+// TestAPIFieldsReachAWSWithinModel: for every field, whatever the API
+// accepts, AWS accepts.
+func TestAPIFieldsReachAWSWithinModel(t *testing.T) {
+	checker := newAWSChecker(t)
+	ctx := context.Background()
+
+	// The base body is accepted and clean.
+	raw, _ := json.Marshal(baseBody())
+	sp, err := accept(string(raw))
+	if err != nil {
+		t.Fatalf("base body refused: %v", err)
+	}
+	checker.send(ctx, sp)
+	if bad := checker.take(); len(bad) > 0 {
+		t.Fatalf("the base body reaches AWS with violations: %v", bad)
+	}
+
+	for _, row := range rows() {
+		t.Run(row.field, func(t *testing.T) {
+			cands := append([]any(nil), row.values...)
+			if row.gen != nil {
+				cands = append(cands, row.gen()...)
+			}
+			accepted := 0
+			for _, v := range cands {
+				body := baseBody()
+				row.set(body, v)
+				raw, _ := json.Marshal(body)
+				sp, err := accept(string(raw))
+				if err != nil {
+					continue // refused with 400 before anything is written
+				}
+				accepted++
+				checker.send(ctx, sp)
+				if bad := checker.take(); len(bad) > 0 {
+					t.Errorf("the API accepts %s = %s, which AWS refuses:\n  %s", row.field, show(v), strings.Join(bad, "\n  "))
+				}
+			}
+			if accepted < 2 {
+				t.Errorf("only %d of %d candidate values accepted: the row proves little", accepted, len(cands))
+			}
+		})
+	}
+
+	// The AWS sample's body shape reaches the same members.
+	sample := map[string][]string{
+		"CertificateArn": variants(testARN, 0, 2100), "CertName": variants("shop-web", 0, 600),
+		"TargetTagKey": variants("env", 0, 200), "TargetTagValue": variants("prod", 0, 300),
+	}
+	for field, cands := range sample {
+		t.Run("sample "+field, func(t *testing.T) {
+			for _, v := range cands {
+				body := map[string]any{"CertificateArn": testARN, "CertName": "shop-web", "TargetTagKey": "env", "TargetTagValue": "prod"}
+				body[field] = v
+				raw, _ := json.Marshal(body)
+				sp, err := accept(string(raw))
+				if err != nil {
+					continue
+				}
+				checker.send(ctx, sp)
+				if bad := checker.take(); len(bad) > 0 {
+					t.Errorf("the API accepts %s = %s, which AWS refuses:\n  %s", field, show(v), strings.Join(bad, "\n  "))
+				}
+			}
+		})
+	}
+}
+
+func show(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 120 {
+		return fmt.Sprintf("%s… (%d bytes)", b[:120], len(b))
+	}
+	return string(b)
+}
+
+// TestEveryFieldHasARow fails when spec.Spec grows a field, or SendCommand
+// a parameter, that reaches AWS without a row above.
+func TestEveryFieldHasARow(t *testing.T) {
+	have := map[string]bool{}
+	params := map[string]bool{}
+	for _, r := range rows() {
+		have[r.field] = true
+		for _, p := range r.params {
+			params[p] = true
+		}
+	}
+	for _, f := range leafFields(reflect.TypeOf(spec.Spec{}), "") {
+		if !have[f] {
+			t.Errorf("spec.Spec field %s reaches AWS (SendCommand, the secret, the inventory) but has no row in awsfields_test.go", f)
+		}
+	}
+	sp := spec.Spec{Name: "x"}
+	sp.ApplyDefaults()
+	for p := range fleet.Parameters(fleet.Install{Spec: sp}) {
+		if !params[p] && !slices.Contains(derivedParams, p) {
+			t.Errorf("SendCommand parameter %s has no row in awsfields_test.go", p)
+		}
+	}
+}
+
+// leafFields lists the JSON paths of a struct's leaf fields.
+func leafFields(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := strings.Split(f.Tag.Get("json"), ",")[0]
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		path := prefix + name
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case ft.Kind() == reflect.Struct:
+			out = append(out, leafFields(ft, path+".")...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			out = append(out, leafFields(ft.Elem(), path+"[].")...)
+		default:
+			out = append(out, path)
+		}
+	}
+	return out
+}
