@@ -3,25 +3,20 @@ package app
 // Deployment tracking and the sweep on moto, the tracker driven by the
 // status events in events/ (ids swapped for the real command and nodes).
 //
-// Two things moto cannot do are stood in for here, and only here:
-//   - moto's GetCommandInvocation always answers Success with empty output;
-//     localenv.NodeOutput returns, per node, the output a real node prints (its
-//     CERTFERRY_RESULT line), around moto's real answer.
-//   - moto has no DescribeInstanceInformation; localenv.EC2Nodes resolves
-//     targets with EC2 DescribeInstances tag filters instead.
-//   - moto's SendCommand with InstanceIds and no Targets adds every EC2
-//     instance to the command (its target filter is empty, and an empty
-//     filter matches all); the sweep's sends are therefore read from the
-//     SendCommand requests certferry made (an SDK middleware records them),
-//     which is the instance list real SSM runs the command on.
-// The production paths (fleet.Resolver on DescribeInstanceInformation, the
-// tracker's reading of real output) are covered by unit tests with fakes.
+// SSM is moto behind the SSM stand-in (testkit.SSMStandIn, see newSSMRig):
+// SendCommand records exactly the nodes each command targets, the nodes'
+// results are read per step as AWS answers them (ListCommandInvocations
+// with Details, GetCommandInvocation with the step name), and the sweep
+// resolves its targets with the production fleet.Resolver on the
+// stand-in's DescribeInstanceInformation (moto has none). Each node's
+// output is what r.out holds when the first status event of a command is
+// handled: SSM has the results before it sends any event, whatever order
+// the events arrive in.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,7 +25,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go/middleware"
 
@@ -38,21 +32,58 @@ import (
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/sweeper"
+	"github.com/certferry/certferry/internal/testkit"
 	"github.com/certferry/certferry/internal/tracker"
 )
 
 type trackRig struct {
-	*renewalRig
-	out     localenv.NodeOutput
-	tracker *tracker.Tracker
-	inv     *inventory.Store
+	*ssmRig
+	// out.Out is what each node prints, by instance id. out also answers
+	// as SSM for a tracker built on it (localenv.NodeOutput, on the
+	// emulator without the stand-in), as some suites do.
+	out    localenv.NodeOutput
+	posted map[string]bool // command/instance results given to the stand-in
 }
 
 func newTrackRig(t *testing.T) *trackRig {
-	r := newRenewalRig(t)
-	out := localenv.NodeOutput{Client: ssm.NewFromConfig(r.aws), Out: map[string]string{}}
-	inv := inventory.NewStore(r.ddb, r.cfg.Table)
-	return &trackRig{renewalRig: r, out: out, tracker: NewTracker(r.aws, r.cfg, out, io.Discard), inv: inv}
+	r := newSSMRig(t)
+	return &trackRig{ssmRig: r, out: localenv.NodeOutput{Client: ssm.NewFromConfig(r.direct), Out: map[string]string{}}, posted: map[string]bool{}}
+}
+
+// launch starts n tagged Linux EC2 instances that SSM manages.
+func (r *trackRig) launch(n int, tags map[string]string) []string {
+	r.t.Helper()
+	ids := r.ssmRig.launch(n, tags)
+	r.manage(ids, tags)
+	return ids
+}
+
+func (r *trackRig) manage(ids []string, tags map[string]string) {
+	for _, id := range ids {
+		r.nodes.Register(testkit.SSMNode{InstanceID: id, Platform: "Linux", Tags: tags})
+	}
+}
+
+// settle gives SSM the result of every node of command whose output is
+// known: Success when it reports installed or unchanged, else Failed.
+func (r *trackRig) settle(command string) {
+	r.t.Helper()
+	targets, _ := r.nodes.Targets(command)
+	for _, id := range targets {
+		out, ok := r.out.Out[id]
+		if !ok || r.posted[command+"/"+id] {
+			continue
+		}
+		if !r.nodes.Known(id) { // launched by a shared helper: a Linux node
+			r.nodes.Register(testkit.SSMNode{InstanceID: id, Platform: "Linux"})
+		}
+		res := testkit.NodeResult{Status: "Failed", ResponseCode: 1, Stdout: out}
+		if p, err := document.ParseResult(out); err == nil && (p.Status == "installed" || p.Status == "unchanged") {
+			res.Status, res.ResponseCode = "Success", 0
+		}
+		r.postResult(command, id, res)
+		r.posted[command+"/"+id] = true
+	}
 }
 
 // status reads events/<file> for command and instance.
@@ -71,20 +102,15 @@ func (r *trackRig) status(file, command, instance string) json.RawMessage {
 
 func (r *trackRig) track(file, command, instance string) tracker.Outcome {
 	r.t.Helper()
-	out, err := r.tracker.Handle(r.ctx, r.status(file, command, instance))
-	if err != nil {
-		r.t.Fatalf("tracker on %s for %s: %v", file, instance, err)
-	}
-	b, _ := json.Marshal(out)
-	keep("handler outcome", string(b))
-	return out
+	r.settle(command)
+	return r.mustTrack(file, command, instance)
 }
 
 func (r *trackRig) node(name, id string) inventory.Node {
 	r.t.Helper()
-	n, err := r.inv.GetNode(r.ctx, name, id)
-	if err != nil || n == nil {
-		r.t.Fatalf("node %s: %v %v", id, n, err)
+	n := r.nodeRecord(name, id)
+	if n == nil {
+		r.t.Fatalf("node %s not recorded", id)
 	}
 	return *n
 }
@@ -207,6 +233,7 @@ func TestTrackerAndSweep(t *testing.T) {
 func TestSweepDeploysMissedRenewal(t *testing.T) {
 	r := newTrackRig(t)
 	arn, tagged, renewed, _ := r.onboardedBeforeRenewal("shop-web")
+	r.manage(tagged, map[string]string{"env": "prod"})
 	before := r.counts()
 	rep, sent := r.sweepSent(sweeper.Config{})
 	if got := r.counts(); got.versions != before.versions+1 || len(sent) != 1 {
@@ -261,7 +288,7 @@ func TestSweepClosesStuckDeployments(t *testing.T) {
 }
 
 // sweepSent runs one sweep and returns its report and the SendCommand
-// requests it made (see the note on moto at the top of this file).
+// it made, with the nodes each targets as SSM recorded them.
 func (r *trackRig) sweepSent(cfg sweeper.Config) (sweeper.Report, []ssmCommand) {
 	r.t.Helper()
 	var sent []ssmCommand
@@ -272,17 +299,14 @@ func (r *trackRig) sweepSent(cfg sweeper.Config) (sweeper.Report, []ssmCommand) 
 				out, md, err := next.HandleInitialize(ctx, in)
 				req, ok := in.Parameters.(*ssm.SendCommandInput)
 				if res, _ := out.Result.(*ssm.SendCommandOutput); ok && err == nil && res != nil && res.Command != nil {
-					instances := slices.Clone(req.InstanceIds)
-					if len(instances) == 0 { // tag targets: moto resolves these right
-						instances = res.Command.InstanceIds
-					}
+					instances, _ := r.nodes.Targets(aws.ToString(res.Command.CommandId))
 					sent = append(sent, ssmCommand{ID: aws.ToString(res.Command.CommandId), Document: aws.ToString(req.DocumentName),
 						Instances: instances, Parameters: req.Parameters})
 				}
 				return out, md, err
 			}), middleware.After)
 	})
-	h := NewSweeper(awsCfg, r.cfg, localenv.EC2Nodes{API: ec2.NewFromConfig(r.aws)}, cfg)
+	h := NewSweeper(awsCfg, r.cfg, nil, cfg) // fleet.Resolver on the stand-in
 	rep, err := h.Handle(r.ctx, nil)
 	if err != nil {
 		r.t.Fatalf("sweep: %v (%+v)", err, rep)

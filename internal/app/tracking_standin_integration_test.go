@@ -36,6 +36,7 @@ type ssmRig struct {
 	nodes   *testkit.SSMStandIn
 	tracker *tracker.Tracker
 	inv     *inventory.Store
+	direct  aws.Config // straight to the emulator, without the stand-in
 }
 
 // newSSMRig puts the SSM stand-in in front of the emulator for every call
@@ -53,6 +54,7 @@ func newSSMRig(t *testing.T) *ssmRig {
 	}
 	t.Cleanup(proxy.Close)
 	nodes.Plug(proxy)
+	direct := r.aws
 	cfg := r.aws.Copy()
 	cfg.BaseEndpoint = aws.String(proxy.URL)
 	// The loaded options (awsconfig.WithBaseEndpoint) are a config source
@@ -62,7 +64,7 @@ func newSSMRig(t *testing.T) *ssmRig {
 	inv := inventory.NewStore(r.ddb, r.cfg.Table)
 	tr := tracker.New(inv, ssm.NewFromConfig(cfg), notify.NewPublisher(sns.NewFromConfig(cfg), r.cfg.TopicARN), metrics.New(io.Discard),
 		tracker.Config{Document: r.cfg.Document, ReadBackoff: time.Millisecond})
-	return &ssmRig{renewalRig: r, nodes: nodes, tracker: tr, inv: inv}
+	return &ssmRig{renewalRig: r, nodes: nodes, tracker: tr, inv: inv, direct: direct}
 }
 
 func (r *ssmRig) handleStatus(file, command, instance string) (tracker.Outcome, error) {
@@ -90,7 +92,7 @@ func (r *ssmRig) mustTrack(file, command, instance string) tracker.Outcome {
 	return out
 }
 
-func (r *ssmRig) post(command, instance string, res testkit.NodeResult) {
+func (r *ssmRig) postResult(command, instance string, res testkit.NodeResult) {
 	r.t.Helper()
 	if err := r.nodes.Post(command, instance, res); err != nil {
 		r.t.Fatal(err)
@@ -120,7 +122,7 @@ func TestTrackerReadsEachPlatformsStep(t *testing.T) {
 	r.nodes.Register(testkit.SSMNode{InstanceID: ec2[0], Platform: "Linux", Tags: tags},
 		testkit.SSMNode{InstanceID: ec2[1], Platform: "Windows", Tags: tags},
 		testkit.SSMNode{InstanceID: hybrid, Platform: "Linux", Tags: tags})
-	if status, ans := r.renewalRig.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
+	if status, ans := r.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
 		t.Fatalf("onboard: %d %v", status, ans)
 	}
 	c := r.cert("shop-web")
@@ -129,9 +131,9 @@ func TestTrackerReadsEachPlatformsStep(t *testing.T) {
 		t.Fatalf("command targets %v, want %v", got, want)
 	}
 	good := resultLine("installed", c.Fingerprint, c.Serial, "installed shop-web")
-	r.post(c.LastCommandID, ec2[0], testkit.NodeResult{Status: "Success", Stdout: good})
-	r.post(c.LastCommandID, ec2[1], testkit.NodeResult{Status: "Success", Stdout: good})
-	r.post(c.LastCommandID, hybrid, testkit.NodeResult{Status: "Failed", ResponseCode: 1, Stderr: "certferry: handshake failed\n",
+	r.postResult(c.LastCommandID, ec2[0], testkit.NodeResult{Status: "Success", Stdout: good})
+	r.postResult(c.LastCommandID, ec2[1], testkit.NodeResult{Status: "Success", Stdout: good})
+	r.postResult(c.LastCommandID, hybrid, testkit.NodeResult{Status: "Failed", ResponseCode: 1, Stderr: "certferry: handshake failed\n",
 		Stdout: resultLine("rolled_back", c.Fingerprint, c.Serial, "handshake on 127.0.0.1:443 served another certificate")})
 	for _, id := range want {
 		file := "tracker-invocation-success.json"
@@ -165,11 +167,11 @@ func TestTrackerWaitsForInvocation(t *testing.T) {
 	tags := map[string]string{"env": "prod"}
 	ids := r.launch(1, tags)
 	r.nodes.Register(testkit.SSMNode{InstanceID: ids[0], Platform: "Linux", Tags: tags})
-	if status, ans := r.renewalRig.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
+	if status, ans := r.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
 		t.Fatalf("onboard: %d %v", status, ans)
 	}
 	c := r.cert("shop-web")
-	r.post(c.LastCommandID, ids[0], testkit.NodeResult{Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "ok")})
+	r.postResult(c.LastCommandID, ids[0], testkit.NodeResult{Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "ok")})
 
 	r.nodes.SetLag(5) // more than the tracker's 4 reads per event
 	out, err := r.handleStatus("tracker-invocation-success.json", c.LastCommandID, ids[0])
@@ -196,7 +198,7 @@ func TestTrackerIgnoresInstanceNotInCommand(t *testing.T) {
 	r.nodes.Register(testkit.SSMNode{InstanceID: ids[0]}, testkit.SSMNode{InstanceID: ids[1]})
 	body := fmt.Sprintf(`{"certificateArn": %q, "name": "shop-web", "targets": [{"key": "InstanceIds", "values": [%q]}]}`,
 		r.exportable("shop.example.com"), ids[0])
-	if status, ans := r.renewalRig.post(body); status != 202 {
+	if status, ans := r.post(body); status != 202 {
 		t.Fatalf("onboard: %d %v", status, ans)
 	}
 	c := r.cert("shop-web")
@@ -209,7 +211,7 @@ func TestTrackerIgnoresInstanceNotInCommand(t *testing.T) {
 	if n := r.nodeRecord("shop-web", ids[1]); n != nil {
 		t.Fatalf("recorded %+v for an instance not in the command", n)
 	}
-	r.post(c.LastCommandID, ids[0], testkit.NodeResult{Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "ok")})
+	r.postResult(c.LastCommandID, ids[0], testkit.NodeResult{Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "ok")})
 	if o := r.mustTrack("tracker-invocation-success.json", c.LastCommandID, ids[0]); o.Deployment != inventory.OutcomeSucceeded {
 		t.Fatalf("the targeted node: %+v", o)
 	}

@@ -130,6 +130,14 @@ func (s *SSMStandIn) Register(nodes ...SSMNode) {
 	}
 }
 
+// Known reports whether a node is registered.
+func (s *SSMStandIn) Known(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.nodes[id]
+	return ok
+}
+
 // SetLag makes the first n GetCommandInvocation / ListCommandInvocations
 // calls for an invocation, after its result is posted, answer as if it did
 // not exist yet. "GetCommandInvocation" (Systems Manager API Reference):
