@@ -1,4 +1,4 @@
-package document
+package document_test
 
 // The Linux step executed for real: bash runs the script extracted from the
 // YAML with the parameters as SSM_<Name> variables, the aws CLI reads the
@@ -23,31 +23,31 @@ import (
 
 	"github.com/certferry/certferry/internal/bundle"
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/motoserver"
 	"github.com/certferry/certferry/internal/testkit"
 )
 
-const docPath = "../../ssm-documents/certferry-install.yaml"
 
 // node is one simulated managed node (LocalNode) with the aws CLI aimed at
 // moto and a Secrets Manager client to publish bundles.
 type node struct {
-	*LocalNode
+	*document.LocalNode
 	t       *testing.T
 	env     []string
-	doc     *Document
+	doc     *document.Document
 	sm      *secretsmanager.Client
 	secrets []string
 }
 
 func newNode(t *testing.T, moto *motoserver.Server) *node {
 	t.Helper()
-	ln, err := StartLocalNode(t.TempDir(), "shop.example.com")
+	ln, err := document.StartLocalNode(t.TempDir(), "shop.example.com")
 	if err != nil {
 		t.Fatalf("nginx is required (.ci/run installs it): %v", err)
 	}
 	t.Cleanup(ln.Stop)
-	doc, err := Load(docPath)
+	doc, err := document.Load("../../ssm-documents/certferry-install.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func makeBundle(t *testing.T, kt testkit.KeyType) bundle.Bundle {
 	}
 }
 
-func (n *node) install(b bundle.Bundle, overrides map[string]string) *Run {
+func (n *node) install(b bundle.Bundle, overrides map[string]string) *document.Run {
 	n.t.Helper()
 	params := map[string]string{
 		"SecretId": "certferry/shop-web", "CertName": "shop-web", "CertPath": n.CertPath, "KeyPath": n.KeyPath,
@@ -139,7 +139,7 @@ func (n *node) install(b bundle.Bundle, overrides map[string]string) *Run {
 		n.t.Fatalf("no CERTFERRY_RESULT line (exit %d)\nstdout: %s\nstderr: %s", run.ExitCode, run.Stdout, run.Stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(run.Stdout), "\n")
-	if !strings.HasPrefix(lines[len(lines)-1], ResultPrefix) {
+	if !strings.HasPrefix(lines[len(lines)-1], document.ResultPrefix) {
 		n.t.Fatalf("last output line is not the result: %q", lines[len(lines)-1])
 	}
 	return run
