@@ -28,7 +28,6 @@ import (
 	"github.com/certferry/certferry/internal/testkit"
 )
 
-
 // node is one simulated managed node (LocalNode) with the aws CLI aimed at
 // moto and a Secrets Manager client to publish bundles.
 type node struct {
