@@ -170,11 +170,38 @@ func (s *ssmStandIn) listCommands(body []byte) (int, []byte) {
 	return 200, b
 }
 
+// getCommandInvocation answers the installLinux step's output. As AWS on
+// a multi-step document ("GetCommandInvocation", Systems Manager API
+// Reference), it refuses a call without the step name.
 func (s *ssmStandIn) getCommandInvocation(body []byte) (int, []byte) {
+	var in struct{ CommandId, InstanceId, PluginName string }
+	_ = json.Unmarshal(body, &in)
+	if in.PluginName != "installLinux" && in.PluginName != "installWindows" {
+		return 400, []byte(`{"__type":"InvalidPluginName","message":"name the step: the document has more than one"}`)
+	}
+	out, details := s.output, "Success"
+	if in.PluginName == "installWindows" {
+		out, details = "", "Skipped"
+	}
+	b, _ := json.Marshal(map[string]any{"CommandId": in.CommandId, "InstanceId": in.InstanceId, "PluginName": in.PluginName,
+		"Status": "Success", "StatusDetails": details, "ResponseCode": 0, "StandardOutputContent": out})
+	return 200, b
+}
+
+// listCommandInvocations answers the asked node's invocation with its two
+// steps, the Windows one skipped by its precondition as SSM Agent reports
+// it ("ListCommandInvocations" with Details; the full emulation is
+// testkit.SSMStandIn).
+func (s *ssmStandIn) listCommandInvocations(body []byte) (int, []byte) {
 	var in struct{ CommandId, InstanceId string }
 	_ = json.Unmarshal(body, &in)
-	b, _ := json.Marshal(map[string]any{"CommandId": in.CommandId, "InstanceId": in.InstanceId, "Status": "Success",
-		"StatusDetails": "Success", "ResponseCode": 0, "StandardOutputContent": s.output})
+	plugins := []any{
+		map[string]any{"Name": "installLinux", "Status": "Success", "StatusDetails": "Success", "ResponseCode": 0},
+		map[string]any{"Name": "installWindows", "Status": "Success", "StatusDetails": "Skipped", "ResponseCode": 0,
+			"Output": `Step execution skipped due to unsatisfied preconditions: '"StringEquals": [platformType, Windows]'. Step name: installWindows`},
+	}
+	b, _ := json.Marshal(map[string]any{"CommandInvocations": []any{map[string]any{"CommandId": in.CommandId, "InstanceId": in.InstanceId,
+		"Status": "Success", "StatusDetails": "Success", "CommandPlugins": plugins}}})
 	return 200, b
 }
 
@@ -210,12 +237,13 @@ func (r *rig) standInCommands(targets int) {
 	r.proxy.Answer("AmazonSSM.SendCommand", r.ssm.sendCommand(targets))
 	r.proxy.Answer("AmazonSSM.ListCommands", r.ssm.listCommands)
 	r.proxy.Answer("AmazonSSM.GetCommandInvocation", r.ssm.getCommandInvocation)
+	r.proxy.Answer("AmazonSSM.ListCommandInvocations", r.ssm.listCommandInvocations)
 }
 
-// realCommands sends SendCommand, ListCommands and GetCommandInvocation to
-// moto again.
+// realCommands sends SendCommand, ListCommands, GetCommandInvocation and
+// ListCommandInvocations to moto again.
 func (r *rig) realCommands() {
-	for _, op := range []string{"AmazonSSM.SendCommand", "AmazonSSM.ListCommands", "AmazonSSM.GetCommandInvocation"} {
+	for _, op := range []string{"AmazonSSM.SendCommand", "AmazonSSM.ListCommands", "AmazonSSM.GetCommandInvocation", "AmazonSSM.ListCommandInvocations"} {
 		r.proxy.Answer(op, nil)
 	}
 }

@@ -116,7 +116,7 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		done += n
 	}
 	n := float64(cfg.events)
-	note := fmt.Sprintf("DynamoDB: moto, %d nodes per table (see trackerShard); GetCommandInvocation: stand-in (moto returns no output)", trackerShard)
+	note := fmt.Sprintf("DynamoDB: moto, %d nodes per table (see trackerShard); ListCommandInvocations + GetCommandInvocation (step of the node's platform): stand-in (moto lacks the one, answers no output to the other)", trackerShard)
 	rep.add("tracker", fmt.Sprintf("%d invocation events", cfg.events), elapsed.Seconds(), "s", note)
 	rep.add("tracker", "time per event", float64(elapsed.Microseconds())/1000/n, "ms", "sequential, one process")
 	rep.add("tracker", "DynamoDB writes per event", float64(total(calls, isWrite))/n, "writes", "one transaction: NODE + DEPLOY counts")
