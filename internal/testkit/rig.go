@@ -28,6 +28,7 @@ type Rig struct {
 	emulator *motoserver.Server
 	mu       sync.Mutex
 	seen     []awsmodel.Violation
+	checked  map[string]int // requests checked per service.Operation
 }
 
 // StartRig starts moto_server (env as for motoserver.Start) behind a fault
@@ -46,7 +47,7 @@ func StartRig(ctx context.Context, env ...string) (*Rig, error) {
 		emu.Stop()
 		return nil, err
 	}
-	r := &Rig{URL: proxy.URL, Proxy: proxy, emulator: emu}
+	r := &Rig{URL: proxy.URL, Proxy: proxy, emulator: emu, checked: map[string]int{}}
 	checked := *emu
 	checked.URL = proxy.URL
 	r.Moto = &checked
@@ -90,6 +91,9 @@ func (r *Rig) ModelCheck(next http.Handler) http.Handler {
 		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		parsed, vs := awsmodel.Check(req, body)
+		r.mu.Lock()
+		r.checked[parsed.Op()]++
+		r.mu.Unlock()
 		if len(vs) == 0 {
 			next.ServeHTTP(w, req)
 			return
@@ -151,6 +155,17 @@ func (r *Rig) Violations() []awsmodel.Violation {
 	return append([]awsmodel.Violation(nil), r.seen...)
 }
 
+// Checked returns how many requests were checked, per "service.Operation".
+func (r *Rig) Checked() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.checked))
+	for k, v := range r.checked {
+		out[k] = v
+	}
+	return out
+}
+
 // TakeViolations returns the violations seen so far and forgets them: only
 // for a test that plants violations on purpose and asserts them.
 func (r *Rig) TakeViolations() []awsmodel.Violation {
@@ -176,6 +191,11 @@ func (r *Rig) Stop() {
 func (r *Rig) Finish(code int) int {
 	r.Stop()
 	vs := r.Violations()
+	total, ops := 0, Ops(r.Checked())
+	for _, n := range r.Checked() {
+		total += n
+	}
+	fmt.Fprintf(os.Stderr, "AWS model check: %d requests of %d operations checked (%s), %d violations\n", total, len(ops), strings.Join(ops, " "), len(vs))
 	if len(vs) == 0 {
 		return code
 	}
