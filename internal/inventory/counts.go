@@ -26,8 +26,11 @@ import (
 //	node state (pending goes negative as pending nodes report), expiresAt
 //
 // A deployment's counts are the DEPLOY item's plus its shards' (one Query
-// on the name's partition, consistent). Shards expire with a margin after
-// their deployment could (DynamoDB TTL).
+// on the name's partition, consistent). Every read that returns a
+// Deployment must add them: GetDeployment and Describe do; a new read of
+// DEPLOY items (a page of them) calls withShards, or adds the COUNT items
+// its own Query returned (shardCounts, addCounts). Shards expire with a
+// margin after their deployment could (DynamoDB TTL).
 
 // CountShards is how many COUNT items a deployment's reports spread over.
 const CountShards = 16
