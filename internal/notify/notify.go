@@ -98,7 +98,8 @@ func (a Alert) Text() string {
 	return b.String()
 }
 
-// Subject is the SNS subject: ASCII, one line, at most 100 characters.
+// Subject is the SNS subject: ASCII, one line, at most 99 characters
+// ("Publish", Amazon SNS API Reference: "less than 100 characters long").
 func (a Alert) Subject() string {
 	s := strings.Map(func(r rune) rune {
 		if r < 0x20 || r > 0x7e {
@@ -106,8 +107,8 @@ func (a Alert) Subject() string {
 		}
 		return r
 	}, "certferry: "+a.Title)
-	if len(s) > 100 {
-		s = s[:97] + "..."
+	if len(s) > 99 {
+		s = s[:96] + "..."
 	}
 	return s
 }

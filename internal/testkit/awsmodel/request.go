@@ -136,7 +136,7 @@ func Check(r *http.Request, body []byte) (Request, []Violation) {
 		vs[i].Operation = req.Operation
 		vs[i].Service = svc
 	}
-	return req, vs
+	return req, append(vs, documented(req)...)
 }
 
 // queryDecoder rebuilds an input value from the query protocol's flattened
