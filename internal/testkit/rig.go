@@ -24,11 +24,14 @@ type Rig struct {
 	URL   string             // the checked endpoint
 	Moto  *motoserver.Server // moto with URL = the checked endpoint (Reset goes through it)
 	Proxy *FaultProxy
+	// Conflicts answers overlapping DynamoDB writes as DynamoDB does.
+	Conflicts *DDBConflicts
 
 	emulator *motoserver.Server
 	mu       sync.Mutex
 	seen     []awsmodel.Violation
 	checked  map[string]int // requests checked per service.Operation
+	ssmDocs  ssmDocuments
 }
 
 // StartRig starts moto_server (env as for motoserver.Start) behind a fault
@@ -52,6 +55,10 @@ func StartRig(ctx context.Context, env ...string) (*Rig, error) {
 	checked.URL = proxy.URL
 	r.Moto = &checked
 	proxy.Guard(r.ModelCheck)
+	// DynamoDB's transaction conflicts, which the serialised emulator never
+	// shows (ddbconflict.go).
+	r.Conflicts = NewDDBConflicts(DDBConflictOptions{Window: RigConflictWindow, Endpoint: emu.URL})
+	proxy.Use(r.Conflicts.Layer)
 	ridsMu.Lock()
 	rigs[r.URL] = r
 	ridsMu.Unlock()
@@ -91,6 +98,9 @@ func (r *Rig) ModelCheck(next http.Handler) http.Handler {
 		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		parsed, vs := awsmodel.Check(req, body)
+		if len(vs) == 0 {
+			vs = r.ssmDocs.observe(parsed)
+		}
 		r.mu.Lock()
 		r.checked[parsed.Op()]++
 		r.mu.Unlock()
@@ -142,8 +152,12 @@ func answerViolation(w http.ResponseWriter, req awsmodel.Request, vs []awsmodel.
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `<Error><Code>InvalidArgument</Code><Message>%s</Message><RequestId>certferry-model-check</RequestId></Error>`, esc(msg))
 	default:
-		w.Header().Set("X-Amzn-ErrorType", "ValidationException")
-		body, _ := json.Marshal(map[string]string{"__type": "ValidationException", "message": msg})
+		code := "ValidationException"
+		if vs[0].Code != "" {
+			code = vs[0].Code
+		}
+		w.Header().Set("X-Amzn-ErrorType", code)
+		body, _ := json.Marshal(map[string]string{"__type": code, "message": msg})
 		writeJSON(w, http.StatusBadRequest, body)
 	}
 }

@@ -249,3 +249,48 @@ func TestFaultProxyInFrontOfRigChecks(t *testing.T) {
 		t.Fatalf("recorded %v", vs)
 	}
 }
+
+// SendCommand's Parameters are checked against the document the rig saw
+// created, as SSM does (InvalidParameters); moto checks none of it.
+func TestRigChecksDocumentParameters(t *testing.T) {
+	rig := StartRigT(t)
+	ctx := context.Background()
+	client := ssm.NewFromConfig(rigConfig(t, rig.URL))
+	content := "schemaVersion: '2.2'\ndescription: test\nparameters:\n  Name:\n    type: String\n    allowedPattern: '^[a-z]{1,8}$'\n  Port:\n    type: String\n    default: '443'\n    allowedPattern: '^[0-9]+$'\nmainSteps:\n- action: aws:runShellScript\n  name: run\n  inputs:\n    runCommand: [echo hi]\n"
+	if _, err := client.CreateDocument(ctx, &ssm.CreateDocumentInput{Name: aws.String("certferry-test"), Content: aws.String(content),
+		DocumentFormat: ssmtypes.DocumentFormatYaml, DocumentType: ssmtypes.DocumentTypeCommand}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(params map[string][]string) error {
+		_, err := client.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("certferry-test"), Parameters: params,
+			Targets: []ssmtypes.Target{{Key: aws.String("tag:env"), Values: []string{"prod"}}}})
+		return err
+	}
+	if err := send(map[string][]string{"Name": {"web"}}); err != nil {
+		t.Fatalf("clean send: %v", err)
+	}
+	if vs := rig.TakeViolations(); len(vs) != 0 {
+		t.Fatalf("clean send recorded %v", vs)
+	}
+	for _, c := range []struct {
+		name   string
+		params map[string][]string
+		want   string
+	}{
+		{"pattern", map[string][]string{"Name": {"Web Site"}}, "allowedPattern"},
+		{"unknown parameter", map[string][]string{"Name": {"web"}, "Nme": {"x"}}, "not defined"},
+		{"required parameter missing", map[string][]string{"Port": {"80"}}, "required parameter Name"},
+		{"two values for a String", map[string][]string{"Name": {"a", "b"}}, "one value"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := send(c.params)
+			var api smithy.APIError
+			if !errors.As(err, &api) || api.ErrorCode() != "InvalidParameters" || !strings.Contains(api.ErrorMessage(), c.want) {
+				t.Fatalf("want InvalidParameters naming %q, got %v", c.want, err)
+			}
+			if vs := rig.TakeViolations(); len(vs) != 1 || !strings.Contains(vs[0].Message, c.want) {
+				t.Fatalf("recorded %v", vs)
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ type Violation struct {
 	Member     string // path from the input shape: "Targets.1.Key"
 	Constraint string // required, length, pattern, enum, range, size, unknown, type, union, operation
 	Message    string // as AWS words it; never the value itself (it may be a secret)
+	Code       string // the error code AWS answers with; "" = the protocol's validation error
 }
 
 func (v Violation) String() string {
