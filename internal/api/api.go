@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -22,17 +23,29 @@ import (
 type deployer interface {
 	Onboard(ctx context.Context, sp spec.Spec) (pipeline.Result, error)
 	Redeploy(ctx context.Context, name, trigger string) (pipeline.Result, error)
+	Delete(ctx context.Context, name string) (bool, error)
 }
 
 type catalog interface {
 	ListCerts(ctx context.Context) ([]inventory.Cert, error)
 	Describe(ctx context.Context, name string) (*inventory.Detail, error)
-	DeleteCert(ctx context.Context, name string) (bool, error)
 }
 
 var (
 	_ deployer = (*pipeline.Pipeline)(nil)
 	_ catalog  = (*inventory.Store)(nil)
+)
+
+// API Gateway ends an integration after 29 s ("Amazon API Gateway quotas":
+// maximum integration timeout). One deadline covers the whole request:
+// every AWS call, every SDK retry and backoff, and ExportCertificate's own
+// retries run under it.
+const (
+	// Budget is the longest a request works (the function's timeout is 29 s).
+	Budget = 25 * time.Second
+	// Reserve is kept back from the invocation's own deadline to release
+	// the claim and answer.
+	Reserve = 4 * time.Second
 )
 
 // Handler serves the onboarding API.
@@ -44,8 +57,20 @@ type Handler struct {
 // NewHandler returns a Handler.
 func NewHandler(d deployer, c catalog) *Handler { return &Handler{deploy: d, catalog: c} }
 
+// requestContext bounds ctx by Budget and by the invocation's deadline less
+// Reserve, whichever comes first.
+func requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	until := time.Now().Add(Budget)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-Reserve).Before(until) {
+		until = dl.Add(-Reserve)
+	}
+	return context.WithDeadline(ctx, until)
+}
+
 // Handle is the Lambda entry point.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	ctx, cancel := requestContext(ctx)
+	defer cancel()
 	method, parts := req.HTTPMethod, route(req)
 	slog.InfoContext(ctx, "api request", "method", method, "resource", req.Resource, "path", req.Path,
 		"caller", req.RequestContext.Identity.UserArn, "requestId", req.RequestContext.RequestID)
@@ -214,7 +239,9 @@ func (h *Handler) remove(ctx context.Context, name string) (events.APIGatewayPro
 	if !spec.NamePattern.MatchString(name) {
 		return fromError(ctx, spec.Invalid("name", "must match %s", spec.NamePattern)), nil
 	}
-	found, err := h.catalog.DeleteCert(ctx, name)
+	// Through the pipeline: a DELETE respects a deployment's live claim
+	// (409) and holds the claim itself while it deletes.
+	found, err := h.deploy.Delete(ctx, name)
 	if err != nil {
 		return fromError(ctx, err), nil
 	}
@@ -237,6 +264,10 @@ func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
 	switch {
 	case errors.As(err, &fe):
 		return errorResponse(http.StatusBadRequest, "ValidationError", fe.Error(), fe.Field)
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+		slog.ErrorContext(ctx, "request deadline reached", "budget", Budget, "error", err)
+		return errorResponse(http.StatusServiceUnavailable, "Timeout",
+			"AWS did not answer within the request's time budget; retry the request (a retry completes it without duplicates)", "")
 	case errors.Is(err, certs.ErrNotFound):
 		return errorResponse(http.StatusNotFound, "CertificateNotFound", err.Error(), "certificateArn")
 	case errors.Is(err, pipeline.ErrUnknownName):

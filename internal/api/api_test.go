@@ -22,6 +22,14 @@ type fakeDeployer struct {
 	onboarded []spec.Spec
 	onboard   func(spec.Spec) (pipeline.Result, error)
 	redeploy  func(string) (pipeline.Result, error)
+	remove    func(string) (bool, error) // nil: only shop-web, the fixtures' name, exists
+}
+
+func (f *fakeDeployer) Delete(_ context.Context, name string) (bool, error) {
+	if f.remove == nil {
+		return name == "shop-web", nil
+	}
+	return f.remove(name)
 }
 
 func (f *fakeDeployer) Onboard(_ context.Context, sp spec.Spec) (pipeline.Result, error) {
@@ -37,9 +45,8 @@ func (f *fakeDeployer) Redeploy(_ context.Context, name, _ string) (pipeline.Res
 }
 
 type fakeCatalog struct {
-	certs   []inventory.Cert
-	detail  map[string]*inventory.Detail
-	deleted []string
+	certs  []inventory.Cert
+	detail map[string]*inventory.Detail
 }
 
 func (f *fakeCatalog) ListCerts(context.Context) ([]inventory.Cert, error) { return f.certs, nil }
@@ -48,13 +55,6 @@ func (f *fakeCatalog) Describe(_ context.Context, name string) (*inventory.Detai
 		return d, nil
 	}
 	return &inventory.Detail{}, nil
-}
-func (f *fakeCatalog) DeleteCert(_ context.Context, name string) (bool, error) {
-	if _, ok := f.detail[name]; !ok {
-		return false, nil
-	}
-	f.deleted = append(f.deleted, name)
-	return true, nil
 }
 
 // loadEvent reads a sam local invoke fixture from events/.
@@ -202,6 +202,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("x: %w", certs.ErrNotIssued), 422, "CertificateNotIssued"},
 		{fmt.Errorf("x: %w", certs.ErrBadExport), 502, "ExportVerificationFailed"},
 		{errors.New("operation error DynamoDB: PutItem, https response error StatusCode: 500, RequestID: abc, internal detail"), 502, "DependencyFailure"},
+		{fmt.Errorf("operation error ACM: ExportCertificate, internal detail: %w", context.DeadlineExceeded), 503, "Timeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.code, func(t *testing.T) {
@@ -221,7 +222,12 @@ func TestErrorMapping(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
-	h := NewHandler(&fakeDeployer{}, &fakeCatalog{})
+	h := NewHandler(&fakeDeployer{remove: func(name string) (bool, error) {
+		if name == "busy-name" {
+			return false, fmt.Errorf("x: %w", pipeline.ErrBusy) // a deployment holds the claim
+		}
+		return false, nil
+	}}, &fakeCatalog{})
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -231,6 +237,7 @@ func TestRoutes(t *testing.T) {
 		{"PATCH", "/certificates/shop-web", 405},
 		{"GET", "/certificates/Bad_Name", 400},
 		{"DELETE", "/certificates/unknown", 404},
+		{"DELETE", "/certificates/busy-name", 409},
 	} {
 		resp, _ := h.Handle(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: tc.method, Path: tc.path})
 		if resp.StatusCode != tc.status {

@@ -73,6 +73,7 @@ type (
 		ReleaseClaim(ctx context.Context, name, token string) error
 		RecordSend(ctx context.Context, c *inventory.Cert, token string, ps inventory.PendingSend) (*inventory.Cert, error)
 		Commit(ctx context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error)
+		DeleteCert(ctx context.Context, name string) (bool, error)
 	}
 	commander interface {
 		Send(ctx context.Context, in fleet.Install) (fleet.Command, error)
@@ -86,6 +87,10 @@ var (
 	_ inventoryStore = (*inventory.Store)(nil)
 	_ commander      = (*fleet.Fleet)(nil)
 )
+
+// ReleaseTimeout bounds the release of a failed run's claim, which runs
+// after the request's own deadline may have passed.
+const ReleaseTimeout = 3 * time.Second
 
 // Config is the pipeline's plain configuration.
 type Config struct {
@@ -186,8 +191,10 @@ func (p *Pipeline) Redeploy(ctx context.Context, name, trigger string) (Result, 
 // Sync deploys name when ACM's current serial differs from the inventory's
 // (a renewal), and does nothing otherwise. It is safe to call for the same
 // renewal from several events at once: when another run holds a live claim
-// for the same serial, or commits it while this run waits, Sync reports
-// Unchanged instead of deploying twice.
+// (for this serial or another), Sync answers ErrBusy rather than Unchanged,
+// so that the caller retries: the renewal is never acknowledged on the
+// strength of a run that may still fail. Once that run committed the
+// serial, the retry reports Unchanged.
 func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, error) {
 	existing, info, err := p.knownDeployable(ctx, name)
 	if err != nil {
@@ -198,9 +205,11 @@ func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, erro
 			slog.InfoContext(ctx, "serial unchanged, nothing to deploy", "name", name, "serial", info.Serial, "trigger", trigger)
 			return resultOf(existing, true), nil
 		}
-		if cl := existing.Claim; cl != nil && cl.Until > p.now().Unix() && cl.Serial == info.Serial {
-			slog.InfoContext(ctx, "another run is deploying this serial", "name", name, "serial", info.Serial, "trigger", trigger)
-			return resultOf(existing, true), nil
+		if cl := existing.Claim; cl != nil && cl.Until > p.now().Unix() {
+			slog.InfoContext(ctx, "another run holds the name; retry later", "name", name, "serial", info.Serial,
+				"claimSerial", cl.Serial, "trigger", trigger)
+			return Result{}, fmt.Errorf("%w: %s (serial %s, claim expires %s); retry once it finished", ErrBusy, name, cl.Serial,
+				time.Unix(cl.Until, 0).UTC().Format(time.RFC3339))
 		}
 		res, err := p.deploy(ctx, existing, existing.Spec, info, trigger, sendOpts{})
 		if !errors.Is(err, errRaced) || attempt == 3 {
@@ -230,6 +239,60 @@ func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string
 		return Result{}, fmt.Errorf("%w: %s is not deployed at ACM's serial %s yet", ErrBusy, name, info.Serial)
 	}
 	return p.deploy(ctx, existing, existing.Spec, info, trigger, sendOpts{only: instanceIDs, failures: failures})
+}
+
+// Delete stops distributing name (DELETE /certificates/{name}; nodes keep
+// their files). It takes the claim as a deployment does: it is refused
+// (ErrBusy) while a deployment holds a live claim, and no deployment starts
+// while it deletes. A run whose claim lapsed and was taken by a delete
+// notices before it writes (see holding and RecordSend). Reports false for
+// an unknown name.
+func (p *Pipeline) Delete(ctx context.Context, name string) (bool, error) {
+	if !spec.NamePattern.MatchString(name) {
+		return false, spec.Invalid("name", "must match %s", spec.NamePattern)
+	}
+	c, err := p.inv.GetCert(ctx, name)
+	if err != nil || c == nil {
+		return false, err
+	}
+	if cl := c.Claim; cl != nil && cl.Until > p.now().Unix() {
+		return false, fmt.Errorf("%w: %s (serial %s, claim expires %s)", ErrBusy, name, cl.Serial,
+			time.Unix(cl.Until, 0).UTC().Format(time.RFC3339))
+	}
+	claim := inventory.Claim{Token: newToken(), Until: p.now().Add(p.cfg.Lease).Unix()}
+	if _, err := p.inv.TakeClaim(ctx, c, claim); err != nil {
+		if errors.Is(err, inventory.ErrConflict) {
+			return false, fmt.Errorf("%w: %s changed while this request ran", ErrBusy, name)
+		}
+		return false, err
+	}
+	found, err := p.inv.DeleteCert(ctx, name)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReleaseTimeout)
+		defer cancel()
+		if rerr := p.inv.ReleaseClaim(rctx, name, claim.Token); rerr != nil {
+			slog.WarnContext(ctx, "claim not released; it expires on its own", "name", name, "error", rerr)
+		}
+		if errors.Is(err, inventory.ErrConflict) {
+			return false, fmt.Errorf("%w: %s changed while this request ran", ErrBusy, name)
+		}
+		return false, err
+	}
+	return found, nil
+}
+
+// holding checks, right before a write, that this run still holds the
+// claim: a run whose lease lapsed and whose name was deleted or taken over
+// stores nothing.
+func (p *Pipeline) holding(ctx context.Context, name, token string) error {
+	c, err := p.inv.GetCert(ctx, name)
+	if err != nil {
+		return err
+	}
+	if c == nil || c.Claim == nil || c.Claim.Token != token {
+		return fmt.Errorf("%w: %s was deleted or taken over while this run worked; nothing stored", ErrBusy, name)
+	}
+	return nil
 }
 
 // sendOpts vary how deploy sends: force skips adopting an earlier command;
@@ -302,7 +365,11 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 		if err == nil {
 			return
 		}
-		if rerr := p.inv.ReleaseClaim(context.WithoutCancel(ctx), sp.Name, claim.Token); rerr != nil {
+		// The request's deadline may have passed: the release gets its own
+		// short one, inside the API's reserve.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReleaseTimeout)
+		defer cancel()
+		if rerr := p.inv.ReleaseClaim(rctx, sp.Name, claim.Token); rerr != nil {
 			slog.WarnContext(ctx, "claim not released; it expires on its own", "name", sp.Name, "error", rerr)
 		}
 	}()
@@ -333,7 +400,7 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 		install.SendID = fleet.NewSendID()
 		c, err = p.inv.RecordSend(ctx, c, claim.Token, inventory.PendingSend{ID: install.SendID, Install: installKey, At: p.now().Unix()})
 		if errors.Is(err, inventory.ErrConflict) {
-			return Result{}, fmt.Errorf("%w: %s was taken over before this run sent its command", ErrBusy, sp.Name)
+			return Result{}, fmt.Errorf("%w: %s was deleted or taken over before this run sent its command", ErrBusy, sp.Name)
 		}
 		if err != nil {
 			return Result{}, err
@@ -417,6 +484,9 @@ func (p *Pipeline) bundleFor(ctx context.Context, name string, info certs.Info, 
 		PKCS12:           base64.StdEncoding.EncodeToString(pfx),
 		Passphrase:       pass,
 		ExportedAt:       p.now().UTC().Format(time.RFC3339),
+	}
+	if err := p.holding(ctx, name, token); err != nil {
+		return nil, bundle.Version{}, err
 	}
 	ver, err = p.store.Put(ctx, name, b, token)
 	if err != nil {

@@ -20,15 +20,19 @@ const arn = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4
 
 // Hand-written fakes with the state the pipeline reads and writes.
 type fakeACM struct {
-	t       testing.TB
-	info    certs.Info
-	export  testkit.Export
-	exports int
+	t        testing.TB
+	info     certs.Info
+	export   testkit.Export
+	exports  int
+	onExport func() // runs at each export, e.g. to take the claim away
 }
 
 func (f *fakeACM) Describe(context.Context, string) (certs.Info, error) { return f.info, nil }
 func (f *fakeACM) Export(_ context.Context, _ string, pass []byte) (certs.Exported, error) {
 	f.exports++
+	if f.onExport != nil {
+		f.onExport()
+	}
 	return certs.Exported{Certificate: f.export.Certificate, CertificateChain: f.export.CertificateChain,
 		PrivateKey: testkit.EncryptKey(f.t, f.export.Key, string(pass))}, nil
 }
@@ -56,9 +60,24 @@ type fakeInventory struct {
 	commits   int
 	released  []string
 	commitErr error // the next Commit fails with it
+	deleted   int
 }
 
-func (f *fakeInventory) GetCert(context.Context, string) (*inventory.Cert, error) { return f.cert, nil }
+func (f *fakeInventory) DeleteCert(_ context.Context, name string) (bool, error) {
+	if f.cert == nil || f.cert.Name != name {
+		return false, nil
+	}
+	f.deleted++
+	f.cert = nil
+	return true, nil
+}
+
+func (f *fakeInventory) GetCert(_ context.Context, name string) (*inventory.Cert, error) {
+	if f.cert == nil || f.cert.Name != name {
+		return nil, nil
+	}
+	return f.cert, nil
+}
 func (f *fakeInventory) CreateCert(_ context.Context, sp spec.Spec, c inventory.Claim) (*inventory.Cert, error) {
 	if f.cert != nil {
 		return nil, inventory.ErrConflict
