@@ -1,9 +1,14 @@
 // Package renewal reacts to ACM and AWS Health events: a renewed
 // certificate is deployed to every name bound to it, and a renewal that
 // needs a person becomes one SNS alert. Each event is acted upon once: an
-// EVENT mark is put conditionally before acting, so a redelivered event does
-// nothing, and two different events for the same renewal meet at the
-// pipeline's serial check, which runs under the inventory's optimistic lock.
+// EVENT mark with a lease is put conditionally before acting, marked done
+// after success and released on failure. A delivery that finds the mark
+// done is acknowledged as a duplicate; one that finds it still processing
+// fails (ErrInProgress) so that Lambda retries it, since the other handling
+// may yet fail. Two different events for the same renewal meet at the
+// pipeline: a name another run holds answers ErrBusy, which fails the
+// delivery too (retried), never "unchanged" on the strength of a run that
+// may still fail.
 package renewal
 
 import (
@@ -28,6 +33,7 @@ type (
 		MarkEvent(ctx context.Context, id, kind string, until time.Time, keep time.Duration) error
 		FinishEvent(ctx context.Context, id string) error
 		ReleaseEvent(ctx context.Context, id string) error
+		GetEvent(ctx context.Context, id string) (*inventory.EventMark, error)
 	}
 	inventoryReader interface {
 		NamesByARN(ctx context.Context, arn string) ([]string, error)
@@ -51,6 +57,17 @@ var (
 	_ describer       = (*certs.Client)(nil)
 	_ publisher       = (*notify.Publisher)(nil)
 )
+
+// ErrInProgress fails a delivery of an event another invocation is still
+// handling, so that Lambda retries it rather than acknowledging it.
+var ErrInProgress = errors.New("event in progress")
+
+func markState(m *inventory.EventMark) string {
+	if m == nil {
+		return "gone"
+	}
+	return m.State
+}
 
 // KeepMarks is how long an event's dedupe mark outlives it. EventBridge
 // retries for up to 24 hours and Lambda's async queue holds events for up to
@@ -136,7 +153,20 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 
 	err = h.marks.MarkEvent(ctx, ev.ID, string(ev.Kind), h.leaseEnd(ctx), KeepMarks)
 	if errors.Is(err, inventory.ErrConflict) {
-		log.InfoContext(ctx, "event already handled or being handled; acknowledged")
+		// Only a done mark is a duplicate. A processing mark is another
+		// invocation at work, or a failed one whose release did not go
+		// through: acknowledging would lose the event if that handling
+		// fails, so this delivery fails and Lambda retries it.
+		m, gerr := h.marks.GetEvent(ctx, ev.ID)
+		if gerr != nil {
+			return out, fmt.Errorf("event %s: %w", ev.ID, gerr)
+		}
+		if m == nil || m.State != inventory.EventDone {
+			log.InfoContext(ctx, "event being handled by another invocation; this delivery is retried")
+			out.Status = "busy"
+			return out, fmt.Errorf("event %s is being handled by another invocation (mark %s); retry: %w", ev.ID, markState(m), ErrInProgress)
+		}
+		log.InfoContext(ctx, "event already handled; acknowledged")
 		out.Status = StatusDuplicate
 		return out, nil
 	}

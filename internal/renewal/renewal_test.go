@@ -67,6 +67,15 @@ func (f *fake) MarkEvent(_ context.Context, id, _ string, until time.Time, _ tim
 	f.marks[id] = inventory.EventProcessing
 	return nil
 }
+func (f *fake) GetEvent(_ context.Context, id string) (*inventory.EventMark, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, ok := f.marks[id]
+	if !ok {
+		return nil, nil
+	}
+	return &inventory.EventMark{EventID: id, State: st}, nil
+}
 func (f *fake) FinishEvent(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
