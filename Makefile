@@ -35,7 +35,7 @@ build-SweeperFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweeper
 
 test: deps ## unit tests with fakes + integration tests on moto_server and a real nginx
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy diff, cfn-lint
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
