@@ -72,21 +72,57 @@ func newCaller(ctx context.Context, apiURL string) (caller, error) {
 // handlerCaller calls the API handler in this process.
 func handlerCaller(h *api.Handler) caller {
 	return func(ctx context.Context, method, path string) (int, []byte, error) {
-		req := events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Resource: path}
-		if name, ok := strings.CutPrefix(path, "/certificates/"); ok {
-			name, _, _ = strings.Cut(name, "/")
-			req.PathParameters = map[string]string{"name": name}
-			req.Resource = strings.Replace(path, "/"+name, "/{name}", 1)
-		}
-		resp, err := h.Handle(ctx, req)
+		resp, err := h.Handle(ctx, apiRequest(method, path))
 		return resp.StatusCode, []byte(resp.Body), err
 	}
 }
 
-type certDetail struct {
-	api.CertView
-	Nodes       []api.NodeView       `json:"nodes"`
-	Deployments []api.DeploymentView `json:"deployments"`
+// apiRequest is the proxy event API Gateway sends for method and path
+// (with its query string).
+func apiRequest(method, path string) events.APIGatewayProxyRequest {
+	path, rawQuery, _ := strings.Cut(path, "?")
+	req := events.APIGatewayProxyRequest{HTTPMethod: method, Path: path, Resource: path}
+	if name, ok := strings.CutPrefix(path, "/certificates/"); ok {
+		name, _, _ = strings.Cut(name, "/")
+		req.PathParameters = map[string]string{"name": name}
+		req.Resource = strings.Replace(path, "/"+name, "/{name}", 1)
+	}
+	if q, err := url.ParseQuery(rawQuery); err == nil && len(q) > 0 {
+		req.QueryStringParameters = map[string]string{}
+		for k := range q {
+			req.QueryStringParameters[k] = q.Get(k)
+		}
+	}
+	return req
+}
+
+type certDetail = api.CertPage
+
+// getDetail reads every page of GET /certificates/{name} into one detail.
+func getDetail(ctx context.Context, call caller, name string) (certDetail, error) {
+	var all certDetail
+	next := ""
+	for page := 0; ; page++ {
+		path := "/certificates/" + url.PathEscape(name)
+		if next != "" {
+			path += "?next=" + url.QueryEscape(next)
+		}
+		var d certDetail
+		if err := getJSON(ctx, call, path, &d); err != nil {
+			return all, err
+		}
+		if page == 0 {
+			all = d
+		} else {
+			all.Nodes = append(all.Nodes, d.Nodes...)
+			all.Deployments = append(all.Deployments, d.Deployments...)
+		}
+		if d.Next == "" || d.Next == next {
+			all.Next = ""
+			return all, nil
+		}
+		next = d.Next
+	}
 }
 
 func getJSON(ctx context.Context, call caller, path string, out any) error {
@@ -120,8 +156,8 @@ func status(ctx context.Context, call caller, name string, w io.Writer, now time
 	fmt.Fprintln(tw, "NAME\tSERIAL\tEXPIRES\tINSTALLED\tPENDING\tFAILED\tLAST DEPLOYMENT")
 	var detail *certDetail
 	for _, n := range names {
-		var d certDetail
-		if err := getJSON(ctx, call, "/certificates/"+url.PathEscape(n), &d); err != nil {
+		d, err := getDetail(ctx, call, n)
+		if err != nil {
 			return err
 		}
 		detail = &d

@@ -98,3 +98,36 @@ func TestAPICallerSigns(t *testing.T) {
 		t.Fatalf("path %q auth %q", path, auth)
 	}
 }
+
+// `certferry status NAME` follows the pages of GET /certificates/{name}
+// (?next=) and counts every node of every page.
+func TestStatusFollowsPages(t *testing.T) {
+	call := fakeAPI(map[string]string{
+		"GET /certificates/big": `{"name":"big","serial":"0c","nodes":[{"instanceId":"i-1","state":"installed","serial":"0c"}],
+			"deployments":[{"deploymentId":"d1","createdAt":"2026-11-01T00:00:00Z","outcome":"succeeded","trigger":"api"}],"next":"p2"}`,
+		"GET /certificates/big?next=p2":          `{"name":"big","serial":"0c","nodes":[{"instanceId":"i-2","state":"pending"}],"deployments":[],"next":"p+3/="}`,
+		"GET /certificates/big?next=p%2B3%2F%3D": `{"name":"big","serial":"0c","nodes":[{"instanceId":"i-3","state":"failed","error":"boom"}],"deployments":[]}`,
+	})
+	var b strings.Builder
+	if err := status(context.Background(), call, "big", &b, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if f := strings.Fields(lines[1]); strings.Join(f[:6], " ") != "big 0c - 1 1 1" || !strings.Contains(lines[1], "succeeded (api)") {
+		t.Fatalf("row %q:\n%s", lines[1], b.String())
+	}
+	for _, id := range []string{"i-1", "i-2", "i-3"} {
+		if !strings.Contains(b.String(), id) {
+			t.Errorf("node table lacks %s:\n%s", id, b.String())
+		}
+	}
+}
+
+// The in-process caller passes the query string as API Gateway does.
+func TestHandlerCallerQuery(t *testing.T) {
+	req := apiRequest("GET", "/certificates/big?next=p%2B3&limit=5")
+	if req.Path != "/certificates/big" || req.Resource != "/certificates/{name}" || req.PathParameters["name"] != "big" ||
+		req.QueryStringParameters["next"] != "p+3" || req.QueryStringParameters["limit"] != "5" {
+		t.Fatalf("request %+v", req)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ type deployer interface {
 
 type catalog interface {
 	ListCerts(ctx context.Context) ([]inventory.Cert, error)
-	Describe(ctx context.Context, name string) (*inventory.Detail, error)
+	DescribePage(ctx context.Context, name string, limit int, next string) (*inventory.Page, error)
 }
 
 var (
@@ -85,7 +86,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	case len(parts) == 2 && parts[0] == "certificates":
 		switch method {
 		case http.MethodGet:
-			return h.get(ctx, parts[1])
+			return h.get(ctx, parts[1], req.QueryStringParameters)
 		case http.MethodDelete:
 			return h.remove(ctx, parts[1])
 		}
@@ -203,22 +204,53 @@ func (h *Handler) list(ctx context.Context) (events.APIGatewayProxyResponse, err
 	return jsonResponse(http.StatusOK, out), nil
 }
 
-func (h *Handler) get(ctx context.Context, name string) (events.APIGatewayProxyResponse, error) {
+// CertPage is the answer of GET /certificates/{name}: the certificate and
+// one page of its deployments (oldest first), then its nodes. Next, when
+// set, is the opaque token of the following page (?next=).
+type CertPage struct {
+	CertView
+	Nodes       []NodeView       `json:"nodes"`
+	Deployments []DeploymentView `json:"deployments"`
+	Next        string           `json:"next,omitempty"`
+}
+
+// pageParams reads ?limit= (1 to inventory.MaxPageLimit, default
+// inventory.DefaultPageLimit) and ?next=.
+func pageParams(q map[string]string) (int, string, error) {
+	limit := inventory.DefaultPageLimit
+	if v, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > inventory.MaxPageLimit {
+			return 0, "", spec.Invalid("limit", "must be a whole number from 1 to %d", inventory.MaxPageLimit)
+		}
+		limit = n
+	}
+	next, ok := q["next"]
+	if ok && next == "" {
+		return 0, "", spec.Invalid("next", "must be the next token of the previous page")
+	}
+	return limit, next, nil
+}
+
+func (h *Handler) get(ctx context.Context, name string, query map[string]string) (events.APIGatewayProxyResponse, error) {
 	if !spec.NamePattern.MatchString(name) {
 		return fromError(ctx, spec.Invalid("name", "must match %s", spec.NamePattern)), nil
 	}
-	d, err := h.catalog.Describe(ctx, name)
+	limit, next, err := pageParams(query)
+	if err != nil {
+		return fromError(ctx, err), nil
+	}
+	d, err := h.catalog.DescribePage(ctx, name, limit, next)
+	if errors.Is(err, inventory.ErrBadToken) {
+		return errorResponse(http.StatusBadRequest, "ValidationError", "next: "+err.Error()+" (use the next token of the previous page)", "next"), nil
+	}
 	if err != nil {
 		return fromError(ctx, err), nil
 	}
 	if d.Cert == nil {
 		return errorResponse(http.StatusNotFound, "NotFound", "unknown certificate name: "+name, "name"), nil
 	}
-	out := struct {
-		CertView
-		Nodes       []NodeView       `json:"nodes"`
-		Deployments []DeploymentView `json:"deployments"`
-	}{CertView: certView(*d.Cert), Nodes: []NodeView{}, Deployments: []DeploymentView{}}
+	out := CertPage{CertView: certView(*d.Cert), Nodes: []NodeView{}, Deployments: []DeploymentView{}, Next: d.Next}
 	for _, n := range d.Nodes {
 		out.Nodes = append(out.Nodes, NodeView{
 			InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Fingerprint: n.Fingerprint,

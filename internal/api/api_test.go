@@ -47,14 +47,19 @@ func (f *fakeDeployer) Redeploy(_ context.Context, name, _ string) (pipeline.Res
 type fakeCatalog struct {
 	certs  []inventory.Cert
 	detail map[string]*inventory.Detail
+	limits []int
 }
 
 func (f *fakeCatalog) ListCerts(context.Context) ([]inventory.Cert, error) { return f.certs, nil }
-func (f *fakeCatalog) Describe(_ context.Context, name string) (*inventory.Detail, error) {
-	if d, ok := f.detail[name]; ok {
-		return d, nil
+func (f *fakeCatalog) DescribePage(_ context.Context, name string, limit int, next string) (*inventory.Page, error) {
+	f.limits = append(f.limits, limit)
+	if next == "bad" {
+		return nil, fmt.Errorf("x: %w", inventory.ErrBadToken)
 	}
-	return &inventory.Detail{}, nil
+	if d, ok := f.detail[name]; ok {
+		return &inventory.Page{Cert: d.Cert, Nodes: d.Nodes, Deployments: d.Deployments, Next: "tok"}, nil
+	}
+	return &inventory.Page{}, nil
 }
 
 // loadEvent reads a sam local invoke fixture from events/.
@@ -242,6 +247,43 @@ func TestRoutes(t *testing.T) {
 		resp, _ := h.Handle(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: tc.method, Path: tc.path})
 		if resp.StatusCode != tc.status {
 			t.Errorf("%s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
+		}
+	}
+}
+
+// GET /certificates/{name} pages: ?limit= within bounds (default 100),
+// ?next= passed through, a bad token or limit is a 400 that names the field.
+func TestGetPaging(t *testing.T) {
+	cat := &fakeCatalog{detail: map[string]*inventory.Detail{"shop-web": {Cert: &inventory.Cert{Spec: spec.Spec{Name: "shop-web"}}}}}
+	h := NewHandler(&fakeDeployer{}, cat)
+	for _, tc := range []struct {
+		query  map[string]string
+		status int
+		field  string
+		limit  int
+	}{
+		{nil, 200, "", inventory.DefaultPageLimit},
+		{map[string]string{"limit": "7"}, 200, "", 7},
+		{map[string]string{"limit": "500", "next": "tok"}, 200, "", 500},
+		{map[string]string{"limit": "0"}, 400, "limit", 0},
+		{map[string]string{"limit": "501"}, 400, "limit", 0},
+		{map[string]string{"limit": "ten"}, 400, "limit", 0},
+		{map[string]string{"next": ""}, 400, "next", 0},
+		{map[string]string{"next": "bad"}, 400, "next", 100},
+	} {
+		cat.limits = nil
+		resp, _ := h.Handle(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/certificates/shop-web",
+			Resource: "/certificates/{name}", PathParameters: map[string]string{"name": "shop-web"}, QueryStringParameters: tc.query})
+		var eb errorBody
+		_ = json.Unmarshal([]byte(resp.Body), &eb)
+		if resp.StatusCode != tc.status || eb.Error.Field != tc.field {
+			t.Errorf("%v: %d %s, want %d field %q", tc.query, resp.StatusCode, resp.Body, tc.status, tc.field)
+		}
+		if tc.limit != 0 && (len(cat.limits) != 1 || cat.limits[0] != tc.limit) {
+			t.Errorf("%v: read with limits %v, want %d", tc.query, cat.limits, tc.limit)
+		}
+		if tc.status == 200 && !strings.Contains(resp.Body, `"next":"tok"`) {
+			t.Errorf("%v: answer lacks the next token: %s", tc.query, resp.Body)
 		}
 	}
 }
