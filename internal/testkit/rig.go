@@ -32,6 +32,7 @@ type Rig struct {
 	seen     []awsmodel.Violation
 	checked  map[string]int // requests checked per service.Operation
 	ssmDocs  ssmDocuments
+	ddb      ddbLimits
 }
 
 // StartRig starts moto_server (env as for motoserver.Start) behind a fault
@@ -99,7 +100,7 @@ func (r *Rig) ModelCheck(next http.Handler) http.Handler {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		parsed, vs := awsmodel.Check(req, body)
 		if len(vs) == 0 {
-			vs = r.ssmDocs.observe(parsed)
+			vs = append(r.ssmDocs.observe(parsed), r.ddb.observe(parsed)...)
 		}
 		r.mu.Lock()
 		r.checked[parsed.Op()]++

@@ -294,3 +294,49 @@ func TestRigChecksDocumentParameters(t *testing.T) {
 		})
 	}
 }
+
+// DynamoDB's documented key and item sizes, which moto does not enforce,
+// are checked against the key schema the rig saw created.
+func TestRigChecksDynamoDBLimits(t *testing.T) {
+	rig := StartRigT(t)
+	ctx := context.Background()
+	ddb := dynamodb.NewFromConfig(rigConfig(t, rig.URL))
+	s := func(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: v} }
+	if _, err := ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String("certferry"),
+		BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("PK"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("SK"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("PK"), KeyType: ddbtypes.KeyTypeHash},
+			{AttributeName: aws.String("SK"), KeyType: ddbtypes.KeyTypeRange}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(item map[string]ddbtypes.AttributeValue) error {
+		_, err := ddb.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("certferry"), Item: item})
+		return err
+	}
+	if err := put(map[string]ddbtypes.AttributeValue{"PK": s(strings.Repeat("p", 2048)), "SK": s(strings.Repeat("s", 1024)), "v": s(strings.Repeat("v", 300000))}); err != nil {
+		t.Fatalf("item at the limits: %v", err)
+	}
+	if vs := rig.TakeViolations(); len(vs) != 0 {
+		t.Fatalf("item at the limits recorded %v", vs)
+	}
+	for _, c := range []struct {
+		name, member string
+		item         map[string]ddbtypes.AttributeValue
+	}{
+		{"partition key over 2048 bytes", "Item.PK", map[string]ddbtypes.AttributeValue{"PK": s(strings.Repeat("é", 1025)), "SK": s("META")}},
+		{"sort key over 1024 bytes", "Item.SK", map[string]ddbtypes.AttributeValue{"PK": s("CERT#x"), "SK": s(strings.Repeat("s", 1025))}},
+		{"item over 400 KB", "Item", map[string]ddbtypes.AttributeValue{"PK": s("CERT#x"), "SK": s("META"), "v": s(strings.Repeat("v", 409600))}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := put(c.item); err == nil {
+				t.Fatal("accepted")
+			}
+			if vs := rig.TakeViolations(); len(vs) != 1 || vs[0].Member != c.member {
+				t.Fatalf("recorded %v, want one at %s", vs, c.member)
+			}
+		})
+	}
+}
