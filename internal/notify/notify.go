@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -17,6 +18,12 @@ import (
 // MaxNodesListed bounds the nodes listed per name in one message; SNS takes
 // at most 256 KB and a person reads far less.
 const MaxNodesListed = 50
+
+// MaxMessageBytes is the budget of one published alert: message, subject
+// and attributes. SNS takes 262,144 bytes in all ("Amazon SNS message
+// size": 256 KB including message attributes); the margin covers the
+// attributes' encoding.
+const MaxMessageBytes = 250_000
 
 // Node is one node that carries (or should carry) a certificate.
 type Node struct {
@@ -47,55 +54,124 @@ type Alert struct {
 	EventID        string
 }
 
-// Text renders the message body.
+// Text renders the message body within MaxMessageBytes (less room for
+// the subject and attributes): the title, the certificate, the advice and
+// the event id always; facts, names and nodes as long as they fit, then a
+// "… and N more" line.
 func (a Alert) Text() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n\n", a.Title)
+	budget := MaxMessageBytes - 1024
+	var head strings.Builder
+	fmt.Fprintf(&head, "%s\n\n", clip(a.Title, 512))
 	if a.CertificateARN != "" {
-		fmt.Fprintf(&b, "Certificate: %s\n", a.CertificateARN)
+		fmt.Fprintf(&head, "Certificate: %s\n", clip(a.CertificateARN, 512))
 	}
 	if a.Domain != "" {
-		fmt.Fprintf(&b, "Domain:      %s\n", a.Domain)
+		fmt.Fprintf(&head, "Domain:      %s\n", clip(a.Domain, 512))
 	}
 	if a.NotAfter != "" {
-		fmt.Fprintf(&b, "Expires:     %s\n", a.NotAfter)
+		fmt.Fprintf(&head, "Expires:     %s\n", clip(a.NotAfter, 64))
 	}
 	if a.DaysToExpiry != nil {
-		fmt.Fprintf(&b, "Days to expiry: %d\n", *a.DaysToExpiry)
+		fmt.Fprintf(&head, "Days to expiry: %d\n", *a.DaysToExpiry)
 	}
-	for _, f := range a.Facts {
-		fmt.Fprintf(&b, "- %s\n", f)
-	}
-	if len(a.Names) > 0 {
-		fmt.Fprintf(&b, "\ncertferry names bound to it (%d):\n", len(a.Names))
-	}
-	for _, n := range a.Names {
-		fmt.Fprintf(&b, "  %s (deployed serial %s) on %d node(s)\n", n.Name, cmp.Or(n.Serial, "none"), len(n.Nodes))
-		for i, nd := range n.Nodes {
-			if i == MaxNodesListed {
-				fmt.Fprintf(&b, "    … and %d more (GET /certificates/%s lists them all)\n", len(n.Nodes)-i, n.Name)
-				break
-			}
-			fmt.Fprintf(&b, "    %s  %s", nd.InstanceID, nd.State)
-			if nd.Serial != "" {
-				fmt.Fprintf(&b, "  serial %s", nd.Serial)
-			}
-			if nd.Error != "" {
-				fmt.Fprintf(&b, "  error: %s", nd.Error)
-			}
-			b.WriteString("\n")
-		}
-	}
+	var tail strings.Builder
 	if len(a.Advice) > 0 {
-		b.WriteString("\nWhat to do:\n")
+		tail.WriteString("\nWhat to do:\n")
 		for _, s := range a.Advice {
-			fmt.Fprintf(&b, "  * %s\n", s)
+			fmt.Fprintf(&tail, "  * %s\n", clip(s, 2048))
 		}
 	}
 	if a.EventID != "" {
-		fmt.Fprintf(&b, "\nEventBridge event: %s\n", a.EventID)
+		fmt.Fprintf(&tail, "\nEventBridge event: %s\n", clip(a.EventID, 256))
 	}
+	// Lines are added while they fit, keeping room for one summary line.
+	const summaryRoom = 256
+	// Facts take at most 32 KB, so that the names and nodes, which the
+	// alert is about, always have room.
+	facts := &budgeted{left: 32 * 1024}
+	for i, f := range a.Facts {
+		if !facts.add(fmt.Sprintf("- %s\n", clip(f, 1024))) {
+			facts.b.WriteString(fmt.Sprintf("- … and %d more facts\n", len(a.Facts)-i))
+			break
+		}
+	}
+	body := &budgeted{left: budget - head.Len() - facts.b.Len() - tail.Len() - summaryRoom}
+	head.WriteString(facts.b.String())
+	if len(a.Names) > 0 {
+		body.add(fmt.Sprintf("\ncertferry names bound to it (%d):\n", len(a.Names)))
+	names:
+		for i, n := range a.Names {
+			if !body.add(fmt.Sprintf("  %s (deployed serial %s) on %d node(s)\n", n.Name, clip(cmp.Or(n.Serial, "none"), 128), len(n.Nodes))) {
+				body.summary = moreNames(a.Names[i:])
+				break
+			}
+			for j, nd := range n.Nodes {
+				if j == MaxNodesListed {
+					body.add(fmt.Sprintf("    … and %d more (GET /certificates/%s lists them all)\n", len(n.Nodes)-j, n.Name))
+					break
+				}
+				if !body.add(nodeLine(nd)) {
+					body.summary = fmt.Sprintf("    … and %d more nodes of %s (GET /certificates/%s lists them all)\n", len(n.Nodes)-j, n.Name, n.Name) +
+						moreNames(a.Names[i+1:])
+					break names
+				}
+			}
+		}
+	}
+	return head.String() + body.b.String() + body.summary + tail.String()
+}
+
+// budgeted collects lines while they fit in left bytes.
+type budgeted struct {
+	b       strings.Builder
+	left    int
+	summary string
+}
+
+func (t *budgeted) add(line string) bool {
+	if len(line) > t.left {
+		return false
+	}
+	t.left -= len(line)
+	t.b.WriteString(line)
+	return true
+}
+
+func nodeLine(nd Node) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "    %s  %s", clip(nd.InstanceID, 64), clip(nd.State, 32))
+	if nd.Serial != "" {
+		fmt.Fprintf(&b, "  serial %s", clip(nd.Serial, 128))
+	}
+	if nd.Error != "" {
+		fmt.Fprintf(&b, "  error: %s", clip(nd.Error, 256))
+	}
+	b.WriteString("\n")
 	return b.String()
+}
+
+// moreNames summarises the names that did not fit.
+func moreNames(rest []Name) string {
+	if len(rest) == 0 {
+		return ""
+	}
+	nodes := 0
+	for _, n := range rest {
+		nodes += len(n.Nodes)
+	}
+	return fmt.Sprintf("  … and %d more names on %d node(s) (GET /certificates lists them)\n", len(rest), nodes)
+}
+
+// clip cuts s to at most n bytes on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // Subject is the SNS subject: ASCII, one line, at most 99 characters
