@@ -173,15 +173,6 @@ func (s *SSMStandIn) Targets(id string) ([]string, bool) {
 	return slices.Clone(c.instances), true
 }
 
-// Adopt records a command the stand-in did not see sent (sent straight to
-// the emulator), with the instances it targets.
-func (s *SSMStandIn) Adopt(id, documentName string, instances []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.commands[id] = &standInCommand{id: id, document: documentName, instances: slices.Clone(instances), byIDs: true,
-		requested: time.Now(), results: map[string]*postedResult{}}
-}
-
 // Post records a node's result for a command, as SSM Agent reports it when
 // the invocation ends (when SSM emits the invocation's status event). The
 // instance must be one the command targets and a registered node.
