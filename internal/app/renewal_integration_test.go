@@ -354,7 +354,9 @@ func TestAlertKinds(t *testing.T) {
 		}
 	}
 	before := r.counts()
-	for _, file := range []string{"renewal-action-required.json", "renewal-approaching-expiration.json", "renewal-expired.json", "renewal-health-failed.json"} {
+	// Revoked: moto cannot revoke, so ACM still reports the deployed serial
+	// ISSUED: nothing is deployed and the alert goes out.
+	for _, file := range []string{"renewal-action-required.json", "renewal-approaching-expiration.json", "renewal-expired.json", "renewal-health-failed.json", "renewal-revoked.json"} {
 		t.Run(file, func(t *testing.T) {
 			r.t = t
 			out := r.handle(r.event(file, arn, ""))
