@@ -122,9 +122,8 @@ func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventor
 
 // fakeFleet keeps what it sent; Find adopts a sent command only by its send id.
 type fakeFleet struct {
-	sent  []fleet.Install
-	found []fleet.Command // commands SSM lists besides those sent here (another run's)
-	err   error
+	sent []fleet.Install
+	err  error
 }
 
 func (f *fakeFleet) Send(_ context.Context, in fleet.Install) (fleet.Command, error) {
