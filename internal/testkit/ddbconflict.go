@@ -48,6 +48,10 @@ import (
 // ddbTarget is the X-Amz-Target prefix of DynamoDB's JSON 1.0 protocol.
 const ddbTarget = "DynamoDB_20120810."
 
+// RigConflictWindow is how long a transaction is ongoing on the rig
+// (StartRig): about a DynamoDB transaction's own latency.
+const RigConflictWindow = 5 * time.Millisecond
+
 // DDBConflictOptions configure a DDBConflicts layer.
 type DDBConflictOptions struct {
 	// Window is how long each transaction (TransactWriteItems or

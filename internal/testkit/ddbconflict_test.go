@@ -2,10 +2,14 @@ package testkit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +62,7 @@ func newFakeDDB(t *testing.T) *fakeDDB {
 // conflictRig is the fake emulator behind a FaultProxy with the conflict
 // layer, a counter of the requests the SDK sent, and a DynamoDB client.
 type conflictRig struct {
+	proxyURL  string
 	fake      *fakeDDB
 	layer     *DDBConflicts
 	client    *dynamodb.Client
@@ -90,6 +95,7 @@ func newConflictRig(t *testing.T, opts DDBConflictOptions) *conflictRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
+	r.proxyURL = p.URL
 	r.layer = NewDDBConflicts(opts)
 	p.Use(r.layer.Layer)
 	p.Use(func(next http.Handler) http.Handler { // outermost: what the SDK sent
@@ -365,11 +371,22 @@ func TestDDBConflictsWindow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- r.transact(ctx, ddbtypes.TransactWriteItem{Update: ddbUpdate("CERT#a", "DEPLOY#1", "x")})
+		// The polling writes below may be ongoing when the transaction
+		// comes, which cancels it: it tries again, as the store would.
+		var canceled *ddbtypes.TransactionCanceledException
+		err := r.transact(ctx, ddbtypes.TransactWriteItem{Update: ddbUpdate("CERT#a", "DEPLOY#1", "x")})
+		for errors.As(err, &canceled) {
+			err = r.transact(ctx, ddbtypes.TransactWriteItem{Update: ddbUpdate("CERT#a", "DEPLOY#1", "x")})
+		}
+		done <- err
 	}()
 	// Wait until the held transaction makes a write of its item conflict.
 	var tce *ddbtypes.TransactionConflictException
+	tries := 0
 	for err := error(nil); !errors.As(err, &tce); err = r.updateItem(context.Background(), "CERT#a", "DEPLOY#1", "y") {
+		if tries++; tries > 20000 {
+			t.Fatal("the held transaction never made a write of its item conflict")
+		}
 		select {
 		case err := <-done:
 			t.Fatalf("the held transaction ended: %v", err)
@@ -398,5 +415,63 @@ func TestDDBConflictsWindow(t *testing.T) {
 		if !errors.As(err, &tce) {
 			t.Fatalf("after the hold: %v", err)
 		}
+	}
+}
+
+// The answers on the wire, as DynamoDB's JSON 1.0 protocol sends them:
+// HTTP 400, a CRC32 of the body, the error type in __type, and for a
+// cancellation one reason per item in request order ("None" without a
+// message where nothing went wrong).
+func TestDDBConflictsWireShapes(t *testing.T) {
+	ctx := context.Background()
+	r := newConflictRig(t, DDBConflictOptions{KeySchema: map[string][]string{"inv": {"PK", "SK"}}})
+	first := r.inFlight(t, func() error {
+		return r.transact(ctx, ddbtypes.TransactWriteItem{Update: ddbUpdate("CERT#a", "DEPLOY#1", "HOLD")})
+	})
+	post := func(op, body string) (*http.Response, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, r.proxyURL, strings.NewReader(body))
+		req.Header.Set("X-Amz-Target", ddbTarget+op)
+		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if crc := resp.Header.Get("X-Amz-Crc32"); crc != strconv.FormatUint(uint64(crc32.ChecksumIEEE(raw)), 10) {
+			t.Errorf("%s: X-Amz-Crc32 %q does not match the body", op, crc)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s: body %q: %v", op, raw, err)
+		}
+		return resp, out
+	}
+	resp, out := post("TransactWriteItems", `{"TransactItems":[
+		{"Update":{"TableName":"inv","Key":{"PK":{"S":"CERT#a"},"SK":{"S":"NODE#1"}},"UpdateExpression":"SET v = :v","ExpressionAttributeValues":{":v":{"S":"x"}}}},
+		{"Update":{"TableName":"inv","Key":{"SK":{"S":"DEPLOY#1"},"PK":{"S":"CERT#a"}},"UpdateExpression":"SET v = :v","ExpressionAttributeValues":{":v":{"S":"x"}}}}]}`)
+	want := map[string]any{
+		"__type":  "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+		"Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+		"CancellationReasons": []any{
+			map[string]any{"Code": "None"},
+			map[string]any{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+		},
+	}
+	if resp.StatusCode != http.StatusBadRequest || fmt.Sprint(out) != fmt.Sprint(want) {
+		t.Fatalf("cancellation: %d %v, want 400 %v", resp.StatusCode, out, want)
+	}
+	resp, out = post("UpdateItem", `{"TableName":"inv","Key":{"PK":{"S":"CERT#a"},"SK":{"S":"DEPLOY#1"}},"UpdateExpression":"SET v = :v","ExpressionAttributeValues":{":v":{"S":"y"}}}`)
+	want = map[string]any{
+		"__type":  "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+		"message": "Transaction is ongoing for the item",
+	}
+	if resp.StatusCode != http.StatusBadRequest || fmt.Sprint(out) != fmt.Sprint(want) {
+		t.Fatalf("conflict: %d %v, want 400 %v", resp.StatusCode, out, want)
+	}
+	r.releaseAll()
+	if err := <-first; err != nil {
+		t.Fatal(err)
 	}
 }
