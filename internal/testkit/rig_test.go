@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +26,36 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 )
+
+// shared is one rig for the tests that can share it (each takes the
+// violations it planted); TestMain stops it and fails the run on any left.
+var shared struct {
+	once sync.Once
+	rig  *Rig
+	err  error
+}
+
+func sharedRig(t *testing.T) *Rig {
+	t.Helper()
+	shared.once.Do(func() { shared.rig, shared.err = StartRig(context.Background()) })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	t.Cleanup(func() {
+		for _, v := range shared.rig.TakeViolations() {
+			t.Errorf("AWS model check: %s", v)
+		}
+	})
+	return shared.rig
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.rig != nil {
+		code = shared.rig.Finish(code)
+	}
+	os.Exit(code)
+}
 
 func rigConfig(t *testing.T, endpoint string) aws.Config {
 	t.Helper()
@@ -69,7 +101,7 @@ func rawCall(t *testing.T, cfg aws.Config, endpoint, service, target, contentTyp
 // it first), and checks that each is answered 400 as AWS does and
 // recorded, and that clean requests pass untouched.
 func TestRigCatchesPlantedViolations(t *testing.T) {
-	rig := StartRigT(t)
+	rig := sharedRig(t)
 	ctx := context.Background()
 	cfg := rigConfig(t, rig.URL)
 	acmc, ssmc, sm, ddb, snsc := acm.NewFromConfig(cfg), ssm.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg), sns.NewFromConfig(cfg)
@@ -231,7 +263,7 @@ func TestModelCheckIsOutermost(t *testing.T) {
 // A fault proxy a test puts in front of the rig checks with the rig's
 // model check: its stand-in answers cannot let a request AWS refuses pass.
 func TestFaultProxyInFrontOfRigChecks(t *testing.T) {
-	rig := StartRigT(t)
+	rig := sharedRig(t)
 	front, err := NewFaultProxy(rig.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +285,7 @@ func TestFaultProxyInFrontOfRigChecks(t *testing.T) {
 // SendCommand's Parameters are checked against the document the rig saw
 // created, as SSM does (InvalidParameters); moto checks none of it.
 func TestRigChecksDocumentParameters(t *testing.T) {
-	rig := StartRigT(t)
+	rig := sharedRig(t)
 	ctx := context.Background()
 	client := ssm.NewFromConfig(rigConfig(t, rig.URL))
 	content := "schemaVersion: '2.2'\ndescription: test\nparameters:\n  Name:\n    type: String\n    allowedPattern: '^[a-z]{1,8}$'\n  Port:\n    type: String\n    default: '443'\n    allowedPattern: '^[0-9]+$'\nmainSteps:\n- action: aws:runShellScript\n  name: run\n  inputs:\n    runCommand: [echo hi]\n"
@@ -298,7 +330,7 @@ func TestRigChecksDocumentParameters(t *testing.T) {
 // DynamoDB's documented key and item sizes, which moto does not enforce,
 // are checked against the key schema the rig saw created.
 func TestRigChecksDynamoDBLimits(t *testing.T) {
-	rig := StartRigT(t)
+	rig := sharedRig(t)
 	ctx := context.Background()
 	ddb := dynamodb.NewFromConfig(rigConfig(t, rig.URL))
 	s := func(v string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: v} }
