@@ -28,6 +28,13 @@ if ! command -v moto_server >/dev/null 2>&1; then
   command -v moto_server >/dev/null 2>&1 || { echo "ensure-deps: moto_server still not on PATH" >&2; exit 1; }
 fi
 
+# botocore (ships with the aws CLI and with moto): the rig checks every AWS
+# request against its API models (internal/testkit/awsmodel).
+if ! python3 -c 'import botocore' >/dev/null 2>&1; then
+  echo "ensure-deps: installing botocore with pip"
+  python3 -m pip install --quiet botocore || python3 -m pip install --quiet --break-system-packages botocore
+fi
+
 # The SAM translator (ships with cfn-lint): the invoke-role test translates template.yaml.
 if ! python3 -c 'import samtranslator' >/dev/null 2>&1; then
   echo "ensure-deps: installing aws-sam-translator with pip"
