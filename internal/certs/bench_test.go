@@ -1,8 +1,9 @@
-package certs
+package certs_test
 
 import (
 	"testing"
 
+	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/testkit"
 )
 
@@ -13,7 +14,7 @@ func BenchmarkVerify(b *testing.B) {
 		exp := testkit.NewExport(b, kt, "bench.example.com", "BenchPassphrase0123456789abcdef")
 		b.Run(string(kt), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := Verify(exp.Certificate, exp.CertificateChain, exp.PrivateKey, []byte(exp.Passphrase)); err != nil {
+				if _, err := certs.Verify(exp.Certificate, exp.CertificateChain, exp.PrivateKey, []byte(exp.Passphrase)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -25,7 +26,7 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkPKCS12(b *testing.B) {
 	for _, kt := range []testkit.KeyType{testkit.RSA2048, testkit.ECP256} {
 		exp := testkit.NewExport(b, kt, "bench.example.com", "BenchPassphrase0123456789abcdef")
-		m, err := Verify(exp.Certificate, exp.CertificateChain, exp.PrivateKey, []byte(exp.Passphrase))
+		m, err := certs.Verify(exp.Certificate, exp.CertificateChain, exp.PrivateKey, []byte(exp.Passphrase))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package certs
+package certs_test
 
 import (
 	"crypto"
@@ -12,6 +12,7 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/testkit"
 )
 
@@ -37,9 +38,9 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Verify(tc.exp.Certificate, tc.exp.CertificateChain, tc.key, []byte(tc.pass))
+			m, err := certs.Verify(tc.exp.Certificate, tc.exp.CertificateChain, tc.key, []byte(tc.pass))
 			if tc.wantErr != "" {
-				if err == nil || !errors.Is(err, ErrBadExport) || !strings.Contains(err.Error(), tc.wantErr) {
+				if err == nil || !errors.Is(err, certs.ErrBadExport) || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Verify() error = %v, want ErrBadExport containing %q", err, tc.wantErr)
 				}
 				if strings.Contains(err.Error(), pass) {
@@ -53,7 +54,7 @@ func TestVerify(t *testing.T) {
 			if m.Serial != tc.exp.Leaf.SerialNumber.Text(16) {
 				t.Errorf("serial = %s, want %s", m.Serial, tc.exp.Leaf.SerialNumber.Text(16))
 			}
-			if m.Fingerprint != Fingerprint(tc.exp.Leaf.Raw) || len(m.Fingerprint) != 95 {
+			if m.Fingerprint != certs.Fingerprint(tc.exp.Leaf.Raw) || len(m.Fingerprint) != 95 {
 				t.Errorf("fingerprint = %s", m.Fingerprint)
 			}
 			if len(m.Chain) != 1 {
@@ -71,7 +72,7 @@ func TestVerifyBadCertificate(t *testing.T) {
 		"two certs": exp.Certificate + exp.CertificateChain,
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Verify(cert, exp.CertificateChain, exp.PrivateKey, []byte(exp.Passphrase)); !errors.Is(err, ErrBadExport) {
+			if _, err := certs.Verify(cert, exp.CertificateChain, exp.PrivateKey, []byte(exp.Passphrase)); !errors.Is(err, certs.ErrBadExport) {
 				t.Fatalf("Verify() error = %v, want ErrBadExport", err)
 			}
 		})
@@ -91,7 +92,7 @@ func TestFingerprintMatchesOpenSSL(t *testing.T) {
 		t.Fatalf("openssl: %v", err)
 	}
 	got := strings.TrimSpace(string(out))
-	want := "sha256 Fingerprint=" + Fingerprint(exp.Leaf.Raw)
+	want := "sha256 Fingerprint=" + certs.Fingerprint(exp.Leaf.Raw)
 	if !strings.EqualFold(got, want) {
 		t.Fatalf("openssl says %q, Fingerprint says %q", got, want)
 	}
@@ -101,7 +102,7 @@ func TestPKCS12RoundTrip(t *testing.T) {
 	for _, kt := range []testkit.KeyType{testkit.RSA2048, testkit.ECP256} {
 		t.Run(string(kt), func(t *testing.T) {
 			exp := testkit.NewExport(t, kt, "pfx.example.com", "pfxPass1234pfxPass1234")
-			m, err := Verify(exp.Certificate, exp.CertificateChain, exp.PrivateKey, []byte(exp.Passphrase))
+			m, err := certs.Verify(exp.Certificate, exp.CertificateChain, exp.PrivateKey, []byte(exp.Passphrase))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +117,7 @@ func TestPKCS12RoundTrip(t *testing.T) {
 			if !leaf.Equal(exp.Leaf) || len(chain) != 1 {
 				t.Fatalf("PFX holds leaf %v and %d chain certificates", leaf.Subject, len(chain))
 			}
-			if err := KeyMatches(leaf, key.(crypto.Signer)); err != nil {
+			if err := certs.KeyMatches(leaf, key.(crypto.Signer)); err != nil {
 				t.Fatal(err)
 			}
 			if _, _, err := pkcs12.Decode(pfx, "wrong"); err == nil {
@@ -138,7 +139,7 @@ func TestNormalizeSerial(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := NormalizeSerial(tc.in)
+			got, err := certs.NormalizeSerial(tc.in)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("NormalizeSerial(%q) error = %v, want %q", tc.in, err, tc.wantErr)
@@ -150,7 +151,7 @@ func TestNormalizeSerial(t *testing.T) {
 			}
 		})
 	}
-	if got := SerialHex(new(big.Int).SetBytes([]byte{0, 0x0f})); got != "f" {
+	if got := certs.SerialHex(new(big.Int).SetBytes([]byte{0, 0x0f})); got != "f" {
 		t.Fatalf("SerialHex = %q", got)
 	}
 }
