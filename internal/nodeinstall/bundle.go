@@ -170,7 +170,7 @@ func certificates(text string) ([]*x509.Certificate, error) {
 			break
 		}
 		if blk.Type != "CERTIFICATE" || len(blk.Headers) > 0 {
-			return nil, fmt.Errorf("holds a %q PEM block; only CERTIFICATE blocks are allowed", sanitize(blk.Type, 40))
+			return nil, errors.New("holds a PEM block that is not a certificate; only CERTIFICATE blocks are allowed")
 		}
 		c, err := x509.ParseCertificate(blk.Bytes)
 		if err != nil {
@@ -226,7 +226,7 @@ func decryptKey(text, passphrase string) (crypto.Signer, []byte, error) {
 	case "PRIVATE KEY":
 		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
 	default:
-		return nil, nil, fmt.Errorf("bundle private key is a %q block, want ENCRYPTED PRIVATE KEY", sanitize(blk.Type, 40))
+		return nil, nil, errors.New("bundle private key is not an encrypted PKCS#8 PEM block")
 	}
 	if err != nil {
 		return nil, nil, errors.New("private key does not decrypt with the bundle passphrase")

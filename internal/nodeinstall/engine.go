@@ -20,6 +20,9 @@ const Budget = 240 * time.Second
 // (lock wait, verification) has used up its share.
 const rollbackReserve = 45 * time.Second
 
+// defaultVerifyBudget bounds one verification loop.
+const defaultVerifyBudget = 120 * time.Second
+
 // lockWait bounds the wait for another run of the same name.
 const lockWait = 90 * time.Second
 
@@ -116,6 +119,11 @@ type Engine struct {
 	// a reload drains old workers gradually).
 	VerifyInterval time.Duration
 	VerifyStreak   int
+	// VerifyBudget bounds a verification (default 120 s; the run's budget
+	// bounds it further). FirstLook bounds the first check of an
+	// "unchanged" run before it reloads (default 20 s).
+	VerifyBudget time.Duration
+	FirstLook    time.Duration
 
 	// hook, when set (tests only, in-process), is called at each step of
 	// the install and rollback, so a test can stop or kill the run there.
@@ -205,6 +213,12 @@ func (e *Engine) verify(ctx context.Context, t VerifyTarget, fp string) (bool, s
 	if interval <= 0 {
 		interval = 500 * time.Millisecond
 	}
+	budget := e.VerifyBudget
+	if budget <= 0 {
+		budget = defaultVerifyBudget
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	last := "nothing"
 	for {
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -192,7 +192,11 @@ func writeNew(dirfd int, name string, data []byte, uid, gid int, mode uint32) (e
 
 // removeRegular unlinks name in dirfd when it is a regular file (unlink
 // never follows a symlink; anything else we did not create is left alone).
-func removeRegular(dirfd int, name string) error {
+func removeRegular(dirfd int, name string) error { return removeAt(dirfd, name, false) }
+
+// removeAt is removeRegular that also removes a symlink when orLink (at a
+// temp name the journal chose: whatever is there was planted).
+func removeAt(dirfd int, name string, orLink bool) error {
 	var st unix.Stat_t
 	err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 	if errors.Is(err, unix.ENOENT) {
@@ -201,7 +205,7 @@ func removeRegular(dirfd int, name string) error {
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", name, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if typ := st.Mode & unix.S_IFMT; typ != unix.S_IFREG && (!orLink || typ != unix.S_IFLNK) {
 		return fmt.Errorf("%s is not a regular file; left in place", name)
 	}
 	if err := unix.Unlinkat(dirfd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -458,13 +462,19 @@ func (e *Engine) rollbackFiles(ctx context.Context, j *journal) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("roll back files: %w", err)
 	}
-	if err := e.restoreService(ctx, j); err != nil {
-		return err
-	}
+	// The files are back: the journal's work is done even if the service
+	// does not take them (that is reported, not retried).
+	serr := e.restoreService(ctx, j)
 	if err := sd.remove(j.Name); err != nil {
 		return err
 	}
-	return sd.prune(j.Name, "")
+	if err := sd.prune(j.Name, ""); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("%w: %w", errServiceRestore, serr)
+	}
+	return nil
 }
 
 func restoreOne(jf journalFile, restore bool) error {
@@ -477,7 +487,7 @@ func restoreOne(jf journalFile, restore bool) error {
 		return err
 	}
 	defer unix.Close(fd)
-	if err := removeRegular(fd, tmp); err != nil {
+	if err := removeAt(fd, tmp, true); err != nil {
 		return err
 	}
 	if !restore {

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// firstLook bounds the first handshake of an "unchanged" run before it
+// defaultFirstLook bounds the first check of an "unchanged" run before it
 // reloads the service to make it serve the files.
-const firstLook = 20 * time.Second
+const defaultFirstLook = 20 * time.Second
 
 // runFiles is the Linux flow: lock, recover, fetch and check, write the
 // set, config test, reload, check the service, verify; roll back on any
@@ -113,7 +113,10 @@ func (e *Engine) activate(ctx, work context.Context, p Params, j *journal, vt Ve
 	rollback := func(reason string) Result {
 		e.say("rolling back: %s", reason)
 		r.Status = StatusRolledBack
-		if err := e.rollbackFiles(ctx, j); err != nil {
+		if err := e.rollbackFiles(ctx, j); errors.Is(err, errServiceRestore) {
+			r.Detail = note(reason + "; rolled back; " + err.Error())
+			return r
+		} else if err != nil {
 			r.Detail = note(reason + "; ROLLBACK FAILED: " + err.Error())
 			return r
 		}
@@ -205,7 +208,11 @@ func (e *Engine) runUnchanged(work context.Context, p Params, m *material, vt Ve
 			return r
 		}
 	}
-	look, cancel := context.WithTimeout(work, firstLook)
+	first := e.FirstLook
+	if first <= 0 {
+		first = defaultFirstLook
+	}
+	look, cancel := context.WithTimeout(work, first)
 	ok, served := e.verify(look, vt, m.fingerprint)
 	cancel()
 	if ok {
@@ -252,6 +259,10 @@ func (e *Engine) keepRunning(ctx context.Context, svc string) {
 	}
 }
 
+// errServiceRestore: the old files are back, but the service did not take
+// them (reported in the result; the journal is done).
+var errServiceRestore = errors.New("the files are restored but")
+
 // restoreService runs after the old files are back: if the service may
 // hold the new ones, reload it; if our reload stopped it, start it again.
 func (e *Engine) restoreService(ctx context.Context, j *journal) error {
@@ -292,7 +303,7 @@ func (e *Engine) recoverFiles(ctx context.Context, j *journal) (string, error) {
 		return "", errors.New("the journal is a Windows run's")
 	}
 	phase := j.Phase
-	if err := e.rollbackFiles(ctx, j); err != nil {
+	if err := e.rollbackFiles(ctx, j); err != nil && !errors.Is(err, errServiceRestore) {
 		return "", err
 	}
 	return fmt.Sprintf("recovered: rolled back an interrupted run of %s (killed at phase %s)", j.Fingerprint, phase), nil
