@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,6 +31,23 @@ type Options struct {
 	MaxConcurrency string // default "25%"
 	MaxErrors      string // default "25%"
 	TimeoutSeconds int32  // delivery timeout, default 600
+	// Installer is where the stack published the node installer; every
+	// command carries it (the document downloads and checks the binary).
+	Installer Installer
+}
+
+// DefaultInstallerKeyPrefix is the stack's installer key prefix.
+const DefaultInstallerKeyPrefix = "installer/"
+
+// Installer locates the published node installer: the objects are
+// <KeyPrefix><sha256>/certferry-node (Linux) and .../certferry-node.exe
+// (Windows) in Bucket (NODE-CONTRACT.md "Layout").
+type Installer struct {
+	Bucket             string
+	KeyPrefix          string
+	SHA256LinuxAmd64   string
+	SHA256LinuxArm64   string
+	SHA256WindowsAmd64 string
 }
 
 // Fleet sends install commands.
@@ -49,6 +67,9 @@ func New(api ssmAPI, opts Options) *Fleet {
 	if opts.TimeoutSeconds == 0 {
 		opts.TimeoutSeconds = 600
 	}
+	if opts.Installer.KeyPrefix == "" {
+		opts.Installer.KeyPrefix = DefaultInstallerKeyPrefix
+	}
 	return &Fleet{api: api, opts: opts}
 }
 
@@ -63,6 +84,9 @@ type Install struct {
 	// Only, when set, replaces the spec's targets with these instances (the
 	// sweep's resends to particular nodes).
 	Only []string
+	// AllowedPrefixes are the directories the node may write under (the
+	// list the spec was checked against); nil lets the node use its default.
+	AllowedPrefixes []string
 }
 
 // Instances returns the instance ids the install targets, or nil for tag
@@ -82,20 +106,32 @@ type Command struct {
 }
 
 // Parameters are the document parameters of an install: references and
-// install options only, never certificate or key material.
+// install options only, never certificate or key material. Paths a format
+// does not use go as "" (NODE-CONTRACT.md "Document parameters").
 func Parameters(in Install) map[string][]string {
+	l := in.Spec.Linux
 	port := 0
-	if in.Spec.Linux.VerifyPort != nil {
-		port = *in.Spec.Linux.VerifyPort
+	if l.VerifyPort != nil {
+		port = *l.VerifyPort
 	}
 	return map[string][]string{
 		"SecretId":            {in.SecretID},
 		"CertName":            {in.Spec.Name},
-		"CertPath":            {in.Spec.Linux.CertPath},
-		"KeyPath":             {in.Spec.Linux.KeyPath},
-		"ReloadService":       {in.Spec.Linux.ReloadService},
+		"Format":              {l.EffectiveFormat()},
+		"CertPath":            {l.CertPath},
+		"KeyPath":             {l.KeyPath},
+		"ChainPath":           {l.ChainPath},
+		"KeystorePath":        {l.KeystorePath},
+		"Owner":               {l.Owner},
+		"Group":               {l.Group},
+		"CertMode":            {l.CertMode},
+		"KeyMode":             {l.KeyMode},
+		"ReloadService":       {l.ReloadService},
 		"VerifyPort":          {strconv.Itoa(port)},
+		"VerifyAddress":       {l.VerifyAddress},
 		"ServerName":          {in.ServerName},
+		"Starttls":            {l.Starttls},
+		"AllowedPrefixes":     {strings.Join(in.AllowedPrefixes, ":")},
 		"ExpectedFingerprint": {in.ExpectedFingerprint},
 		"Region":              {in.Region},
 		"CertStore":           {in.Spec.Windows.Store},
@@ -103,11 +139,24 @@ func Parameters(in Install) map[string][]string {
 	}
 }
 
+// parameters are the install's Parameters plus where the node finds the
+// installer.
+func (f *Fleet) parameters(in Install) map[string][]string {
+	p := Parameters(in)
+	i := f.opts.Installer
+	p["InstallerBucket"] = []string{i.Bucket}
+	p["InstallerKeyPrefix"] = []string{i.KeyPrefix}
+	p["InstallerSha256LinuxAmd64"] = []string{i.SHA256LinuxAmd64}
+	p["InstallerSha256LinuxArm64"] = []string{i.SHA256LinuxArm64}
+	p["InstallerSha256WindowsAmd64"] = []string{i.SHA256WindowsAmd64}
+	return p
+}
+
 // Send runs the document on the install's targets.
 func (f *Fleet) Send(ctx context.Context, in Install) (Command, error) {
 	req := &ssm.SendCommandInput{
 		DocumentName:   aws.String(f.opts.Document),
-		Parameters:     Parameters(in),
+		Parameters:     f.parameters(in),
 		MaxConcurrency: aws.String(f.opts.MaxConcurrency),
 		MaxErrors:      aws.String(f.opts.MaxErrors),
 		TimeoutSeconds: aws.Int32(f.opts.TimeoutSeconds),
@@ -130,7 +179,7 @@ func (f *Fleet) Send(ctx context.Context, in Install) (Command, error) {
 // Find returns a command sent since since for the same install (same
 // document, parameters and targets) and not cancelled, or nil.
 func (f *Fleet) Find(ctx context.Context, in Install, since time.Time) (*Command, error) {
-	want := Parameters(in)
+	want := f.parameters(in)
 	p := ssm.NewListCommandsPaginator(f.api, &ssm.ListCommandsInput{
 		Filters: []ssmtypes.CommandFilter{
 			{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(f.opts.Document)},
