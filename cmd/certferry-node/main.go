@@ -19,6 +19,13 @@ import (
 	"github.com/certferry/certferry/internal/nodeinstall"
 	"github.com/certferry/certferry/internal/nodeinstall/probe"
 	"github.com/certferry/certferry/internal/nodeinstall/service"
+	"github.com/certferry/certferry/internal/nodeinstall/winstore"
+)
+
+var (
+	_ nodeinstall.ServiceManager = service.Manager(nil)
+	_ nodeinstall.CertStore      = (*winstore.PowerShell)(nil)
+	_ nodeinstall.Prober         = served
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -56,7 +63,7 @@ func install(ctx context.Context) nodeinstall.Result {
 		Out:      os.Stdout,
 	}
 	if windows {
-		e.Store = newStore()
+		e.Store = winstore.New(nil)
 	} else {
 		e.Services = service.New(service.Options{ServicesFile: os.Getenv("CERTFERRY_SERVICES")})
 	}

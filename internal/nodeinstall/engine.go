@@ -93,7 +93,7 @@ type VerifyTarget struct {
 type Prober func(ctx context.Context, t VerifyTarget) (*x509.Certificate, error)
 
 // CertStore is the Windows certificate store and IIS binding
-// (implemented by internal/nodeinstall/winstore).
+// (implemented by internal/nodeinstall/winstore.PowerShell).
 type CertStore interface {
 	Import(ctx context.Context, store string, pfx []byte, password string) (thumbprint string, err error)
 	Has(ctx context.Context, store, thumbprint string) (bool, error)

@@ -22,8 +22,8 @@ const (
 
 // journalFile is one file of the set.
 type journalFile struct {
-	Path    string `json:"path"`   // resolved target path
-	Temp    string `json:"temp"`   // temp file in the target's directory
+	Path    string `json:"path"`    // resolved target path
+	Temp    string `json:"temp"`    // temp file in the target's directory
 	Existed bool   `json:"existed"` // false: rollback removes the file
 	Backup  string `json:"backup,omitempty"`
 	UID     int    `json:"uid"`
@@ -34,19 +34,19 @@ type journalFile struct {
 // journal is the record of one run, kept at <state>/journal/<name>.json and
 // fsynced before each phase's first irreversible step.
 type journal struct {
-	Name        string        `json:"name"`
-	Fingerprint string        `json:"fingerprint"`
-	Generation  string        `json:"generation"`
-	Phase       string        `json:"phase"`
-	Service     string        `json:"service,omitempty"`
-	WasActive   bool          `json:"wasActive"`
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+	Generation  string `json:"generation"`
+	Phase       string `json:"phase"`
+	Service     string `json:"service,omitempty"`
+	WasActive   bool   `json:"wasActive"`
 	// ReloadStarted: the service may hold the new files, so a rollback
 	// reloads it again (or starts it if our reload stopped it).
 	ReloadStarted bool `json:"reloadStarted"`
 	// Restore: the backups are complete, so a rollback copies them back
 	// (set from phaseCommitting on; before that the targets are untouched).
-	Restore bool `json:"restore"`
-	Files       []journalFile `json:"files,omitempty"`
+	Restore bool          `json:"restore"`
+	Files   []journalFile `json:"files,omitempty"`
 
 	// Windows: what to restore.
 	Site      string `json:"site,omitempty"`

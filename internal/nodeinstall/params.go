@@ -271,7 +271,7 @@ func modeOf(s string) (uint32, bool) {
 func sanitize(s string, max int) string {
 	b := []byte(s)
 	for i, c := range b {
-		ok := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte(" ._:/=+@,()'-", c) >= 0
+		ok := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte(" ._:;/=+@,()'-", c) >= 0
 		if !ok {
 			b[i] = ' '
 		}

@@ -67,7 +67,7 @@ func (e *Engine) runWindows(ctx context.Context, p Params, r Result) Result {
 			return r
 		}
 		if oldThumb == "" {
-			r.Detail = note(fmt.Sprintf("IIS site %s has no https binding", p.IisSite))
+			r.Detail = note(fmt.Sprintf("IIS site %s has no certificate on an https binding (bind one first; rollback needs it)", p.IisSite))
 			return r
 		}
 	}
@@ -113,7 +113,13 @@ func (e *Engine) runWindows(ctx context.Context, p Params, r Result) Result {
 		}
 		thumb, err := e.Store.Import(work, p.CertStore, m.pkcs12, m.passphrase)
 		if err != nil {
-			return rollback(fmt.Sprintf("import the PFX into %s: %v", p.CertStore, err))
+			reason := fmt.Sprintf("import the PFX into %s: %v", p.CertStore, err)
+			if rerr := e.rollbackWindows(ctx, j); rerr != nil {
+				r.Status, r.Detail = StatusRolledBack, note(reason+"; ROLLBACK FAILED: "+rerr.Error())
+				return r
+			}
+			r.Detail = note(reason + "; nothing changed") // status failed: the store is as it was
+			return r
 		}
 		if !strings.EqualFold(thumb, m.thumbprint) {
 			return rollback(fmt.Sprintf("the store reports thumbprint %s, want %s", sanitize(thumb, 64), m.thumbprint))
