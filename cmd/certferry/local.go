@@ -40,7 +40,16 @@ func localUp(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, strings.Join(env.Exports(), "\n"))
+	dir, err := os.MkdirTemp("", "certferry-installer-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	in, err := localenv.PublishInstaller(ctx, cfg, dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, strings.Join(append(env.Exports(), localenv.InstallerExports(in)...), "\n"))
 	return nil
 }
 
