@@ -136,7 +136,9 @@ func TestWindowsFlow(t *testing.T) {
 		{"installed", func(*fakeStore) {}, StatusInstalled,
 			func(string) []string { return []string{"import", "bind " + newThumb[:8]} }, true, true, "installed shop-web"},
 		{"verify fails then rebind old and remove new", func(st *fakeStore) { st.stale = true }, StatusRolledBack,
-			func(old string) []string { return []string{"import", "bind " + newThumb[:8], "bind " + old[:8], "remove " + newThumb[:8]} },
+			func(old string) []string {
+				return []string{"import", "bind " + newThumb[:8], "bind " + old[:8], "remove " + newThumb[:8]}
+			},
 			false, false, "rolled back"},
 		{"verify fails and new was in the store before", func(st *fakeStore) {
 			st.stale = true
