@@ -230,6 +230,17 @@ func (m *manager) Start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	// A master that died (Apache after a failed graceful restart) may stay a
+	// zombie where PID 1 does not reap, and its pid file still names it:
+	// `apachectl -k start` would take it for a running server and do
+	// nothing. Such a pid file is stale; remove it first.
+	if src, err := b.mainPID(ctx, name); err == nil && src.file != "" {
+		if pid := src.pid(); pid > 0 && !alive(pid) {
+			if err := os.Remove(src.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("start %s: remove stale pid file %s: %w", name, src.file, err)
+			}
+		}
+	}
 	if err := b.start(ctx, name); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}

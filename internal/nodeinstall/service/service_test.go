@@ -385,6 +385,41 @@ func TestServicesFile(t *testing.T) {
 			t.Fatalf("process ended with %v, want SIGHUP", err)
 		}
 	})
+	t.Run("start removes the pid file of a dead (zombie) master first", func(t *testing.T) {
+		r := newRig(t)
+		master := sleeper(t)
+		_ = master.Process.Signal(syscall.SIGKILL)
+		for i := 0; i < 200 && alive(master.Process.Pid); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		pidFile := filepath.Join(r.dir, "httpd.pid")
+		r.write("httpd.pid", strconv.Itoa(master.Process.Pid))
+		// Like apachectl -k start: "already running" while the pid file names a process.
+		r.fake("apache2", `if [ -e "$STATE/httpd.pid" ]; then echo "httpd (pid $(cat "$STATE/httpd.pid")) already running"; fi; exit 0`)
+		f := write(t, r, fmt.Sprintf(`{"apache2": {"start": ["apache2", "-k", "start"], "pidFile": %q}}`, pidFile))
+		m := r.manager(Options{ServicesFile: f})
+		if err := m.Start(ctx, "apache2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(pidFile); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("stale pid file still there: %v", err)
+		}
+		equal(t, "calls", r.log(), []string{"apache2 -k start"})
+	})
+	t.Run("start keeps the pid file of a live master", func(t *testing.T) {
+		r := newRig(t)
+		master := sleeper(t)
+		pidFile := filepath.Join(r.dir, "httpd.pid")
+		r.write("httpd.pid", strconv.Itoa(master.Process.Pid))
+		r.fake("apache2", "exit 0")
+		f := write(t, r, fmt.Sprintf(`{"apache2": {"start": ["apache2", "-k", "start"], "pidFile": %q}}`, pidFile))
+		if err := r.manager(Options{ServicesFile: f}).Start(ctx, "apache2"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(pidFile); err != nil {
+			t.Fatalf("live master's pid file removed: %v", err)
+		}
+	})
 	t.Run("status argv", func(t *testing.T) {
 		r := newRig(t)
 		r.fake("check", `exit 3`)
