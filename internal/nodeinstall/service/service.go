@@ -234,10 +234,10 @@ func (m *manager) Start(ctx context.Context, name string) error {
 	// zombie where PID 1 does not reap, and its pid file still names it:
 	// `apachectl -k start` would take it for a running server and do
 	// nothing. Such a pid file is stale; remove it first.
-	if src, err := b.mainPID(ctx, name); err == nil && src.file != "" {
-		if pid := src.pid(); pid > 0 && !alive(pid) {
-			if err := os.Remove(src.file); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("start %s: remove stale pid file %s: %w", name, src.file, err)
+	if f := pidFileFor(b, name); f != "" {
+		if pid := (pidSource{file: f}).pid(); pid > 0 && !alive(pid) {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("start %s: remove stale pid file %s: %w", name, f, err)
 			}
 		}
 	}
@@ -245,6 +245,24 @@ func (m *manager) Start(ctx context.Context, name string) error {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	return nil
+}
+
+// pidFileFor is the pid file a backend watches for name ("" under systemd,
+// which tracks the main process itself).
+func pidFileFor(b backend, name string) string {
+	switch b := b.(type) {
+	case *fileBackend:
+		if b.e.PidFile != "" {
+			return b.e.PidFile
+		}
+		if b.e.Status != nil {
+			return ""
+		}
+		return pidFileFor(b.next, name)
+	case *native:
+		return b.pidFile(name)
+	}
+	return ""
 }
 
 // broken is the Manager of a services file that could not be loaded.

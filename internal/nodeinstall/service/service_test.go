@@ -44,7 +44,7 @@ func newRig(t *testing.T) *rig {
 // (sh; $STATE is the rig's directory).
 func (r *rig) fake(name, body string) {
 	r.t.Helper()
-	script := fmt.Sprintf("#!/bin/sh\nPATH=\"$PATH:/usr/bin:/bin\"\nSTATE=%s\necho \"%s $*\" >> %s\n%s\n", r.dir, name, r.calls, body)
+	script := fmt.Sprintf("#!/bin/sh\nPATH=\"$PATH:/usr/bin:/bin\"\nSTATE='%s'\necho \"%s $*\" >> '%s'\n%s\n", r.dir, name, r.calls, body)
 	if err := os.WriteFile(filepath.Join(r.bin, name), []byte(script), 0o755); err != nil {
 		r.t.Fatal(err)
 	}
