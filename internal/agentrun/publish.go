@@ -64,10 +64,10 @@ func PublishInstaller(ctx context.Context, api ObjectPutter, bucket, prefix, goo
 	return sha, nil
 }
 
-// BuildInstaller builds ./cmd/certferry-node (run from the module root) for
+// BuildInstaller builds cmd/certferry-node (from anywhere in the module) for
 // goos/goarch into out with the flags the stack's build uses.
 func BuildInstaller(ctx context.Context, goos, goarch, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/certferry-node")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "github.com/certferry/certferry/cmd/certferry-node")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build certferry-node for %s/%s: %w: %s", goos, goarch, err, msg)
