@@ -1,3 +1,5 @@
+//go:build linux
+
 package realserver
 
 // The real servers, each from its own configuration in the node's temp

@@ -206,11 +206,10 @@ func (m *manager) Reload(ctx context.Context, name string) error {
 		return fmt.Errorf("reload %s: %w (not started by certferry)", name, ErrNotRunning)
 	}
 	var before generation
+	// Without a main pid (unknown, or systemctl show failed) there is
+	// nothing to watch; the verification still decides.
 	src, err := b.mainPID(ctx, name)
-	if err != nil {
-		return fmt.Errorf("reload %s: %w", name, err)
-	}
-	watch := settles(kindOf(name)) && src.pid() > 0
+	watch := err == nil && settles(kindOf(name)) && src.pid() > 0
 	if watch {
 		before = snapshot(src)
 	}

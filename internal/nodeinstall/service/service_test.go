@@ -1,3 +1,5 @@
+//go:build linux
+
 package service
 
 // systemd is not PID 1 on the machines that run these tests, so the systemd
@@ -383,6 +385,22 @@ func TestServicesFile(t *testing.T) {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGHUP {
 			t.Fatalf("process ended with %v, want SIGHUP", err)
+		}
+	})
+	t.Run("reload waits for the new generation: Apache rewrites its pid file", func(t *testing.T) {
+		r := newRig(t)
+		master := sleeper(t)
+		pidFile := filepath.Join(r.dir, "httpd.pid")
+		r.write("httpd.pid", strconv.Itoa(master.Process.Pid))
+		// The graceful restart succeeds a moment later and rewrites the pid file.
+		r.fake("apache2", fmt.Sprintf(`(sleep 0.3; echo %d > "$STATE/httpd.pid") &`, master.Process.Pid))
+		f := write(t, r, fmt.Sprintf(`{"apache2": {"reload": ["apache2", "-k", "graceful"], "pidFile": %q}}`, pidFile))
+		// Settle is an hour: only seeing the new generation lets Reload return
+		// before the context's deadline.
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := r.manager(Options{ServicesFile: f, Settle: time.Hour}).Reload(ctx, "apache2"); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("start removes the pid file of a dead (zombie) master first", func(t *testing.T) {
