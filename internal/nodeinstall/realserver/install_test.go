@@ -459,6 +459,39 @@ func TestKeyReadableByServiceGroup(t *testing.T) {
 	}
 }
 
+// The other way round: a KeyMode that takes the group's read access away
+// makes the www-data nginx fail to load the key on reload; the run rolls
+// back and the old key comes back root:www-data 0640, still served.
+// Verification waits its whole budget before giving up.
+func TestKeyNotReadableByServiceRollsBack(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	certPath, keyPath := n.etc("ssl/site.pem"), n.etc("ssl/private/site.key")
+	old := n.placeholder(certPath, keyPath, shop)
+	if err := os.Chown(keyPath, 0, wwwData); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyPath, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s := n.startNginx(nginxOpts{listen: []string{fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp4"))}, serverName: shop, cert: certPath, key: keyPath, asWwwData: true})
+	before := []fileState{stat(t, certPath), stat(t, keyPath)}
+	x := newIssuer(t).issue(t, shop, ecP256)
+	n.publish(x.b)
+	r := n.run(x.b, with(pemParams(certPath, keyPath, s), "KeyMode", "0600"))
+	expectStatus(t, r, "rolled_back")
+	if r.Verify != "mismatch" {
+		t.Fatalf("result %s", r)
+	}
+	if !strings.Contains(tail(s.log, 20), "Permission denied") {
+		t.Errorf("nginx's log does not show the refused key:\n%s", tail(s.log, 20))
+	}
+	if after := []fileState{stat(t, certPath), stat(t, keyPath)}; !slices.Equal(before, after) {
+		t.Fatalf("files not restored: %v -> %v", before, after)
+	}
+	n.expectServed(s.target, old, "after the rollback")
+}
+
 func procUID(t *testing.T, pid int) int {
 	t.Helper()
 	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
