@@ -24,8 +24,20 @@ type runner struct {
 // sbinDirs hold the servers' commands on Linux; SSM Agent's PATH may lack them.
 var sbinDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
 
+// privateEnv: variable prefixes the servers' commands never get (AWS
+// credentials the SDK may read from the environment, the command's SSM_*
+// parameters).
+var privateEnv = []string{"AWS_", "SSM_"}
+
 func newRunner(opts Options) *runner {
-	env := slices.Clone(opts.Env)
+	env := slices.DeleteFunc(slices.Clone(opts.Env), func(kv string) bool {
+		for _, p := range privateEnv {
+			if strings.HasPrefix(kv, p) {
+				return true
+			}
+		}
+		return false
+	})
 	path := opts.Path
 	if path == "" {
 		for _, kv := range env {

@@ -473,6 +473,20 @@ func TestServicesFile(t *testing.T) {
 			t.Fatalf("ConfigTest = %v, want a deadline error", err)
 		}
 	})
+	t.Run("commands get no AWS credentials and no SSM parameters", func(t *testing.T) {
+		r := newRig(t)
+		r.fake("dumpenv", `env > "$STATE/env"`)
+		f := write(t, r, `{"custom": {"test": ["dumpenv"]}}`)
+		env := []string{"LANG=C", "AWS_ACCESS_KEY_ID=AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret", "AWS_SESSION_TOKEN=tok", "SSM_SecretId=certferry/x", "PATH=/nowhere"}
+		if err := r.manager(Options{ServicesFile: f, Env: env}).ConfigTest(ctx, "custom"); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := os.ReadFile(filepath.Join(r.dir, "env"))
+		got := string(raw)
+		if strings.Contains(got, "AKIAEXAMPLE") || strings.Contains(got, "=secret") || strings.Contains(got, "=tok") || strings.Contains(got, "SSM_SecretId") || !strings.Contains(got, "LANG=C") {
+			t.Fatalf("command environment:\n%s", got)
+		}
+	})
 	t.Run("arguments never go through a shell", func(t *testing.T) {
 		r := newRig(t)
 		r.fake("echoargs", `for a in "$@"; do echo "[$a]" >> "$STATE/args"; done`)
