@@ -50,7 +50,6 @@ type material struct {
 	serial      string
 	pkcs12      []byte // the bundle's PFX (Windows)
 	passphrase  string
-	storePass   string // keystore password, pkcs12/jks only
 }
 
 // String keeps fmt from printing key material.
@@ -85,22 +84,6 @@ func fetchBundle(ctx context.Context, api SecretsAPI, secretID string) (*bundle.
 		return nil, fmt.Errorf("read secret %s: value is not a certferry bundle", secretID)
 	}
 	return &b, nil
-}
-
-// fetchKeystorePassword reads <SecretId>/keystore.
-func fetchKeystorePassword(ctx context.Context, api SecretsAPI, secretID string) (string, error) {
-	ks := secretID + KeystoreSecretSuffix
-	out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(ks)})
-	if err != nil {
-		return "", fmt.Errorf("read keystore password secret %s: %w", ks, err)
-	}
-	var v struct {
-		Password string `json:"password"`
-	}
-	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil || v.Password == "" {
-		return "", fmt.Errorf("read keystore password secret %s: value is not {\"password\": \"...\"}", ks)
-	}
-	return v.Password, nil
 }
 
 // checkBundle checks b before anything is written: the command is not

@@ -259,10 +259,25 @@ func (e *Engine) verifyTarget(p Params, m *material) VerifyTarget {
 	return VerifyTarget{Address: p.VerifyAddress, Port: p.VerifyPort, ServerName: sn, StartTLS: p.StartTLS}
 }
 
-// supersededOrBad turns a bundle check error into the result's detail.
+// bundleDetail turns a bundle check error into the result's detail.
 func bundleDetail(err error) string {
 	if errors.Is(err, errSuperseded) {
 		return err.Error()
 	}
 	return "bundle refused, nothing written: " + err.Error()
+}
+
+// serverNameFor is the SNI name the verification sends when the command
+// names none: the leaf's first DNS name ("www" for a wildcard), as the
+// pipeline picks it, else localhost.
+func serverNameFor(leaf *x509.Certificate) string {
+	for _, d := range leaf.DNSNames {
+		if strings.HasPrefix(d, "*.") {
+			d = "www" + d[1:]
+		}
+		if hostPattern.MatchString(d) && d != "" {
+			return d
+		}
+	}
+	return "localhost"
 }

@@ -20,9 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// filesSupported: the file flow runs on this platform.
-const filesSupported = true
-
 // under reports whether p lies strictly under one of dirs.
 func under(p string, dirs ...string) bool {
 	for _, d := range dirs {
@@ -269,7 +266,7 @@ func plan(p Params, ts []target, state string) ([]planned, error) {
 			if err != nil {
 				return nil, err
 			}
-		} else if !errors.Is(err, unix.ENOENT) && !strings.Contains(err.Error(), "no such file") {
+		} else if !errors.Is(err, unix.ENOENT) {
 			return nil, err
 		}
 		pl.uid, pl.gid = uid, gid
@@ -480,7 +477,7 @@ func (e *Engine) rollbackFiles(ctx context.Context, j *journal) error {
 func restoreOne(jf journalFile, restore bool) error {
 	dir, base, tmp := filepath.Dir(jf.Path), filepath.Base(jf.Path), filepath.Base(jf.Temp)
 	fd, err := openDir(dir, false)
-	if errors.Is(err, unix.ENOENT) || err != nil && strings.Contains(err.Error(), "no such file") {
+	if errors.Is(err, unix.ENOENT) {
 		return nil // the directory was never made: nothing to undo
 	}
 	if err != nil {
@@ -522,4 +519,30 @@ func readBackup(path string) ([]byte, error) {
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	return io.ReadAll(f)
+}
+
+func (s stateDir) backupDir(name string) string {
+	return filepath.Join(string(s), "backup", name)
+}
+
+// prune removes every backup generation of name except keep ("" removes all).
+func (s stateDir) prune(name, keep string) error {
+	dir := s.backupDir(name)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list backups of %s: %w", name, err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if e.Name() == keep {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			errs = append(errs, fmt.Errorf("prune backup %s of %s: %w", e.Name(), name, err))
+		}
+	}
+	return errors.Join(errs...)
 }

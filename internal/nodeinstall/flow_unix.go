@@ -70,14 +70,15 @@ func (e *Engine) runFiles(ctx context.Context, p Params, r Result) Result {
 		return r
 	}
 	r.Fingerprint, r.Serial = m.fingerprint, m.serial
+	var storePass string
 	if p.Format == FormatPKCS12 || p.Format == FormatJKS {
-		if m.storePass, err = fetchKeystorePassword(work, e.Secrets, p.SecretID); err != nil {
+		if storePass, err = fetchKeystorePassword(work, e.Secrets, p.SecretID); err != nil {
 			r.Detail = note(err.Error())
 			return r
 		}
 	}
 	e.say("bundle %s serial %s checked", m.fingerprint, m.serial)
-	ts, err := render(p, m)
+	ts, err := render(p, m, storePass)
 	if err != nil {
 		r.Detail = note(err.Error())
 		return r

@@ -1,15 +1,21 @@
+//go:build unix
+
 package nodeinstall
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"strings"
 
 	"github.com/pavlo-v-chernykh/keystore-go/v4"
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
 // fileKind decides a new file's default mode and which mode option applies.
@@ -39,7 +45,7 @@ func pemCerts(certs ...*x509.Certificate) []byte {
 }
 
 // render returns the files format f writes for m.
-func render(p Params, m *material) ([]target, error) {
+func render(p Params, m *material, storePass string) ([]target, error) {
 	chain := m.chain // as ACM returned it, root included
 	full := pemCerts(append([]*x509.Certificate{m.leaf}, chain...)...)
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: m.keyPKCS8})
@@ -58,32 +64,32 @@ func render(p Params, m *material) ([]target, error) {
 	case FormatCombined:
 		return []target{{Path: p.CertPath, Kind: kindKey, Content: append(full, keyPEM...)}}, nil
 	case FormatPKCS12:
-		data, err := pkcs12.Modern.Encode(m.key, m.leaf, chain, m.storePass)
+		data, err := pkcs12.Modern.Encode(m.key, m.leaf, chain, storePass)
 		if err != nil {
 			return nil, fmt.Errorf("encode PKCS#12 keystore: %w", err)
 		}
 		return []target{{Path: p.KeystorePath, Kind: kindKey, Content: data, same: func(old []byte) bool {
-			return samePKCS12(old, m, chain)
+			return samePKCS12(old, m, chain, storePass)
 		}}}, nil
 	case FormatJKS:
-		data, err := encodeJKS(p.CertName, m, chain)
+		data, err := encodeJKS(p.CertName, m, chain, storePass)
 		if err != nil {
 			return nil, err
 		}
 		return []target{{Path: p.KeystorePath, Kind: kindKey, Content: data, same: func(old []byte) bool {
-			return sameJKS(old, p.CertName, m, chain)
+			return sameJKS(old, p.CertName, m, chain, storePass)
 		}}}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q", p.Format)
 }
 
-func encodeJKS(alias string, m *material, chain []*x509.Certificate) ([]byte, error) {
+func encodeJKS(alias string, m *material, chain []*x509.Certificate, storePass string) ([]byte, error) {
 	ks := keystore.New(keystore.WithCustomRandomNumberGenerator(rand.Reader))
 	entry := keystore.PrivateKeyEntry{CreationTime: m.leaf.NotBefore, PrivateKey: m.keyPKCS8}
 	for _, c := range append([]*x509.Certificate{m.leaf}, chain...) {
 		entry.CertificateChain = append(entry.CertificateChain, keystore.Certificate{Type: "X509", Content: c.Raw})
 	}
-	pw := []byte(m.storePass)
+	pw := []byte(storePass)
 	if err := ks.SetPrivateKeyEntry(alias, entry, pw); err != nil {
 		return nil, fmt.Errorf("build JKS keystore: %w", err)
 	}
@@ -94,8 +100,8 @@ func encodeJKS(alias string, m *material, chain []*x509.Certificate) ([]byte, er
 	return b.Bytes(), nil
 }
 
-func samePKCS12(old []byte, m *material, chain []*x509.Certificate) bool {
-	key, cert, cas, err := pkcs12.DecodeChain(old, m.storePass)
+func samePKCS12(old []byte, m *material, chain []*x509.Certificate, storePass string) bool {
+	key, cert, cas, err := pkcs12.DecodeChain(old, storePass)
 	if err != nil || !bytes.Equal(cert.Raw, m.leaf.Raw) || len(cas) != len(chain) {
 		return false
 	}
@@ -108,9 +114,9 @@ func samePKCS12(old []byte, m *material, chain []*x509.Certificate) bool {
 	return err == nil && bytes.Equal(der, m.keyPKCS8)
 }
 
-func sameJKS(old []byte, alias string, m *material, chain []*x509.Certificate) bool {
+func sameJKS(old []byte, alias string, m *material, chain []*x509.Certificate, storePass string) bool {
 	ks := keystore.New()
-	pw := []byte(m.storePass)
+	pw := []byte(storePass)
 	if err := ks.Load(bytes.NewReader(old), pw); err != nil || len(ks.Aliases()) != 1 {
 		return false
 	}
@@ -126,17 +132,18 @@ func sameJKS(old []byte, alias string, m *material, chain []*x509.Certificate) b
 	return true
 }
 
-// serverNameFor is the SNI name the verification sends when the command
-// names none: the leaf's first DNS name ("www" for a wildcard), as the
-// pipeline picks it, else localhost.
-func serverNameFor(leaf *x509.Certificate) string {
-	for _, d := range leaf.DNSNames {
-		if strings.HasPrefix(d, "*.") {
-			d = "www" + d[1:]
-		}
-		if hostPattern.MatchString(d) && d != "" {
-			return d
-		}
+// fetchKeystorePassword reads <SecretId>/keystore.
+func fetchKeystorePassword(ctx context.Context, api SecretsAPI, secretID string) (string, error) {
+	ks := secretID + KeystoreSecretSuffix
+	out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(ks)})
+	if err != nil {
+		return "", fmt.Errorf("read keystore password secret %s: %w", ks, err)
 	}
-	return "localhost"
+	var v struct {
+		Password string `json:"password"`
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &v); err != nil || v.Password == "" {
+		return "", fmt.Errorf("read keystore password secret %s: value is not {\"password\": \"...\"}", ks)
+	}
+	return v.Password, nil
 }

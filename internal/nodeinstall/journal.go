@@ -69,9 +69,6 @@ func (s stateDir) journalPath(name string) string {
 func (s stateDir) lockPath(name string) string {
 	return filepath.Join(string(s), "locks", name+".lock")
 }
-func (s stateDir) backupDir(name string) string {
-	return filepath.Join(string(s), "backup", name)
-}
 
 // ensure creates the state directory and its subdirectories root-only and
 // refuses one that is a symlink or belongs to someone else.
@@ -117,28 +114,6 @@ func (s stateDir) remove(name string) error {
 		return fmt.Errorf("remove journal of %s: %w", name, err)
 	}
 	return syncDir(filepath.Dir(s.journalPath(name)))
-}
-
-// prune removes every backup generation of name except keep ("" removes all).
-func (s stateDir) prune(name, keep string) error {
-	dir := s.backupDir(name)
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("list backups of %s: %w", name, err)
-	}
-	var errs []error
-	for _, e := range ents {
-		if e.Name() == keep {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			errs = append(errs, fmt.Errorf("prune backup %s of %s: %w", e.Name(), name, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // writeFileDurable replaces path with data via a temp file in the same
