@@ -254,11 +254,16 @@ func plan(p Params, ts []target, state string) ([]planned, error) {
 		return nil, err
 	}
 	out := make([]planned, 0, len(ts))
+	seen := map[string]string{}
 	for _, t := range ts {
 		r, err := resolvePath(t.Path, p.AllowedPrefixes, state)
 		if err != nil {
 			return nil, err
 		}
+		if other, dup := seen[r]; dup {
+			return nil, fmt.Errorf("%s and %s are the same file (%s)", other, t.Path, r)
+		}
+		seen[r] = t.Path
 		pl := planned{target: t, resolved: r}
 		if fd, err := openDir(filepath.Dir(r), false); err == nil {
 			pl.old, err = inspect(fd, r)

@@ -242,6 +242,10 @@ func TestPathsRefused(t *testing.T) {
 			p.CertPath = filepath.Join(r.state, "site.pem")
 		}, "state directory"},
 		{"same file twice", func(r *rig, p *Params) { p.KeyPath = p.CertPath }, "same file"},
+		{"same file through a symlinked parent", func(r *rig, p *Params) {
+			_ = os.Symlink(filepath.Join(r.etc, "ssl"), filepath.Join(r.etc, "alias"))
+			p.KeyPath = filepath.Join(r.etc, "alias", "site.pem")
+		}, "same file"},
 		{"split without chain path", func(r *rig, p *Params) { p.Format = FormatSplit }, "needs ChainPath"},
 		{"parent symlink leading outside", func(r *rig, p *Params) {
 			out := filepath.Join(r.root, "outside")
