@@ -396,8 +396,8 @@ func TestKilledMidRun(t *testing.T) {
 
 			os.Remove(hang)
 			r := n.run(b.b, p)
-			if r.exit != 0 {
-				t.Fatalf("the run after the kill: %s", r)
+			if r.exit != 0 || !strings.Contains(r.Detail, "recovered") {
+				t.Fatalf("the run after the kill should recover the killed run, then install: %s", r)
 			}
 			n.expectServed(s.target, b.b.Fingerprint, "after recovery")
 			if !matchesOne(t, stat(t, keyPath).content, b) || leafOf(t, stat(t, certPath).content) != b.b.Fingerprint {
