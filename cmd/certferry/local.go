@@ -45,7 +45,9 @@ func localUp(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	in, err := localenv.PublishInstaller(ctx, cfg, dir)
+	// Like the stack: every platform (the first build of each takes a while).
+	fmt.Fprintln(os.Stderr, "certferry: building and publishing certferry-node for linux/amd64, linux/arm64, windows/amd64")
+	in, err := localenv.PublishInstaller(ctx, cfg, dir, localenv.StackPlatforms...)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -27,20 +28,29 @@ func NewS3(cfg aws.Config) *s3.Client {
 	})
 }
 
-// installerTargets are the builds the stack publishes.
-var installerTargets = []struct{ goos, goarch string }{{"linux", "amd64"}, {"linux", "arm64"}, {"windows", "amd64"}}
+// Platform is one installer build.
+type Platform struct{ GOOS, GOARCH string }
 
-// PublishInstaller builds cmd/certferry-node for every platform the stack
-// publishes (from the module root, the working directory), stores each
-// build in the installer bucket under installer/<sha256>/, as the stack's
-// publisher does, and returns the settings the pipeline passes to commands.
-func PublishInstaller(ctx context.Context, cfg aws.Config, workDir string) (config.Installer, error) {
+// StackPlatforms are the builds the stack publishes.
+var StackPlatforms = []Platform{{"linux", "amd64"}, {"linux", "arm64"}, {"windows", "amd64"}}
+
+// HostPlatform is the Linux build for this machine's architecture, the one
+// a local node runs.
+func HostPlatform() Platform { return Platform{"linux", runtime.GOARCH} }
+
+// PublishInstaller builds cmd/certferry-node for each of platforms into
+// workDir, stores each build in the installer bucket under
+// installer/<sha256>/, as the stack's publisher does, and returns the
+// settings the pipeline passes to commands (an unbuilt platform's hash
+// stays empty).
+func PublishInstaller(ctx context.Context, cfg aws.Config, workDir string, platforms ...Platform) (config.Installer, error) {
 	api := NewS3(cfg)
 	if err := ensureBucket(ctx, api, InstallerBucket, cfg.Region); err != nil {
 		return config.Installer{}, err
 	}
 	in := config.Installer{Bucket: InstallerBucket, KeyPrefix: config.DefaultInstallerKeyPrefix}
-	for _, t := range installerTargets {
+	for _, p := range platforms {
+		t := struct{ goos, goarch string }{p.GOOS, p.GOARCH}
 		out := filepath.Join(workDir, t.goos+"-"+t.goarch, agentrun.InstallerName(t.goos))
 		if err := agentrun.BuildInstaller(ctx, t.goos, t.goarch, out); err != nil {
 			return in, err
