@@ -13,22 +13,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/certferry/certferry/internal/publish"
 )
 
 // InstallerName is the installer's file name per GOOS, as the document's
 // download steps name it.
-func InstallerName(goos string) string {
-	if goos == "windows" {
-		return "certferry-node.exe"
-	}
-	return "certferry-node"
-}
+func InstallerName(goos string) string { return publish.Platform{GOOS: goos}.FileName() }
 
 // InstallerKey is where the stack publishes one installer build
-// (NODE-CONTRACT.md, Layout): content-addressed, so a command in flight
-// always finds the binary whose hash it carries.
+// (publish.Key; NODE-CONTRACT.md, Layout): content-addressed, so a command
+// in flight always finds the binary whose hash it carries.
 func InstallerKey(prefix, sha, goos string) string {
-	return prefix + sha + "/" + InstallerName(goos)
+	return publish.Key(prefix, sha, publish.Platform{GOOS: goos})
 }
 
 // ObjectPutter is the S3 subset publishing needs.
@@ -41,7 +38,9 @@ var _ ObjectPutter = (*s3.Client)(nil)
 
 // PublishInstaller stores one installer build under its content address and
 // returns its lowercase hex SHA-256, the value commands carry. An object
-// already there is left alone (same key, same bytes).
+// already there is left alone (same key, same bytes). The stack publishes
+// all three builds at once with internal/publish; this stores one, for a
+// rig whose nodes run one platform.
 func PublishInstaller(ctx context.Context, api ObjectPutter, bucket, prefix, goos string, content []byte) (string, error) {
 	sum := sha256.Sum256(content)
 	sha := hex.EncodeToString(sum[:])

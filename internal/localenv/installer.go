@@ -14,6 +14,7 @@ import (
 
 	"github.com/certferry/certferry/internal/agentrun"
 	"github.com/certferry/certferry/internal/config"
+	"github.com/certferry/certferry/internal/publish"
 )
 
 // InstallerBucket is the local stand-in for the stack's installer bucket.
@@ -28,50 +29,55 @@ func NewS3(cfg aws.Config) *s3.Client {
 	})
 }
 
-// Platform is one installer build.
-type Platform struct{ GOOS, GOARCH string }
-
 // StackPlatforms are the builds the stack publishes.
-var StackPlatforms = []Platform{{"linux", "amd64"}, {"linux", "arm64"}, {"windows", "amd64"}}
+var StackPlatforms = publish.Platforms
 
 // HostPlatform is the Linux build for this machine's architecture, the one
 // a local node runs.
-func HostPlatform() Platform { return Platform{"linux", runtime.GOARCH} }
+func HostPlatform() publish.Platform { return publish.Platform{GOOS: "linux", GOARCH: runtime.GOARCH} }
 
 // PublishInstaller builds cmd/certferry-node for each of platforms into
-// workDir, stores each build in the installer bucket under
-// installer/<sha256>/, as the stack's publisher does, and returns the
-// settings the pipeline passes to commands (an unbuilt platform's hash
-// stays empty).
-func PublishInstaller(ctx context.Context, cfg aws.Config, workDir string, platforms ...Platform) (config.Installer, error) {
+// workDir and stores the builds in the local installer bucket under
+// installer/<sha256>/. With every stack platform it is the stack's own
+// publisher (internal/publish, the InstallerPublication custom resource's
+// code) that stores them; with fewer (the demo's one node) each build is
+// stored alone under the same layout. It returns the settings the pipeline
+// passes to commands (an unbuilt platform's hash stays empty).
+func PublishInstaller(ctx context.Context, cfg aws.Config, workDir string, platforms ...publish.Platform) (config.Installer, error) {
 	api := NewS3(cfg)
 	if err := ensureBucket(ctx, api, InstallerBucket, cfg.Region); err != nil {
 		return config.Installer{}, err
 	}
 	in := config.Installer{Bucket: InstallerBucket, KeyPrefix: config.DefaultInstallerKeyPrefix}
+	hashes := map[publish.Platform]string{}
 	for _, p := range platforms {
-		t := struct{ goos, goarch string }{p.GOOS, p.GOARCH}
-		out := filepath.Join(workDir, t.goos+"-"+t.goarch, agentrun.InstallerName(t.goos))
-		if err := agentrun.BuildInstaller(ctx, t.goos, t.goarch, out); err != nil {
+		out := filepath.Join(workDir, p.PackageFile())
+		if err := agentrun.BuildInstaller(ctx, p.GOOS, p.GOARCH, out); err != nil {
 			return in, err
-		}
-		content, err := os.ReadFile(out)
-		if err != nil {
-			return in, fmt.Errorf("read installer build: %w", err)
-		}
-		sha, err := agentrun.PublishInstaller(ctx, api, in.Bucket, in.KeyPrefix, t.goos, content)
-		if err != nil {
-			return in, err
-		}
-		switch t.goos + "/" + t.goarch {
-		case "linux/amd64":
-			in.SHA256LinuxAmd64 = sha
-		case "linux/arm64":
-			in.SHA256LinuxArm64 = sha
-		case "windows/amd64":
-			in.SHA256WindowsAmd64 = sha
 		}
 	}
+	if len(platforms) == len(publish.Platforms) {
+		pub, err := publish.NewPublisher(api).Publish(ctx, in.Bucket, in.KeyPrefix, workDir)
+		if err != nil {
+			return in, err
+		}
+		for _, p := range publish.Platforms {
+			hashes[p] = pub.SHA256(p)
+		}
+	} else {
+		for _, p := range platforms {
+			content, err := os.ReadFile(filepath.Join(workDir, p.PackageFile()))
+			if err != nil {
+				return in, fmt.Errorf("read installer build: %w", err)
+			}
+			if hashes[p], err = agentrun.PublishInstaller(ctx, api, in.Bucket, in.KeyPrefix, p.GOOS, content); err != nil {
+				return in, err
+			}
+		}
+	}
+	in.SHA256LinuxAmd64 = hashes[publish.Platform{GOOS: "linux", GOARCH: "amd64"}]
+	in.SHA256LinuxArm64 = hashes[publish.Platform{GOOS: "linux", GOARCH: "arm64"}]
+	in.SHA256WindowsAmd64 = hashes[publish.Platform{GOOS: "windows", GOARCH: "amd64"}]
 	return in, nil
 }
 
