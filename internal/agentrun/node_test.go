@@ -11,6 +11,7 @@ package agentrun_test
 // Postfix, formats, rollbacks) is internal/nodeinstall/realserver's.
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -39,16 +40,17 @@ import (
 const docPath = "../../ssm-documents/certferry-install.yaml"
 
 type e2e struct {
-	t       *testing.T
-	node    *localenv.LocalNode
-	moto    *motoserver.Server
-	awsCfg  aws.Config
-	s3      *s3.Client
-	sm      *secretsmanager.Client
-	doc     *agentrun.Document
-	sha     string // the published installer for this machine's arch
-	binary  []byte
-	secrets []string
+	t        *testing.T
+	node     *localenv.LocalNode
+	moto     *motoserver.Server
+	awsCfg   aws.Config
+	s3       *s3.Client
+	sm       *secretsmanager.Client
+	doc      *agentrun.Document
+	sha      string // the published installer for this machine's arch
+	binary   []byte
+	secrets  []string
+	secretID string // the command's SecretId; default certferry/shop-web
 }
 
 func newE2E(t *testing.T) *e2e {
@@ -130,7 +132,7 @@ func (e *e2e) command(b bundle.Bundle) (*agentrun.Result, agentrun.StepResult, *
 	e.t.Helper()
 	params := e.node.Params()
 	for k, v := range map[string]string{
-		"SecretId": "certferry/shop-web", "CertName": "shop-web", "ExpectedFingerprint": b.Fingerprint, "Region": "us-east-1",
+		"SecretId": cmp.Or(e.secretID, "certferry/shop-web"), "CertName": "shop-web", "ExpectedFingerprint": b.Fingerprint, "Region": "us-east-1",
 		"InstallerBucket": "stack-installerbucket-1a2b", "InstallerKeyPrefix": "installer/",
 		"InstallerSha256Linux" + strings.ToUpper(runtime.GOARCH[:1]) + runtime.GOARCH[1:]: e.sha,
 	} {
@@ -205,4 +207,20 @@ func TestDocumentOnNginx(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Dir(cached)); len(entries) != 0 {
 		t.Fatalf("refused installer left in the cache: %v", entries)
 	}
+
+	// 3. The genuine object again, but a command for a secret the node
+	//    cannot read: the installer reports failed and changes nothing.
+	if _, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("stack-installerbucket-1a2b"),
+		Key: aws.String(key), Body: strings.NewReader(string(e.binary))}); err != nil {
+		t.Fatal(err)
+	}
+	e.secretID = "certferry/nope"
+	_, install, r = e.command(b)
+	if install.ExitCode != 1 || r.Status != "failed" || !strings.Contains(r.Detail, "secret") {
+		t.Fatalf("unreadable secret: exit %d %+v", install.ExitCode, r)
+	}
+	if got, _ := e.node.Served("", time.Second); got != a.Fingerprint || e.node.Reloads() != reloads {
+		t.Fatalf("after a failed run nginx serves %s, want %s unchanged", got, a.Fingerprint)
+	}
 }
+
