@@ -223,4 +223,3 @@ func TestDocumentOnNginx(t *testing.T) {
 		t.Fatalf("after a failed run nginx serves %s, want %s unchanged", got, a.Fingerprint)
 	}
 }
-
