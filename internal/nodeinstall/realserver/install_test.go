@@ -202,7 +202,7 @@ func TestApache(t *testing.T) {
 // another site's file: several renewals in a row, each reload works, and no
 // backup or temp file ever appears in the directory HAProxy loads.
 func TestHAProxy(t *testing.T) {
-	for _, mode := range []string{"file", "directory"} {
+	for _, mode := range []string{"file", "directory", "directory, -sf re-exec"} {
 		t.Run(mode, func(t *testing.T) {
 			n := newNode(t)
 			crtDir := n.etc("haproxy/certs")
@@ -211,13 +211,14 @@ func TestHAProxy(t *testing.T) {
 			writeFile(t, site, c+k, 0o600)
 			want := []string{"site.pem"}
 			crt := site
-			if mode == "directory" {
+			if mode != "file" {
 				oc, ok, _ := selfSigned(t, "other.example.com")
 				writeFile(t, filepath.Join(crtDir, "00-other.pem"), oc+ok, 0o600)
 				want = []string{"00-other.pem", "site.pem"}
 				crt = crtDir
 			}
-			s := n.startHAProxy(freePort(t, "tcp4"), crt, shop)
+			s := n.startHAProxy(freePort(t, "tcp4"), crt, shop, !strings.Contains(mode, "-sf"))
+			first := s.pid()
 			is := newIssuer(t)
 			p := map[string]string{"Format": "combined", "CertPath": site, "ReloadService": "haproxy",
 				"VerifyPort": strconv.Itoa(s.target.Port), "ServerName": shop}
@@ -234,7 +235,10 @@ func TestHAProxy(t *testing.T) {
 					t.Fatalf("combined file %s", f)
 				}
 			}
-			if mode == "directory" {
+			if strings.Contains(mode, "-sf") && (s.pid() == first || !processAlive(s.pid())) {
+				t.Fatalf("the re-exec did not hand over to a new process (pid %d -> %d)", first, s.pid())
+			}
+			if mode != "file" {
 				other := probe.Target{Address: "127.0.0.1", Port: s.target.Port, ServerName: "other.example.com"}
 				if got := served(other); strings.HasPrefix(got, "error") {
 					t.Fatalf("the other site is gone: %s", got)

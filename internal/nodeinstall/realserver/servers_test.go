@@ -247,10 +247,12 @@ SSLSessionCache shmcb:%[1]s/scache(512000)
 
 // ---- HAProxy ----
 
-// startHAProxy runs HAProxy in master-worker mode (-W, as the packages'
-// units do with -Ws) serving crt (a combined PEM file or a directory of
-// them); the services file reloads it with SIGUSR2 to the master.
-func (n *node) startHAProxy(port int, crt, serverName string) *server {
+// startHAProxy runs HAProxy serving crt (a combined PEM file or a
+// directory of them). In master-worker mode (-W, as the packages' units do
+// with -Ws) the services file reloads it with SIGUSR2 to the master;
+// otherwise with the re-exec pattern `haproxy -D ... -sf {pid}`, where a
+// new process takes over and the old one finishes.
+func (n *node) startHAProxy(port int, crt, serverName string, masterWorker bool) *server {
 	n.t.Helper()
 	haproxy, err := lookSbin("haproxy")
 	if err != nil {
@@ -272,12 +274,12 @@ frontend site
   http-request return status 204
 `, port, crt), 0o644)
 	start := []string{haproxy, "-W", "-D", "-f", cfg, "-p", s.pidFile}
-	n.addService(s.service, service.Entry{
-		Test:         []string{haproxy, "-c", "-q", "-f", cfg},
-		ReloadSignal: "USR2",
-		Start:        start,
-		PidFile:      s.pidFile,
-	})
+	e := service.Entry{Test: []string{haproxy, "-c", "-q", "-f", cfg}, ReloadSignal: "USR2", Start: start, PidFile: s.pidFile}
+	if !masterWorker {
+		start = []string{haproxy, "-D", "-f", cfg, "-p", s.pidFile}
+		e = service.Entry{Test: e.Test, Reload: append(start, "-sf", "{pid}"), Start: start, PidFile: s.pidFile}
+	}
+	n.addService(s.service, e)
 	runCmd(n.t, start, nil)
 	n.t.Cleanup(func() {
 		if pid := s.pid(); pid > 0 {
