@@ -162,7 +162,7 @@ func (e *Engine) say(format string, args ...any) {
 
 // Run installs per p within Budget and returns the result; main prints
 // Line() last and exits with ExitCode().
-func (e *Engine) Run(ctx context.Context, p Params) Result {
+func (e *Engine) Run(ctx context.Context, p Params) (res Result) {
 	start := e.now()
 	ctx, cancel := context.WithDeadline(ctx, start.Add(Budget))
 	defer cancel()
@@ -174,6 +174,28 @@ func (e *Engine) Run(ctx context.Context, p Params) Result {
 		r.Detail = err.Error()
 		return r
 	}
+	defer func() {
+		// A bug must still end with a result line and a consistent node:
+		// roll back whatever the journal says was started.
+		if v := recover(); v != nil {
+			res = r
+			res.Detail = fmt.Sprintf("internal error: %v", v)
+			if j, err := e.state().load(p.CertName); err == nil && j != nil {
+				var rerr error
+				if e.Windows {
+					_, rerr = e.recoverWindows(ctx, j)
+				} else {
+					_, rerr = e.recoverFiles(ctx, j)
+				}
+				res.Status = StatusRolledBack
+				if rerr != nil {
+					res.Detail += "; ROLLBACK FAILED: " + rerr.Error()
+				} else {
+					res.Detail += "; rolled back"
+				}
+			}
+		}
+	}()
 	if e.Windows {
 		return e.runWindows(ctx, p, r)
 	}

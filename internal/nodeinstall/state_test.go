@@ -86,3 +86,25 @@ func TestStateDirRefused(t *testing.T) {
 		}
 	})
 }
+
+// A panic after writing still ends with a result and the old files back.
+func TestPanicRollsBack(t *testing.T) {
+	f := newFixture(t, testkit.ECP256)
+	r := newRig(t)
+	p := r.params(f)
+	writeFile(t, p.CertPath, "old cert\n", 0, 0, 0o644)
+	before := stateOf(t, p.CertPath)
+	r.hook = func(step string) {
+		if step == "reloaded" {
+			panic("boom")
+		}
+	}
+	res := r.run(p)
+	if res.Status != StatusRolledBack || res.ExitCode() != 2 || !strings.Contains(res.Detail, "internal error: boom; rolled back") {
+		t.Fatalf("%+v", res)
+	}
+	if stateOf(t, p.CertPath) != before || stateOf(t, p.KeyPath).exists {
+		t.Fatal("files not restored")
+	}
+	r.assertClean("shop-web")
+}
