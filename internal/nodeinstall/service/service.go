@@ -243,7 +243,23 @@ func (m *manager) Start(ctx context.Context, name string) error {
 	if err := b.start(ctx, name); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	return nil
+	// A daemon's start command returns before the daemon has loaded its
+	// configuration and written its pid file: wait (at most Settle) until
+	// it runs, so the caller knows the service is back.
+	deadline := time.Now().Add(m.settle)
+	for {
+		up, err := b.active(ctx, name)
+		if err == nil && up {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				return fmt.Errorf("start %s: %w", name, err)
+			}
+			return fmt.Errorf("start %s: the start command succeeded but the service is not running", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // pidFileFor is the pid file a backend watches for name ("" under systemd,

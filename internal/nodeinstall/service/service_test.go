@@ -181,7 +181,7 @@ func TestSystemd(t *testing.T) {
 		if up, err := m.Active(ctx, "haproxy"); err != nil || !up {
 			t.Fatalf("Active after start = %v, %v; want true", up, err)
 		}
-		equal(t, "calls", r.log(), []string{"systemctl is-active --quiet haproxy", "systemctl start haproxy", "systemctl is-active --quiet haproxy"})
+		equal(t, "calls", r.log(), []string{"systemctl is-active --quiet haproxy", "systemctl start haproxy", "systemctl is-active --quiet haproxy", "systemctl is-active --quiet haproxy"})
 	})
 	t.Run("Apache's main process exiting after the graceful reload is caught", func(t *testing.T) {
 		r := newRig(t)
@@ -307,7 +307,7 @@ func TestNative(t *testing.T) {
 		if err := m.Reload(ctx, "postfix"); err != nil {
 			t.Fatal(err)
 		}
-		equal(t, "calls", r.log(), []string{"postfix status", "postfix start", "postfix status", "postfix reload"})
+		equal(t, "calls", r.log(), []string{"postfix status", "postfix start", "postfix status", "postfix status", "postfix reload"})
 	})
 	t.Run("unknown services need a services file", func(t *testing.T) {
 		r := newRig(t)
@@ -412,17 +412,28 @@ func TestServicesFile(t *testing.T) {
 		}
 		pidFile := filepath.Join(r.dir, "httpd.pid")
 		r.write("httpd.pid", strconv.Itoa(master.Process.Pid))
-		// Like apachectl -k start: "already running" while the pid file names a process.
-		r.fake("apache2", `if [ -e "$STATE/httpd.pid" ]; then echo "httpd (pid $(cat "$STATE/httpd.pid")) already running"; fi; exit 0`)
+		// Like apachectl -k start: "already running" while the pid file names
+		// a process; otherwise a new master writes its pid.
+		fresh := sleeper(t)
+		r.fake("apache2", fmt.Sprintf(`if [ -e "$STATE/httpd.pid" ]; then echo "httpd (pid $(cat "$STATE/httpd.pid")) already running"; exit 0; fi; echo %d > "$STATE/httpd.pid"`, fresh.Process.Pid))
 		f := write(t, r, fmt.Sprintf(`{"apache2": {"start": ["apache2", "-k", "start"], "pidFile": %q}}`, pidFile))
 		m := r.manager(Options{ServicesFile: f})
 		if err := m.Start(ctx, "apache2"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(pidFile); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("stale pid file still there: %v", err)
+		if got := (pidSource{file: pidFile}).pid(); got != fresh.Process.Pid {
+			t.Fatalf("pid file names %d, want the new master %d (the stale file was not removed)", got, fresh.Process.Pid)
 		}
 		equal(t, "calls", r.log(), []string{"apache2 -k start"})
+	})
+	t.Run("a start after which the service does not run fails", func(t *testing.T) {
+		r := newRig(t)
+		r.fake("nginx", "exit 0")
+		f := write(t, r, fmt.Sprintf(`{"nginx": {"start": ["nginx"], "pidFile": %q}}`, filepath.Join(r.dir, "nginx.pid")))
+		err := r.manager(Options{ServicesFile: f, Settle: 100 * time.Millisecond}).Start(ctx, "nginx")
+		if err == nil || !strings.Contains(err.Error(), "the start command succeeded but the service is not running") {
+			t.Fatalf("Start = %v", err)
+		}
 	})
 	t.Run("start keeps the pid file of a live master", func(t *testing.T) {
 		r := newRig(t)
@@ -457,7 +468,8 @@ func TestServicesFile(t *testing.T) {
 				}
 			}
 		})
-		f := write(t, r, `{"custom": {"start": ["daemon"]}}`)
+		r.fake("up", "exit 0")
+		f := write(t, r, `{"custom": {"start": ["daemon"], "status": ["up"]}}`)
 		m := r.manager(Options{ServicesFile: f})
 		if err := m.Start(ctx, "custom"); err != nil {
 			t.Fatal(err)
