@@ -498,7 +498,7 @@ func restoreOne(jf journalFile, restore bool) error {
 	if !jf.Existed {
 		return removeRegular(fd, base)
 	}
-	old, err := readBackup(jf.Backup)
+	old, err := readBackup(jf)
 	if err != nil {
 		return err
 	}
@@ -516,18 +516,34 @@ func restoreOne(jf journalFile, restore bool) error {
 	return nil
 }
 
-func readBackup(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// readBackup reads jf's backup, which must be what installSet wrote: a
+// regular file with the journal's owner and mode, in directories only the
+// installer can write (the rollback copies it over jf.Path as root).
+func readBackup(jf journalFile) ([]byte, error) {
+	path := jf.Backup
+	for _, d := range []string{filepath.Dir(path), filepath.Dir(filepath.Dir(path))} {
+		var st unix.Stat_t
+		if err := unix.Lstat(d, &st); err != nil {
+			return nil, fmt.Errorf("read backup %s: %w", path, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Geteuid() || st.Mode&0o022 != 0 {
+			return nil, fmt.Errorf("read backup %s: %s is not the installer's private directory", path, d)
+		}
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read backup %s: %w", path, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("read backup %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != jf.UID || int(st.Gid) != jf.GID || st.Mode&0o7777 != jf.Mode {
+		return nil, fmt.Errorf("read backup %s: not the backup the installer wrote (owner or mode changed)", path)
+	}
 	return io.ReadAll(f)
-}
-
-func (s stateDir) backupDir(name string) string {
-	return filepath.Join(string(s), "backup", name)
 }
 
 // prune removes every backup generation of name except keep ("" removes all).

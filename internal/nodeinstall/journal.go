@@ -4,9 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 )
 
 // Journal phases, in order. A journal left behind by a killed run is
@@ -66,6 +70,9 @@ type stateDir string
 func (s stateDir) journalPath(name string) string {
 	return filepath.Join(string(s), "journal", name+".json")
 }
+func (s stateDir) backupDir(name string) string {
+	return filepath.Join(string(s), "backup", name)
+}
 func (s stateDir) lockPath(name string) string {
 	return filepath.Join(string(s), "locks", name+".lock")
 }
@@ -81,19 +88,66 @@ func (s stateDir) ensure() error {
 	return nil
 }
 
+// load reads name's journal, nil when there is none. A rollback does what
+// the journal says as root (it writes its backups over its paths), so a
+// journal is trusted only when it is the installer's own file (not a
+// symlink, owned by the installer's user, writable by nobody else) and
+// names only what a run of name writes: temps beside their targets, backups
+// in name's backup directory.
 func (s stateDir) load(name string) (*journal, error) {
-	b, err := os.ReadFile(s.journalPath(name))
+	path := s.journalPath(name)
+	f, err := openNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read journal of %s: %w", name, err)
 	}
-	var j journal
-	if err := json.Unmarshal(b, &j); err != nil {
+	defer f.Close()
+	if err := ownFile(f); err != nil {
+		return nil, fmt.Errorf("journal %s refused (%w): remove it by hand after checking the files it names", path, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
 		return nil, fmt.Errorf("read journal of %s: %w", name, err)
 	}
+	var j journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("journal %s is unreadable (%w): remove it by hand after checking the files of %s and their .certferry-%s.*.tmp temps", path, err, name, name)
+	}
+	if err := s.checkJournal(name, &j); err != nil {
+		return nil, fmt.Errorf("journal %s refused: %w: remove it by hand after checking the files it names", path, err)
+	}
 	return &j, nil
+}
+
+var generationPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{16}$`)
+
+// checkJournal: the journal is name's and names only what a run of name
+// writes.
+func (s stateDir) checkJournal(name string, j *journal) error {
+	if j.Name != name {
+		return fmt.Errorf("it is the journal of %q", sanitize(j.Name, 70))
+	}
+	if len(j.Files) > 0 && !generationPattern.MatchString(j.Generation) {
+		return errors.New("bad generation")
+	}
+	for i, f := range j.Files {
+		if !filepath.IsAbs(f.Path) || filepath.Clean(f.Path) != f.Path || hasDotSegment(f.Path) {
+			return fmt.Errorf("file %d: path is not clean and absolute", i)
+		}
+		tb := filepath.Base(f.Temp)
+		if filepath.Dir(f.Temp) != filepath.Dir(f.Path) || !strings.HasPrefix(tb, ".certferry-"+name+".") || !strings.HasSuffix(tb, ".tmp") {
+			return fmt.Errorf("file %d: temp %s is not an installer temp beside %s", i, sanitize(f.Temp, 200), sanitize(f.Path, 200))
+		}
+		if f.Existed && f.Backup != filepath.Join(s.backupDir(name), j.Generation, strconv.Itoa(i)) {
+			return fmt.Errorf("file %d: backup %s is not in the backup directory of %s", i, sanitize(f.Backup, 200), name)
+		}
+		if f.Mode&^0o7777 != 0 {
+			return fmt.Errorf("file %d: bad mode", i)
+		}
+	}
+	return nil
 }
 
 // save writes j atomically and durably: temp file, fsync, rename, fsync dir.

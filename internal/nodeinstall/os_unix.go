@@ -28,8 +28,35 @@ func privateDir(d string) error {
 	if int(st.Uid) != os.Geteuid() {
 		return fmt.Errorf("belongs to uid %d, not to the installer (uid %d)", st.Uid, os.Geteuid())
 	}
+	if st.Mode&0o022 != 0 {
+		// Anyone could have planted a journal or backup in it, which a
+		// rollback would act on as root.
+		return fmt.Errorf("is writable by group or others (mode %o): check its content and make it 0700 by hand", st.Mode&0o7777)
+	}
 	if st.Mode&0o077 != 0 {
 		return unix.Chmod(d, 0o700)
+	}
+	return nil
+}
+
+func openNoFollow(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+}
+
+// ownFile: f is a regular file of the installer's user that nobody else
+// can write.
+func ownFile(f *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return errors.New("not a regular file")
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("owned by uid %d, not the installer's", st.Uid)
+	case st.Mode&0o022 != 0:
+		return errors.New("writable by group or others")
 	}
 	return nil
 }

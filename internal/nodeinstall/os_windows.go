@@ -31,6 +31,12 @@ func privateDir(d string) error {
 
 func syncDir(string) error { return nil }
 
+func openNoFollow(path string) (*os.File, error) { return os.Open(path) }
+
+// ownFile: the Windows state directory inherits %ProgramData%'s ACL, which
+// only administrators can write.
+func ownFile(*os.File) error { return nil }
+
 type lockFile struct{ f *os.File }
 
 func lock(ctx context.Context, path string) (*lockFile, error) {

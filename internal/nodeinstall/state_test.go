@@ -4,6 +4,7 @@ package nodeinstall
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,4 +108,78 @@ func TestPanicRollsBack(t *testing.T) {
 		t.Fatal("files not restored")
 	}
 	r.assertClean("shop-web")
+}
+
+// A rollback acts as root on what the journal names, so a journal or backup
+// someone else could have planted is refused, never acted on: here a state
+// directory left writable by others (chmod -R 777) and a journal that would
+// write an attacker's file, setuid, over a path outside the prefixes.
+func TestPlantedJournalRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root to chown (the CI runs as root)")
+	}
+	f := newFixture(t, testkit.ECP256)
+	plant := func(r *rig, j journal, owner int) {
+		t.Helper()
+		sd := stateDir(r.state)
+		gen := filepath.Join(sd.backupDir("shop-web"), j.Generation)
+		if err := os.MkdirAll(gen, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(gen, "0"), "planted content\n", owner, owner, 0o6755)
+		b, _ := json.Marshal(j)
+		writeFile(t, sd.journalPath("shop-web"), string(b), owner, owner, 0o644)
+	}
+	cases := []struct {
+		name   string
+		owner  int
+		mode   os.FileMode // of the state tree
+		edit   func(r *rig, j *journal)
+		detail string
+	}{
+		{"a state tree writable by others", 0, 0o777, nil, "writable by group or others"},
+		{"a journal of another user", 4242, 0o700, nil, "owned by uid 4242"},
+		{"a temp away from its target", 0, 0o700, func(r *rig, j *journal) { j.Files[0].Temp = filepath.Join(r.etc, "x.tmp") }, "not an installer temp"},
+		{"a backup outside the name's backup directory", 0, 0o700, func(r *rig, j *journal) { j.Files[0].Backup = "/etc/passwd" }, "not in the backup directory"},
+		{"a backup of another owner than the journal says", 0, 0o700, func(r *rig, j *journal) { j.Files[0].UID = 0; j.Files[0].GID = 0 }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			p := r.params(f)
+			if res := r.run(p); res.Status != StatusInstalled {
+				t.Fatalf("first install: %+v", res)
+			}
+			victim := filepath.Join(r.root, "victim")
+			writeFile(t, victim, "victim\n", 0, 0, 0o600)
+			before := stateOf(t, victim)
+			sd := stateDir(r.state)
+			gen := "20260101T000000Z-0123456789abcdef"
+			j := journal{Name: "shop-web", Fingerprint: "X", Generation: gen, Phase: phaseCommitting, Restore: true,
+				Files: []journalFile{{Path: victim, Temp: filepath.Join(r.root, ".certferry-shop-web.0123456789abcdef.tmp"), Existed: true,
+					Backup: filepath.Join(sd.backupDir("shop-web"), gen, "0"), UID: 4242, GID: 4242, Mode: 0o6755}}}
+			if tc.edit != nil {
+				tc.edit(r, &j)
+			}
+			plant(r, j, 4242)
+			if tc.owner == 0 {
+				_ = os.Chown(sd.journalPath("shop-web"), 0, 0)
+			}
+			if tc.mode != 0o700 {
+				_ = filepath.Walk(r.state, func(p string, fi os.FileInfo, err error) error {
+					if err == nil && fi.IsDir() {
+						_ = os.Chmod(p, tc.mode)
+					}
+					return nil
+				})
+			}
+			res := r.run(p)
+			if after := stateOf(t, victim); after != before {
+				t.Fatalf("the planted journal was acted on: victim is now %+v (result %+v)", after, res)
+			}
+			if res.Status != StatusFailed || !strings.Contains(res.Detail, tc.detail) {
+				t.Fatalf("result %+v, want failed mentioning %q", res, tc.detail)
+			}
+		})
+	}
 }
