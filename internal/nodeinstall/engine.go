@@ -127,8 +127,21 @@ type Engine struct {
 
 	// hook, when set (tests only, in-process), is called at each step of
 	// the install and rollback, so a test can stop or kill the run there.
-	hook    func(step string)
-	written int
+	hook func(step string)
+	// saveFault, when set (tests only, in-process), fails the journal
+	// save of a phase, as a full state filesystem would.
+	saveFault func(phase string) error
+	written   int
+}
+
+// save writes j durably (see stateDir.save).
+func (e *Engine) save(j *journal) error {
+	if e.saveFault != nil {
+		if err := e.saveFault(j.Phase); err != nil {
+			return fmt.Errorf("write journal of %s: %w", j.Name, err)
+		}
+	}
+	return e.state().save(j)
 }
 
 func (e *Engine) at(step string) {

@@ -353,7 +353,7 @@ func (e *Engine) installSet(ctx context.Context, name, fingerprint, service stri
 		}
 		j.Files = append(j.Files, jf)
 	}
-	if err := sd.save(j); err != nil {
+	if err := e.save(j); err != nil {
 		return nil, err
 	}
 	e.at("prepared")
@@ -399,7 +399,9 @@ func (e *Engine) installSet(ctx context.Context, name, fingerprint, service stri
 		e.at("temp")
 	}
 	j.Phase, j.Restore = phaseCommitting, true
-	if err := sd.save(j); err != nil {
+	if err := e.save(j); err != nil {
+		// No target was renamed: the rollback only removes the temps.
+		j.Phase, j.Restore = phasePrepared, false
 		return fail(err)
 	}
 	e.at("committing")
@@ -410,7 +412,7 @@ func (e *Engine) installSet(ctx context.Context, name, fingerprint, service stri
 		e.at("renamed")
 	}
 	j.Phase = phaseInstalled
-	if err := sd.save(j); err != nil {
+	if err := e.save(j); err != nil {
 		return fail(err)
 	}
 	e.at("installed")
@@ -447,14 +449,19 @@ func renameInto(temp, path string) error {
 // back is finished by the next one.
 func (e *Engine) rollbackFiles(ctx context.Context, j *journal) error {
 	sd := e.state()
+	var errs []error
 	if j.Phase != phaseRollingBack {
+		// The mark is informational (any phase but verified rolls back):
+		// a state filesystem that is full must not stop the restore, nor
+		// leave temps holding the new key beside the targets.
+		phase := j.Phase
 		j.Phase = phaseRollingBack
-		if err := sd.save(j); err != nil {
-			return err
+		if err := e.save(j); err != nil {
+			j.Phase = phase
+			e.say("rolling back without a journal update: %v", err)
 		}
 	}
 	e.at("rolling_back")
-	var errs []error
 	for _, jf := range j.Files {
 		if err := restoreOne(jf, j.Restore); err != nil {
 			errs = append(errs, err)

@@ -136,7 +136,7 @@ func (e *Engine) activate(ctx, work context.Context, p Params, j *journal, vt Ve
 		j.WasActive = active
 		if active {
 			j.ReloadStarted = true
-			if err := sd.save(j); err != nil {
+			if err := e.save(j); err != nil {
 				return rollback(err.Error())
 			}
 			e.at("reloading")
@@ -146,7 +146,7 @@ func (e *Engine) activate(ctx, work context.Context, p Params, j *journal, vt Ve
 			}
 			r.Reload = "done"
 			j.Phase = phaseReloaded
-			if err := sd.save(j); err != nil {
+			if err := e.save(j); err != nil {
 				return rollback(err.Error())
 			}
 			e.at("reloaded")
@@ -171,7 +171,7 @@ func (e *Engine) activate(ctx, work context.Context, p Params, j *journal, vt Ve
 		e.say("%s port %d serves %s", vt.Address, vt.Port, m.fingerprint)
 	}
 	j.Phase = phaseVerified
-	if err := sd.save(j); err != nil {
+	if err := e.save(j); err != nil {
 		return rollback(err.Error())
 	}
 	e.at("verified")

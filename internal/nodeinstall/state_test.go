@@ -5,6 +5,7 @@ package nodeinstall
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,6 +181,52 @@ func TestPlantedJournalRefused(t *testing.T) {
 			if res.Status != StatusFailed || !strings.Contains(res.Detail, tc.detail) {
 				t.Fatalf("result %+v, want failed mentioning %q", res, tc.detail)
 			}
+		})
+	}
+}
+
+// A state filesystem that fills up mid-run: a journal save that fails
+// never stops the rollback, never leaves temps holding the new key beside
+// the targets, and a run whose targets were never touched says failed.
+func TestJournalSaveFails(t *testing.T) {
+	f := newFixture(t, testkit.ECP256)
+	full := errors.New("no space left on device")
+	cases := []struct {
+		name     string
+		failAt   map[string]bool
+		mismatch bool
+		status   string
+	}{
+		{"committing", map[string]bool{phaseCommitting: true, phaseRollingBack: true}, false, StatusFailed},
+		{"rolling back after a mismatch", map[string]bool{phaseRollingBack: true}, true, StatusRolledBack},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			p := r.params(f)
+			writeFile(t, p.CertPath, "old certificate\n", 1234, 2345, 0o640)
+			writeFile(t, p.KeyPath, "old key\n", 0, 0, 0o600)
+			before := []fileState{stateOf(t, p.CertPath), stateOf(t, p.KeyPath)}
+			if tc.mismatch {
+				r.server.ignoreFiles = true
+				r.server.served = newFixture(t, testkit.ECP256).exp.Leaf
+			}
+			e := r.engine()
+			e.saveFault = func(phase string) error {
+				if tc.failAt[phase] {
+					return full
+				}
+				return nil
+			}
+			res := e.Run(context.Background(), p)
+			t.Logf("result: %s", res.Line())
+			if res.Status != tc.status || strings.Contains(res.Detail, "ROLLBACK FAILED") {
+				t.Fatalf("result %+v, want %s", res, tc.status)
+			}
+			if after := []fileState{stateOf(t, p.CertPath), stateOf(t, p.KeyPath)}; after[0] != before[0] || after[1] != before[1] {
+				t.Fatalf("files %+v, want %+v", after, before)
+			}
+			r.assertClean("shop-web")
 		})
 	}
 }
