@@ -91,6 +91,9 @@ func (h *Handler) Handle(ctx context.Context, ev cfn.Event) (err error) {
 		err = h.answer(ctx, ev.ResponseURL, resp)
 	}()
 	data, werr := h.do(work, ev)
+	if werr != nil && errors.Is(werr, context.DeadlineExceeded) {
+		werr = fmt.Errorf("publishing did not finish %s before the function's timeout: %w", h.Reserve, werr)
+	}
 	if werr != nil {
 		slog.ErrorContext(ctx, "installer publication failed", "requestType", ev.RequestType, "error", werr)
 		resp.Status, resp.Reason = cfn.StatusFailed, truncate(werr.Error(), maxReason)
