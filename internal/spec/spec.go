@@ -147,18 +147,6 @@ func (l Linux) paths() []pathField {
 	}
 }
 
-// Paths returns every non-empty target path of the spec (what the node
-// will write), in a fixed order.
-func (l Linux) Paths() []string {
-	var out []string
-	for _, p := range l.paths() {
-		if p.value != "" {
-			out = append(out, p.value)
-		}
-	}
-	return out
-}
-
 // DefaultAllowedPrefixes are the directories target paths must lie under
 // unless the stack names others (parameter AllowedPathPrefixes).
 var DefaultAllowedPrefixes = []string{"/etc/ssl", "/etc/pki", "/etc/nginx", "/etc/httpd", "/etc/apache2", "/etc/haproxy", "/opt", "/srv", "/var/lib"}
