@@ -159,16 +159,12 @@ func TestInstallerEnvReachesFunctions(t *testing.T) {
 		t.Errorf("AllowedPathPrefixes default %v", param["Default"])
 	}
 	env := globalsEnv(t, tmpl)
-	for k, want := range map[string]string{
-		config.EnvAllowedPrefixes:    "AllowedPathPrefixes",
-		config.EnvInstallerBucket:    "InstallerBucket",
-		config.EnvInstallerKeyPrefix: config.DefaultInstallerKeyPrefix,
-	} {
-		if fmt.Sprint(env[k]) != want {
-			t.Errorf("Globals %s = %v, want %s", k, env[k], want)
-		}
+	if fmt.Sprint(env[config.EnvAllowedPrefixes]) != "AllowedPathPrefixes" {
+		t.Errorf("Globals %s = %v, want !Ref AllowedPathPrefixes", config.EnvAllowedPrefixes, env[config.EnvAllowedPrefixes])
 	}
 	hashes := map[string]string{
+		config.EnvInstallerBucket:             "InstallerBucket",
+		config.EnvInstallerKeyPrefix:          config.DefaultInstallerKeyPrefix,
 		config.EnvInstallerSHA256LinuxAmd64:   "InstallerPublication." + publish.AttrSHA256LinuxAmd64,
 		config.EnvInstallerSHA256LinuxArm64:   "InstallerPublication." + publish.AttrSHA256LinuxArm64,
 		config.EnvInstallerSHA256WindowsAmd64: "InstallerPublication." + publish.AttrSHA256WindowsAmd64,
@@ -178,7 +174,7 @@ func TestInstallerEnvReachesFunctions(t *testing.T) {
 		vars, _ := e["Variables"].(map[string]any)
 		for k, want := range hashes {
 			if fmt.Sprint(vars[k]) != want {
-				t.Errorf("%s: %s = %v, want !GetAtt %s", id, k, vars[k], want)
+				t.Errorf("%s: %s = %v, want %s", id, k, vars[k], want)
 			}
 		}
 	}
@@ -258,6 +254,7 @@ func TestTranslatedInstallerResources(t *testing.T) {
 			`"` + config.EnvInstallerSHA256LinuxArm64 + `":{"Fn::GetAtt":["InstallerPublication","` + publish.AttrSHA256LinuxArm64 + `"]}`,
 			`"` + config.EnvInstallerSHA256WindowsAmd64 + `":{"Fn::GetAtt":["InstallerPublication","` + publish.AttrSHA256WindowsAmd64 + `"]}`,
 			`"` + config.EnvInstallerBucket + `":{"Ref":"InstallerBucket"}`,
+			`"` + config.EnvInstallerKeyPrefix + `":"installer/"`,
 			`"` + config.EnvAllowedPrefixes + `":{"Ref":"AllowedPathPrefixes"}`,
 		} {
 			if !strings.Contains(string(env), want) {
@@ -423,5 +420,51 @@ func TestPublisherPackageBuild(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("package holds %v, want bootstrap and %d installer builds", names, len(publish.Platforms))
+	}
+}
+
+// Every function starts with the environment the template gives it:
+// config.Load accepts the Globals plus the function's own variables, with
+// parameters at their defaults and resource attributes at plausible values.
+func TestEveryFunctionsEnvironmentLoads(t *testing.T) {
+	_, tmpl := readTemplate(t)
+	params := tmpl["Parameters"].(map[string]any)
+	value := func(v any) string {
+		switch x := v.(type) {
+		case string:
+			if p, ok := params[x].(map[string]any); ok { // yaml.v3 reads !Ref P as "P"
+				return fmt.Sprint(p["Default"])
+			}
+			switch {
+			case strings.HasPrefix(x, "InstallerPublication.Sha256"):
+				return strings.Repeat("ab", 32)
+			case x == "InstallerBucket":
+				return "certferry-installerbucket-1a2b3c4d5e6f"
+			case strings.HasSuffix(x, ".Arn"):
+				return "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+			}
+			return x
+		default:
+			return fmt.Sprint(x)
+		}
+	}
+	globals := globalsEnv(t, tmpl)
+	for id, r := range tmpl["Resources"].(map[string]any) {
+		if r.(map[string]any)["Type"] != "AWS::Serverless::Function" {
+			continue
+		}
+		env := map[string]string{}
+		for k, v := range globals {
+			env[k] = value(v)
+		}
+		if e, ok := props(t, tmpl, id)["Environment"].(map[string]any); ok {
+			for k, v := range e["Variables"].(map[string]any) {
+				env[k] = value(v)
+			}
+		}
+		_, err := config.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, config.EnvTable, config.EnvDocument)
+		if err != nil {
+			t.Errorf("%s would not start: %v", id, err)
+		}
 	}
 }
