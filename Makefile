@@ -7,9 +7,14 @@ STATICCHECK_VERSION ?= v0.8.2
 # builds through bootstrap-% too, so the sizes it reports are these builds'.
 LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
-FUNCTIONS := onboard renewal tracker sweeper
+FUNCTIONS := onboard renewal tracker sweeper publish-installer
+# The node installer, one build per platform the stack publishes
+# (internal/publish.Platforms), named as the publisher's package holds them.
+NODE_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w"
+INSTALLER_PLATFORMS := linux/amd64 linux/arm64 windows/amd64
+INSTALLER_OUT ?= bin/installer
 
-.PHONY: help deps build test lint demo bench fuzz deploy sync-template $(addprefix invoke-,$(FUNCTIONS))
+.PHONY: help deps build installer-binaries test lint demo bench fuzz deploy sync-template $(addprefix invoke-,$(FUNCTIONS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-22s %s\n", $$1, $$2}'
@@ -33,6 +38,15 @@ build-TrackerFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/tracker
 build-SweeperFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweeper
+# The publisher's package carries the installer builds next to its bootstrap.
+build-PublishInstallerFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/publish-installer
+	@$(MAKE) --no-print-directory installer-binaries INSTALLER_OUT=$(ARTIFACTS_DIR)
+
+installer-binaries: ## build certferry-node for linux/amd64, linux/arm64, windows/amd64 into INSTALLER_OUT (default bin/installer)
+	@for p in $(INSTALLER_PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; ext=""; [ "$$os" = windows ] && ext=.exe; \
+	  echo "build certferry-node $$os/$$arch"; \
+	  GOOS=$$os GOARCH=$$arch $(NODE_BUILD) -o "$(INSTALLER_OUT)/certferry-node-$$os-$$arch$$ext" ./cmd/certferry-node || exit 1; done
 
 test: deps ## unit tests with fakes + integration tests on moto_server and a real nginx
 	$(GO) test -count=1 -timeout 30m ./...
@@ -59,7 +73,7 @@ bench: deps ## benchmarks: micro (export check, PFX, onboarding) + fleet-scale s
 # in Go 1.27). A count has no deadline to race. FUZZTIME=30s still works.
 FUZZTIME ?= 300000x
 # Every fuzz target, as package:Function (a test checks the list is complete).
-FUZZ_TARGETS := internal/events:FuzzParse internal/events:FuzzParseStatus internal/api:FuzzParseOnboard internal/document:FuzzAllowedPatterns
+FUZZ_TARGETS := internal/events:FuzzParse internal/events:FuzzParseStatus internal/api:FuzzParseOnboard internal/agentrun:FuzzAllowedPatterns
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 300000x executions, 20-70 s each; CI uses 50000x)
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/certferry/certferry/internal/agentrun"
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/config"
@@ -46,11 +49,28 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// moto's ACM chains do not issue its certificates; the node installer
+	// checks that they do, as AWS's always do.
+	awsCfg.HTTPClient = &http.Client{Transport: localenv.ACMChainStandIn(http.DefaultTransport)}
 	env, err := localenv.Up(ctx, awsCfg, localenv.DocumentFile)
 	if err != nil {
 		return err
 	}
 	say("\n== local up: table %s, document %s, topic %s, KMS key %s", env.Config.Table, env.Config.Document, env.Config.TopicARN, env.Config.KMSKeyID)
+	buildDir, err := os.MkdirTemp("", "certferry-demo-installer-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(buildDir)
+	// The demo's one node is this machine: only its build is published
+	// (`certferry local up` publishes all three, as the stack does).
+	host := localenv.HostPlatform()
+	if env.Config.Installer, err = localenv.PublishInstaller(ctx, awsCfg, buildDir, host); err != nil {
+		return err
+	}
+	hash := env.Config.Installer.SHA256LinuxAmd64 + env.Config.Installer.SHA256LinuxArm64
+	say("  node installer (%s/%s) published: s3://%s/%s", host.GOOS, host.GOARCH, env.Config.Installer.Bucket,
+		agentrun.InstallerKey(env.Config.Installer.KeyPrefix, hash, host.GOOS))
 
 	publicARN, err := localenv.RequestExportable(ctx, awsCfg, "shop.example.com")
 	if err != nil {
@@ -140,7 +160,7 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err := demoRenewal(ctx, awsCfg, env.Config, publicARN, say); err != nil {
 		return err
 	}
-	stdout, err := demoNode(ctx, awsCfg, moto.URL, publicARN, say)
+	stdout, err := demoNode(ctx, awsCfg, env.Config.Installer, moto.URL, publicARN, say)
 	if err != nil {
 		return err
 	}
@@ -189,12 +209,14 @@ func indent(s, prefix string) string {
 	return prefix + strings.Join(lines, "\n"+prefix)
 }
 
-// demoNode plays the part of one target node: it runs the document's Linux
-// step, with the parameters of the command certferry sent, against a local
-// nginx, then compares what nginx serves with ACM's certificate.
-func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say func(string, ...any)) (string, error) {
-	say("\n== node install: the SSM document's Linux step, run here as SSM Agent would run it")
-	if _, err := document.NginxBinary(); err != nil {
+// demoNode plays the part of one target node: `certferry agent-run` of the
+// real document with the parameters of the command certferry sent, its
+// download step against the emulator's installer bucket, certferry-node
+// installing into a local nginx; then compares what nginx serves with ACM's
+// certificate.
+func demoNode(ctx context.Context, awsCfg aws.Config, in config.Installer, endpoint, arn string, say func(string, ...any)) (string, error) {
+	say("\n== node install: the SSM document run here as SSM Agent would run it (download, SHA-256 check, certferry-node)")
+	if _, err := localenv.NginxBinary(); err != nil {
 		say("  skipped: %v; make deps installs it", err)
 		return "", nil
 	}
@@ -216,7 +238,7 @@ func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say 
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	node, err := document.StartLocalNode(dir, params["ServerName"][0])
+	node, err := localenv.StartLocalNode(dir, params["ServerName"][0])
 	if err != nil {
 		return "", err
 	}
@@ -225,22 +247,43 @@ func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say 
 	for k, v := range params {
 		run[k] = v[0]
 	}
+	for k, v := range localenv.InstallerParams(in) {
+		if run[k] == "" { // the stack's values, when the sent command lacks them
+			run[k] = v
+		}
+	}
 	// The node here is not root's /etc/ssl and port 443: point the install at
-	// the local nginx's files and port; everything else is the sent command's.
-	run["CertPath"], run["KeyPath"], run["VerifyPort"] = node.CertPath, node.KeyPath, fmt.Sprint(node.Port)
-	doc, err := document.Load(localenv.DocumentFile)
+	// the local nginx's files, port and directory; everything else is the
+	// sent command's.
+	for k, v := range node.Params() {
+		if k != "ServerName" && k != "ReloadService" {
+			run[k] = v
+		}
+	}
+	doc, err := agentrun.Load(localenv.DocumentFile)
 	if err != nil {
 		return "", err
 	}
-	res, err := doc.RunLinux(ctx, run, node.EmulatorEnv(endpoint, awsCfg.Region))
+	var out strings.Builder
+	agent := &agentrun.Agent{
+		Root: filepath.Join(dir, "agent"), Platform: "Linux", InstanceID: localenv.SampleInstanceID, Region: awsCfg.Region,
+		Env: node.EmulatorEnv(endpoint, awsCfg.Region), S3: localenv.NewS3(awsCfg), Stdout: &out, Stderr: &out,
+	}
+	res, err := agent.Run(ctx, doc, run)
 	if err != nil {
 		return "", err
 	}
-	if res.Result == nil {
-		return "", fmt.Errorf("the Linux step printed no result (exit %d): %s", res.ExitCode, res.Stderr)
+	install, _ := res.Step(document.StepLinux)
+	for _, s := range res.Steps {
+		say("  step %-20s %s", s.Name, s.Status)
 	}
-	say("  nginx on 127.0.0.1:%d, reload service %q, exit %d", node.Port, run["ReloadService"], res.ExitCode)
-	say("  %s%s", document.ResultPrefix, document.ResultLine(res.Stdout))
+	say("  (the demo publishes only this machine's build, so the other architecture's download finds no object)")
+	result, perr := document.ParseResult(install.Stdout)
+	if perr != nil {
+		return "", fmt.Errorf("the installLinux step printed no result (exit %d):\n%s", install.ExitCode, out.String())
+	}
+	say("  nginx on 127.0.0.1:%d, reload service %q, exit %d", node.Port, run["ReloadService"], install.ExitCode)
+	say("  %s%s", document.ResultPrefix, document.ResultLine(install.Stdout))
 	served, err := node.Served(params["ExpectedFingerprint"][0], 10*time.Second)
 	if err != nil {
 		return "", err
@@ -255,9 +298,9 @@ func demoNode(ctx context.Context, awsCfg aws.Config, endpoint, arn string, say 
 	}
 	acmFP := certs.Fingerprint(leaf[0].Raw)
 	say("  nginx serves: %s\n  ACM's:        %s", served, acmFP)
-	if served != acmFP || res.Result.Status != "installed" {
-		return "", errors.New("the node does not serve ACM's certificate")
+	if served != acmFP || result.Status != "installed" {
+		return "", fmt.Errorf("the node does not serve ACM's certificate:\n%s", out.String())
 	}
 	say("  the node serves ACM's certificate.")
-	return res.Stdout, nil
+	return install.Stdout, nil
 }

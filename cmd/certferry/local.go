@@ -40,7 +40,18 @@ func localUp(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, strings.Join(env.Exports(), "\n"))
+	dir, err := os.MkdirTemp("", "certferry-installer-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	// Like the stack: every platform (the first build of each takes a while).
+	fmt.Fprintln(os.Stderr, "certferry: building and publishing certferry-node for linux/amd64, linux/arm64, windows/amd64")
+	in, err := localenv.PublishInstaller(ctx, cfg, dir, localenv.StackPlatforms...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, strings.Join(append(env.Exports(), localenv.InstallerExports(in)...), "\n"))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 // Command certferry is the operator and local-development CLI:
 //
-//	certferry local up                         create the resources the handlers need (moto or AWS)
+//	certferry local up                         create the resources the handlers need (moto or AWS) and publish the node installer
+//	certferry agent-run <doc.yaml> [Name=V ...] run an SSM document's Linux steps here as SSM Agent would
 //	certferry invoke <function> <event.json>   run a real handler on an event, no Docker
 //	certferry demo                             the whole flow on a private moto_server
 //	certferry status [-api URL] [name]         names, serials, expiry, nodes by state
@@ -44,6 +45,7 @@ func syncTemplate(templatePath, docPath string) error {
 
 const usage = `usage:
   certferry local up
+  certferry agent-run [-platform Linux] [-instance-id ID] [-dir DIR] [-legacy-agent] <document.yaml> [Name=Value ...]
   certferry invoke [-arn ARN] <function> <event.json>   (functions: %s)
   certferry demo
   certferry status [-api URL] [name]     table of names (or one name's nodes)
@@ -58,6 +60,10 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "certferry:", err)
+		var code exitCodeError
+		if errors.As(err, &code) {
+			os.Exit(code.code)
+		}
 		os.Exit(1)
 	}
 }
@@ -84,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return usageError()
 		}
 		return invoke(ctx, fs.Arg(0), fs.Arg(1), *arn, stdout)
+	case "agent-run":
+		return agentRun(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demo(ctx, stdout)
 	case "status", "redeploy":

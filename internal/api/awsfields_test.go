@@ -34,10 +34,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/certferry/certferry/internal/agentrun"
 	"github.com/certferry/certferry/internal/api"
 	"github.com/certferry/certferry/internal/bundle"
 	"github.com/certferry/certferry/internal/certs"
-	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/fleet"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/spec"
@@ -219,7 +219,7 @@ func accept(body string) (spec.Spec, error) {
 // would refuse, so the production code goes no further than one call.
 type awsChecker struct {
 	srv *httptest.Server
-	doc *document.Document
+	doc *agentrun.Document
 	mu  sync.Mutex
 	bad []string
 }
@@ -232,7 +232,7 @@ var (
 )
 
 func newAWSChecker(t *testing.T) *awsChecker {
-	doc, err := document.Load("../../ssm-documents/certferry-install.yaml")
+	doc, err := agentrun.Load("../../ssm-documents/certferry-install.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

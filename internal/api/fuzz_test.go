@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/certferry/certferry/internal/document"
+	"github.com/certferry/certferry/internal/agentrun"
 	"github.com/certferry/certferry/internal/fleet"
 )
 
@@ -28,7 +28,7 @@ func FuzzParseOnboard(f *testing.F) {
 			f.Add(req.Body)
 		}
 	}
-	doc, err := document.Load(filepath.Join("..", "..", "ssm-documents", "certferry-install.yaml"))
+	doc, err := agentrun.Load(filepath.Join("..", "..", "ssm-documents", "certferry-install.yaml"))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -59,9 +59,10 @@ func NewParts(awsCfg aws.Config, cfg config.Config) *Parts {
 		ACM:       certs.NewClient(acm.NewFromConfig(awsCfg)),
 		Fleet: fleet.New(ssm.NewFromConfig(awsCfg), fleet.Options{
 			Document: cfg.Document, MaxConcurrency: cfg.MaxConcurrency, MaxErrors: cfg.MaxErrors,
+			Installer: fleet.Installer(cfg.Installer),
 		}),
 	}
-	p.Pipeline = pipeline.New(p.ACM, p.Bundles, p.Inventory, p.Fleet, pipeline.Config{Region: awsCfg.Region})
+	p.Pipeline = pipeline.New(p.ACM, p.Bundles, p.Inventory, p.Fleet, pipeline.Config{Region: awsCfg.Region, AllowedPrefixes: cfg.AllowedPrefixes})
 	return p
 }
 

@@ -163,8 +163,17 @@ func (r *rig) collect() {
 				return
 			}
 			var b bundle.Bundle
-			if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &b); err == nil {
+			if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &b); err == nil && b.Passphrase != "" {
 				remember(b)
+			}
+			// A keystore password secret (pkcs12/jks names): {"password": ...}.
+			var ks struct {
+				Password string `json:"password"`
+			}
+			if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &ks); err == nil && ks.Password != "" {
+				seenMu.Lock()
+				seen = append(seen, ks.Password)
+				seenMu.Unlock()
 			}
 		}
 	}
@@ -574,6 +583,17 @@ func TestOnboardRefusalsWriteNothing(t *testing.T) {
 		{"hostile tag value", fmt.Sprintf(`{"certificateArn": %q, "name": "web", "targets": [{"key": "tag:env", "values": ["prod$(id)"]}]}`, good), 400, "ValidationError", "targets[0].values[0]"},
 		{"hostile tag key", fmt.Sprintf(`{"certificateArn": %q, "name": "web", "targets": [{"key": "tag:env;x", "values": ["prod"]}]}`, good), 400, "ValidationError", "targets[0].key"},
 		{"hostile sample tag", fmt.Sprintf(`{"CertificateArn": %q, "CertName": "web", "TargetTagKey": "env", "TargetTagValue": "a\nb"}`, good), 400, "ValidationError", "targets[0].values[0]"},
+		{"path outside the allowed prefixes", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"certPath": "/etc/passwd"}}`, good, target), 400, "ValidationError", "linux.certPath"},
+		{"path in the installer's state dir", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"keyPath": "/var/lib/certferry/web.key"}}`, good, target), 400, "ValidationError", "linux.keyPath"},
+		{"unknown format", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"format": "der"}}`, good, target), 400, "ValidationError", "linux.format"},
+		{"split without chainPath", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"format": "split"}}`, good, target), 400, "ValidationError", "linux.chainPath"},
+		{"jks without keystorePath", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"format": "jks"}}`, good, target), 400, "ValidationError", "linux.keystorePath"},
+		{"jks keystore outside the prefixes", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"format": "jks", "keystorePath": "/home/app/web.jks"}}`, good, target), 400, "ValidationError", "linux.keystorePath"},
+		{"hostile owner", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"owner": "root;id"}}`, good, target), 400, "ValidationError", "linux.owner"},
+		{"mode as a number", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"keyMode": 600}}`, good, target), 400, "ValidationError", "linux.keyMode"},
+		{"key readable by all", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"keyMode": "0644"}}`, good, target), 400, "ValidationError", "linux.keyMode"},
+		{"hostile verify address", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"verifyAddress": "127.0.0.1 -x"}}`, good, target), 400, "ValidationError", "linux.verifyAddress"},
+		{"unknown starttls", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s, "linux": {"starttls": "ldap"}}`, good, target), 400, "ValidationError", "linux.starttls"},
 		{"arn of another service", fmt.Sprintf(`{"certificateArn": "arn:aws:iam::123456789012:role/admin", "name": "web", %s}`, target), 400, "ValidationError", "certificateArn"},
 		{"arn in another region", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s}`, strings.Replace(good, "us-east-1", "eu-west-1", 1), target), 400, "ValidationError", "certificateArn"},
 		{"unknown arn", fmt.Sprintf(`{"certificateArn": %q, "name": "web", %s}`, unknownARN, target), 404, "CertificateNotFound", "certificateArn"},

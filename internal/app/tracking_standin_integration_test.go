@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/certferry/certferry/internal/document"
+	"github.com/certferry/certferry/internal/agentrun"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/metrics"
@@ -43,7 +43,7 @@ type ssmRig struct {
 // the API, the renewal handler and the tracker make.
 func newSSMRig(t *testing.T) *ssmRig {
 	r := newRenewalRig(t)
-	d, err := document.Load(filepath.Join("..", "..", localenv.DocumentFile))
+	d, err := agentrun.Load(filepath.Join("..", "..", localenv.DocumentFile))
 	if err != nil {
 		t.Fatal(err)
 	}

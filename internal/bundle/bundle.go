@@ -57,6 +57,7 @@ type secretsAPI interface {
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	GetRandomPassword(ctx context.Context, in *secretsmanager.GetRandomPasswordInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetRandomPasswordOutput, error)
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 }
 
 var _ secretsAPI = (*secretsmanager.Client)(nil)
@@ -175,4 +176,79 @@ func (s *Store) Put(ctx context.Context, name string, b *Bundle, token string) (
 		return Version{}, fmt.Errorf("create secret %s: %w", id, err)
 	}
 	return Version{SecretARN: aws.ToString(created.ARN), VersionID: aws.ToString(created.VersionId)}, nil
+}
+
+// KeystoreSuffix names a name's keystore password secret:
+// <prefix><name>/keystore.
+const KeystoreSuffix = "/keystore"
+
+// KeystorePasswordLength is the length of a keystore password. Without
+// punctuation, so it can stand in a Java server's XML or properties file
+// as it is.
+const KeystorePasswordLength = 32
+
+// KeystoreSecretName is the secret holding name's keystore password.
+func (s *Store) KeystoreSecretName(name string) string { return s.SecretName(name) + KeystoreSuffix }
+
+// keystoreSecret is the SecretString of a keystore password secret.
+type keystoreSecret struct {
+	Password string `json:"password"`
+}
+
+// EnsureKeystorePassword makes sure name's keystore password secret exists
+// (pkcs12 and jks formats): created once with a random password, the same
+// KMS key and tags as the bundle secret, and never rotated or rewritten by
+// certferry, since a Java server's configuration holds the password. A
+// secret created concurrently (ResourceExistsException) is fine. The
+// password is never returned or logged.
+func (s *Store) EnsureKeystorePassword(ctx context.Context, name string) error {
+	id := s.KeystoreSecretName(name)
+	d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
+	if err == nil {
+		if d.DeletedDate != nil {
+			return fmt.Errorf("keystore password secret %s is scheduled for deletion: restore it (RestoreSecret) so nodes keep the password their servers are configured with", id)
+		}
+		return nil
+	}
+	var nf *smtypes.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		return fmt.Errorf("describe secret %s: %w", id, err)
+	}
+	out, err := s.api.GetRandomPassword(ctx, &secretsmanager.GetRandomPasswordInput{
+		PasswordLength:          aws.Int64(KeystorePasswordLength),
+		ExcludePunctuation:      aws.Bool(true),
+		IncludeSpace:            aws.Bool(false),
+		RequireEachIncludedType: aws.Bool(true),
+	})
+	if err != nil {
+		return fmt.Errorf("get random keystore password for %s: %w", name, err)
+	}
+	pw := aws.ToString(out.RandomPassword)
+	if len(pw) < KeystorePasswordLength {
+		return fmt.Errorf("get random keystore password for %s: got %d characters, want %d", name, len(pw), KeystorePasswordLength)
+	}
+	raw, err := json.Marshal(keystoreSecret{Password: pw})
+	if err != nil {
+		return fmt.Errorf("encode keystore password for %s: %w", name, err)
+	}
+	in := &secretsmanager.CreateSecretInput{
+		Name:         aws.String(id),
+		Description:  aws.String("certferry keystore password for " + name + " (pkcs12/jks; created once, never rotated by certferry)"),
+		SecretString: aws.String(string(raw)),
+		Tags: []smtypes.Tag{
+			{Key: aws.String("certferry:name"), Value: aws.String(name)},
+			{Key: aws.String("certferry:purpose"), Value: aws.String("keystore-password")},
+		},
+	}
+	if s.kmsKeyID != "" {
+		in.KmsKeyId = aws.String(s.kmsKeyID)
+	}
+	if _, err := s.api.CreateSecret(ctx, in); err != nil {
+		var exists *smtypes.ResourceExistsException
+		if errors.As(err, &exists) {
+			return nil // created by a concurrent run: keep theirs
+		}
+		return fmt.Errorf("create secret %s: %w", id, err)
+	}
+	return nil
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
+
+	"github.com/certferry/certferry/internal/spec"
 )
 
 // Config is every setting a certferry function may read.
@@ -23,6 +26,23 @@ type Config struct {
 	// DeployRetentionDays: CERTFERRY_DEPLOY_RETENTION_DAYS, default 90; a
 	// finished deployment's record expires this long after it finished.
 	DeployRetentionDays int
+
+	// AllowedPrefixes: CERTFERRY_ALLOWED_PREFIXES, ':'-separated directories
+	// every target path must lie under (default spec.DefaultAllowedPrefixes).
+	AllowedPrefixes []string
+	// Installer: where the stack published the node installer
+	// (CERTFERRY_INSTALLER_*); zero when not configured.
+	Installer Installer
+}
+
+// Installer locates the published node installer binaries; the pipeline
+// passes it to every command as the Installer* document parameters.
+type Installer struct {
+	Bucket             string // CERTFERRY_INSTALLER_BUCKET
+	KeyPrefix          string // CERTFERRY_INSTALLER_KEY_PREFIX, default "installer/"
+	SHA256LinuxAmd64   string // CERTFERRY_INSTALLER_SHA256_LINUX_AMD64 (lowercase hex)
+	SHA256LinuxArm64   string // CERTFERRY_INSTALLER_SHA256_LINUX_ARM64
+	SHA256WindowsAmd64 string // CERTFERRY_INSTALLER_SHA256_WINDOWS_AMD64
 }
 
 // Env variable names.
@@ -37,7 +57,26 @@ const (
 	EnvMaxErrors       = "CERTFERRY_MAX_ERRORS"
 	EnvNotifySuccess   = "CERTFERRY_NOTIFY_SUCCESS"
 	EnvDeployRetention = "CERTFERRY_DEPLOY_RETENTION_DAYS"
+
+	EnvAllowedPrefixes             = "CERTFERRY_ALLOWED_PREFIXES"
+	EnvInstallerBucket             = "CERTFERRY_INSTALLER_BUCKET"
+	EnvInstallerKeyPrefix          = "CERTFERRY_INSTALLER_KEY_PREFIX"
+	EnvInstallerSHA256LinuxAmd64   = "CERTFERRY_INSTALLER_SHA256_LINUX_AMD64"
+	EnvInstallerSHA256LinuxArm64   = "CERTFERRY_INSTALLER_SHA256_LINUX_ARM64"
+	EnvInstallerSHA256WindowsAmd64 = "CERTFERRY_INSTALLER_SHA256_WINDOWS_AMD64"
 )
+
+// InstallerSettings are the CERTFERRY_INSTALLER_* settings that must be
+// given together (the key prefix has a default).
+var InstallerSettings = []string{EnvInstallerBucket, EnvInstallerSHA256LinuxAmd64, EnvInstallerSHA256LinuxArm64, EnvInstallerSHA256WindowsAmd64}
+
+// DefaultInstallerKeyPrefix is where the stack publishes the installer.
+const DefaultInstallerKeyPrefix = "installer/"
+
+// bucketPattern is S3's bucket naming rule (general purpose buckets): 3 to
+// 63 lower-case letters, digits, '.' and '-', starting and ending with a
+// letter or digit.
+var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // prefixPattern keeps secret names within the SSM document's SecretId
 // allowedPattern.
@@ -80,6 +119,15 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		errs = append(errs, fmt.Errorf("environment variable %s must be a whole number of days from 1 to 3650", EnvDeployRetention))
 	}
 	c.DeployRetentionDays = keep
+	prefixes, err := spec.ParsePrefixes(get(EnvAllowedPrefixes, strings.Join(spec.DefaultAllowedPrefixes, ":")))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("environment variable %s %w", EnvAllowedPrefixes, err))
+	}
+	c.AllowedPrefixes = prefixes
+	c.Installer, err = loadInstaller(get)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	switch get(EnvNotifySuccess, "false") {
 	case "true":
 		c.NotifySuccess = true
@@ -88,4 +136,44 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		errs = append(errs, fmt.Errorf("environment variable %s must be true or false", EnvNotifySuccess))
 	}
 	return c, errors.Join(errs...)
+}
+
+// loadInstaller reads the CERTFERRY_INSTALLER_* settings: none (a rig
+// without a published installer) or all of them, each well formed.
+func loadInstaller(get func(k, def string) string) (Installer, error) {
+	in := Installer{
+		Bucket:             get(EnvInstallerBucket, ""),
+		KeyPrefix:          get(EnvInstallerKeyPrefix, DefaultInstallerKeyPrefix),
+		SHA256LinuxAmd64:   get(EnvInstallerSHA256LinuxAmd64, ""),
+		SHA256LinuxArm64:   get(EnvInstallerSHA256LinuxArm64, ""),
+		SHA256WindowsAmd64: get(EnvInstallerSHA256WindowsAmd64, ""),
+	}
+	var set, missing []string
+	for _, k := range InstallerSettings {
+		if get(k, "") == "" {
+			missing = append(missing, k)
+		} else {
+			set = append(set, k)
+		}
+	}
+	var errs []error
+	if len(set) > 0 && len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("environment variables %s are set but %s are not: the installer settings go together", strings.Join(set, ", "), strings.Join(missing, ", ")))
+	}
+	if in.Bucket != "" && !bucketPattern.MatchString(in.Bucket) {
+		errs = append(errs, fmt.Errorf("environment variable %s must be an S3 bucket name", EnvInstallerBucket))
+	}
+	if !spec.KeyPrefixPattern.MatchString(in.KeyPrefix) {
+		errs = append(errs, fmt.Errorf("environment variable %s must be 1 to 4 key segments of letters, digits and . _ - (not starting with '.'), each ending in '/' (e.g. %s)", EnvInstallerKeyPrefix, DefaultInstallerKeyPrefix))
+	}
+	for _, h := range [][2]string{
+		{EnvInstallerSHA256LinuxAmd64, in.SHA256LinuxAmd64},
+		{EnvInstallerSHA256LinuxArm64, in.SHA256LinuxArm64},
+		{EnvInstallerSHA256WindowsAmd64, in.SHA256WindowsAmd64},
+	} {
+		if h[1] != "" && !spec.SHA256Pattern.MatchString(h[1]) {
+			errs = append(errs, fmt.Errorf("environment variable %s must be a lowercase hex SHA-256 (64 characters)", h[0]))
+		}
+	}
+	return in, errors.Join(errs...)
 }

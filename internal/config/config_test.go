@@ -1,8 +1,17 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/certferry/certferry/internal/spec"
+)
+
+const (
+	hashA = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	hashB = "1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	hashC = "2123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 )
 
 func lookupFrom(m map[string]string) func(string) (string, bool) {
@@ -19,7 +28,8 @@ func TestLoad(t *testing.T) {
 		{
 			name: "defaults",
 			env:  map[string]string{EnvTable: "t", EnvDocument: "d"},
-			want: Config{Table: "t", Document: "d", SecretPrefix: "certferry/", RenewBeforeDays: 30, DeployRetentionDays: 90},
+			want: Config{Table: "t", Document: "d", SecretPrefix: "certferry/", RenewBeforeDays: 30, DeployRetentionDays: 90,
+				AllowedPrefixes: spec.DefaultAllowedPrefixes, Installer: Installer{KeyPrefix: "installer/"}},
 		},
 		{
 			name:    "every missing variable is named",
@@ -49,12 +59,45 @@ func TestLoad(t *testing.T) {
 		{
 			name: "retention",
 			env:  map[string]string{EnvTable: "t", EnvDocument: "d", EnvDeployRetention: "7"},
-			want: Config{Table: "t", Document: "d", SecretPrefix: "certferry/", RenewBeforeDays: 30, DeployRetentionDays: 7},
+			want: Config{Table: "t", Document: "d", SecretPrefix: "certferry/", RenewBeforeDays: 30, DeployRetentionDays: 7,
+				AllowedPrefixes: spec.DefaultAllowedPrefixes, Installer: Installer{KeyPrefix: "installer/"}},
 		},
 		{
 			name: "team prefix and notify success",
 			env:  map[string]string{EnvTable: "t", EnvDocument: "d", EnvSecretPrefix: "team-a/certferry/", EnvNotifySuccess: "true"},
-			want: Config{Table: "t", Document: "d", SecretPrefix: "team-a/certferry/", RenewBeforeDays: 30, DeployRetentionDays: 90, NotifySuccess: true},
+			want: Config{Table: "t", Document: "d", SecretPrefix: "team-a/certferry/", RenewBeforeDays: 30, DeployRetentionDays: 90, NotifySuccess: true,
+				AllowedPrefixes: spec.DefaultAllowedPrefixes, Installer: Installer{KeyPrefix: "installer/"}},
+		},
+		{
+			name: "installer and allowed prefixes",
+			env: map[string]string{EnvTable: "t", EnvDocument: "d", EnvAllowedPrefixes: "/etc/nginx:/data/tls",
+				EnvInstallerBucket: "stack-installerbucket-1a2b3c", EnvInstallerKeyPrefix: "nodes/installer/",
+				EnvInstallerSHA256LinuxAmd64: hashA, EnvInstallerSHA256LinuxArm64: hashB, EnvInstallerSHA256WindowsAmd64: hashC},
+			want: Config{Table: "t", Document: "d", SecretPrefix: "certferry/", RenewBeforeDays: 30, DeployRetentionDays: 90,
+				AllowedPrefixes: []string{"/etc/nginx", "/data/tls"},
+				Installer: Installer{Bucket: "stack-installerbucket-1a2b3c", KeyPrefix: "nodes/installer/",
+					SHA256LinuxAmd64: hashA, SHA256LinuxArm64: hashB, SHA256WindowsAmd64: hashC}},
+		},
+		{
+			name:    "allowed prefixes must be absolute directories",
+			env:     map[string]string{EnvTable: "t", EnvDocument: "d", EnvAllowedPrefixes: "/etc/ssl:tmp"},
+			wantErr: []string{EnvAllowedPrefixes + " must be absolute directories"},
+		},
+		{
+			name:    "allowed prefixes may not be the root",
+			env:     map[string]string{EnvTable: "t", EnvDocument: "d", EnvAllowedPrefixes: "/"},
+			wantErr: []string{EnvAllowedPrefixes},
+		},
+		{
+			name:    "installer settings go together",
+			env:     map[string]string{EnvTable: "t", EnvDocument: "d", EnvInstallerBucket: "b-1", EnvInstallerSHA256LinuxAmd64: hashA},
+			wantErr: []string{"the installer settings go together", EnvInstallerSHA256LinuxArm64, EnvInstallerSHA256WindowsAmd64},
+		},
+		{
+			name: "installer values well formed",
+			env: map[string]string{EnvTable: "t", EnvDocument: "d", EnvInstallerBucket: "Not_A_Bucket", EnvInstallerKeyPrefix: "../x/",
+				EnvInstallerSHA256LinuxAmd64: strings.ToUpper(hashA), EnvInstallerSHA256LinuxArm64: hashB, EnvInstallerSHA256WindowsAmd64: "abc"},
+			wantErr: []string{EnvInstallerBucket + " must be an S3 bucket name", EnvInstallerKeyPrefix, EnvInstallerSHA256LinuxAmd64, EnvInstallerSHA256WindowsAmd64},
 		},
 	}
 	for _, tc := range tests {
@@ -68,7 +111,7 @@ func TestLoad(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tc.want {
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("Load() = %+v, %v; want %+v", got, err, tc.want)
 			}
 		})

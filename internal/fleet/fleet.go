@@ -40,6 +40,23 @@ type Options struct {
 	MaxConcurrency string // default "25%"
 	MaxErrors      string // default "25%"
 	TimeoutSeconds int32  // delivery timeout, default 600
+	// Installer is where the stack published the node installer; every
+	// command carries it (the document downloads and checks the binary).
+	Installer Installer
+}
+
+// DefaultInstallerKeyPrefix is the stack's installer key prefix.
+const DefaultInstallerKeyPrefix = "installer/"
+
+// Installer locates the published node installer: the objects are
+// <KeyPrefix><sha256>/certferry-node (Linux) and .../certferry-node.exe
+// (Windows) in Bucket (NODE-CONTRACT.md "Layout").
+type Installer struct {
+	Bucket             string
+	KeyPrefix          string
+	SHA256LinuxAmd64   string
+	SHA256LinuxArm64   string
+	SHA256WindowsAmd64 string
 }
 
 // Fleet sends install commands.
@@ -59,6 +76,9 @@ func New(api ssmAPI, opts Options) *Fleet {
 	if opts.TimeoutSeconds == 0 {
 		opts.TimeoutSeconds = 600
 	}
+	if opts.Installer.KeyPrefix == "" {
+		opts.Installer.KeyPrefix = DefaultInstallerKeyPrefix
+	}
 	return &Fleet{api: api, opts: opts}
 }
 
@@ -77,6 +97,9 @@ type Install struct {
 	// by the caller and recorded before Send, carried in the Comment, and
 	// the only thing Find adopts a command by (NewSendID).
 	SendID string
+	// AllowedPrefixes are the directories the node may write under (the
+	// list the spec was checked against); nil lets the node use its default.
+	AllowedPrefixes []string
 }
 
 // sendIDPattern is the shape of a send id: 32 lowercase hex digits.
@@ -121,25 +144,50 @@ type Command struct {
 }
 
 // Parameters are the document parameters of an install: references and
-// install options only, never certificate or key material.
+// install options only, never certificate or key material. Paths a format
+// does not use go as "" (NODE-CONTRACT.md "Document parameters").
 func Parameters(in Install) map[string][]string {
+	l := in.Spec.Linux
 	port := 0
-	if in.Spec.Linux.VerifyPort != nil {
-		port = *in.Spec.Linux.VerifyPort
+	if l.VerifyPort != nil {
+		port = *l.VerifyPort
 	}
 	return map[string][]string{
 		"SecretId":            {in.SecretID},
 		"CertName":            {in.Spec.Name},
-		"CertPath":            {in.Spec.Linux.CertPath},
-		"KeyPath":             {in.Spec.Linux.KeyPath},
-		"ReloadService":       {in.Spec.Linux.ReloadService},
+		"Format":              {l.EffectiveFormat()},
+		"CertPath":            {l.CertPath},
+		"KeyPath":             {l.KeyPath},
+		"ChainPath":           {l.ChainPath},
+		"KeystorePath":        {l.KeystorePath},
+		"Owner":               {l.Owner},
+		"Group":               {l.Group},
+		"CertMode":            {l.CertMode},
+		"KeyMode":             {l.KeyMode},
+		"ReloadService":       {l.ReloadService},
 		"VerifyPort":          {strconv.Itoa(port)},
+		"VerifyAddress":       {l.VerifyAddress},
 		"ServerName":          {in.ServerName},
+		"Starttls":            {l.Starttls},
+		"AllowedPrefixes":     {strings.Join(in.AllowedPrefixes, ":")},
 		"ExpectedFingerprint": {in.ExpectedFingerprint},
 		"Region":              {in.Region},
 		"CertStore":           {in.Spec.Windows.Store},
 		"IisSite":             {in.Spec.Windows.IISSite},
 	}
+}
+
+// parameters are the install's Parameters plus where the node finds the
+// installer.
+func (f *Fleet) parameters(in Install) map[string][]string {
+	p := Parameters(in)
+	i := f.opts.Installer
+	p["InstallerBucket"] = []string{i.Bucket}
+	p["InstallerKeyPrefix"] = []string{i.KeyPrefix}
+	p["InstallerSha256LinuxAmd64"] = []string{i.SHA256LinuxAmd64}
+	p["InstallerSha256LinuxArm64"] = []string{i.SHA256LinuxArm64}
+	p["InstallerSha256WindowsAmd64"] = []string{i.SHA256WindowsAmd64}
+	return p
 }
 
 // Send runs the document on the install's targets. The install's SendID
@@ -150,7 +198,7 @@ func (f *Fleet) Send(ctx context.Context, in Install) (Command, error) {
 	}
 	req := &ssm.SendCommandInput{
 		DocumentName:   aws.String(f.opts.Document),
-		Parameters:     Parameters(in),
+		Parameters:     f.parameters(in),
 		MaxConcurrency: aws.String(f.opts.MaxConcurrency),
 		MaxErrors:      aws.String(f.opts.MaxErrors),
 		TimeoutSeconds: aws.Int32(f.opts.TimeoutSeconds),
@@ -178,7 +226,7 @@ func (f *Fleet) Find(ctx context.Context, in Install, since time.Time) (*Command
 	if !sendIDPattern.MatchString(in.SendID) {
 		return nil, nil
 	}
-	want := Parameters(in)
+	want := f.parameters(in)
 	p := ssm.NewListCommandsPaginator(f.api, &ssm.ListCommandsInput{
 		Filters: []ssmtypes.CommandFilter{
 			{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(f.opts.Document)},

@@ -65,6 +65,7 @@ type (
 		NewPassphrase(ctx context.Context) (string, error)
 		Current(ctx context.Context, name string) (*bundle.Bundle, bundle.Version, error)
 		Put(ctx context.Context, name string, b *bundle.Bundle, token string) (bundle.Version, error)
+		EnsureKeystorePassword(ctx context.Context, name string) error
 	}
 	inventoryStore interface {
 		GetCert(ctx context.Context, name string) (*inventory.Cert, error)
@@ -99,6 +100,9 @@ type Config struct {
 	// Lookback bounds how far back a sent command is searched for when a
 	// run resumes after a failure (default 1h).
 	Lookback time.Duration
+	// AllowedPrefixes are the directories target paths must lie under
+	// (default spec.DefaultAllowedPrefixes); nodes get the same list.
+	AllowedPrefixes []string
 }
 
 // Pipeline runs deployments.
@@ -118,6 +122,9 @@ func New(acm acmClient, store bundleStore, inv inventoryStore, f commander, cfg 
 	}
 	if cfg.Lookback == 0 {
 		cfg.Lookback = time.Hour
+	}
+	if len(cfg.AllowedPrefixes) == 0 {
+		cfg.AllowedPrefixes = spec.DefaultAllowedPrefixes
 	}
 	return &Pipeline{acm: acm, store: store, inv: inv, fleet: f, cfg: cfg, now: time.Now}
 }
@@ -155,6 +162,9 @@ func (p *Pipeline) CheckARN(arn string) error {
 func (p *Pipeline) Onboard(ctx context.Context, sp spec.Spec) (Result, error) {
 	sp.ApplyDefaults()
 	if err := sp.Validate(p.CheckARN); err != nil {
+		return Result{}, err
+	}
+	if err := sp.CheckPrefixes(p.cfg.AllowedPrefixes); err != nil {
 		return Result{}, err
 	}
 	existing, err := p.inv.GetCert(ctx, sp.Name)
@@ -378,10 +388,16 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	if err != nil {
 		return Result{}, err
 	}
+	if sp.Linux.UsesKeystore() {
+		// Before the command: the node reads <secret>/keystore.
+		if err := p.store.EnsureKeystorePassword(ctx, sp.Name); err != nil {
+			return Result{}, err
+		}
+	}
 	install := fleet.Install{
 		Spec: sp, SecretID: p.store.SecretName(sp.Name), Region: p.cfg.Region,
 		ServerName: serverName(sp, info), ExpectedFingerprint: b.Fingerprint, Serial: b.Serial,
-		Only: opts.only,
+		Only: opts.only, AllowedPrefixes: p.cfg.AllowedPrefixes,
 	}
 	var cmd *fleet.Command
 	installKey := fleet.InstallKey(install)

@@ -38,8 +38,18 @@ func (f *fakeACM) Export(_ context.Context, _ string, pass []byte) (certs.Export
 }
 
 type fakeStore struct {
-	current *bundle.Bundle
-	puts    int
+	current   *bundle.Bundle
+	puts      int
+	keystores []string // names whose keystore password was ensured
+	ksErr     error
+}
+
+func (f *fakeStore) EnsureKeystorePassword(_ context.Context, name string) error {
+	if f.ksErr != nil {
+		return f.ksErr
+	}
+	f.keystores = append(f.keystores, name)
+	return nil
 }
 
 func (f *fakeStore) SecretName(n string) string { return "certferry/" + n }
@@ -287,6 +297,48 @@ func TestRefusals(t *testing.T) {
 			s.CertificateARN = strings.Replace(arn, "us-east-1", "eu-west-1", 1)
 			return s
 		}, spec.ErrInvalid},
+		{"path outside the allowed prefixes", func(*rig) {}, func() spec.Spec {
+			s := onboardSpec()
+			s.Linux.CertPath = "/etc/passwd"
+			return s
+		}, spec.ErrInvalid},
+		{"keystore outside the allowed prefixes", func(*rig) {}, func() spec.Spec {
+			s := onboardSpec()
+			s.Linux.Format, s.Linux.KeystorePath = "jks", "/home/app/shop.jks"
+			return s
+		}, spec.ErrInvalid},
+		{"keystore format without a keystore path", func(*rig) {}, func() spec.Spec {
+			s := onboardSpec()
+			s.Linux.Format = "pkcs12"
+			return s
+		}, spec.ErrInvalid},
+		{"split without a chain path", func(*rig) {}, func() spec.Spec {
+			s := onboardSpec()
+			s.Linux.Format = "split"
+			return s
+		}, spec.ErrInvalid},
+		{"key readable by everyone", func(*rig) {}, func() spec.Spec {
+			s := onboardSpec()
+			s.Linux.KeyMode = "0644"
+			return s
+		}, spec.ErrInvalid},
+		{"unknown starttls", func(*rig) {}, func() spec.Spec {
+			s := onboardSpec()
+			s.Linux.Starttls = "ldap"
+			return s
+		}, spec.ErrInvalid},
+		{"pkcs12 name taken", func(r *rig) {
+			r.inv.cert = &inventory.Cert{Spec: spec.Spec{Name: "shop-web", CertificateARN: strings.Replace(arn, "1111", "9999", 1)}}
+		}, func() spec.Spec {
+			s := onboardSpec()
+			s.Linux.Format, s.Linux.KeystorePath = "pkcs12", "/opt/app/shop.p12"
+			return s
+		}, ErrNameTaken},
+		{"jks not exportable", func(r *rig) { r.acm.info.Type = "IMPORTED" }, func() spec.Spec {
+			s := onboardSpec()
+			s.Linux.Format, s.Linux.KeystorePath = "jks", "/opt/app/shop.jks"
+			return s
+		}, certs.ErrNotExportable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -297,8 +349,12 @@ func TestRefusals(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Onboard() = %v, want %v", err, tc.wantErr)
 			}
-			if r.inv.cert != before || r.store.puts != 0 || len(r.fleet.sent) != 0 || r.acm.exports != 0 {
+			if r.inv.cert != before || r.store.puts != 0 || len(r.fleet.sent) != 0 || r.acm.exports != 0 || len(r.store.keystores) != 0 {
 				t.Fatal("a refusal wrote something")
+			}
+			var fe *spec.FieldError
+			if errors.Is(tc.wantErr, spec.ErrInvalid) && (!errors.As(err, &fe) || fe.Field == "") {
+				t.Fatalf("a validation refusal without a field: %v", err)
 			}
 		})
 	}
@@ -318,5 +374,72 @@ func TestOnboardOverInterruptedDelete(t *testing.T) {
 	}
 	if r.inv.cert.CertificateARN != arn || res.CommandID != "cmd-new" || r.inv.cert.Status != inventory.StatusActive {
 		t.Fatalf("after onboarding: %+v", r.inv.cert)
+	}
+}
+
+// pkcs12 and jks names get their keystore password secret before the
+// command is sent, on every deployment (idempotent in the store); other
+// formats never do. The nodes get the pipeline's allowed prefixes.
+func TestKeystorePasswordAndPrefixes(t *testing.T) {
+	for _, format := range []string{"", "pem", "split", "combined", "pkcs12", "jks"} {
+		t.Run("format "+format, func(t *testing.T) {
+			r := newRig(t)
+			sp := onboardSpec()
+			sp.Linux.Format = format
+			switch format {
+			case "split":
+				sp.Linux.ChainPath = "/etc/ssl/certs/shop-web.chain.pem"
+			case "pkcs12", "jks":
+				sp.Linux.KeystorePath = "/opt/app/shop-web." + format
+			}
+			if _, err := r.p.Onboard(context.Background(), sp); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI); err != nil {
+				t.Fatal(err)
+			}
+			keystore := format == "pkcs12" || format == "jks"
+			if keystore && (len(r.store.keystores) != 2 || r.store.keystores[0] != "shop-web") {
+				t.Errorf("keystore password ensured for %v, want shop-web before each of 2 sends", r.store.keystores)
+			}
+			if !keystore && len(r.store.keystores) != 0 {
+				t.Errorf("format %q ensured a keystore password", format)
+			}
+			if got := r.fleet.sent[0].AllowedPrefixes; strings.Join(got, ":") != strings.Join(spec.DefaultAllowedPrefixes, ":") {
+				t.Errorf("allowed prefixes sent %v", got)
+			}
+		})
+	}
+	// The keystore secret could not be made: no command, the claim released.
+	r := newRig(t)
+	r.store.ksErr = errors.New("secrets manager down")
+	sp := onboardSpec()
+	sp.Linux.Format, sp.Linux.KeystorePath = "jks", "/opt/app/shop.jks"
+	if _, err := r.p.Onboard(context.Background(), sp); err == nil || !strings.Contains(err.Error(), "secrets manager down") {
+		t.Fatalf("Onboard() = %v", err)
+	}
+	if len(r.fleet.sent) != 0 || len(r.inv.released) != 1 {
+		t.Fatalf("sent %d, released %v: want no command and the claim released", len(r.fleet.sent), r.inv.released)
+	}
+}
+
+// The stack's prefixes replace the default list, for the API check and
+// for the nodes.
+func TestStackAllowedPrefixes(t *testing.T) {
+	r := newRig(t)
+	r.p = New(r.acm, r.store, r.inv, r.fleet, Config{Region: "us-east-1", AllowedPrefixes: []string{"/data/tls"}})
+	r.p.now = func() time.Time { return r.now }
+	_, err := r.p.Onboard(context.Background(), onboardSpec()) // default paths under /etc/ssl
+	var fe *spec.FieldError
+	if !errors.As(err, &fe) || fe.Field != "linux.certPath" || !strings.Contains(fe.Message, "/data/tls") {
+		t.Fatalf("Onboard() under /etc/ssl with prefixes /data/tls = %v", err)
+	}
+	sp := onboardSpec()
+	sp.Linux.CertPath, sp.Linux.KeyPath = "/data/tls/shop.pem", "/data/tls/shop.key"
+	if _, err := r.p.Onboard(context.Background(), sp); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.fleet.sent[0].AllowedPrefixes; len(got) != 1 || got[0] != "/data/tls" {
+		t.Errorf("allowed prefixes sent %v", got)
 	}
 }

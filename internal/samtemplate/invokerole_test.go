@@ -3,30 +3,18 @@ package samtemplate
 import (
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 )
 
-// translate runs the AWS::Serverless transform on template.yaml (samtranslator,
-// shipped with cfn-lint) and returns the CloudFormation resources AWS deploys.
-// A missing python3 or samtranslator fails the test: it never skips.
-func translate(t *testing.T) map[string]map[string]any {
+// resources is the SAM-translated template's resources (translate).
+func resources(t *testing.T) map[string]map[string]any {
 	t.Helper()
-	cmd := exec.Command("python3", "testdata/sam_translate.py", "../../template.yaml")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("SAM translation (python3 + samtranslator, installed with cfn-lint): %v\n%s", err, stderr.String())
+	out := map[string]map[string]any{}
+	for id, r := range translate(t, "pkg-invoke")["Resources"].(map[string]any) {
+		out[id], _ = r.(map[string]any)
 	}
-	var cfn struct {
-		Resources map[string]map[string]any
-	}
-	if err := json.Unmarshal(out, &cfn); err != nil {
-		t.Fatalf("translated template: %v", err)
-	}
-	return cfn.Resources
+	return out
 }
 
 // API callers need only execute-api:Invoke. With AWS_IAM auth SAM's default
@@ -37,7 +25,7 @@ func translate(t *testing.T) map[string]map[string]any {
 // (AWS SAM "ApiAuth": InvokeRole; API Gateway "Set up a Lambda proxy
 // integration": credentials).
 func TestAPIInvokesLambdaWithItsOwnPermission(t *testing.T) {
-	res := translate(t)
+	res := resources(t)
 	api := res["Api"]
 	if api == nil || api["Type"] != "AWS::ApiGateway::RestApi" {
 		t.Fatalf("translated Api: %v", api)

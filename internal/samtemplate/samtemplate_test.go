@@ -213,8 +213,19 @@ func policyViolations(tmpl map[string]any) []string {
 				if strings.HasPrefix(a, "dynamodb:") && !strings.Contains(resources, "InventoryTable") {
 					bad("%s: %s on %s, not the inventory table", id, a, resources)
 				}
-				if id == "NodeReadPolicy" && a != "secretsmanager:GetSecretValue" && a != "secretsmanager:DescribeSecret" && a != "kms:Decrypt" {
+				if id == "NodeReadPolicy" && a != "secretsmanager:GetSecretValue" && a != "kms:Decrypt" && a != "s3:GetObject" {
 					bad("node read policy allows %s", a)
+				}
+				// S3: nodes read and the publisher writes the installer
+				// objects, and nothing else touches S3.
+				if strings.HasPrefix(a, "s3:") {
+					onInstaller := resources == "[${InstallerBucket.Arn}/installer/*]"
+					switch {
+					case a == "s3:GetObject" && id == "NodeReadPolicy" && onInstaller:
+					case a == "s3:PutObject" && id == "PublishInstallerFunction" && onInstaller:
+					default:
+						bad("%s: %s on %s (only nodes read, and the publisher writes, ${InstallerBucket.Arn}/installer/*)", id, a, resources)
+					}
 				}
 			}
 		}
@@ -249,6 +260,10 @@ func TestPolicyCheckerCatches(t *testing.T) {
 		{"secrets outside prefix", `{Effect: Allow, Action: secretsmanager:PutSecretValue, Resource: "arn:aws:secretsmanager:r:a:secret:*"}`, "outside the certferry/ prefix"},
 		{"secrets prefix plus more", `{Effect: Allow, Action: secretsmanager:PutSecretValue, Resource: ["arn:aws:secretsmanager:r:a:secret:certferry/*", "arn:aws:secretsmanager:r:a:secret:prod/*"]}`, "outside the certferry/ prefix"},
 		{"other table", `{Effect: Allow, Action: dynamodb:PutItem, Resource: "arn:aws:dynamodb:r:a:table/other"}`, "not the inventory table"},
+		{"s3 write outside the publisher", `{Effect: Allow, Action: s3:PutObject, Resource: "${InstallerBucket.Arn}/installer/*"}`, "s3:PutObject on"},
+		{"s3 read of the whole bucket", `{Effect: Allow, Action: s3:GetObject, Resource: "${InstallerBucket.Arn}/*"}`, "s3:GetObject on"},
+		{"s3 delete", `{Effect: Allow, Action: s3:DeleteObject, Resource: "${InstallerBucket.Arn}/installer/*"}`, "s3:DeleteObject on"},
+		{"s3 list", `{Effect: Allow, Action: s3:ListBucket, Resource: "${InstallerBucket.Arn}"}`, "s3:ListBucket on"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/certferry/certferry/internal/document"
+	"github.com/certferry/certferry/internal/agentrun"
 )
 
 // Limits SSM documents and SSM Agent apply to command output.
@@ -88,7 +88,7 @@ type StepResult struct {
 // nodes it was given and the results a test posts.
 type SSMStandIn struct {
 	mu       sync.Mutex
-	steps    []document.Step
+	steps    []agentrun.Step
 	nodes    map[string]SSMNode
 	commands map[string]*standInCommand
 	lag      int
@@ -110,8 +110,8 @@ type postedResult struct {
 }
 
 // NewSSMStandIn returns a stand-in for commands of a document with steps
-// (document.Load(...).MainSteps).
-func NewSSMStandIn(steps []document.Step) *SSMStandIn {
+// (agentrun.Load(...).MainSteps).
+func NewSSMStandIn(steps []agentrun.Step) *SSMStandIn {
 	return &SSMStandIn{steps: steps, nodes: map[string]SSMNode{}, commands: map[string]*standInCommand{}, calls: map[string]int{}}
 }
 
@@ -394,7 +394,7 @@ func (s *SSMStandIn) listed(respBody []byte) []byte {
 // precondition that names another platform skips it ("Document syntax
 // reference" / precondition, Systems Manager User Guide: "StringEquals":
 // ["platformType", "Windows"]).
-func stepRuns(st document.Step, platform string) bool {
+func stepRuns(st agentrun.Step, platform string) bool {
 	args := st.Precondition["StringEquals"]
 	if len(args) != 2 {
 		return true

@@ -16,7 +16,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/certferry/certferry/internal/document"
+	"github.com/certferry/certferry/internal/agentrun"
 )
 
 // fakeMoto answers SendCommand and ListCommands as moto does: a command
@@ -56,12 +56,12 @@ func mustJSON(v any) []byte {
 
 // fourSteps is a document with a download and an install step per
 // platform, each with a platformType precondition.
-func fourSteps() []document.Step {
-	var steps []document.Step
+func fourSteps() []agentrun.Step {
+	var steps []agentrun.Step
 	for _, s := range []struct{ name, platform string }{
 		{"downloadLinux", "Linux"}, {"installLinux", "Linux"}, {"downloadWindows", "Windows"}, {"installWindows", "Windows"},
 	} {
-		steps = append(steps, document.Step{Action: "aws:runShellScript", Name: s.name,
+		steps = append(steps, agentrun.Step{Action: "aws:runShellScript", Name: s.name,
 			Precondition: map[string][]string{"StringEquals": {"platformType", s.platform}}})
 	}
 	return steps

@@ -15,6 +15,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/certferry/certferry/internal/agentrun"
 	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/events"
 	"github.com/certferry/certferry/internal/inventory"
@@ -356,12 +357,12 @@ func TestInstanceNotInCommandIgnored(t *testing.T) {
 // The steps the tracker reads are the document's result steps, one per
 // platform (a contract: design.md).
 func TestResultStepsInDocument(t *testing.T) {
-	d, err := document.Load(filepath.Join("..", "..", "ssm-documents", "certferry-install.yaml"))
+	d, err := agentrun.Load(filepath.Join("..", "..", "ssm-documents", "certferry-install.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []struct{ step, platform string }{{"installLinux", "Linux"}, {"installWindows", "Windows"}} {
-		i := slices.IndexFunc(d.MainSteps, func(s document.Step) bool { return s.Name == want.step })
+		i := slices.IndexFunc(d.MainSteps, func(s agentrun.Step) bool { return s.Name == want.step })
 		if i < 0 || !slices.Equal(d.MainSteps[i].Precondition["StringEquals"], []string{"platformType", want.platform}) {
 			t.Errorf("document has no step %s with precondition platformType %s", want.step, want.platform)
 		}

@@ -1,10 +1,9 @@
-"""Translate a SAM template into the CloudFormation that AWS deploys.
-
-Used by invokerole_test.go: the AWS::Serverless transform (samtranslator, the
-library `sam` and cfn-lint ship) decides what API Gateway really does, so the
-test reads its output rather than the template's shorthand.
-Usage: python3 sam_translate.py template.yaml > translated.json
-"""
+"""Translate template.yaml with the SAM translator cfn-lint ships, as
+CloudFormation's AWS::Serverless-2016-10-31 transform does after `sam
+package` (which replaces each local CodeUri with the S3 URI of the uploaded
+package). The tests read its output rather than the template's shorthand:
+the transform decides what API Gateway and Lambda really get.
+Usage: sam_translate.py <template> <package-id>; prints JSON."""
 import json
 import os
 import sys
@@ -15,27 +14,25 @@ from samtranslator.yaml_helper import yaml_parse
 
 
 class NoManagedPolicies:
-    """The template names no AWS managed policy by name; nothing to look up."""
+    """certferry names no AWS managed policies; any lookup is an error."""
 
     def load(self):
-        return {}
+        raise AssertionError("the template refers to an AWS managed policy by name")
 
 
 def main():
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with open(sys.argv[1]) as f:
-        tmpl = yaml_parse(f.read())
-    # What `sam package` does before the transform: local code goes to S3.
-    for r in tmpl.get("Resources", {}).values():
-        props = r.get("Properties", {})
-        if r.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
-            props["CodeUri"] = "s3://bucket/key"
+        template = yaml_parse(f.read())
+    for name, res in template["Resources"].items():
+        if res.get("Type") == "AWS::Serverless::Function" and isinstance(res["Properties"].get("CodeUri"), str):
+            res["Properties"]["CodeUri"] = "s3://certferry-sam-artifacts/" + sys.argv[2] + "/" + name
     try:
-        out = transform(tmpl, {}, NoManagedPolicies())
+        out = transform(template, {}, NoManagedPolicies())
     except InvalidDocumentException as e:
         print("\n".join(str(c) for c in e.causes), file=sys.stderr)
         sys.exit(1)
-    json.dump(out, sys.stdout)
+    json.dump(out, sys.stdout, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-package document
+package localenv
 
 import (
 	"crypto/ecdsa"
@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -23,17 +24,26 @@ import (
 	"github.com/certferry/certferry/internal/certs"
 )
 
-// LocalNode is a managed node simulated on this machine: a private nginx
-// on a free loopback port serving one TLS site from CertPath/KeyPath, and
-// shims that point the script's `nginx` and `systemctl` at that nginx. Env
-// holds the PATH with the shims, to pass to RunLinux.
+// LocalNode is a managed node simulated on this machine for the demo and the
+// agent-run tests: a private nginx on a free loopback port serving one TLS
+// site from CertPath/KeyPath, a services file (CERTFERRY_SERVICES) that
+// tells certferry-node how to test, reload and start that nginx, its own
+// installer state directory (CERTFERRY_STATE_DIR), and a PATH holding only
+// the POSIX tools the document's install step uses: no aws CLI, openssl, jq,
+// python3 or bash.
 type LocalNode struct {
 	Dir, CertPath, KeyPath string
+	StateDir, ServicesFile string
 	ServerName             string
 	Port                   int
-	Env                    []string
-	shims, shimLog         string
+	// Env is what SSM Agent's environment would hold on such a node.
+	Env            []string
+	nginx, conf    string
+	reloadLog, bin string
 }
+
+// nodeTools are the commands the document's installLinux step runs.
+var nodeTools = []string{"sh", "uname", "tr", "cut", "sha256sum", "mkdir", "chmod", "rm", "cp", "mv", "ls", "cat"}
 
 // NginxBinary finds nginx (Debian installs it in /usr/sbin).
 func NginxBinary() (string, error) {
@@ -56,8 +66,10 @@ func StartLocalNode(dir, serverName string) (*LocalNode, error) {
 		return nil, err
 	}
 	n := &LocalNode{
-		Dir: dir, ServerName: serverName, shims: filepath.Join(dir, "bin"), shimLog: filepath.Join(dir, "reloads.log"),
+		Dir: dir, ServerName: serverName, nginx: nginx, conf: filepath.Join(dir, "nginx.conf"),
 		CertPath: filepath.Join(dir, "ssl/certs/site.pem"), KeyPath: filepath.Join(dir, "ssl/private/site.key"),
+		StateDir: filepath.Join(dir, "state"), ServicesFile: filepath.Join(dir, "services.json"),
+		reloadLog: filepath.Join(dir, "reloads.log"), bin: filepath.Join(dir, "bin"),
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -69,14 +81,24 @@ func StartLocalNode(dir, serverName string) (*LocalNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf := filepath.Join(dir, "nginx.conf")
+	nginxArgs := []string{nginx, "-c", n.conf, "-p", dir}
+	reloadShim := filepath.Join(dir, "reload.sh")
+	services, err := json.Marshal(map[string]any{"nginx": map[string]any{
+		"test":    append(slices.Clone(nginxArgs), "-t", "-q"),
+		"reload":  []string{reloadShim},
+		"start":   nginxArgs,
+		"pidFile": filepath.Join(dir, "nginx.pid"),
+	}})
+	if err != nil {
+		return nil, err
+	}
 	files := []struct {
 		path, content string
 		mode          os.FileMode
 	}{
 		{n.CertPath, certPEM, 0o644},
 		{n.KeyPath, keyPEM, 0o600},
-		{conf, fmt.Sprintf(`daemon on;
+		{n.conf, fmt.Sprintf(`daemon on;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log;
 events { worker_connections 64; }
@@ -92,14 +114,9 @@ http {
   }
 }
 `, dir, n.Port, serverName, n.CertPath, n.KeyPath), 0o644},
-		{filepath.Join(n.shims, "nginx"), fmt.Sprintf("#!/bin/sh\nexec %s -c %s -p %s \"$@\"\n", nginx, conf, dir), 0o755},
-		{filepath.Join(n.shims, "systemctl"), fmt.Sprintf(`#!/bin/sh
-echo "$@" >> %s
-case "$1" in
-  reload|reload-or-restart|restart) exec nginx -s reload ;;
-  *) exit 0 ;;
-esac
-`, n.shimLog), 0o755},
+		// The reload goes through a shim only to count reloads.
+		{reloadShim, fmt.Sprintf("#!/bin/sh\necho reload >> %s\nexec %s -s reload\n", n.reloadLog, strings.Join(nginxArgs, " ")), 0o755},
+		{n.ServicesFile, string(services) + "\n", 0o644},
 	}
 	for _, f := range files {
 		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
@@ -112,10 +129,22 @@ esac
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command(filepath.Join(n.shims, "nginx")).CombinedOutput(); err != nil {
+	if err := os.MkdirAll(n.bin, 0o755); err != nil {
+		return nil, err
+	}
+	for _, tool := range nodeTools {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			return nil, fmt.Errorf("node tool %s: %w", tool, err)
+		}
+		if err := os.Symlink(p, filepath.Join(n.bin, tool)); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+	}
+	if out, err := exec.Command(nginx, nginxArgs[1:]...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("start nginx: %v: %s", err, out)
 	}
-	n.Env = []string{"PATH=" + n.shims + ":" + os.Getenv("PATH")}
+	n.Env = []string{"PATH=" + n.bin, "CERTFERRY_STATE_DIR=" + n.StateDir, "CERTFERRY_SERVICES=" + n.ServicesFile}
 	if _, err := n.Served("", 10*time.Second); err != nil {
 		n.Stop()
 		return nil, err
@@ -123,21 +152,34 @@ esac
 	return n, nil
 }
 
-// EmulatorEnv is Env plus what aims the node's aws CLI at an emulator
-// (moto) with throwaway credentials, ignoring the user's AWS config files.
+// Params are the install parameters that aim a command at this node's
+// nginx: its files, port and server name, reloaded as "nginx", with its
+// directory as the only allowed prefix.
+func (n *LocalNode) Params() map[string]string {
+	return map[string]string{
+		"CertPath": n.CertPath, "KeyPath": n.KeyPath, "ReloadService": "nginx",
+		"VerifyPort": strconv.Itoa(n.Port), "VerifyAddress": "127.0.0.1", "ServerName": n.ServerName,
+		"AllowedPrefixes": filepath.Join(n.Dir, "ssl"),
+	}
+}
+
+// EmulatorEnv is Env plus what aims the node's AWS SDK at an emulator (moto)
+// with throwaway credentials, ignoring the user's AWS config files.
 func (n *LocalNode) EmulatorEnv(endpoint, region string) []string {
 	return append(slices.Clone(n.Env),
-		"AWS_ENDPOINT_URL="+endpoint, "AWS_DEFAULT_REGION="+region,
-		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		"AWS_ENDPOINT_URL="+endpoint, "AWS_REGION="+region, "AWS_DEFAULT_REGION="+region,
+		"AWS_ACCESS_KEY_ID=emulator", "AWS_SECRET_ACCESS_KEY=emulator", "AWS_SESSION_TOKEN=",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
 }
 
 // Stop stops nginx.
-func (n *LocalNode) Stop() { _ = exec.Command(filepath.Join(n.shims, "nginx"), "-s", "stop").Run() }
+func (n *LocalNode) Stop() {
+	_ = exec.Command(n.nginx, "-c", n.conf, "-p", n.Dir, "-s", "stop").Run()
+}
 
-// Reloads counts the service reloads the script asked for.
+// Reloads counts the reloads certferry-node asked for.
 func (n *LocalNode) Reloads() int {
-	raw, _ := os.ReadFile(n.shimLog)
+	raw, _ := os.ReadFile(n.reloadLog)
 	return strings.Count(string(raw), "\n")
 }
 
