@@ -132,6 +132,53 @@ func rows() []fieldRow {
 			params: []string{"VerifyPort"}, values: []any{-1, 0, 1, 443, 65535, 65536, 1e10, 1.5, "443"}, set: linuxSet("verifyPort")},
 		{field: "linux.serverName", reaches: []string{"ssm:SendCommand Parameters.ServerName (document allowedPattern)"},
 			params: []string{"ServerName"}, gen: func() []any { return strs(variants("shop.example.com", 0, 300)) }, set: linuxSet("serverName")},
+		{field: "linux.format", reaches: []string{"ssm:SendCommand Parameters.Format (document allowedPattern)"},
+			params: []string{"Format"}, values: []any{"pem", "split", "combined", "pkcs12", "jks", "PEM", "der"},
+			gen: func() []any { return strs(variants("pem", 0, 100)) },
+			set: func(b map[string]any, v any) {
+				l := b["linux"].(map[string]any)
+				l["format"] = v
+				switch v {
+				case "split":
+					l["chainPath"] = "/etc/ssl/certs/shop-web.chain.pem"
+				case "pkcs12", "jks":
+					l["keystorePath"] = "/etc/ssl/private/shop-web.keystore"
+					delete(l, "certPath") // a keystore format takes no PEM paths
+					delete(l, "keyPath")
+				}
+			}},
+		{field: "linux.chainPath", reaches: []string{"ssm:SendCommand Parameters.ChainPath (document allowedPattern)"},
+			params: []string{"ChainPath"}, gen: func() []any { return pathVariants("/etc/ssl/certs/shop.chain.pem") },
+			set: func(b map[string]any, v any) {
+				l := b["linux"].(map[string]any)
+				l["format"], l["chainPath"] = "split", v
+			}},
+		{field: "linux.keystorePath", reaches: []string{"ssm:SendCommand Parameters.KeystorePath (document allowedPattern)"},
+			params: []string{"KeystorePath"}, gen: func() []any { return pathVariants("/etc/ssl/private/shop.jks") },
+			set: func(b map[string]any, v any) {
+				l := b["linux"].(map[string]any)
+				l["format"], l["keystorePath"] = "jks", v
+				delete(l, "certPath") // a keystore format takes no PEM paths
+				delete(l, "keyPath")
+			}},
+		{field: "linux.owner", reaches: []string{"ssm:SendCommand Parameters.Owner (document allowedPattern)"},
+			params: []string{"Owner"}, values: []any{"root", "www-data", "0", "33", "4294967295", "_apt"},
+			gen: func() []any { return strs(variants("www-data", 0, 100)) }, set: linuxSet("owner")},
+		{field: "linux.group", reaches: []string{"ssm:SendCommand Parameters.Group (document allowedPattern)"},
+			params: []string{"Group"}, values: []any{"root", "ssl-cert", "0", "33"},
+			gen: func() []any { return strs(variants("ssl-cert", 0, 100)) }, set: linuxSet("group")},
+		{field: "linux.certMode", reaches: []string{"ssm:SendCommand Parameters.CertMode (document allowedPattern)"},
+			params: []string{"CertMode"}, values: []any{"0644", "644", "0444", "0777", "0888", "1777", "06444", 644, ""},
+			set: linuxSet("certMode")},
+		{field: "linux.keyMode", reaches: []string{"ssm:SendCommand Parameters.KeyMode (document allowedPattern)"},
+			params: []string{"KeyMode"}, values: []any{"0600", "600", "0640", "0400", "0800", "4600", 600, ""},
+			set: linuxSet("keyMode")},
+		{field: "linux.verifyAddress", reaches: []string{"ssm:SendCommand Parameters.VerifyAddress (document allowedPattern)"},
+			params: []string{"VerifyAddress"}, values: []any{"127.0.0.1", "::1", "2001:db8::1", "[::1]", "fe80::1%eth0", "10.0.0.256", "localhost"},
+			gen: func() []any { return strs(variants("shop.example.com", 0, 300)) }, set: linuxSet("verifyAddress")},
+		{field: "linux.starttls", reaches: []string{"ssm:SendCommand Parameters.Starttls (document allowedPattern)"},
+			params: []string{"Starttls"}, values: []any{"smtp", "imap", "pop3", "", "SMTP", "ftp", "smtp "},
+			set: linuxSet("starttls")},
 		{field: "windows.store", reaches: []string{"ssm:SendCommand Parameters.CertStore (document allowedPattern)"},
 			params: []string{"CertStore"}, gen: func() []any { return strs(variants(`LocalMachine\My`, 0, 100)) }, set: windowsSet("store")},
 		{field: "windows.iisSite", reaches: []string{"ssm:SendCommand Parameters.IisSite (document allowedPattern)"},
@@ -140,8 +187,10 @@ func rows() []fieldRow {
 }
 
 // derivedParams are SendCommand parameters that no API field sets: they
-// come from the stack and the exported certificate, checked all the same.
-var derivedParams = []string{"ExpectedFingerprint", "Region"}
+// come from the stack (AllowedPrefixes: the AllowedPathPrefixes parameter,
+// checked by internal/samtemplate) and the exported certificate, checked
+// all the same.
+var derivedParams = []string{"ExpectedFingerprint", "Region", "AllowedPrefixes"}
 
 // oddRunes are characters an API grammar might let through that AWS
 // refuses somewhere.

@@ -37,7 +37,7 @@ func install(name string) Install {
 
 func listed(in Install, comment string) ssmtypes.Command {
 	return ssmtypes.Command{
-		CommandId: aws.String("cmd-" + comment), DocumentName: aws.String("doc"), Parameters: Parameters(in),
+		CommandId: aws.String("cmd-" + comment), DocumentName: aws.String("doc"), Parameters: New(nil, Options{Document: "doc"}).parameters(in),
 		Targets: []ssmtypes.Target{{Key: aws.String("tag:env"), Values: []string{"prod"}}}, Comment: aws.String(comment),
 		Status: ssmtypes.CommandStatusSuccess, RequestedDateTime: aws.Time(time.Now()),
 	}
