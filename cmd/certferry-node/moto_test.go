@@ -21,7 +21,6 @@ import (
 	"github.com/pavlo-v-chernykh/keystore-go/v4"
 	"software.sslmate.com/src/go-pkcs12"
 
-	"github.com/certferry/certferry/internal/motoserver"
 	"github.com/certferry/certferry/internal/testkit"
 )
 
@@ -40,11 +39,7 @@ func fingerprint(der []byte) string {
 // installs a JKS keystore; a second run is unchanged.
 func TestInstallAgainstMoto(t *testing.T) {
 	bin := buildBinary(t)
-	moto, err := motoserver.Start(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer moto.Stop()
+	moto := testkit.StartRigT(t).Moto // behind the AWS model check
 	exp := testkit.NewExport(t, testkit.RSA2048, "shop.example.com", "Passphrase123")
 	pfx, err := pkcs12.Modern.Encode(exp.Key, exp.Leaf, nil, exp.Passphrase)
 	if err != nil {

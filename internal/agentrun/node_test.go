@@ -56,11 +56,10 @@ type e2e struct {
 func newE2E(t *testing.T) *e2e {
 	t.Helper()
 	ctx := context.Background()
-	moto, err := motoserver.Start(ctx)
-	if err != nil {
-		t.Fatalf("moto_server is required (.ci/run installs it): %v", err)
-	}
-	t.Cleanup(moto.Stop)
+	// moto behind the AWS model check (stopped, and checked, when t ends):
+	// the node's requests (S3 GetObject, GetSecretValue) are held to what
+	// AWS accepts.
+	moto := testkit.StartRigT(t).Moto
 	node, err := localenv.StartLocalNode(t.TempDir(), "shop.example.com")
 	if err != nil {
 		t.Fatalf("nginx is required (.ci/run installs it): %v", err)

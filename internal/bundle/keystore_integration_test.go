@@ -19,20 +19,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/certferry/certferry/internal/motoserver"
+	"github.com/certferry/certferry/internal/testkit"
 )
 
 var moto *motoserver.Server
 
 func TestMain(m *testing.M) {
-	var err error
-	moto, err = motoserver.Start(context.Background())
+	rig, err := testkit.StartRig(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bundle integration tests need moto_server:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
+	moto = rig.Moto
+	os.Exit(rig.Finish(m.Run()))
 }
 
 func motoConfig(t *testing.T) aws.Config {

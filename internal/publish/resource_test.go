@@ -1,4 +1,4 @@
-package publish
+package publish_test
 
 // The custom resource on CloudFormation-shaped requests (events/
 // publish-installer-*.json) against moto's S3, with the ResponseURL served
@@ -28,20 +28,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/certferry/certferry/internal/motoserver"
+	"github.com/certferry/certferry/internal/publish"
+	"github.com/certferry/certferry/internal/testkit"
 )
 
 var moto *motoserver.Server
 
 func TestMain(m *testing.M) {
-	var err error
-	moto, err = motoserver.Start(context.Background())
+	// moto behind the AWS model check: the publisher's PutObject requests
+	// are held to what S3 accepts.
+	rig, err := testkit.StartRig(context.Background())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "publish tests need moto_server:", err)
+		fmt.Fprintln(os.Stderr, "publish tests need moto_server and botocore's models:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
+	moto = rig.Moto
+	os.Exit(rig.Finish(m.Run()))
 }
 
 const bucket = "certferry-installerbucket-1a2b3c4d5e6f" // as in the events/ fixtures
@@ -72,11 +74,11 @@ func newS3(t *testing.T) *s3.Client {
 
 // builds writes three stand-in builds into a fresh package directory and
 // returns it with each build's content.
-func builds(t *testing.T, generation string) (string, map[Platform][]byte) {
+func builds(t *testing.T, generation string) (string, map[publish.Platform][]byte) {
 	t.Helper()
 	dir := t.TempDir()
-	content := map[Platform][]byte{}
-	for _, p := range Platforms {
+	content := map[publish.Platform][]byte{}
+	for _, p := range publish.Platforms {
 		b := []byte("certferry-node " + p.String() + " build " + generation + "\n" + strings.Repeat("x", 1000))
 		if err := os.WriteFile(filepath.Join(dir, p.PackageFile()), b, 0o755); err != nil {
 			t.Fatal(err)
@@ -192,7 +194,7 @@ func TestCreateUpdateDelete(t *testing.T) {
 	// their hashes come back as attributes.
 	dir1, gen1 := builds(t, "1")
 	e := newEndpoint(t)
-	if err := NewHandler(NewPublisher(api), dir1).Handle(ctx, event(t, "publish-installer-create.json", e)); err != nil {
+	if err := publish.NewHandler(publish.NewPublisher(api), dir1).Handle(ctx, event(t, "publish-installer-create.json", e)); err != nil {
 		t.Fatal(err)
 	}
 	resp, hdr := e.only(t)
@@ -213,12 +215,12 @@ func TestCreateUpdateDelete(t *testing.T) {
 	want1 := map[string][]byte{}
 	for p, b := range gen1 {
 		sha := hexSHA(b)
-		if resp.Data[attrOf[p]] != sha {
-			t.Errorf("attribute %s = %v, want %s", attrOf[p], resp.Data[attrOf[p]], sha)
+		if resp.Data[publish.AttrOf[p]] != sha {
+			t.Errorf("attribute %s = %v, want %s", publish.AttrOf[p], resp.Data[publish.AttrOf[p]], sha)
 		}
 		want1["installer/"+sha+"/"+p.FileName()] = b
 	}
-	if resp.Data[AttrBucket] != bucket || resp.Data[AttrKeyPrefix] != "installer/" {
+	if resp.Data[publish.AttrBucket] != bucket || resp.Data[publish.AttrKeyPrefix] != "installer/" {
 		t.Errorf("attributes %v", resp.Data)
 	}
 	got := objects(t, api)
@@ -230,7 +232,7 @@ func TestCreateUpdateDelete(t *testing.T) {
 			t.Errorf("object %s missing or different", k)
 		}
 	}
-	if _, ok := got["installer/"+hexSHA(gen1[Platform{"windows", "amd64"}])+"/certferry-node.exe"]; !ok {
+	if _, ok := got["installer/"+hexSHA(gen1[publish.Platform{"windows", "amd64"}])+"/certferry-node.exe"]; !ok {
 		t.Error("the Windows build is not named certferry-node.exe")
 	}
 	head, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(firstKey(want1))})
@@ -243,7 +245,7 @@ func TestCreateUpdateDelete(t *testing.T) {
 	// for commands still in flight.
 	dir2, gen2 := builds(t, "2")
 	e = newEndpoint(t)
-	if err := NewHandler(NewPublisher(api), dir2).Handle(ctx, event(t, "publish-installer-update.json", e)); err != nil {
+	if err := publish.NewHandler(publish.NewPublisher(api), dir2).Handle(ctx, event(t, "publish-installer-update.json", e)); err != nil {
 		t.Fatal(err)
 	}
 	resp, _ = e.only(t)
@@ -251,8 +253,8 @@ func TestCreateUpdateDelete(t *testing.T) {
 		t.Fatalf("Update answered %s %q: %s", resp.Status, resp.PhysicalResourceID, resp.Reason)
 	}
 	for p, b := range gen2 {
-		if resp.Data[attrOf[p]] != hexSHA(b) {
-			t.Errorf("Update attribute %s = %v, want the new build's hash", attrOf[p], resp.Data[attrOf[p]])
+		if resp.Data[publish.AttrOf[p]] != hexSHA(b) {
+			t.Errorf("Update attribute %s = %v, want the new build's hash", publish.AttrOf[p], resp.Data[publish.AttrOf[p]])
 		}
 	}
 	if got := objects(t, api); len(got) != 6 {
@@ -263,10 +265,10 @@ func TestCreateUpdateDelete(t *testing.T) {
 	// there already and are not rewritten.
 	time.Sleep(1100 * time.Millisecond) // S3 LastModified has second resolution
 	e = newEndpoint(t)
-	if err := NewHandler(NewPublisher(api), dir1).Handle(ctx, event(t, "publish-installer-update.json", e)); err != nil {
+	if err := publish.NewHandler(publish.NewPublisher(api), dir1).Handle(ctx, event(t, "publish-installer-update.json", e)); err != nil {
 		t.Fatal(err)
 	}
-	if resp, _ = e.only(t); resp.Status != cfn.StatusSuccess || resp.Data[AttrSHA256LinuxAmd64] != hexSHA(gen1[Platform{"linux", "amd64"}]) {
+	if resp, _ = e.only(t); resp.Status != cfn.StatusSuccess || resp.Data[publish.AttrSHA256LinuxAmd64] != hexSHA(gen1[publish.Platform{"linux", "amd64"}]) {
 		t.Fatalf("rollback Update answered %s %v: %s", resp.Status, resp.Data, resp.Reason)
 	}
 	head, err = api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(firstKey(want1))})
@@ -279,7 +281,7 @@ func TestCreateUpdateDelete(t *testing.T) {
 
 	// Delete: SUCCESS with the same physical id, every object kept.
 	e = newEndpoint(t)
-	if err := NewHandler(NewPublisher(api), dir2).Handle(ctx, event(t, "publish-installer-delete.json", e)); err != nil {
+	if err := publish.NewHandler(publish.NewPublisher(api), dir2).Handle(ctx, event(t, "publish-installer-delete.json", e)); err != nil {
 		t.Fatal(err)
 	}
 	if resp, _ = e.only(t); resp.Status != cfn.StatusSuccess || resp.PhysicalResourceID != physical {
@@ -322,7 +324,7 @@ func TestFailuresAnswerFailed(t *testing.T) {
 		{
 			name: "no such bucket",
 			setup: func(t *testing.T, ev *cfn.Event) string {
-				ev.ResourceProperties[PropBucket] = "certferry-no-such-bucket"
+				ev.ResourceProperties[publish.PropBucket] = "certferry-no-such-bucket"
 				dir, _ := builds(t, "1")
 				return dir
 			},
@@ -331,7 +333,7 @@ func TestFailuresAnswerFailed(t *testing.T) {
 		{
 			name: "a bad key prefix",
 			setup: func(t *testing.T, ev *cfn.Event) string {
-				ev.ResourceProperties[PropKeyPrefix] = "../"
+				ev.ResourceProperties[publish.PropKeyPrefix] = "../"
 				dir, _ := builds(t, "1")
 				return dir
 			},
@@ -340,7 +342,7 @@ func TestFailuresAnswerFailed(t *testing.T) {
 		{
 			name: "no bucket property",
 			setup: func(t *testing.T, ev *cfn.Event) string {
-				delete(ev.ResourceProperties, PropBucket)
+				delete(ev.ResourceProperties, publish.PropBucket)
 				dir, _ := builds(t, "1")
 				return dir
 			},
@@ -362,11 +364,11 @@ func TestFailuresAnswerFailed(t *testing.T) {
 			e := newEndpoint(t)
 			ev := event(t, "publish-installer-create.json", e)
 			dir := tc.setup(t, &ev)
-			var pub publisher = NewPublisher(api)
+			var pub publisher = publish.NewPublisher(api)
 			if tc.pub != nil {
 				pub = tc.pub
 			}
-			if err := NewHandler(pub, dir).Handle(deadlineCtx(t, time.Minute), ev); err != nil {
+			if err := publish.NewHandler(pub, dir).Handle(deadlineCtx(t, time.Minute), ev); err != nil {
 				t.Fatalf("Handle() = %v; the answer was delivered, so no error", err)
 			}
 			resp, _ := e.only(t)
@@ -387,16 +389,16 @@ func TestFailuresAnswerFailed(t *testing.T) {
 
 type panicking struct{}
 
-func (panicking) Publish(context.Context, string, string, string) (Publication, error) {
+func (panicking) Publish(context.Context, string, string, string) (publish.Publication, error) {
 	panic("boom")
 }
 
 // stalling publishes until its context ends, like an S3 call that hangs.
 type stalling struct{}
 
-func (stalling) Publish(ctx context.Context, _, _, _ string) (Publication, error) {
+func (stalling) Publish(ctx context.Context, _, _, _ string) (publish.Publication, error) {
 	<-ctx.Done()
-	return Publication{}, fmt.Errorf("put installer: %w", ctx.Err())
+	return publish.Publication{}, fmt.Errorf("put installer: %w", ctx.Err())
 }
 
 // A publish that would outlast the invocation is cut short so that the
@@ -404,7 +406,7 @@ func (stalling) Publish(ctx context.Context, _, _, _ string) (Publication, error
 func TestStalledPublishStillAnswers(t *testing.T) {
 	e := newEndpoint(t)
 	ev := event(t, "publish-installer-create.json", e)
-	h := NewHandler(stalling{}, t.TempDir())
+	h := publish.NewHandler(stalling{}, t.TempDir())
 	h.Reserve = 2 * time.Second
 	ctx := deadlineCtx(t, 4*time.Second)
 	if err := h.Handle(ctx, ev); err != nil {
@@ -426,7 +428,7 @@ func TestAnswerDelivery(t *testing.T) {
 	dir, _ := builds(t, "1")
 	e := newEndpoint(t)
 	e.fail = 2
-	if err := NewHandler(NewPublisher(api), dir).Handle(deadlineCtx(t, time.Minute), event(t, "publish-installer-create.json", e)); err != nil {
+	if err := publish.NewHandler(publish.NewPublisher(api), dir).Handle(deadlineCtx(t, time.Minute), event(t, "publish-installer-create.json", e)); err != nil {
 		t.Fatalf("Handle() after two refused attempts = %v", err)
 	}
 	if resp, _ := e.only(t); resp.Status != cfn.StatusSuccess {
@@ -434,7 +436,7 @@ func TestAnswerDelivery(t *testing.T) {
 	}
 	e = newEndpoint(t)
 	e.fail = 100
-	err := NewHandler(NewPublisher(api), dir).Handle(deadlineCtx(t, time.Minute), event(t, "publish-installer-delete.json", e))
+	err := publish.NewHandler(publish.NewPublisher(api), dir).Handle(deadlineCtx(t, time.Minute), event(t, "publish-installer-delete.json", e))
 	if err == nil || !strings.Contains(err.Error(), "answer CloudFormation") {
 		t.Fatalf("Handle() with an unreachable response URL = %v, want an error", err)
 	}
@@ -449,7 +451,7 @@ func TestAnswerDelivery(t *testing.T) {
 	}))
 	defer hang.Close()
 	defer close(release)
-	h := NewHandler(NewPublisher(api), dir)
+	h := publish.NewHandler(publish.NewPublisher(api), dir)
 	h.ResponseTimeout = 200 * time.Millisecond
 	ev := event(t, "publish-installer-delete.json", e)
 	ev.ResponseURL = hang.URL + "/answer"
@@ -461,16 +463,16 @@ func TestAnswerDelivery(t *testing.T) {
 
 func TestKeyLayout(t *testing.T) {
 	sha := strings.Repeat("ab", 32)
-	for p, want := range map[Platform]string{
+	for p, want := range map[publish.Platform]string{
 		{"linux", "amd64"}:   "installer/" + sha + "/certferry-node",
 		{"linux", "arm64"}:   "installer/" + sha + "/certferry-node",
 		{"windows", "amd64"}: "installer/" + sha + "/certferry-node.exe",
 	} {
-		if got := Key("installer/", sha, p); got != want {
-			t.Errorf("Key(%s) = %q, want %q", p, got, want)
+		if got := publish.Key("installer/", sha, p); got != want {
+			t.Errorf("publish.Key(%s) = %q, want %q", p, got, want)
 		}
 	}
-	if len(Platforms) != 3 || len(attrOf) != 3 {
+	if len(publish.Platforms) != 3 || len(publish.AttrOf) != 3 {
 		t.Fatal("every published platform needs an attribute")
 	}
 }
@@ -488,4 +490,10 @@ func firstKey(m map[string][]byte) string {
 		return k
 	}
 	return ""
+}
+
+// publisher is the handler's dependency (the package's own interface,
+// restated for this external test).
+type publisher interface {
+	Publish(ctx context.Context, bucket, prefix, dir string) (publish.Publication, error)
 }

@@ -70,12 +70,14 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "realserver: build certferry-node:", err)
 		return 1
 	}
-	moto, err = motoserver.Start(context.Background())
+	// moto behind the AWS model check: the installer's own requests
+	// (GetSecretValue) are held to what AWS accepts.
+	rig, err := testkit.StartRig(context.Background())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "realserver: moto_server is required (.ci/run installs it):", err)
+		fmt.Fprintln(os.Stderr, "realserver: moto_server and botocore's models are required (.ci/run installs them):", err)
 		return 1
 	}
-	defer moto.Stop()
+	moto = rig.Moto
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion("us-east-1"), awsconfig.WithBaseEndpoint(moto.URL),
 		awsconfig.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, nil
@@ -85,7 +87,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	sm = secretsmanager.NewFromConfig(cfg)
-	return m.Run()
+	return rig.Finish(m.Run())
 }
 
 // build compiles cmd/certferry-node the way the release does.
