@@ -113,6 +113,10 @@ func openDir(dir string, create bool) (int, error) {
 	return fd, nil
 }
 
+// maxExisting bounds what the installer reads of an existing target (and
+// so backs up): certificates, keys and keystores are far smaller.
+const maxExisting = 16 << 20
+
 // existing is a target's state before the run.
 type existing struct {
 	content  []byte
@@ -149,9 +153,13 @@ func inspect(dirfd int, path string) (*existing, error) {
 	if err := unix.Fstat(fd, &fst); err != nil || fst.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("%s changed while being read", path)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(f, maxExisting+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > maxExisting {
+		// Its backup would be cut, and a rollback would put back a cut file.
+		return nil, fmt.Errorf("%s is larger than %d MiB; the installer does not replace it", path, maxExisting>>20)
 	}
 	return &existing{content: b, uid: int(fst.Uid), gid: int(fst.Gid), mode: uint32(fst.Mode) & 0o7777}, nil
 }

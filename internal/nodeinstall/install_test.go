@@ -595,3 +595,27 @@ func TestParamsFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// A target larger than the installer reads (16 MiB) is refused before
+// anything is written: its backup would be truncated, and a rollback would
+// then put back a cut file.
+func TestHugeExistingTargetRefused(t *testing.T) {
+	f := newFixture(t, testkit.ECP256)
+	r := newRig(t)
+	p := r.params(f)
+	writeFile(t, p.CertPath, strings.Repeat("x", 16<<20+1), 0, 0, 0o644)
+	before := stateOf(t, p.CertPath)
+	r.server.ignoreFiles = true
+	r.server.served = newFixture(t, testkit.ECP256).exp.Leaf
+	res := r.run(p)
+	if after := stateOf(t, p.CertPath); after != before {
+		t.Fatalf("the %d-byte file is now %d bytes (result %+v)", len(before.content), len(after.content), res)
+	}
+	if res.Status != StatusFailed || !strings.Contains(res.Detail, "larger than") {
+		t.Fatalf("result %+v, want failed: larger than the installer reads", res)
+	}
+	if stateOf(t, p.KeyPath).exists {
+		t.Fatal("wrote the key")
+	}
+	r.assertClean("shop-web")
+}
