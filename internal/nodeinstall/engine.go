@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -225,6 +226,11 @@ func workContext(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // acquire takes the name's lock within lockWait and the work budget.
 func (e *Engine) acquire(ctx context.Context, name string) (*lockFile, error) {
+	if !filepath.IsAbs(e.StateDir) {
+		// The file flow walks every directory from / and the check that
+		// targets lie outside the state directory compares absolute paths.
+		return nil, fmt.Errorf("state directory %s is not an absolute path", sanitize(e.StateDir, 200))
+	}
 	if err := e.state().ensure(); err != nil {
 		return nil, err
 	}
