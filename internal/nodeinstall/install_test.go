@@ -619,3 +619,23 @@ func TestHugeExistingTargetRefused(t *testing.T) {
 	}
 	r.assertClean("shop-web")
 }
+
+// The worst case stays under the contract's 2,000 characters: progress
+// lines up to their cap, then a result whose every field is at its longest,
+// including a Format that failed validation (echoed from SSM_Format).
+func TestOutputBoundWorstCase(t *testing.T) {
+	var buf bytes.Buffer
+	e := &Engine{Out: &buf}
+	for range 50 {
+		e.say("%s", strings.Repeat("error ", 100))
+	}
+	p := Params{Format: strings.Repeat("pkcs12\n", 5000)}
+	res := e.Run(t.Context(), p) // fails validation; echoes the format
+	res.Status, res.Reload, res.Verify = StatusRolledBack, "skipped", "mismatch"
+	res.Fingerprint, res.Serial = strings.TrimSuffix(strings.Repeat("AB:", 32), ":"), strings.Repeat("f", 64)
+	res.Detail = strings.Repeat("detail ", 500)
+	buf.WriteString(res.Line() + "\n")
+	if out := buf.String(); len(out) >= maxOutput {
+		t.Fatalf("output is %d characters, want < %d", len(out), maxOutput)
+	}
+}
