@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -66,6 +67,11 @@ func (r Result) ExitCode() int {
 
 // Line renders r as the last output line.
 func (r Result) Line() string {
+	// Every field is bounded: format may echo an SSM_Format that failed
+	// validation.
+	r.Status, r.Format = sanitize(r.Status, 12), sanitize(r.Format, 12)
+	r.Reload, r.Verify = sanitize(r.Reload, 12), sanitize(r.Verify, 12)
+	r.Fingerprint, r.Serial = sanitize(r.Fingerprint, 95), sanitize(r.Serial, 64)
 	r.Detail = sanitize(r.Detail, 400)
 	b, _ := json.Marshal(r) // strings only: cannot fail
 	return ResultPrefix + string(b)
@@ -159,6 +165,10 @@ func (e *Engine) now() time.Time {
 	return time.Now()
 }
 
+// resultRoom is the most a result line takes (every field at its bound,
+// with the newline): 715 characters.
+const resultRoom = 720
+
 // say prints a progress line, keeping stdout within maxOutput with room
 // for the result line.
 func (e *Engine) say(format string, args ...any) {
@@ -166,7 +176,7 @@ func (e *Engine) say(format string, args ...any) {
 		return
 	}
 	line := "certferry-node: " + sanitize(fmt.Sprintf(format, args...), 200) + "\n"
-	if e.written+len(line) > maxOutput-600 {
+	if e.written+len(line) >= maxOutput-resultRoom {
 		return
 	}
 	e.written += len(line)
@@ -225,6 +235,11 @@ func workContext(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // acquire takes the name's lock within lockWait and the work budget.
 func (e *Engine) acquire(ctx context.Context, name string) (*lockFile, error) {
+	if !filepath.IsAbs(e.StateDir) {
+		// The file flow walks every directory from / and the check that
+		// targets lie outside the state directory compares absolute paths.
+		return nil, fmt.Errorf("state directory %s is not an absolute path", sanitize(e.StateDir, 200))
+	}
 	if err := e.state().ensure(); err != nil {
 		return nil, err
 	}

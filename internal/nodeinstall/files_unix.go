@@ -113,11 +113,16 @@ func openDir(dir string, create bool) (int, error) {
 	return fd, nil
 }
 
+// maxExisting bounds what the installer reads of an existing target (and
+// so backs up): certificates, keys and keystores are far smaller.
+const maxExisting = 16 << 20
+
 // existing is a target's state before the run.
 type existing struct {
 	content  []byte
 	uid, gid int
 	mode     uint32
+	acl      []byte // POSIX access ACL, nil when none
 }
 
 // inspect reads the regular file name in dirfd, nil when there is none; a
@@ -149,16 +154,25 @@ func inspect(dirfd int, path string) (*existing, error) {
 	if err := unix.Fstat(fd, &fst); err != nil || fst.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("%s changed while being read", path)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(f, maxExisting+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return &existing{content: b, uid: int(fst.Uid), gid: int(fst.Gid), mode: uint32(fst.Mode) & 0o7777}, nil
+	if len(b) > maxExisting {
+		// Its backup would be cut, and a rollback would put back a cut file.
+		return nil, fmt.Errorf("%s is larger than %d MiB; the installer does not replace it", path, maxExisting>>20)
+	}
+	acl, err := getACL(fd)
+	if err != nil {
+		return nil, fmt.Errorf("read the ACL of %s: %w", path, err)
+	}
+	return &existing{content: b, uid: int(fst.Uid), gid: int(fst.Gid), mode: uint32(fst.Mode) & 0o7777, acl: acl}, nil
 }
 
 // writeNew creates name in dirfd exclusively (never through a symlink),
-// 0600 while it is written, then sets owner and mode, and syncs it.
-func writeNew(dirfd int, name string, data []byte, uid, gid int, mode uint32) (err error) {
+// 0600 while it is written, then sets owner, mode and ACL (nil: none), and
+// syncs it.
+func writeNew(dirfd int, name string, data []byte, uid, gid int, mode uint32, acl []byte) (err error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
@@ -180,6 +194,9 @@ func writeNew(dirfd int, name string, data []byte, uid, gid int, mode uint32) (e
 	}
 	if err := unix.Fchmod(fd, mode); err != nil {
 		return fmt.Errorf("chmod %s: %w", name, err)
+	}
+	if err := setACL(fd, acl); err != nil {
+		return fmt.Errorf("set the ACL of %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", name, err)
@@ -243,6 +260,7 @@ type planned struct {
 	old      *existing
 	uid, gid int
 	mode     uint32
+	acl      []byte
 }
 
 // plan resolves every target, reads what is there and decides owner and
@@ -306,6 +324,11 @@ func plan(p Params, ts []target, state string) ([]planned, error) {
 		default:
 			pl.mode = 0o600
 		}
+		if pl.old != nil && pl.mode == pl.old.mode {
+			// The mode is kept, so is the ACL it goes with (a mode
+			// option that changes it replaces both).
+			pl.acl = pl.old.acl
+		}
 		out = append(out, pl)
 	}
 	return out, nil
@@ -315,7 +338,7 @@ func plan(p Params, ts []target, state string) ([]planned, error) {
 // owner and mode.
 func unchanged(ps []planned) bool {
 	for _, pl := range ps {
-		if pl.old == nil || pl.old.uid != pl.uid || pl.old.gid != pl.gid || pl.old.mode != pl.mode {
+		if pl.old == nil || pl.old.uid != pl.uid || pl.old.gid != pl.gid || pl.old.mode != pl.mode || !bytes.Equal(pl.old.acl, pl.acl) {
 			return false
 		}
 		if pl.same != nil {
@@ -348,7 +371,7 @@ func (e *Engine) installSet(ctx context.Context, name, fingerprint, service stri
 	for i, pl := range ps {
 		jf := journalFile{Path: pl.resolved, Temp: filepath.Join(filepath.Dir(pl.resolved), ".certferry-"+name+"."+randomSuffix()+".tmp")}
 		if pl.old != nil {
-			jf.Existed, jf.UID, jf.GID, jf.Mode = true, pl.old.uid, pl.old.gid, pl.old.mode
+			jf.Existed, jf.UID, jf.GID, jf.Mode, jf.ACL = true, pl.old.uid, pl.old.gid, pl.old.mode, pl.old.acl
 			jf.Backup = filepath.Join(sd.backupDir(name), gen, strconv.Itoa(i))
 		}
 		j.Files = append(j.Files, jf)
@@ -378,7 +401,7 @@ func (e *Engine) installSet(ctx context.Context, name, fingerprint, service stri
 		if pl.old == nil {
 			continue
 		}
-		if err := writeNew(bfd, strconv.Itoa(i), pl.old.content, pl.old.uid, pl.old.gid, pl.old.mode); err != nil {
+		if err := writeNew(bfd, strconv.Itoa(i), pl.old.content, pl.old.uid, pl.old.gid, pl.old.mode, pl.old.acl); err != nil {
 			return fail(fmt.Errorf("back up %s: %w", pl.resolved, err))
 		}
 		e.at("backup")
@@ -391,7 +414,7 @@ func (e *Engine) installSet(ctx context.Context, name, fingerprint, service stri
 		if err != nil {
 			return fail(err)
 		}
-		err = writeNew(fd, filepath.Base(j.Files[i].Temp), pl.Content, pl.uid, pl.gid, pl.mode)
+		err = writeNew(fd, filepath.Base(j.Files[i].Temp), pl.Content, pl.uid, pl.gid, pl.mode, pl.acl)
 		unix.Close(fd)
 		if err != nil {
 			return fail(fmt.Errorf("write %s: %w", pl.resolved, err))
@@ -510,10 +533,10 @@ func restoreOne(jf journalFile, restore bool) error {
 		return err
 	}
 	if cur, err := inspect(fd, jf.Path); err == nil && cur != nil && bytes.Equal(cur.content, old) &&
-		cur.uid == jf.UID && cur.gid == jf.GID && cur.mode == jf.Mode {
+		cur.uid == jf.UID && cur.gid == jf.GID && cur.mode == jf.Mode && bytes.Equal(cur.acl, jf.ACL) {
 		return nil
 	}
-	if err := writeNew(fd, tmp, old, jf.UID, jf.GID, jf.Mode); err != nil {
+	if err := writeNew(fd, tmp, old, jf.UID, jf.GID, jf.Mode, jf.ACL); err != nil {
 		return fmt.Errorf("restore %s: %w", jf.Path, err)
 	}
 	if err := renameInto(jf.Temp, jf.Path); err != nil {
@@ -547,7 +570,7 @@ func readBackup(jf journalFile) ([]byte, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("read backup %s: %w", path, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != jf.UID || int(st.Gid) != jf.GID || st.Mode&0o7777 != jf.Mode {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != jf.UID || int(st.Gid) != jf.GID || uint32(st.Mode)&0o7777 != jf.Mode {
 		return nil, fmt.Errorf("read backup %s: not the backup the installer wrote (owner or mode changed)", path)
 	}
 	return io.ReadAll(f)

@@ -595,3 +595,47 @@ func TestParamsFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// A target larger than the installer reads (16 MiB) is refused before
+// anything is written: its backup would be truncated, and a rollback would
+// then put back a cut file.
+func TestHugeExistingTargetRefused(t *testing.T) {
+	f := newFixture(t, testkit.ECP256)
+	r := newRig(t)
+	p := r.params(f)
+	writeFile(t, p.CertPath, strings.Repeat("x", 16<<20+1), 0, 0, 0o644)
+	before := stateOf(t, p.CertPath)
+	r.server.ignoreFiles = true
+	r.server.served = newFixture(t, testkit.ECP256).exp.Leaf
+	res := r.run(p)
+	if after := stateOf(t, p.CertPath); after != before {
+		t.Fatalf("the %d-byte file is now %d bytes (result %+v)", len(before.content), len(after.content), res)
+	}
+	if res.Status != StatusFailed || !strings.Contains(res.Detail, "larger than") {
+		t.Fatalf("result %+v, want failed: larger than the installer reads", res)
+	}
+	if stateOf(t, p.KeyPath).exists {
+		t.Fatal("wrote the key")
+	}
+	r.assertClean("shop-web")
+}
+
+// The worst case stays under the contract's 2,000 characters: progress
+// lines up to their cap, then a result whose every field is at its longest,
+// including a Format that failed validation (echoed from SSM_Format).
+func TestOutputBoundWorstCase(t *testing.T) {
+	var buf bytes.Buffer
+	e := &Engine{Out: &buf}
+	for range 50 {
+		e.say("%s", strings.Repeat("error ", 100))
+	}
+	p := Params{Format: strings.Repeat("pkcs12\n", 5000)}
+	res := e.Run(t.Context(), p) // fails validation; echoes the format
+	res.Status, res.Reload, res.Verify = StatusRolledBack, "skipped", "mismatch"
+	res.Fingerprint, res.Serial = strings.TrimSuffix(strings.Repeat("AB:", 32), ":"), strings.Repeat("f", 64)
+	res.Detail = strings.Repeat("detail ", 500)
+	buf.WriteString(res.Line() + "\n")
+	if out := buf.String(); len(out) >= maxOutput {
+		t.Fatalf("output is %d characters, want < %d", len(out), maxOutput)
+	}
+}

@@ -33,6 +33,7 @@ type journalFile struct {
 	UID     int    `json:"uid"`
 	GID     int    `json:"gid"`
 	Mode    uint32 `json:"mode"`
+	ACL     []byte `json:"acl,omitempty"` // POSIX access ACL (Linux), restored with the file
 }
 
 // journal is the record of one run, kept at <state>/journal/<name>.json and

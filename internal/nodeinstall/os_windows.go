@@ -12,9 +12,12 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// privateDir makes d. %ProgramData%\certferry inherits ProgramData's ACL
-// (Administrators and SYSTEM full control, Users read); the installer keeps
-// no key material there on Windows (the PFX goes straight to the store).
+// privateDir makes d and gives it a protected DACL: SYSTEM and
+// Administrators only, owner Administrators. %ProgramData%'s inherited ACL
+// lets every user create files and folders below it (BUILTIN\Users: WD, AD
+// on containers), and a rollback acts as SYSTEM on what a journal there
+// names, so the state directory must not inherit it. A symlink or junction
+// is refused.
 func privateDir(d string) error {
 	if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
@@ -23,8 +26,25 @@ func privateDir(d string) error {
 	if err != nil {
 		return err
 	}
-	if !fi.IsDir() {
-		return errors.New("is not a directory")
+	if !fi.IsDir() || fi.Mode()&(os.ModeSymlink|os.ModeIrregular) != 0 {
+		return errors.New("is not a directory (a symlink or junction is refused)")
+	}
+	sd, err := windows.SecurityDescriptorFromString("O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)")
+	if err != nil {
+		return fmt.Errorf("build its ACL: %w", err)
+	}
+	owner, _, err := sd.Owner()
+	if err != nil {
+		return fmt.Errorf("build its ACL: %w", err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		return fmt.Errorf("build its ACL: %w", err)
+	}
+	if err := windows.SetNamedSecurityInfo(d, windows.SE_FILE_OBJECT,
+		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION,
+		owner, nil, dacl, nil); err != nil {
+		return fmt.Errorf("restrict it to SYSTEM and Administrators: %w", err)
 	}
 	return nil
 }
@@ -33,9 +53,22 @@ func syncDir(string) error { return nil }
 
 func openNoFollow(path string) (*os.File, error) { return os.Open(path) }
 
-// ownFile: the Windows state directory inherits %ProgramData%'s ACL, which
-// only administrators can write.
-func ownFile(*os.File) error { return nil }
+// ownFile: f belongs to SYSTEM or Administrators (a file a user planted
+// before privateDir restricted the directory belongs to that user).
+func ownFile(f *os.File) error {
+	sd, err := windows.GetSecurityInfo(windows.Handle(f.Fd()), windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION)
+	if err != nil {
+		return fmt.Errorf("read its owner: %w", err)
+	}
+	owner, _, err := sd.Owner()
+	if err != nil {
+		return fmt.Errorf("read its owner: %w", err)
+	}
+	if owner == nil || !(owner.IsWellKnown(windows.WinLocalSystemSid) || owner.IsWellKnown(windows.WinBuiltinAdministratorsSid)) {
+		return errors.New("owned by neither SYSTEM nor Administrators")
+	}
+	return nil
+}
 
 type lockFile struct{ f *os.File }
 

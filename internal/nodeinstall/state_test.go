@@ -230,3 +230,21 @@ func TestJournalSaveFails(t *testing.T) {
 		})
 	}
 }
+
+// CERTFERRY_STATE_DIR given as a relative path is refused before anything
+// happens (a target inside it would pass the prefix check).
+func TestRelativeStateDirRefused(t *testing.T) {
+	f := newFixture(t, testkit.ECP256)
+	r := newRig(t)
+	t.Chdir(r.etc)
+	p := r.params(f, func(p *Params) { p.CertPath = filepath.Join(r.etc, "state", "journal", "shop-web.json") })
+	e := r.engine()
+	e.StateDir = "state"
+	res := e.Run(context.Background(), p)
+	if res.Status != StatusFailed || !strings.Contains(res.Detail, "not an absolute path") {
+		t.Fatalf("%+v", res)
+	}
+	if _, err := os.Lstat(filepath.Join(r.etc, "state")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("made the state directory: %v", err)
+	}
+}

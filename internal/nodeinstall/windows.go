@@ -91,7 +91,7 @@ func (e *Engine) runWindows(ctx context.Context, p Params, r Result) Result {
 
 	j := &journal{Name: p.CertName, Fingerprint: m.fingerprint, Phase: phasePrepared, Site: p.IisSite,
 		OldThumb: oldThumb, OldStore: oldStore, NewThumb: m.thumbprint, NewStore: p.CertStore, HadNew: had}
-	if err := sd.save(j); err != nil {
+	if err := e.save(j); err != nil {
 		r.Detail = note(err.Error())
 		return r
 	}
@@ -108,7 +108,7 @@ func (e *Engine) runWindows(ctx context.Context, p Params, r Result) Result {
 	}
 	if !had {
 		j.Imported = true // set before the call: a kill during Import still removes it
-		if err := sd.save(j); err != nil {
+		if err := e.save(j); err != nil {
 			return rollback(err.Error())
 		}
 		thumb, err := e.Store.Import(work, p.CertStore, m.pkcs12, m.passphrase)
@@ -129,7 +129,7 @@ func (e *Engine) runWindows(ctx context.Context, p Params, r Result) Result {
 	}
 	if p.IisSite != "" {
 		j.Bound = true
-		if err := sd.save(j); err != nil {
+		if err := e.save(j); err != nil {
 			return rollback(err.Error())
 		}
 		if err := e.Store.Bind(work, p.IisSite, p.CertStore, m.thumbprint); err != nil {
@@ -150,7 +150,7 @@ func (e *Engine) runWindows(ctx context.Context, p Params, r Result) Result {
 		r.Verify = "ok"
 	}
 	j.Phase = phaseVerified
-	if err := sd.save(j); err != nil {
+	if err := e.save(j); err != nil {
 		return rollback(err.Error())
 	}
 	e.at("verified")
@@ -167,7 +167,7 @@ func (e *Engine) rollbackWindows(ctx context.Context, j *journal) error {
 	sd := e.state()
 	if j.Phase != phaseRollingBack {
 		j.Phase = phaseRollingBack
-		if err := sd.save(j); err != nil {
+		if err := e.save(j); err != nil {
 			return err
 		}
 	}
