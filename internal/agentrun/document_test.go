@@ -206,6 +206,17 @@ func TestLinuxStepIsPOSIXShell(t *testing.T) {
 			t.Errorf("Windows step lacks %q", want)
 		}
 	}
+	// Any user may create folders under %ProgramData%: the step runs the
+	// installer only from a chain owned by SYSTEM or Administrators, each
+	// checked before the binary is trusted (PowerShell cannot run here).
+	for _, want := range []string{"Assert-Trusted $state", "Assert-Trusted $cache", "Assert-Trusted $dir", "Assert-Trusted $bin", "'S-1-5-18'", "'S-1-5-32-544'"} {
+		if !strings.Contains(ws, want) {
+			t.Errorf("Windows step lacks %q", want)
+		}
+	}
+	if i, j := strings.Index(ws, "Assert-Trusted $dir"), strings.Index(ws, "Get-FileHash -LiteralPath $bin"); i < 0 || j < 0 || i > j {
+		t.Error("the Windows step must check the cache directory's owner before it trusts a cached binary")
+	}
 }
 
 var hostile = []string{
