@@ -1,6 +1,7 @@
 package agentrun
 
 import (
+	"encoding/json"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -34,6 +35,49 @@ var (
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
+// textualParams are the parameters the download steps' sourceInfo names as
+// {{Name}}: AWS documents ENV_VAR parameters only as SSM_<Name> variables
+// for agents >= 3.3.2746.0, not whether such agents still paste them into
+// other plugins' inputs, so these are plain parameters, pasted by every
+// agent; their patterns hold no character a shell, PowerShell or a URL
+// would read as syntax (TestTextualParamsAreInert).
+var textualParams = []string{"Region", "InstallerBucket", "InstallerKeyPrefix",
+	"InstallerSha256LinuxAmd64", "InstallerSha256LinuxArm64", "InstallerSha256WindowsAmd64"}
+
+// Every {{Name}} outside the scripts names a textual parameter, and every
+// textual parameter's pattern refuses shell, PowerShell and URL syntax.
+func TestTextualParamsAreInert(t *testing.T) {
+	d := loadDoc(t)
+	ref := regexp.MustCompile(`\{\{\s*([A-Za-z0-9]+)\s*\}\}`)
+	used := map[string]bool{}
+	for _, st := range d.MainSteps {
+		if st.Action == "aws:runShellScript" || st.Action == "aws:runPowerShellScript" {
+			continue
+		}
+		raw, _ := json.Marshal(st.Inputs)
+		for _, m := range ref.FindAllStringSubmatch(string(raw), -1) {
+			used[m[1]] = true
+			if !slicesContains(textualParams, m[1]) {
+				t.Errorf("step %s pastes {{%s}}, an ENV_VAR parameter: agents >= 3.3.2746.0 may leave it as written", st.Name, m[1])
+			}
+		}
+	}
+	for _, name := range textualParams {
+		if !used[name] && name != "Region" {
+			t.Errorf("%s is textual but no download step uses it", name)
+		}
+		re, err := d.Pattern(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"a'b", `a"b`, "a$b", "a`b", "a;b", "a b", "a\nb", "a?b", "a#b", "a%b", "a&b", "a|b", "a(b", "a{b", "a\\b", "a@b"} {
+			if re.MatchString(bad) {
+				t.Errorf("%s's allowedPattern accepts %q", name, bad)
+			}
+		}
+	}
+}
+
 func TestDocumentShape(t *testing.T) {
 	d := loadDoc(t)
 	if len(d.Parameters) != len(wantParams) {
@@ -45,8 +89,12 @@ func TestDocumentShape(t *testing.T) {
 			t.Errorf("parameter %s missing", name)
 			continue
 		}
-		if p.Type != "String" || p.InterpolationType != "ENV_VAR" {
-			t.Errorf("%s: type %q interpolationType %q, want String ENV_VAR", name, p.Type, p.InterpolationType)
+		wantInterp := "ENV_VAR"
+		if slicesContains(textualParams, name) {
+			wantInterp = ""
+		}
+		if p.Type != "String" || p.InterpolationType != wantInterp {
+			t.Errorf("%s: type %q interpolationType %q, want String %q", name, p.Type, p.InterpolationType, wantInterp)
 		}
 		if !strings.HasPrefix(p.AllowedPattern, "^") || !strings.HasSuffix(p.AllowedPattern, "$") {
 			t.Errorf("%s: allowedPattern %q is not anchored", name, p.AllowedPattern)

@@ -150,7 +150,7 @@ func (a *Agent) runStep(ctx context.Context, d *Document, res *Result, step Step
 		return a.runShellScript(ctx, d, res, step, values)
 	case "aws:downloadContent":
 		var msg string
-		msg, err = a.downloadContent(ctx, res, step, values)
+		msg, err = a.downloadContent(ctx, res, step, a.inputs(d, step, values))
 		if err == nil {
 			sr.Status, sr.ExitCode, sr.Stdout = StatusSuccess, 0, msg+"\n"
 			a.write(a.Stdout, sr.Stdout)
@@ -171,13 +171,7 @@ func (a *Agent) runStep(ctx context.Context, d *Document, res *Result, step Step
 // in its own process group, killed with SIGKILL at timeoutSeconds.
 func (a *Agent) runShellScript(ctx context.Context, d *Document, res *Result, step Step, values map[string]string) StepResult {
 	sr := StepResult{Name: step.Name, Action: step.Action, Status: StatusFailed, ExitCode: 1}
-	inputs, _ := substitute(step.Inputs, values).(map[string]any)
-	if !a.Legacy {
-		// ENV_VAR parameters reach the script as variables: their {{Name}}
-		// text stays as written, so a script that relied on the text instead
-		// of the variable fails here. Other parameters are substituted.
-		inputs["runCommand"] = substitute(step.Inputs["runCommand"], plainParams(d, values))
-	}
+	inputs := a.inputs(d, step, values)
 	lines, err := stringList(inputs["runCommand"])
 	if err != nil {
 		sr.Stderr = fmt.Sprintf("runCommand: %v\n", err)
@@ -280,8 +274,7 @@ func (a *Agent) agentEnv(d *Document, res *Result, values map[string]string) []s
 // (<key>/), and when the listing is refused or empty it is one object; a
 // file lands at destinationPath, or inside it when that is a directory or
 // ends with "/"; downloaded files get mode 0700.
-func (a *Agent) downloadContent(ctx context.Context, res *Result, step Step, values map[string]string) (string, error) {
-	inputs, _ := substitute(step.Inputs, values).(map[string]any)
+func (a *Agent) downloadContent(ctx context.Context, res *Result, step Step, inputs map[string]any) (string, error) {
 	if t, _ := inputs["sourceType"].(string); t != "S3" {
 		return "", fmt.Errorf("sourceType %q is not supported by agent-run (S3 only)", t)
 	}
@@ -428,6 +421,24 @@ func newCommandID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// inputs returns the step's inputs with {{Name}} substituted as the agent
+// does. An agent older than 3.3.2746.0 (Legacy) pastes every value. A newer
+// one gives ENV_VAR parameters to the process as SSM_<Name> "instead of
+// directly inserting" them (AWS blog "Run Command now supports interpolating
+// parameters into environment variables"); whether it still pastes them into
+// other plugins' inputs (aws:downloadContent's sourceInfo) is not documented,
+// so agent-run takes the strict reading: an ENV_VAR parameter's {{Name}} text
+// stays as written in every input, and a document that relied on it fails
+// here. Other parameters are substituted everywhere.
+func (a *Agent) inputs(d *Document, step Step, values map[string]string) map[string]any {
+	if a.Legacy {
+		in, _ := substitute(step.Inputs, values).(map[string]any)
+		return in
+	}
+	in, _ := substitute(step.Inputs, plainParams(d, values)).(map[string]any)
+	return in
 }
 
 // plainParams are the values of parameters without interpolationType ENV_VAR.

@@ -61,7 +61,6 @@ parameters:
     type: String
     default: obj
     allowedPattern: '^[a-z/]+$'
-    interpolationType: ENV_VAR
 mainSteps:
   - action: aws:downloadContent
     name: fetch
@@ -148,6 +147,32 @@ func TestRunEnvironmentAndSubstitution(t *testing.T) {
 	}
 	if s3.gets[0] != "bkt/a/b" {
 		t.Errorf("downloaded %v", s3.gets)
+	}
+}
+
+// An ENV_VAR parameter in another plugin's input (downloadContent's
+// sourceInfo): an agent older than 3.3.2746.0 pastes it; for newer agents
+// AWS documents only the SSM_<Name> variable, so agent-run leaves the
+// {{Name}} text as written and the download fails — which is why the
+// document's download parameters are not ENV_VAR.
+func TestEnvVarParameterNotPastedIntoDownloads(t *testing.T) {
+	doc := strings.Replace(tinyDoc, "    allowedPattern: '^[a-z/]+$'\n", "    allowedPattern: '^[a-z/]+$'\n    interpolationType: ENV_VAR\n", 1)
+	d := parse(t, doc)
+	for _, legacy := range []bool{false, true} {
+		s3 := &fakeS3{objects: map[string][]byte{"bkt/a/b": []byte("content")}}
+		a := newAgent(t, s3)
+		a.Legacy = legacy
+		res, err := a.Run(context.Background(), d, map[string]string{"Word": "shout", "Key": "a/b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetch, _ := res.Step("fetch")
+		switch {
+		case legacy && (fetch.Status != StatusSuccess || s3.gets[0] != "bkt/a/b"):
+			t.Errorf("legacy agent: fetch %s, gets %v; want the value pasted", fetch.Status, s3.gets)
+		case !legacy && (fetch.Status != StatusFailed || s3.gets[0] != "bkt/{{Key}}"):
+			t.Errorf("current agent: fetch %s, gets %v; want {{Key}} left as written", fetch.Status, s3.gets)
+		}
 	}
 }
 
