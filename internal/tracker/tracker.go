@@ -200,7 +200,18 @@ func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.D
 		slog.WarnContext(ctx, "invocation output unavailable", "commandId", st.CommandID, "instanceId", st.InstanceID, "error", err)
 	}
 	res, perr := document.ParseResult(o.stdout)
-	if st.Status == "Failed" {
+	status := st.Status
+	if status == "Failed" && o.resultStepOK {
+		// The invocation failed in another step (the download of the
+		// other Linux architecture, say), but the install step ran to
+		// its end with code 0: its result line is the node's state
+		// (design.md: the tracker trusts the result step, not the
+		// invocation's overall status, "Understanding command statuses").
+		status = "Success"
+		slog.WarnContext(ctx, "invocation failed in another step; the install step succeeded", "commandId", st.CommandID,
+			"instanceId", st.InstanceID, "failedStep", o.failedStep)
+	}
+	if status == "Failed" {
 		r.State, r.Error = inventory.NodeFailed, "SSM reports Failed"
 		switch {
 		case perr == nil:
@@ -241,6 +252,7 @@ type nodeOutput struct {
 	stdout, stderr string
 	failedStep     string // the first step SSM reports failed, and its output
 	failedOutput   string
+	resultStepOK   bool // the result step ran and SSM reports it Success (not skipped)
 }
 
 // errNotVisible marks one read that found no invocation yet.
@@ -308,6 +320,11 @@ func (t *Tracker) readOnce(ctx context.Context, st events.Status) (nodeOutput, e
 	in := &ssm.GetCommandInvocationInput{CommandId: aws.String(st.CommandID), InstanceId: aws.String(st.InstanceID)}
 	if step := resultStep(inv.CommandPlugins); step != "" {
 		in.PluginName = aws.String(step)
+		for _, p := range inv.CommandPlugins {
+			if aws.ToString(p.Name) == step && p.Status == ssmtypes.CommandPluginStatusSuccess && !skipped(p) {
+				o.resultStepOK = true
+			}
+		}
 	} else if len(inv.CommandPlugins) > 1 {
 		return o, fmt.Errorf("command %s on %s: none of the steps %v ran", st.CommandID, st.InstanceID, ResultSteps)
 	}

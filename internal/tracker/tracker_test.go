@@ -77,6 +77,10 @@ type fakeSSM struct {
 	calls          int    // GetCommandInvocation calls
 	lists          int
 	plugins        []string // PluginName of each GetCommandInvocation
+	// failedDownload names a download step of the real five-step document
+	// that failed; the invocation is then Failed whatever installStatus
+	// (the install step's own status, default Success) says.
+	failedDownload, installStatus string
 }
 
 func (f *fakeSSM) GetCommandInvocation(_ context.Context, in *ssm.GetCommandInvocationInput, _ ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
@@ -113,6 +117,11 @@ func (f *fakeSSM) ListCommandInvocations(_ context.Context, in *ssm.ListCommandI
 		return &ssm.ListCommandInvocationsOutput{}, nil
 	}
 	status := cmpOr(f.status, "Success")
+	if f.failedDownload != "" {
+		return &ssm.ListCommandInvocationsOutput{CommandInvocations: []ssmtypes.CommandInvocation{{
+			CommandId: in.CommandId, InstanceId: in.InstanceId, Status: ssmtypes.CommandInvocationStatusFailed, CommandPlugins: f.documentSteps(),
+		}}}, nil
+	}
 	var plugins []ssmtypes.CommandPlugin
 	for _, os := range []string{"Linux", "Windows"} {
 		p := ssmtypes.CommandPlugin{Name: aws.String("install" + os), Status: ssmtypes.CommandPluginStatus(status), StatusDetails: aws.String(status)}
@@ -125,6 +134,32 @@ func (f *fakeSSM) ListCommandInvocations(_ context.Context, in *ssm.ListCommandI
 	return &ssm.ListCommandInvocationsOutput{CommandInvocations: []ssmtypes.CommandInvocation{{
 		CommandId: in.CommandId, InstanceId: in.InstanceId, Status: ssmtypes.CommandInvocationStatus(status), CommandPlugins: plugins,
 	}}}, nil
+}
+
+// documentSteps are the CommandPlugins of certferry's five-step document
+// on a node of f's platform: the other platform's steps skipped, the step
+// failedDownload Failed (code 1), the install step installStatus.
+func (f *fakeSSM) documentSteps() []ssmtypes.CommandPlugin {
+	var out []ssmtypes.CommandPlugin
+	for _, step := range []struct{ name, os string }{
+		{"downloadLinuxAmd64", "Linux"}, {"downloadLinuxArm64", "Linux"}, {"installLinux", "Linux"},
+		{"downloadWindowsAmd64", "Windows"}, {"installWindows", "Windows"},
+	} {
+		p := ssmtypes.CommandPlugin{Name: aws.String(step.name), Status: ssmtypes.CommandPluginStatusSuccess, StatusDetails: aws.String("Success")}
+		switch {
+		case step.os != f.os():
+			p.StatusDetails = aws.String("Skipped")
+			p.Output = aws.String("Step execution skipped due to unsatisfied preconditions: '\"StringEquals\": [platformType, " + step.os + "]'. Step name: " + step.name)
+		case step.name == f.failedDownload:
+			p.Status, p.StatusDetails, p.ResponseCode = ssmtypes.CommandPluginStatusFailed, aws.String("Failed"), 1
+			p.Output = aws.String("----------ERROR-------\nfailed to download file reliably")
+		case step.name == "install"+f.os():
+			st := cmpOr(f.installStatus, "Success")
+			p.Status, p.StatusDetails = ssmtypes.CommandPluginStatus(st), aws.String(st)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func (f *fakeSSM) ListCommands(context.Context, *ssm.ListCommandsInput, ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error) {
@@ -309,6 +344,53 @@ func TestReadsTheStepThatRan(t *testing.T) {
 			}
 			if want := []string{"install" + platform}; !slices.Equal(api.plugins, want) || api.lists != 1 {
 				t.Fatalf("read plugins %q after %d lists, want %q after 1", api.plugins, api.lists, want)
+			}
+		})
+	}
+}
+
+// A Linux node downloads both architectures' builds; when the other
+// architecture's download fails, SSM reports the invocation (and its event)
+// Failed although installLinux ran and succeeded ("Understanding command
+// statuses": an invocation fails when any plugin's code is not zero). The
+// node's state is the install step's result line, not the overall status.
+func TestFailedDownloadStepDoesNotHideTheInstallResult(t *testing.T) {
+	tests := []struct {
+		name, platform, failed, installStatus, stdout string
+		want, errHas                                  string
+	}{
+		{name: "other arch download failed, installed", platform: "Linux", failed: "downloadLinuxArm64",
+			stdout: result("installed", fp), want: inventory.NodeInstalled},
+		{name: "other arch download failed, unchanged", platform: "Linux", failed: "downloadLinuxAmd64",
+			stdout: result("unchanged", fp), want: inventory.NodeInstalled},
+		{name: "other arch download failed, install step failed too", platform: "Linux", failed: "downloadLinuxArm64",
+			installStatus: "Failed", stdout: result("rolled_back", fp), want: inventory.NodeRolledBack, errHas: "rolled_back"},
+		{name: "own download failed, install step reports it", platform: "Linux", failed: "downloadLinuxAmd64",
+			installStatus: "Failed", stdout: result("failed", ""), want: inventory.NodeFailed, errHas: "failed: failed detail"},
+		{name: "installed, but another fingerprint", platform: "Linux", failed: "downloadLinuxArm64",
+			stdout: result("installed", "00:11"), want: inventory.NodeFailed, errHas: "node reports fingerprint 00:11"},
+		{name: "windows download failed", platform: "Windows", failed: "downloadWindowsAmd64",
+			installStatus: "Failed", stdout: result("failed", ""), want: inventory.NodeFailed, errHas: "failed: failed detail"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &fakeSSM{stdout: tc.stdout, platform: tc.platform, status: "Failed", failedDownload: tc.failed, installStatus: tc.installStatus}
+			tr, st := trackerFor(api, nodeID)
+			if _, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", "Failed")); err != nil {
+				t.Fatal(err)
+			}
+			if len(st.reports) != 1 {
+				t.Fatalf("reports %v", st.reports)
+			}
+			r := st.reports[0]
+			if r.State != tc.want || r.Unverified || !strings.Contains(r.Error, tc.errHas) {
+				t.Fatalf("report %+v, want %s error~%q", r, tc.want, tc.errHas)
+			}
+			if r.State == inventory.NodeInstalled && (r.Serial != "0c" || r.Fingerprint != fp || r.Error != "") {
+				t.Fatalf("installed report %+v", r)
+			}
+			if want := []string{"install" + tc.platform}; !slices.Equal(api.plugins, want) {
+				t.Fatalf("read plugins %q, want %q", api.plugins, want)
 			}
 		})
 	}
