@@ -159,6 +159,11 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		}
 		out.NodeState = r.State
 		switch err := t.record(ctx, *ref, r); {
+		case errors.Is(err, inventory.ErrGone):
+			slog.InfoContext(ctx, "invocation status of a deployment deleted meanwhile; nothing changed", "name", ref.Name,
+				"instanceId", st.InstanceID, "commandId", st.CommandID)
+			out.Status, out.Reason = "ignored", "deployment no longer recorded"
+			return out, nil
 		case errors.Is(err, inventory.ErrStale):
 			slog.InfoContext(ctx, "stale or duplicate invocation status; nothing changed", "name", ref.Name,
 				"instanceId", st.InstanceID, "commandId", st.CommandID, "status", st.Status)
