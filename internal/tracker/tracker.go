@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
@@ -176,7 +177,12 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		slog.InfoContext(ctx, "node state recorded", "name", ref.Name, "instanceId", st.InstanceID, "state", r.State,
 			"unverified", r.Unverified, "deploymentId", ref.DeploymentID)
 	} else {
-		expected := t.targetCount(ctx, st.CommandID, dep)
+		expected, err := t.targetCount(ctx, st.CommandID, dep)
+		if err != nil {
+			slog.WarnContext(ctx, "command target count unavailable; the event is retried", "name", ref.Name, "commandId", st.CommandID, "error", err)
+			out.Status, out.Reason = "retry", err.Error()
+			return out, err
+		}
 		if err := t.inv.SetCommandStatus(ctx, ref.Name, ref.DeploymentID, st.Status, expected); err != nil {
 			return out, err
 		}
@@ -198,7 +204,7 @@ func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.D
 		return r, nil
 	}
 	o, err := t.output(ctx, st)
-	if errors.Is(err, ErrInvocationNotVisible) {
+	if errors.Is(err, ErrInvocationNotVisible) || transient(err) {
 		return r, err
 	}
 	if err != nil {
@@ -377,6 +383,23 @@ func skipped(p ssmtypes.CommandPlugin) bool {
 		strings.HasPrefix(aws.ToString(p.Output), "Step execution skipped")
 }
 
+// transient reports an error a later delivery of the event can get past:
+// throttling and the service's own failures after the SDK's retries
+// (aws/retry DefaultThrottles, DefaultRetryables), or the invocation's
+// time running out. Such a read fails the event (Lambda retries it), never
+// turns into "installed, unverified" or a failure without its reason.
+func transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	return isCode(err, "InternalServerError") || // SSM's model: the service's own failure (HTTP 500)
+		retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary ||
+		retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+}
+
 func isCode(err error, code string) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && ae.ErrorCode() == code
@@ -398,18 +421,24 @@ func (t *Tracker) record(ctx context.Context, ref inventory.CommandRef, r invent
 }
 
 // targetCount asks SSM how many nodes the command targeted; when SSM cannot
-// say, the instances the command resolved at send time.
-func (t *Tracker) targetCount(ctx context.Context, commandID string, dep *inventory.Deployment) int {
+// say, the instances the command was sent to by id. A command sent to tag
+// targets has no other source: its count is an error then (the event is
+// retried), never 0, which would conclude the deployment at once.
+func (t *Tracker) targetCount(ctx context.Context, commandID string, dep *inventory.Deployment) (int, error) {
 	out, err := t.ssm.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(commandID)})
 	if err == nil {
 		for _, c := range out.Commands {
 			if aws.ToString(c.CommandId) == commandID {
-				return int(c.TargetCount)
+				return int(c.TargetCount), nil
 			}
 		}
+		err = errors.New("SSM does not list the command yet")
 	}
-	slog.WarnContext(ctx, "command target count unavailable; using the instances resolved at send time", "commandId", commandID, "error", err)
-	return len(dep.InstanceIDs)
+	if len(dep.InstanceIDs) == 0 {
+		return 0, fmt.Errorf("target count of command %s: %w", commandID, err)
+	}
+	slog.WarnContext(ctx, "command target count unavailable; using the instances it was sent to", "commandId", commandID, "error", err)
+	return len(dep.InstanceIDs), nil
 }
 
 // finish ends the deployment once every targeted node reported, exactly

@@ -81,6 +81,7 @@ type fakeSSM struct {
 	// that failed; the invocation is then Failed whatever installStatus
 	// (the install step's own status, default Success) says.
 	failedDownload, installStatus string
+	listCommandsErr               error // ListCommands fails with it
 }
 
 func (f *fakeSSM) GetCommandInvocation(_ context.Context, in *ssm.GetCommandInvocationInput, _ ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
@@ -163,6 +164,9 @@ func (f *fakeSSM) documentSteps() []ssmtypes.CommandPlugin {
 }
 
 func (f *fakeSSM) ListCommands(context.Context, *ssm.ListCommandsInput, ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error) {
+	if f.listCommandsErr != nil {
+		return nil, f.listCommandsErr
+	}
 	return &ssm.ListCommandsOutput{Commands: []ssmtypes.Command{{CommandId: aws.String(cmdID), TargetCount: 1}}}, nil
 }
 
@@ -393,6 +397,50 @@ func TestFailedDownloadStepDoesNotHideTheInstallResult(t *testing.T) {
 				t.Fatalf("read plugins %q, want %q", api.plugins, want)
 			}
 		})
+	}
+}
+
+// A read SSM throttles (or fails on its side) during a large rollout wave
+// is not a missing result: the event fails so that Lambda delivers it
+// again later, and nothing is written. Before, the node was recorded
+// "installed, unverified" (and the sweep sent the install again to every
+// such node), or a failure lost its reason.
+func TestThrottledReadIsRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		err          error
+	}{
+		{"throttled, success", "Success", &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}},
+		{"throttled, failed", "Failed", &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}},
+		{"internal error", "Success", &smithy.GenericAPIError{Code: "InternalServerError"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &fakeSSM{stdout: result("installed", fp), err: tc.err, status: tc.status}
+			tr, st := trackerFor(api, nodeID)
+			out, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", tc.status))
+			if err == nil || len(st.reports) != 0 {
+				t.Fatalf("outcome %+v, error %v, reports %v: want the event failed and nothing written", out, err, st.reports)
+			}
+		})
+	}
+}
+
+// A command sent to tag targets lists its nodes only in SSM's TargetCount:
+// when ListCommands cannot say (throttled), the command's final status is
+// not recorded with 0 expected nodes (which concluded the deployment at
+// once, "failed: no managed node matched", while nodes were still
+// reporting); the event fails and Lambda delivers it again.
+func TestCommandStatusWithoutTargetCountIsRetried(t *testing.T) {
+	api := &fakeSSM{listCommandsErr: &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}}
+	tr, st := trackerFor(api) // tag targets: no instance ids
+	out, err := tr.Handle(context.Background(), sample(t, "tracker-command-success.json", ""))
+	if err == nil || st.statusSet != "" || len(st.finished) != 0 {
+		t.Fatalf("outcome %+v, error %v, status set %q, finished %v: want the event failed and nothing written", out, err, st.statusSet, st.finished)
+	}
+	// Sent by instance ids, the command's nodes are known without SSM.
+	tr, st = trackerFor(api, nodeID)
+	if _, err := tr.Handle(context.Background(), sample(t, "tracker-command-success.json", "")); err != nil || st.statusSet != "Success" {
+		t.Fatalf("instance-id command: %v, status set %q", err, st.statusSet)
 	}
 }
 
