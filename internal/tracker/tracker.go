@@ -328,25 +328,46 @@ func (t *Tracker) readOnce(ctx context.Context, st events.Status) (nodeOutput, e
 			o.failedStep, o.failedOutput = aws.ToString(p.Name), aws.ToString(p.Output)
 		}
 	}
-	in := &ssm.GetCommandInvocationInput{CommandId: aws.String(st.CommandID), InstanceId: aws.String(st.InstanceID)}
-	if step := resultStep(inv.CommandPlugins); step != "" {
-		in.PluginName = aws.String(step)
+	step := resultStep(inv.CommandPlugins)
+	candidates := []string{step}
+	if step == "" && len(inv.CommandPlugins) > 1 {
+		// Neither result step is marked skipped (the service's spelling of
+		// a skipped step is not documented): read each, and take the one
+		// whose output holds the result line.
+		candidates = nil
 		for _, p := range inv.CommandPlugins {
-			if aws.ToString(p.Name) == step && p.Status == ssmtypes.CommandPluginStatusSuccess && !skipped(p) {
+			if slices.Contains(ResultSteps, aws.ToString(p.Name)) {
+				candidates = append(candidates, aws.ToString(p.Name))
+			}
+		}
+		if len(candidates) == 0 {
+			return o, fmt.Errorf("command %s on %s: the document has none of the steps %v", st.CommandID, st.InstanceID, ResultSteps)
+		}
+	}
+	for i, name := range candidates {
+		in := &ssm.GetCommandInvocationInput{CommandId: aws.String(st.CommandID), InstanceId: aws.String(st.InstanceID)}
+		if name != "" {
+			in.PluginName = aws.String(name)
+		}
+		g, err := t.ssm.GetCommandInvocation(ctx, in)
+		if err != nil {
+			if isCode(err, "InvocationDoesNotExist") {
+				return o, errNotVisible
+			}
+			return o, fmt.Errorf("read output of command %s on %s: %w", st.CommandID, st.InstanceID, err)
+		}
+		stdout := aws.ToString(g.StandardOutputContent)
+		if len(candidates) > 1 && document.ResultLine(stdout) == "" && i < len(candidates)-1 {
+			continue
+		}
+		o.stdout, o.stderr = stdout, aws.ToString(g.StandardErrorContent)
+		for _, p := range inv.CommandPlugins {
+			if name != "" && aws.ToString(p.Name) == name && p.Status == ssmtypes.CommandPluginStatusSuccess && !skipped(p) {
 				o.resultStepOK = true
 			}
 		}
-	} else if len(inv.CommandPlugins) > 1 {
-		return o, fmt.Errorf("command %s on %s: none of the steps %v ran", st.CommandID, st.InstanceID, ResultSteps)
+		break
 	}
-	g, err := t.ssm.GetCommandInvocation(ctx, in)
-	if err != nil {
-		if isCode(err, "InvocationDoesNotExist") {
-			return o, errNotVisible
-		}
-		return o, fmt.Errorf("read output of command %s on %s: %w", st.CommandID, st.InstanceID, err)
-	}
-	o.stdout, o.stderr = aws.ToString(g.StandardOutputContent), aws.ToString(g.StandardErrorContent)
 	return o, nil
 }
 

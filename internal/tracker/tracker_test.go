@@ -82,6 +82,10 @@ type fakeSSM struct {
 	// (the install step's own status, default Success) says.
 	failedDownload, installStatus string
 	listCommandsErr               error // ListCommands fails with it
+	// plainSkips: ListCommandInvocations shows a skipped step as a plain
+	// success (StatusDetails Success, no output), another spelling the
+	// service might use (its CommandPluginStatus has no Skipped).
+	plainSkips bool
 }
 
 func (f *fakeSSM) GetCommandInvocation(_ context.Context, in *ssm.GetCommandInvocationInput, _ ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
@@ -129,6 +133,9 @@ func (f *fakeSSM) ListCommandInvocations(_ context.Context, in *ssm.ListCommandI
 		if os != f.os() {
 			p.Status, p.StatusDetails = ssmtypes.CommandPluginStatusSuccess, aws.String("Skipped")
 			p.Output = aws.String("Step execution skipped due to unsatisfied preconditions: '\"StringEquals\": [platformType, " + os + "]'. Step name: install" + os)
+			if f.plainSkips {
+				p.StatusDetails, p.Output = aws.String("Success"), nil
+			}
 		}
 		plugins = append(plugins, p)
 	}
@@ -441,6 +448,25 @@ func TestCommandStatusWithoutTargetCountIsRetried(t *testing.T) {
 	tr, st = trackerFor(api, nodeID)
 	if _, err := tr.Handle(context.Background(), sample(t, "tracker-command-success.json", "")); err != nil || st.statusSet != "Success" {
 		t.Fatalf("instance-id command: %v, status set %q", err, st.statusSet)
+	}
+}
+
+// Should the service show the other platform's skipped step as a plain
+// success without output, the tracker still finds the step that ran: the
+// one whose output holds the result line. Before, such an event failed
+// ("none of the steps ran") on every delivery and ended in the DLQ.
+func TestSkippedStepWithoutMarkers(t *testing.T) {
+	for _, platform := range []string{"Linux", "Windows"} {
+		t.Run(platform, func(t *testing.T) {
+			api := &fakeSSM{stdout: result("installed", fp), platform: platform, plainSkips: true}
+			tr, st := trackerFor(api, nodeID)
+			if _, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", "")); err != nil {
+				t.Fatal(err)
+			}
+			if r := st.reports[0]; r.State != inventory.NodeInstalled || r.Unverified {
+				t.Fatalf("report %+v, want installed and verified", r)
+			}
+		})
 	}
 }
 
