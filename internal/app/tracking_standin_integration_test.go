@@ -220,3 +220,32 @@ func TestTrackerIgnoresInstanceNotInCommand(t *testing.T) {
 		t.Fatalf("deployment counts %v", dep.Counts)
 	}
 }
+
+// A Linux node downloads both architectures' builds; when the other
+// architecture's download fails, SSM reports the invocation Failed
+// although installLinux succeeded ("Understanding command statuses"). The
+// tracker reads installLinux's own status and result line through the
+// real SDK: the node is installed and verified, the deployment succeeds.
+func TestTrackerTrustsTheInstallStepOverAFailedDownload(t *testing.T) {
+	r := newSSMRig(t)
+	tags := map[string]string{"env": "prod"}
+	ids := r.launch(1, tags)
+	r.nodes.Register(testkit.SSMNode{InstanceID: ids[0], Platform: "Linux", Tags: tags})
+	if status, ans := r.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
+		t.Fatalf("onboard: %d %v", status, ans)
+	}
+	c := r.cert("shop-web")
+	r.postResult(c.LastCommandID, ids[0], testkit.NodeResult{Status: "Failed", ResponseCode: 1, Steps: map[string]testkit.StepResult{
+		"downloadLinuxArm64": {Status: "Failed", ResponseCode: 1, Stderr: "failed to download file reliably\n"},
+		"installLinux":       {Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "installed shop-web")},
+	}})
+	if o := r.mustTrack("tracker-invocation-failed.json", c.LastCommandID, ids[0]); o.Status != "recorded" || o.NodeState != inventory.NodeInstalled {
+		t.Fatalf("invocation: %+v, want installed recorded", o)
+	}
+	if n := r.nodeRecord("shop-web", ids[0]); n == nil || n.State != inventory.NodeInstalled || n.Unverified || n.Serial != c.Serial {
+		t.Fatalf("node %+v, want installed and verified", n)
+	}
+	if o := r.mustTrack("tracker-command-failed.json", c.LastCommandID, ids[0]); o.Deployment != inventory.OutcomeSucceeded {
+		t.Fatalf("command status: %+v, want the deployment succeeded", o)
+	}
+}

@@ -90,7 +90,9 @@ func TestWritesRetryConflicts(t *testing.T) {
 	}{
 		{"conflict exceptions, then success", []error{txConflict, txConflict}, 3, nil, false},
 		{"cancelled by conflicts, then success", []error{canceled("TransactionConflict", "None"), canceled("None", "TransactionConflict")}, 3, nil, false},
-		{"condition failure is an answer", []error{canceled("None", "ConditionalCheckFailed")}, 1, ErrConflict, false},
+		{"condition failure is an answer", []error{canceled("ConditionalCheckFailed", "None")}, 1, ErrConflict, false},
+		// The second item is the node's COUNT shard, gone once its name was deleted.
+		{"shard gone is an answer", []error{canceled("None", "ConditionalCheckFailed")}, 1, ErrGone, false},
 		{"conflict then condition failure", []error{txConflict, canceled("ConditionalCheckFailed")}, 2, ErrConflict, false},
 		{"bounded attempts", []error{txConflict, txConflict, txConflict, txConflict, txConflict}, 4, nil, true},
 	} {

@@ -60,9 +60,34 @@ func (s *Store) countUpdate(name, deploymentID, instanceID, state string, wasPen
 	}
 	return &ddbtypes.Update{
 		TableName: aws.String(s.table), Key: key(CertKey(name), countShardSK(deploymentID, instanceID)),
-		UpdateExpression:         aws.String(expr + " SET #dep = :dep, #expires = :expires"),
+		UpdateExpression: aws.String(expr + " SET #dep = :dep, #expires = :expires"),
+		// The shard exists from the deployment's commit until its name is
+		// deleted (DeleteCert removes the shards first): a report that
+		// arrives after a DELETE fails here and writes nothing.
+		ConditionExpression:      aws.String("attribute_exists(PK)"),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	}
+}
+
+// shardPuts creates deploymentID's CountShards COUNT items, empty, in its
+// commit: a node report only adds to a shard that exists.
+func (s *Store) shardPuts(name, deploymentID string, expires int64) ([]ddbtypes.TransactWriteItem, error) {
+	out := make([]ddbtypes.TransactWriteItem, 0, CountShards)
+	for i := range CountShards {
+		item, err := attributevalue.MarshalMap(struct {
+			PK           string `dynamodbav:"PK"`
+			SK           string `dynamodbav:"SK"`
+			DeploymentID string `dynamodbav:"deploymentId"`
+			ExpiresAt    int64  `dynamodbav:"expiresAt"`
+		}{CertKey(name), fmt.Sprintf("%s%s#%02d", countPfx, deploymentID, i), deploymentID, expires})
+		if err != nil {
+			return nil, fmt.Errorf("encode count shard %d of %s: %w", i, deploymentID, err)
+		}
+		out = append(out, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{
+			TableName: aws.String(s.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)"),
+		}})
+	}
+	return out, nil
 }
 
 // shardCounts decodes a COUNT item: its deployment and counts.

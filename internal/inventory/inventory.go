@@ -327,6 +327,11 @@ func (s *Store) Commit(ctx context.Context, c *Cert, d *Deployment) (*Cert, erro
 		return nil, fmt.Errorf("encode command reference %s: %w", d.CommandID, err)
 	}
 	items = append(items, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{TableName: aws.String(s.table), Item: ref}})
+	shards, err := s.shardPuts(c.Name, d.ID, s.now().Add(s.retention()+KeepCommandRefs).Unix())
+	if err != nil {
+		return nil, err
+	}
+	items = append(items, shards...)
 	var later []*ddbtypes.Update
 	for _, id := range d.InstanceIDs {
 		u := s.pendingNode(c.PK, id, d, now)
@@ -497,6 +502,18 @@ func (s *Store) DeleteCert(ctx context.Context, name string) (bool, error) {
 	})
 	if err != nil {
 		return false, conflictOr(err, "delete certificate "+name)
+	}
+	// The COUNT shards go first: a node report adds to its shard only
+	// while it exists (counts.go), so once they are gone no report can
+	// write under the name, and the items read next are all there is.
+	if err := s.batchDelete(ctx, d.shardKeys); err != nil {
+		return false, fmt.Errorf("delete certificate %s: %w", name, err)
+	}
+	if d, err = s.Describe(ctx, name); err != nil {
+		return false, err
+	}
+	if d.Cert == nil {
+		return true, nil
 	}
 	var keys []map[string]ddbtypes.AttributeValue
 	for _, dep := range d.Deployments {

@@ -68,6 +68,10 @@ type Report struct {
 // deployment's final state (a duplicate event).
 var ErrStale = errors.New("status event is stale or a duplicate")
 
+// ErrGone reports a node report for a deployment that is no longer
+// recorded (its name was deleted): nothing was written.
+var ErrGone = errors.New("deployment no longer recorded")
+
 // RecordReport applies a node's final state for deployment ref in one
 // transaction with the deployment's counts. prev is the node as read
 // (nil if absent); the write is conditional on it being unchanged, so a
@@ -123,6 +127,11 @@ func (s *Store) RecordReport(ctx context.Context, ref CommandRef, prev *Node, r 
 		{Put: put}, {Update: update},
 	}})
 	if err != nil {
+		var tce *ddbtypes.TransactionCanceledException
+		if errors.As(err, &tce) && len(tce.CancellationReasons) == 2 &&
+			aws.ToString(tce.CancellationReasons[1].Code) == "ConditionalCheckFailed" {
+			return fmt.Errorf("record %s on %s for %s: %w", r.State, r.InstanceID, ref.Name, ErrGone)
+		}
 		return conflictOr(err, fmt.Sprintf("record %s on %s for %s", r.State, r.InstanceID, ref.Name))
 	}
 	return nil

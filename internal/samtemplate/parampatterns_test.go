@@ -1,8 +1,11 @@
 package samtemplate
 
 import (
+	"os"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/certferry/certferry/internal/testkit/awsmodel"
 )
@@ -14,6 +17,53 @@ var paramRows = map[string]struct{ service, operation, member string }{
 	"MaxConcurrency": {"ssm", "SendCommand", "MaxConcurrency"},
 	// CERTFERRY_MAX_ERRORS → fleet.Options → SendCommand MaxErrors.
 	"MaxErrors": {"ssm", "SendCommand", "MaxErrors"},
+}
+
+// docParamRows map each template parameter whose value reaches SendCommand
+// as a document parameter to that parameter: SSM checks the value against
+// the document's allowedPattern (InvalidParameters), which the template's
+// AllowedPattern must not be looser than. The API model gives such values
+// no constraint (ParameterValue).
+var docParamRows = map[string]string{
+	// CERTFERRY_ALLOWED_PREFIXES → pipeline → SendCommand Parameters.AllowedPrefixes.
+	"AllowedPathPrefixes": "AllowedPrefixes",
+}
+
+// pathCandidates are every string of up to 5 characters over an alphabet
+// that covers the path-list grammar's edges, and long lists.
+func pathCandidates() []string {
+	alphabet := []string{"/", "a", ".", ":", "-", "_", " ", "*"}
+	out, level := []string{""}, []string{""}
+	for n := 1; n <= 5; n++ {
+		var next []string
+		for _, s := range level {
+			for _, c := range alphabet {
+				next = append(next, s+c)
+			}
+		}
+		out = append(out, next...)
+		level = next
+	}
+	for _, seg := range []string{"/etc/ssl", "/a/..", "/a/.b", "/a b", "/a/", "//a"} {
+		out = append(out, seg, strings.Repeat(seg+":", 100)+seg)
+	}
+	return out
+}
+
+// documentParameters reads the SSM document's parameters.
+func documentParameters(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile("../../ssm-documents/certferry-install.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Parameters map[string]map[string]any `yaml:"parameters"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Parameters
 }
 
 // templateCandidates are every string of up to 5 characters over an
@@ -56,6 +106,10 @@ func TestTemplatePatternsWithinModel(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
+			if docParam, ok := docParamRows[name]; ok {
+				checkWithinDocument(t, name, pattern, p, docParam, documentParameters(t))
+				return
+			}
 			row, ok := paramRows[name]
 			if !ok {
 				t.Fatalf("parameter %s has an AllowedPattern but no row naming the AWS member it reaches (parampatterns_test.go)", name)
@@ -94,5 +148,46 @@ func TestTemplatePatternsWithinModel(t *testing.T) {
 				t.Errorf("%s's AllowedPattern accepts only %d candidates: the check proves little", name, accepted)
 			}
 		})
+	}
+}
+
+// checkWithinDocument: every value the template parameter's AllowedPattern
+// (and MaxLength) accepts is one the document parameter's allowedPattern
+// accepts, so SendCommand never answers InvalidParameters for it.
+func checkWithinDocument(t *testing.T, name, pattern string, p map[string]any, docParam string, params map[string]map[string]any) {
+	t.Helper()
+	dp, ok := params[docParam]
+	if !ok {
+		t.Fatalf("%s reaches document parameter %s, which the document lacks", name, docParam)
+	}
+	docPattern, _ := dp["allowedPattern"].(string)
+	if docPattern == "" {
+		t.Fatalf("document parameter %s has no allowedPattern", docParam)
+	}
+	allowed, err := awsmodel.CompilePattern(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := awsmodel.CompilePattern(docPattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxLen, _ := p["MaxLength"].(int)
+	cands := pathCandidates()
+	if def, ok := p["Default"].(string); ok {
+		cands = append(cands, def)
+	}
+	accepted := 0
+	for _, v := range cands {
+		if !allowed.Match(v) || maxLen > 0 && len(v) > maxLen {
+			continue
+		}
+		accepted++
+		if !doc.Match(v) {
+			t.Errorf("%s's AllowedPattern accepts %q, which the document's %s allowedPattern refuses (SendCommand: InvalidParameters)", name, v, docParam)
+		}
+	}
+	if accepted < 2 {
+		t.Errorf("%s's AllowedPattern accepts only %d candidates: the check proves little", name, accepted)
 	}
 }

@@ -302,6 +302,9 @@ func (s *Sweeper) closeStuck(ctx context.Context, name string, dep *inventory.De
 		prev := n
 		err := s.inv.RecordReport(ctx, ref, &prev, inventory.Report{InstanceID: n.InstanceID, State: inventory.NodeFailed,
 			Error: fmt.Sprintf("no final status from SSM within %s", s.cfg.DeploymentTimeout)})
+		if errors.Is(err, inventory.ErrGone) {
+			return nil // the name was deleted meanwhile
+		}
 		if err != nil && !errors.Is(err, inventory.ErrStale) && !errors.Is(err, inventory.ErrConflict) {
 			return err
 		}

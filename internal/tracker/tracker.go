@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
@@ -159,6 +160,11 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		}
 		out.NodeState = r.State
 		switch err := t.record(ctx, *ref, r); {
+		case errors.Is(err, inventory.ErrGone):
+			slog.InfoContext(ctx, "invocation status of a deployment deleted meanwhile; nothing changed", "name", ref.Name,
+				"instanceId", st.InstanceID, "commandId", st.CommandID)
+			out.Status, out.Reason = "ignored", "deployment no longer recorded"
+			return out, nil
 		case errors.Is(err, inventory.ErrStale):
 			slog.InfoContext(ctx, "stale or duplicate invocation status; nothing changed", "name", ref.Name,
 				"instanceId", st.InstanceID, "commandId", st.CommandID, "status", st.Status)
@@ -171,7 +177,12 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		slog.InfoContext(ctx, "node state recorded", "name", ref.Name, "instanceId", st.InstanceID, "state", r.State,
 			"unverified", r.Unverified, "deploymentId", ref.DeploymentID)
 	} else {
-		expected := t.targetCount(ctx, st.CommandID, dep)
+		expected, err := t.targetCount(ctx, st.CommandID, dep)
+		if err != nil {
+			slog.WarnContext(ctx, "command target count unavailable; the event is retried", "name", ref.Name, "commandId", st.CommandID, "error", err)
+			out.Status, out.Reason = "retry", err.Error()
+			return out, err
+		}
 		if err := t.inv.SetCommandStatus(ctx, ref.Name, ref.DeploymentID, st.Status, expected); err != nil {
 			return out, err
 		}
@@ -193,14 +204,25 @@ func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.D
 		return r, nil
 	}
 	o, err := t.output(ctx, st)
-	if errors.Is(err, ErrInvocationNotVisible) {
+	if errors.Is(err, ErrInvocationNotVisible) || transient(err) {
 		return r, err
 	}
 	if err != nil {
 		slog.WarnContext(ctx, "invocation output unavailable", "commandId", st.CommandID, "instanceId", st.InstanceID, "error", err)
 	}
 	res, perr := document.ParseResult(o.stdout)
-	if st.Status == "Failed" {
+	status := st.Status
+	if status == "Failed" && o.resultStepOK {
+		// The invocation failed in another step (the download of the
+		// other Linux architecture, say), but the install step ran to
+		// its end with code 0: its result line is the node's state
+		// (design.md: the tracker trusts the result step, not the
+		// invocation's overall status, "Understanding command statuses").
+		status = "Success"
+		slog.WarnContext(ctx, "invocation failed in another step; the install step succeeded", "commandId", st.CommandID,
+			"instanceId", st.InstanceID, "failedStep", o.failedStep)
+	}
+	if status == "Failed" {
 		r.State, r.Error = inventory.NodeFailed, "SSM reports Failed"
 		switch {
 		case perr == nil:
@@ -241,6 +263,7 @@ type nodeOutput struct {
 	stdout, stderr string
 	failedStep     string // the first step SSM reports failed, and its output
 	failedOutput   string
+	resultStepOK   bool // the result step ran and SSM reports it Success (not skipped)
 }
 
 // errNotVisible marks one read that found no invocation yet.
@@ -305,20 +328,46 @@ func (t *Tracker) readOnce(ctx context.Context, st events.Status) (nodeOutput, e
 			o.failedStep, o.failedOutput = aws.ToString(p.Name), aws.ToString(p.Output)
 		}
 	}
-	in := &ssm.GetCommandInvocationInput{CommandId: aws.String(st.CommandID), InstanceId: aws.String(st.InstanceID)}
-	if step := resultStep(inv.CommandPlugins); step != "" {
-		in.PluginName = aws.String(step)
-	} else if len(inv.CommandPlugins) > 1 {
-		return o, fmt.Errorf("command %s on %s: none of the steps %v ran", st.CommandID, st.InstanceID, ResultSteps)
-	}
-	g, err := t.ssm.GetCommandInvocation(ctx, in)
-	if err != nil {
-		if isCode(err, "InvocationDoesNotExist") {
-			return o, errNotVisible
+	step := resultStep(inv.CommandPlugins)
+	candidates := []string{step}
+	if step == "" && len(inv.CommandPlugins) > 1 {
+		// Neither result step is marked skipped (the service's spelling of
+		// a skipped step is not documented): read each, and take the one
+		// whose output holds the result line.
+		candidates = nil
+		for _, p := range inv.CommandPlugins {
+			if slices.Contains(ResultSteps, aws.ToString(p.Name)) {
+				candidates = append(candidates, aws.ToString(p.Name))
+			}
 		}
-		return o, fmt.Errorf("read output of command %s on %s: %w", st.CommandID, st.InstanceID, err)
+		if len(candidates) == 0 {
+			return o, fmt.Errorf("command %s on %s: the document has none of the steps %v", st.CommandID, st.InstanceID, ResultSteps)
+		}
 	}
-	o.stdout, o.stderr = aws.ToString(g.StandardOutputContent), aws.ToString(g.StandardErrorContent)
+	for i, name := range candidates {
+		in := &ssm.GetCommandInvocationInput{CommandId: aws.String(st.CommandID), InstanceId: aws.String(st.InstanceID)}
+		if name != "" {
+			in.PluginName = aws.String(name)
+		}
+		g, err := t.ssm.GetCommandInvocation(ctx, in)
+		if err != nil {
+			if isCode(err, "InvocationDoesNotExist") {
+				return o, errNotVisible
+			}
+			return o, fmt.Errorf("read output of command %s on %s: %w", st.CommandID, st.InstanceID, err)
+		}
+		stdout := aws.ToString(g.StandardOutputContent)
+		if len(candidates) > 1 && document.ResultLine(stdout) == "" && i < len(candidates)-1 {
+			continue
+		}
+		o.stdout, o.stderr = stdout, aws.ToString(g.StandardErrorContent)
+		for _, p := range inv.CommandPlugins {
+			if name != "" && aws.ToString(p.Name) == name && p.Status == ssmtypes.CommandPluginStatusSuccess && !skipped(p) {
+				o.resultStepOK = true
+			}
+		}
+		break
+	}
 	return o, nil
 }
 
@@ -355,6 +404,23 @@ func skipped(p ssmtypes.CommandPlugin) bool {
 		strings.HasPrefix(aws.ToString(p.Output), "Step execution skipped")
 }
 
+// transient reports an error a later delivery of the event can get past:
+// throttling and the service's own failures after the SDK's retries
+// (aws/retry DefaultThrottles, DefaultRetryables), or the invocation's
+// time running out. Such a read fails the event (Lambda retries it), never
+// turns into "installed, unverified" or a failure without its reason.
+func transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	return isCode(err, "InternalServerError") || // SSM's model: the service's own failure (HTTP 500)
+		retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary ||
+		retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+}
+
 func isCode(err error, code string) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && ae.ErrorCode() == code
@@ -376,18 +442,24 @@ func (t *Tracker) record(ctx context.Context, ref inventory.CommandRef, r invent
 }
 
 // targetCount asks SSM how many nodes the command targeted; when SSM cannot
-// say, the instances the command resolved at send time.
-func (t *Tracker) targetCount(ctx context.Context, commandID string, dep *inventory.Deployment) int {
+// say, the instances the command was sent to by id. A command sent to tag
+// targets has no other source: its count is an error then (the event is
+// retried), never 0, which would conclude the deployment at once.
+func (t *Tracker) targetCount(ctx context.Context, commandID string, dep *inventory.Deployment) (int, error) {
 	out, err := t.ssm.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(commandID)})
 	if err == nil {
 		for _, c := range out.Commands {
 			if aws.ToString(c.CommandId) == commandID {
-				return int(c.TargetCount)
+				return int(c.TargetCount), nil
 			}
 		}
+		err = errors.New("SSM does not list the command yet")
 	}
-	slog.WarnContext(ctx, "command target count unavailable; using the instances resolved at send time", "commandId", commandID, "error", err)
-	return len(dep.InstanceIDs)
+	if len(dep.InstanceIDs) == 0 {
+		return 0, fmt.Errorf("target count of command %s: %w", commandID, err)
+	}
+	slog.WarnContext(ctx, "command target count unavailable; using the instances it was sent to", "commandId", commandID, "error", err)
+	return len(dep.InstanceIDs), nil
 }
 
 // finish ends the deployment once every targeted node reported, exactly

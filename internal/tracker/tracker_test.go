@@ -77,6 +77,15 @@ type fakeSSM struct {
 	calls          int    // GetCommandInvocation calls
 	lists          int
 	plugins        []string // PluginName of each GetCommandInvocation
+	// failedDownload names a download step of the real five-step document
+	// that failed; the invocation is then Failed whatever installStatus
+	// (the install step's own status, default Success) says.
+	failedDownload, installStatus string
+	listCommandsErr               error // ListCommands fails with it
+	// plainSkips: ListCommandInvocations shows a skipped step as a plain
+	// success (StatusDetails Success, no output), another spelling the
+	// service might use (its CommandPluginStatus has no Skipped).
+	plainSkips bool
 }
 
 func (f *fakeSSM) GetCommandInvocation(_ context.Context, in *ssm.GetCommandInvocationInput, _ ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
@@ -113,12 +122,20 @@ func (f *fakeSSM) ListCommandInvocations(_ context.Context, in *ssm.ListCommandI
 		return &ssm.ListCommandInvocationsOutput{}, nil
 	}
 	status := cmpOr(f.status, "Success")
+	if f.failedDownload != "" {
+		return &ssm.ListCommandInvocationsOutput{CommandInvocations: []ssmtypes.CommandInvocation{{
+			CommandId: in.CommandId, InstanceId: in.InstanceId, Status: ssmtypes.CommandInvocationStatusFailed, CommandPlugins: f.documentSteps(),
+		}}}, nil
+	}
 	var plugins []ssmtypes.CommandPlugin
 	for _, os := range []string{"Linux", "Windows"} {
 		p := ssmtypes.CommandPlugin{Name: aws.String("install" + os), Status: ssmtypes.CommandPluginStatus(status), StatusDetails: aws.String(status)}
 		if os != f.os() {
 			p.Status, p.StatusDetails = ssmtypes.CommandPluginStatusSuccess, aws.String("Skipped")
 			p.Output = aws.String("Step execution skipped due to unsatisfied preconditions: '\"StringEquals\": [platformType, " + os + "]'. Step name: install" + os)
+			if f.plainSkips {
+				p.StatusDetails, p.Output = aws.String("Success"), nil
+			}
 		}
 		plugins = append(plugins, p)
 	}
@@ -127,7 +144,36 @@ func (f *fakeSSM) ListCommandInvocations(_ context.Context, in *ssm.ListCommandI
 	}}}, nil
 }
 
+// documentSteps are the CommandPlugins of certferry's five-step document
+// on a node of f's platform: the other platform's steps skipped, the step
+// failedDownload Failed (code 1), the install step installStatus.
+func (f *fakeSSM) documentSteps() []ssmtypes.CommandPlugin {
+	var out []ssmtypes.CommandPlugin
+	for _, step := range []struct{ name, os string }{
+		{"downloadLinuxAmd64", "Linux"}, {"downloadLinuxArm64", "Linux"}, {"installLinux", "Linux"},
+		{"downloadWindowsAmd64", "Windows"}, {"installWindows", "Windows"},
+	} {
+		p := ssmtypes.CommandPlugin{Name: aws.String(step.name), Status: ssmtypes.CommandPluginStatusSuccess, StatusDetails: aws.String("Success")}
+		switch {
+		case step.os != f.os():
+			p.StatusDetails = aws.String("Skipped")
+			p.Output = aws.String("Step execution skipped due to unsatisfied preconditions: '\"StringEquals\": [platformType, " + step.os + "]'. Step name: " + step.name)
+		case step.name == f.failedDownload:
+			p.Status, p.StatusDetails, p.ResponseCode = ssmtypes.CommandPluginStatusFailed, aws.String("Failed"), 1
+			p.Output = aws.String("----------ERROR-------\nfailed to download file reliably")
+		case step.name == "install"+f.os():
+			st := cmpOr(f.installStatus, "Success")
+			p.Status, p.StatusDetails = ssmtypes.CommandPluginStatus(st), aws.String(st)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 func (f *fakeSSM) ListCommands(context.Context, *ssm.ListCommandsInput, ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error) {
+	if f.listCommandsErr != nil {
+		return nil, f.listCommandsErr
+	}
 	return &ssm.ListCommandsOutput{Commands: []ssmtypes.Command{{CommandId: aws.String(cmdID), TargetCount: 1}}}, nil
 }
 
@@ -309,6 +355,116 @@ func TestReadsTheStepThatRan(t *testing.T) {
 			}
 			if want := []string{"install" + platform}; !slices.Equal(api.plugins, want) || api.lists != 1 {
 				t.Fatalf("read plugins %q after %d lists, want %q after 1", api.plugins, api.lists, want)
+			}
+		})
+	}
+}
+
+// A Linux node downloads both architectures' builds; when the other
+// architecture's download fails, SSM reports the invocation (and its event)
+// Failed although installLinux ran and succeeded ("Understanding command
+// statuses": an invocation fails when any plugin's code is not zero). The
+// node's state is the install step's result line, not the overall status.
+func TestFailedDownloadStepDoesNotHideTheInstallResult(t *testing.T) {
+	tests := []struct {
+		name, platform, failed, installStatus, stdout string
+		want, errHas                                  string
+	}{
+		{name: "other arch download failed, installed", platform: "Linux", failed: "downloadLinuxArm64",
+			stdout: result("installed", fp), want: inventory.NodeInstalled},
+		{name: "other arch download failed, unchanged", platform: "Linux", failed: "downloadLinuxAmd64",
+			stdout: result("unchanged", fp), want: inventory.NodeInstalled},
+		{name: "other arch download failed, install step failed too", platform: "Linux", failed: "downloadLinuxArm64",
+			installStatus: "Failed", stdout: result("rolled_back", fp), want: inventory.NodeRolledBack, errHas: "rolled_back"},
+		{name: "own download failed, install step reports it", platform: "Linux", failed: "downloadLinuxAmd64",
+			installStatus: "Failed", stdout: result("failed", ""), want: inventory.NodeFailed, errHas: "failed: failed detail"},
+		{name: "installed, but another fingerprint", platform: "Linux", failed: "downloadLinuxArm64",
+			stdout: result("installed", "00:11"), want: inventory.NodeFailed, errHas: "node reports fingerprint 00:11"},
+		{name: "windows download failed", platform: "Windows", failed: "downloadWindowsAmd64",
+			installStatus: "Failed", stdout: result("failed", ""), want: inventory.NodeFailed, errHas: "failed: failed detail"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &fakeSSM{stdout: tc.stdout, platform: tc.platform, status: "Failed", failedDownload: tc.failed, installStatus: tc.installStatus}
+			tr, st := trackerFor(api, nodeID)
+			if _, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", "Failed")); err != nil {
+				t.Fatal(err)
+			}
+			if len(st.reports) != 1 {
+				t.Fatalf("reports %v", st.reports)
+			}
+			r := st.reports[0]
+			if r.State != tc.want || r.Unverified || !strings.Contains(r.Error, tc.errHas) {
+				t.Fatalf("report %+v, want %s error~%q", r, tc.want, tc.errHas)
+			}
+			if r.State == inventory.NodeInstalled && (r.Serial != "0c" || r.Fingerprint != fp || r.Error != "") {
+				t.Fatalf("installed report %+v", r)
+			}
+			if want := []string{"install" + tc.platform}; !slices.Equal(api.plugins, want) {
+				t.Fatalf("read plugins %q, want %q", api.plugins, want)
+			}
+		})
+	}
+}
+
+// A read SSM throttles (or fails on its side) during a large rollout wave
+// is not a missing result: the event fails so that Lambda delivers it
+// again later, and nothing is written. Before, the node was recorded
+// "installed, unverified" (and the sweep sent the install again to every
+// such node), or a failure lost its reason.
+func TestThrottledReadIsRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		err          error
+	}{
+		{"throttled, success", "Success", &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}},
+		{"throttled, failed", "Failed", &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}},
+		{"internal error", "Success", &smithy.GenericAPIError{Code: "InternalServerError"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := &fakeSSM{stdout: result("installed", fp), err: tc.err, status: tc.status}
+			tr, st := trackerFor(api, nodeID)
+			out, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", tc.status))
+			if err == nil || len(st.reports) != 0 {
+				t.Fatalf("outcome %+v, error %v, reports %v: want the event failed and nothing written", out, err, st.reports)
+			}
+		})
+	}
+}
+
+// A command sent to tag targets lists its nodes only in SSM's TargetCount:
+// when ListCommands cannot say (throttled), the command's final status is
+// not recorded with 0 expected nodes (which concluded the deployment at
+// once, "failed: no managed node matched", while nodes were still
+// reporting); the event fails and Lambda delivers it again.
+func TestCommandStatusWithoutTargetCountIsRetried(t *testing.T) {
+	api := &fakeSSM{listCommandsErr: &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}}
+	tr, st := trackerFor(api) // tag targets: no instance ids
+	out, err := tr.Handle(context.Background(), sample(t, "tracker-command-success.json", ""))
+	if err == nil || st.statusSet != "" || len(st.finished) != 0 {
+		t.Fatalf("outcome %+v, error %v, status set %q, finished %v: want the event failed and nothing written", out, err, st.statusSet, st.finished)
+	}
+	// Sent by instance ids, the command's nodes are known without SSM.
+	tr, st = trackerFor(api, nodeID)
+	if _, err := tr.Handle(context.Background(), sample(t, "tracker-command-success.json", "")); err != nil || st.statusSet != "Success" {
+		t.Fatalf("instance-id command: %v, status set %q", err, st.statusSet)
+	}
+}
+
+// Should the service show the other platform's skipped step as a plain
+// success without output, the tracker still finds the step that ran: the
+// one whose output holds the result line. Before, such an event failed
+// ("none of the steps ran") on every delivery and ended in the DLQ.
+func TestSkippedStepWithoutMarkers(t *testing.T) {
+	for _, platform := range []string{"Linux", "Windows"} {
+		t.Run(platform, func(t *testing.T) {
+			api := &fakeSSM{stdout: result("installed", fp), platform: platform, plainSkips: true}
+			tr, st := trackerFor(api, nodeID)
+			if _, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", "")); err != nil {
+				t.Fatal(err)
+			}
+			if r := st.reports[0]; r.State != inventory.NodeInstalled || r.Unverified {
+				t.Fatalf("report %+v, want installed and verified", r)
 			}
 		})
 	}
