@@ -151,21 +151,32 @@ func (c *DDBConflicts) Layer(next http.Handler) http.Handler {
 	})
 }
 
-// transactWrite cancels a transaction that overlaps an ongoing write of one
-// of its items; otherwise it holds its items for the window and the
-// emulator's answer.
-func (c *DDBConflicts) transactWrite(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte, items []string) {
-	c.mu.Lock()
+// cancelOverlap, called with c.mu held, answers TransactionCanceledException
+// (TransactionConflict at each item an ongoing write holds) and releases
+// c.mu when any of items is being written; otherwise it keeps c.mu held
+// and reports false.
+func (c *DDBConflicts) cancelOverlap(w http.ResponseWriter, items []string) bool {
 	var hit []bool
 	for i, it := range items {
 		if c.writes[it] > 0 || c.singles[it] > 0 {
 			hit = setHit(hit, len(items), i)
 		}
 	}
-	if hit != nil {
-		c.stats.Canceled++
-		c.mu.Unlock()
-		writeCanceled(w, hit)
+	if hit == nil {
+		return false
+	}
+	c.stats.Canceled++
+	c.mu.Unlock()
+	writeCanceled(w, hit)
+	return true
+}
+
+// transactWrite cancels a transaction that overlaps an ongoing write of one
+// of its items; otherwise it holds its items for the window and the
+// emulator's answer.
+func (c *DDBConflicts) transactWrite(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte, items []string) {
+	c.mu.Lock()
+	if c.cancelOverlap(w, items) {
 		return
 	}
 	for _, it := range items {
@@ -216,16 +227,7 @@ func (c *DDBConflicts) singleWrite(w http.ResponseWriter, r *http.Request, next 
 // flight.
 func (c *DDBConflicts) transactGet(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte, items []string) {
 	c.mu.Lock()
-	var hit []bool
-	for i, it := range items {
-		if c.writes[it] > 0 || c.singles[it] > 0 {
-			hit = setHit(hit, len(items), i)
-		}
-	}
-	if hit != nil {
-		c.stats.Canceled++
-		c.mu.Unlock()
-		writeCanceled(w, hit)
+	if c.cancelOverlap(w, items) {
 		return
 	}
 	tx := &ddbTxn{items: items, hit: make([]bool, len(items))}
