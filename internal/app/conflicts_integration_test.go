@@ -203,51 +203,7 @@ func TestExactlyOnceWithConflicts(t *testing.T) {
 		arn := r.exportable("shop.example.com")
 		awsCfg, conflicts := withConflicts(t, r)
 		h := Onboard(awsCfg, r.cfg)
-		const n = 8
-		type answer struct {
-			status int
-			body   map[string]any
-		}
-		answers := make(chan answer, n)
-		var wg sync.WaitGroup
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				resp, err := h.Handle(r.ctx, events.APIGatewayProxyRequest{
-					HTTPMethod: "POST", Path: "/certificates", Resource: "/certificates", Body: onboardBody(arn, "shop-web"),
-				})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				keep("api answer", resp.Body)
-				var body map[string]any
-				_ = json.Unmarshal([]byte(resp.Body), &body)
-				answers <- answer{resp.StatusCode, body}
-			}()
-		}
-		wg.Wait()
-		close(answers)
-		commandIDs := map[any]bool{}
-		accepted := 0
-		for a := range answers {
-			switch a.status {
-			case 202:
-				accepted++
-				commandIDs[a.body["commandId"]] = true
-			case 409:
-				if e, _ := a.body["error"].(map[string]any); e["code"] != "DeploymentInProgress" {
-					t.Errorf("409 with %v", a.body)
-				}
-			default:
-				t.Errorf("unexpected answer %d %v (a conflict must be retried, not answered)", a.status, a.body)
-			}
-		}
-		got := r.counts()
-		if accepted == 0 || len(commandIDs) != 1 || got.versions != 1 || got.commands != 1 {
-			t.Fatalf("%d accepted with commands %v; stack %+v: want one version and one command", accepted, commandIDs, got)
-		}
+		onboardConcurrently(t, r, h, arn, 8)
 		consistent(t, r, "shop-web", 0)
 		t.Logf("conflicts answered: %+v", conflicts.Stats())
 	})

@@ -712,7 +712,15 @@ func TestOnboardConcurrentRequests(t *testing.T) {
 	r := newRig(t, moto)
 	r.launch(2, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")
-	const n = 8
+	onboardConcurrently(t, r, r.handler, arn, 8)
+}
+
+// onboardConcurrently sends n identical onboardings through h at once and
+// asserts exactly-once: at least one 202, every other answer 202 with the
+// same command or 409 DeploymentInProgress (a conflict must be retried,
+// never answered), one secret version and one command.
+func onboardConcurrently(t *testing.T, r *rig, h apiHandler, arn string, n int) {
+	t.Helper()
 	type answer struct {
 		status int
 		body   map[string]any
@@ -723,13 +731,14 @@ func TestOnboardConcurrentRequests(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := r.handler.Handle(r.ctx, events.APIGatewayProxyRequest{
+			resp, err := h.Handle(r.ctx, events.APIGatewayProxyRequest{
 				HTTPMethod: "POST", Path: "/certificates", Resource: "/certificates", Body: onboardBody(arn, "shop-web"),
 			})
 			if err != nil {
 				t.Error(err)
 				return
 			}
+			keep("api answer", resp.Body)
 			var body map[string]any
 			_ = json.Unmarshal([]byte(resp.Body), &body)
 			answers <- answer{resp.StatusCode, body}
@@ -749,7 +758,7 @@ func TestOnboardConcurrentRequests(t *testing.T) {
 				t.Errorf("409 with %v", a.body)
 			}
 		default:
-			t.Errorf("unexpected answer %d %v", a.status, a.body)
+			t.Errorf("unexpected answer %d %v (a conflict must be retried, not answered)", a.status, a.body)
 		}
 	}
 	got := r.counts()
