@@ -17,6 +17,9 @@ var paramRows = map[string]struct{ service, operation, member string }{
 	"MaxConcurrency": {"ssm", "SendCommand", "MaxConcurrency"},
 	// CERTFERRY_MAX_ERRORS → fleet.Options → SendCommand MaxErrors.
 	"MaxErrors": {"ssm", "SendCommand", "MaxErrors"},
+	// AlertEmailSubscription (CloudFormation AWS::SNS::Subscription) →
+	// SNS Subscribe Endpoint.
+	"AlertEmail": {"sns", "Subscribe", "Endpoint"},
 }
 
 // docParamRows map each template parameter whose value reaches SendCommand
