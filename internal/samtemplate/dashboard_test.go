@@ -482,7 +482,7 @@ func TestDashboardLogQueriesMatchTheCode(t *testing.T) {
 		}
 	}
 	source := regexp.MustCompile(`SOURCE '([^']*)'`)
-	quoted := regexp.MustCompile(`'([^']*)'`)
+	quoted := regexp.MustCompile(`"([^"]*)"`) // Logs Insights string literals, as its documentation writes them
 	logs := d.widgets("log")
 	if len(logs) == 0 {
 		t.Fatal("no log widgets")
