@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +25,40 @@ import (
 )
 
 const root = "../.."
+
+// cli is the certferry binary, built once for the package's tests.
+var cli struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	cli.once.Do(func() {
+		if cli.dir, cli.err = os.MkdirTemp("", "certferry-readme-"); cli.err != nil {
+			return
+		}
+		cli.bin = filepath.Join(cli.dir, "certferry")
+		build := exec.Command("go", "build", "-o", cli.bin, "./cmd/certferry")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			cli.err = fmt.Errorf("go build ./cmd/certferry: %w\n%s", err, out)
+		}
+	})
+	if cli.err != nil {
+		t.Fatal(cli.err)
+	}
+	return cli.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cli.dir != "" {
+		_ = os.RemoveAll(cli.dir)
+	}
+	os.Exit(code)
+}
 
 func readme(t *testing.T) string {
 	t.Helper()
@@ -328,12 +363,7 @@ func TestCertferryVerbsExist(t *testing.T) {
 	if len(flagsOf) < 3 {
 		t.Fatalf("only %d certferry verbs found in README's shell blocks", len(flagsOf))
 	}
-	bin := filepath.Join(t.TempDir(), "certferry")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/certferry")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/certferry: %v\n%s", err, out)
-	}
+	bin := buildCLI(t)
 	verbs := make([]string, 0, len(flagsOf))
 	for v := range flagsOf {
 		verbs = append(verbs, v)
