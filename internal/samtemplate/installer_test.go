@@ -187,6 +187,14 @@ func TestInstallerEnvReachesFunctions(t *testing.T) {
 // had uploaded the code under packageID.
 func translate(t *testing.T, packageID string) map[string]any {
 	t.Helper()
+	tmpl, err := translateTemplate(packageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
+}
+
+func translateTemplate(packageID string) (map[string]any, error) {
 	cmd := exec.Command("python3", filepath.Join("testdata", "sam_translate.py"), filepath.Join("..", "..", "template.yaml"), packageID)
 	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=us-east-1")
 	out, err := cmd.Output()
@@ -195,13 +203,13 @@ func translate(t *testing.T, packageID string) map[string]any {
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = string(ee.Stderr)
 		}
-		t.Fatalf("SAM translation (python3 with samtranslator, which cfn-lint ships): %v\n%s", err, stderr)
+		return nil, fmt.Errorf("SAM translation (python3 with samtranslator, which cfn-lint ships): %w\n%s", err, stderr)
 	}
 	var tmpl map[string]any
 	if err := json.Unmarshal(out, &tmpl); err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("SAM translation output: %w", err)
 	}
-	return tmpl
+	return tmpl, nil
 }
 
 // The transformed template, as CloudFormation deploys it.

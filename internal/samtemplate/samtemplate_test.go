@@ -216,6 +216,15 @@ func policyViolations(tmpl map[string]any) []string {
 				if id == "NodeReadPolicy" && a != "secretsmanager:GetSecretValue" && a != "kms:Decrypt" && a != "s3:GetObject" {
 					bad("node read policy allows %s", a)
 				}
+				// The API: callers invoke this stack's API (its v1 stage),
+				// through ApiCallerPolicy only (TestApiCallerPolicy).
+				if strings.HasPrefix(a, "execute-api:") &&
+					(id != "ApiCallerPolicy" || a != "execute-api:Invoke" || resources != "["+apiCallerResource+"]") {
+					bad("%s: %s on %s (only ApiCallerPolicy invokes, on %s)", id, a, resources, apiCallerResource)
+				}
+				if id == "ApiCallerPolicy" && a != "execute-api:Invoke" {
+					bad("API caller policy allows %s", a)
+				}
 				// S3: nodes read and the publisher writes the installer
 				// objects, and nothing else touches S3.
 				if strings.HasPrefix(a, "s3:") {
@@ -264,6 +273,8 @@ func TestPolicyCheckerCatches(t *testing.T) {
 		{"s3 read of the whole bucket", `{Effect: Allow, Action: s3:GetObject, Resource: "${InstallerBucket.Arn}/*"}`, "s3:GetObject on"},
 		{"s3 delete", `{Effect: Allow, Action: s3:DeleteObject, Resource: "${InstallerBucket.Arn}/installer/*"}`, "s3:DeleteObject on"},
 		{"s3 list", `{Effect: Allow, Action: s3:ListBucket, Resource: "${InstallerBucket.Arn}"}`, "s3:ListBucket on"},
+		{"invoke any API", `{Effect: Allow, Action: execute-api:Invoke, Resource: "arn:aws:execute-api:r:a:*"}`, "execute-api:Invoke on"},
+		{"manage the API", `{Effect: Allow, Action: execute-api:ManageConnections, Resource: "` + apiCallerResource + `"}`, "execute-api:ManageConnections on"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
