@@ -180,7 +180,7 @@ func demoRenewal(ctx context.Context, awsCfg aws.Config, cfg config.Config, arn 
 	for _, step := range []struct{ label, file string }{
 		{"ACM Certificate Available (RENEWAL)", "events/renewal-available-renewal.json"},
 		{"the same event delivered again", "events/renewal-available-renewal.json"},
-		{"ACM Certificate Renewal Action Required (EMAIL validation)", "events/renewal-action-required.json"},
+		{"ACM Certificate Renewal Action Required", "events/renewal-action-required.json"},
 	} {
 		raw, err := os.ReadFile(step.file)
 		if err != nil {
