@@ -106,7 +106,7 @@ func onboarding(ctx context.Context, moto *motoserver.Server, cfg settings, rep 
 		if err != nil {
 			return err
 		}
-		h := app.Onboard(r.aws, r.cfg)
+		h := app.Onboard(r.aws, r.cfg, app.Options{})
 		series := fleetSeries{fleet: fleet}
 		r.count.take()
 		for i := range cfg.runs {
@@ -144,8 +144,8 @@ func renewal(ctx context.Context, moto *motoserver.Server, cfg settings, rep *Re
 		if err != nil {
 			return err
 		}
-		h := app.Onboard(r.aws, r.cfg)
-		rh := app.Renewal(r.aws, r.cfg)
+		h := app.Onboard(r.aws, r.cfg, app.Options{})
+		rh := app.Renewal(r.aws, r.cfg, app.Options{})
 		sm := secretsmanager.NewFromConfig(r.setup)
 		ddb := dynamodb.NewFromConfig(r.setup)
 		series := fleetSeries{fleet: fleet}

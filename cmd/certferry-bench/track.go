@@ -23,7 +23,6 @@ import (
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/motoserver"
 	"github.com/certferry/certferry/internal/spec"
-	"github.com/certferry/certferry/internal/sweeper"
 )
 
 func isWrite(op string) bool {
@@ -73,7 +72,7 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		if err != nil {
 			return err
 		}
-		if err := post(ctx, app.Onboard(r.aws, c), onboardBody(arn, "tracked")); err != nil {
+		if err := post(ctx, app.Onboard(r.aws, c, app.Options{}), onboardBody(arn, "tracked")); err != nil {
 			return err
 		}
 		cert, err := inventory.NewStore(setupDDB, c.Table).GetCert(ctx, "tracked")
@@ -82,7 +81,7 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		}
 		r.ssm.output = "installed\n" + document.Result{Status: "installed", Fingerprint: cert.Fingerprint, Serial: cert.Serial,
 			Reload: "done", Verify: "ok", Detail: "installed tracked"}.Line() + "\n"
-		tr := app.NewTracker(r.aws, c, ssm.NewFromConfig(r.aws), io.Discard)
+		tr := app.Tracker(r.aws, c, app.Options{SSM: ssm.NewFromConfig(r.aws), Metrics: io.Discard})
 		tmplRaw, err := localenv.StatusEvent(raw, cert.LastCommandID, "", c.Document, "")
 		if err != nil {
 			return err
@@ -190,7 +189,7 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 	if err := flush(); err != nil {
 		return err
 	}
-	h := app.NewSweeper(r.aws, r.cfg, nil, sweeper.Config{})
+	h := app.Sweeper(r.aws, r.cfg, app.Options{})
 	r.count.take()
 	start := time.Now()
 	res, err := h.Handle(ctx, nil)

@@ -96,7 +96,7 @@ func demo(ctx context.Context, out io.Writer) error {
 	}
 	say("\n== EC2 instances\n  tagged env=prod: %s\n  untagged:        %s", strings.Join(tagged, ", "), strings.Join(untagged, ", "))
 
-	handler := app.Onboard(awsCfg, env.Config)
+	handler := app.Onboard(awsCfg, env.Config, app.Options{})
 	requests := []struct{ label, body string }{
 		{"certferry shape", fmt.Sprintf(`{"certificateArn": %q, "name": "shop-web",
 			"targets": [{"key": "tag:env", "values": ["prod"]}],
@@ -176,11 +176,11 @@ func demoRenewal(ctx context.Context, awsCfg aws.Config, cfg config.Config, arn 
 	if err != nil {
 		return err
 	}
-	handler := app.Renewal(awsCfg, cfg)
+	handler := app.Renewal(awsCfg, cfg, app.Options{})
 	for _, step := range []struct{ label, file string }{
 		{"ACM Certificate Available (RENEWAL)", "events/renewal-available-renewal.json"},
 		{"the same event delivered again", "events/renewal-available-renewal.json"},
-		{"ACM Certificate Renewal Action Required (EMAIL validation)", "events/renewal-action-required.json"},
+		{"ACM Certificate Renewal Action Required", "events/renewal-action-required.json"},
 	} {
 		raw, err := os.ReadFile(step.file)
 		if err != nil {

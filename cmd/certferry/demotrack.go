@@ -43,7 +43,7 @@ func demoTrack(ctx context.Context, awsCfg aws.Config, cfg config.Config, stdout
 	for _, id := range cmd.Commands[0].InstanceIds {
 		node.Out[id] = stdout
 	}
-	tr := app.NewTracker(awsCfg, cfg, node, io.Discard)
+	tr := app.Tracker(awsCfg, cfg, app.Options{SSM: node, Metrics: io.Discard})
 	say("\n== tracker: SSM reports each invocation of command %s, then the command", dep.CommandID)
 	type report struct{ file, instance string }
 	var reports []report
@@ -69,12 +69,12 @@ func demoTrack(ctx context.Context, awsCfg aws.Config, cfg config.Config, stdout
 	}
 	say("\n== certferry status")
 	var sb strings.Builder
-	if err := status(ctx, handlerCaller(app.Onboard(awsCfg, cfg)), "", &sb, time.Now()); err != nil {
+	if err := status(ctx, handlerCaller(app.Onboard(awsCfg, cfg, app.Options{})), "", &sb, time.Now()); err != nil {
 		return err
 	}
 	say("%s", indent(sb.String(), "  "))
 	say("\n== sweeper (nodes resolved with EC2 DescribeInstances: the emulator has no DescribeInstanceInformation)")
-	rep, err := app.Sweeper(awsCfg, cfg, localenv.EC2Nodes{API: ec2.NewFromConfig(awsCfg)}).Handle(ctx, nil)
+	rep, err := app.Sweeper(awsCfg, cfg, app.Options{Nodes: localenv.EC2Nodes{API: ec2.NewFromConfig(awsCfg)}}).Handle(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}

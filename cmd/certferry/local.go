@@ -65,10 +65,10 @@ var functions = map[string]struct {
 		if err := json.Unmarshal(event, &req); err != nil {
 			return nil, fmt.Errorf("event is not an API Gateway proxy request: %w", err)
 		}
-		return app.Onboard(awsCfg, cfg).Handle(ctx, req)
+		return app.Onboard(awsCfg, cfg, app.Options{}).Handle(ctx, req)
 	}},
 	"tracker": {app.TrackerRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
-		return app.Tracker(awsCfg, cfg).Handle(ctx, event)
+		return app.Tracker(awsCfg, cfg, app.Options{}).Handle(ctx, event)
 	}},
 	"sweeper": {app.SweeperRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
 		var nodes app.NodeResolver
@@ -78,10 +78,10 @@ var functions = map[string]struct {
 			fmt.Fprintln(os.Stderr, "certferry: AWS_ENDPOINT_URL is set: the sweep resolves nodes with EC2 DescribeInstances")
 			nodes = localenv.EC2Nodes{API: ec2.NewFromConfig(awsCfg)}
 		}
-		return app.Sweeper(awsCfg, cfg, nodes).Handle(ctx, event)
+		return app.Sweeper(awsCfg, cfg, app.Options{Nodes: nodes}).Handle(ctx, event)
 	}},
 	"renewal": {app.RenewalRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
-		return app.Renewal(awsCfg, cfg).Handle(ctx, event)
+		return app.Renewal(awsCfg, cfg, app.Options{}).Handle(ctx, event)
 	}},
 }
 

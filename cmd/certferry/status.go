@@ -39,7 +39,7 @@ func newCaller(ctx context.Context, apiURL string) (caller, error) {
 		if err != nil {
 			return nil, fmt.Errorf("configuration (set CERTFERRY_TABLE and CERTFERRY_DOCUMENT, or pass -api URL): %w", err)
 		}
-		return handlerCaller(app.Onboard(awsCfg, cfg)), nil
+		return handlerCaller(app.Onboard(awsCfg, cfg, app.Options{})), nil
 	}
 	base, err := url.Parse(strings.TrimRight(apiURL, "/"))
 	if err != nil || base.Scheme != "https" && base.Scheme != "http" {

@@ -4,14 +4,12 @@
 package main
 
 import (
-	"os"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
+	"encoding/json"
 
 	"github.com/certferry/certferry/internal/app"
-	"github.com/certferry/certferry/internal/config"
+	"github.com/certferry/certferry/internal/renewal"
 )
 
 func main() {
-	app.Start("renewal", os.LookupEnv, app.RenewalRequired, func(a aws.Config, c config.Config) any { return app.Renewal(a, c).Handle })
+	app.Start[json.RawMessage, renewal.Outcome]("renewal", app.RenewalRequired, app.Renewal)
 }

@@ -3,14 +3,12 @@
 package main
 
 import (
-	"os"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
+	"encoding/json"
 
 	"github.com/certferry/certferry/internal/app"
-	"github.com/certferry/certferry/internal/config"
+	"github.com/certferry/certferry/internal/sweeper"
 )
 
 func main() {
-	app.Start("sweeper", os.LookupEnv, app.SweeperRequired, func(a aws.Config, c config.Config) any { return app.Sweeper(a, c, nil).Handle })
+	app.Start[json.RawMessage, sweeper.Report]("sweeper", app.SweeperRequired, app.Sweeper)
 }

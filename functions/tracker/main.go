@@ -3,14 +3,12 @@
 package main
 
 import (
-	"os"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
+	"encoding/json"
 
 	"github.com/certferry/certferry/internal/app"
-	"github.com/certferry/certferry/internal/config"
+	"github.com/certferry/certferry/internal/tracker"
 )
 
 func main() {
-	app.Start("tracker", os.LookupEnv, app.TrackerRequired, func(a aws.Config, c config.Config) any { return app.Tracker(a, c).Handle })
+	app.Start[json.RawMessage, tracker.Outcome]("tracker", app.TrackerRequired, app.Tracker)
 }

@@ -66,8 +66,44 @@ func NewParts(awsCfg aws.Config, cfg config.Config) *Parts {
 	return p
 }
 
-// Onboard returns the API handler.
-func Onboard(awsCfg aws.Config, cfg config.Config) *api.Handler {
+// Options are what tests, the demo, the benchmarks and the CLI override.
+// The zero value is production: every field left zero takes the value
+// below, so the Lambda mains pass Options{}.
+type Options struct {
+	// SSM answers the tracker's reads (which step ran on a node, that
+	// step's output, the command's target count). Nil: the SSM client of
+	// the aws.Config. The demo, tests and benchmarks supply node output
+	// the emulator cannot.
+	SSM TrackerSSM
+	// Nodes resolves a name's targets to the nodes they match now, for
+	// the sweep. Nil: SSM DescribeInstanceInformation (fleet.Resolver).
+	Nodes NodeResolver
+	// Metrics receives the CloudWatch embedded-metric lines. Nil:
+	// os.Stdout, which Lambda ships to CloudWatch Logs.
+	Metrics io.Writer
+	// Sweep tunes the sweep. A zero RenewBeforeDays takes the
+	// configuration's (CERTFERRY_RENEW_BEFORE_DAYS); other zero fields take
+	// the sweeper's defaults.
+	Sweep sweeper.Config
+}
+
+func (o Options) ssm(awsCfg aws.Config) TrackerSSM {
+	if o.SSM != nil {
+		return o.SSM
+	}
+	return ssm.NewFromConfig(awsCfg)
+}
+
+func (o Options) metrics() *metrics.Emitter {
+	if o.Metrics != nil {
+		return metrics.New(o.Metrics)
+	}
+	return metrics.New(os.Stdout)
+}
+
+// Onboard returns the API handler. It takes no option today; the
+// parameter keeps every function's constructor one shape for Start.
+func Onboard(awsCfg aws.Config, cfg config.Config, _ Options) *api.Handler {
 	p := NewParts(awsCfg, cfg)
 	// API Gateway gives up after 29 s: keep export retries inside that.
 	p.ACM.ExportAttempts = 4
@@ -79,8 +115,9 @@ func alerts(awsCfg aws.Config, cfg config.Config) *notify.Publisher {
 	return notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
 }
 
-// Renewal returns the ACM / AWS Health event handler.
-func Renewal(awsCfg aws.Config, cfg config.Config) *renewal.Handler {
+// Renewal returns the ACM / AWS Health event handler. It takes no option
+// today (see Onboard).
+func Renewal(awsCfg aws.Config, cfg config.Config, _ Options) *renewal.Handler {
 	p := NewParts(awsCfg, cfg)
 	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts(awsCfg, cfg))
 }
@@ -94,15 +131,11 @@ type TrackerSSM interface {
 	ListCommands(ctx context.Context, in *ssm.ListCommandsInput, optFns ...func(*ssm.Options)) (*ssm.ListCommandsOutput, error)
 }
 
-// Tracker returns the SSM status-change handler.
-func Tracker(awsCfg aws.Config, cfg config.Config) *tracker.Tracker {
-	return NewTracker(awsCfg, cfg, ssm.NewFromConfig(awsCfg), os.Stdout)
-}
+var _ TrackerSSM = (*ssm.Client)(nil)
 
-// NewTracker is Tracker with SSM and the metrics output spelled out (the
-// demo, tests and benchmarks supply node output moto cannot).
-func NewTracker(awsCfg aws.Config, cfg config.Config, api TrackerSSM, metricsOut io.Writer) *tracker.Tracker {
-	return newTracker(newStore(awsCfg, cfg), api, alerts(awsCfg, cfg), metrics.New(metricsOut), cfg)
+// Tracker returns the SSM status-change handler (options: SSM, Metrics).
+func Tracker(awsCfg aws.Config, cfg config.Config, opts Options) *tracker.Tracker {
+	return newTracker(newStore(awsCfg, cfg), opts.ssm(awsCfg), alerts(awsCfg, cfg), opts.metrics(), cfg)
 }
 
 // newStore is the inventory with the configured retention of finished
@@ -115,6 +148,9 @@ func newStore(awsCfg aws.Config, cfg config.Config) *inventory.Store {
 	return s
 }
 
+// newTracker wires a tracker on an inventory the caller already holds
+// (the sweeper concludes deployments through the tracker it shares its
+// inventory with).
 func newTracker(inv *inventory.Store, api TrackerSSM, alerts *notify.Publisher, m *metrics.Emitter, cfg config.Config) *tracker.Tracker {
 	return tracker.New(inv, api, alerts, m, tracker.Config{Document: cfg.Document, NotifySuccess: cfg.NotifySuccess})
 }
@@ -127,25 +163,27 @@ func (h SweepHandler) Handle(ctx context.Context, _ json.RawMessage) (sweeper.Re
 	return h.Sweeper.Sweep(ctx)
 }
 
-// Sweeper returns the scheduled reconcile handler; nodes resolves the
-// current target nodes (nil: SSM DescribeInstanceInformation).
-func Sweeper(awsCfg aws.Config, cfg config.Config, nodes NodeResolver) SweepHandler {
-	return NewSweeper(awsCfg, cfg, nodes, sweeper.Config{RenewBeforeDays: cfg.RenewBeforeDays})
-}
-
 // NodeResolver finds the nodes a spec's targets match now.
 type NodeResolver interface {
 	Resolve(ctx context.Context, targets []spec.Target) ([]string, error)
 }
 
-// NewSweeper is Sweeper with the sweep's configuration spelled out.
-func NewSweeper(awsCfg aws.Config, cfg config.Config, nodes NodeResolver, scfg sweeper.Config) SweepHandler {
+var _ NodeResolver = (*fleet.Resolver)(nil)
+
+// Sweeper returns the scheduled reconcile handler (options: Nodes, SSM,
+// Metrics, Sweep).
+func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
 	p := NewParts(awsCfg, cfg)
+	nodes := opts.Nodes
 	if nodes == nil {
 		nodes = fleet.NewResolver(ssm.NewFromConfig(awsCfg))
 	}
+	scfg := opts.Sweep
+	if scfg.RenewBeforeDays == 0 {
+		scfg.RenewBeforeDays = cfg.RenewBeforeDays
+	}
 	pub := alerts(awsCfg, cfg)
-	m := metrics.New(os.Stdout)
-	track := newTracker(p.Inventory, ssm.NewFromConfig(awsCfg), pub, m, cfg)
+	m := opts.metrics()
+	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg)
 	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg)}
 }

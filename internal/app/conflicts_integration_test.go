@@ -103,7 +103,7 @@ func TestTrackerWaveWithConflicts(t *testing.T) {
 	evs = append(evs, r.status("tracker-command-failed.json", cmd, nodes[0]))
 
 	awsCfg, conflicts := withConflicts(t, r.rig)
-	h := NewTracker(awsCfg, r.cfg, r.out, io.Discard)
+	h := Tracker(awsCfg, r.cfg, Options{SSM: r.out, Metrics: io.Discard})
 	outs, errs := handleAll(r.ctx, h, evs)
 	for i, err := range errs {
 		t.Errorf("event %d failed (Lambda would retry it, then dead-letter it): %v", i, err)
@@ -202,7 +202,7 @@ func TestExactlyOnceWithConflicts(t *testing.T) {
 		r.launch(2, map[string]string{"env": "prod"})
 		arn := r.exportable("shop.example.com")
 		awsCfg, conflicts := withConflicts(t, r)
-		h := Onboard(awsCfg, r.cfg)
+		h := Onboard(awsCfg, r.cfg, Options{})
 		onboardConcurrently(t, r, h, arn, 8)
 		consistent(t, r, "shop-web", 0)
 		t.Logf("conflicts answered: %+v", conflicts.Stats())
@@ -233,7 +233,7 @@ func TestExactlyOnceWithConflicts(t *testing.T) {
 				}
 			},
 		})
-		h := Onboard(awsCfg, r.cfg)
+		h := Onboard(awsCfg, r.cfg, Options{})
 		onboarded := make(chan int, 1)
 		go func() {
 			resp, err := h.Handle(r.ctx, events.APIGatewayProxyRequest{
@@ -271,7 +271,7 @@ func TestExactlyOnceWithConflicts(t *testing.T) {
 		r := newRenewalRig(t)
 		arn, _, _, _ := r.onboardedBeforeRenewal("shop-web")
 		awsCfg, conflicts := withConflicts(t, r.rig)
-		h := Renewal(awsCfg, r.cfg)
+		h := Renewal(awsCfg, r.cfg, Options{})
 		ev := r.event("renewal-available-renewal.json", arn, "")
 		before := r.counts()
 		var wg sync.WaitGroup
@@ -330,7 +330,7 @@ func TestFinishedDeploymentsExpire(t *testing.T) {
 	}
 	cfg := r.cfg
 	cfg.DeployRetentionDays = 7
-	h := NewTracker(r.aws, cfg, r.out, io.Discard)
+	h := Tracker(r.aws, cfg, Options{SSM: r.out, Metrics: io.Discard})
 	done := r.cert("shop-web")
 	r.out.Out[nodes[0]] = resultLine("installed", done.Fingerprint, done.Serial, "ok")
 	for _, file := range []string{"tracker-invocation-success.json", "tracker-command-success.json"} {

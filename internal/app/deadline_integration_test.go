@@ -57,7 +57,7 @@ func TestAPIAnswersWithinItsDeadline(t *testing.T) {
 				// backoff, 4 export attempts from 2 s): only the endpoint differs.
 				cfg := aimedAt(r, proxy.URL)
 				cfg.RetryMaxAttempts = 5
-				h := Onboard(cfg, r.cfg)
+				h := Onboard(cfg, r.cfg, Options{})
 
 				// The invocation's deadline, as Lambda gives it; the handler
 				// keeps a reserve to answer and release its claim.

@@ -183,7 +183,7 @@ func TestFaultsUnreachable(t *testing.T) {
 	}
 	cfg := aimedAt(r, deadURL)
 	cfg.RetryMaxAttempts = 2
-	_, err = Renewal(cfg, r.cfg).Handle(r.ctx, mustReadEvent(t, "renewal-available-renewal.json", arn))
+	_, err = Renewal(cfg, r.cfg, Options{}).Handle(r.ctx, mustReadEvent(t, "renewal-available-renewal.json", arn))
 	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), arn) {
 		t.Fatalf("renewal with AWS unreachable: %v, want an error naming the certificate and the cause", err)
 	}

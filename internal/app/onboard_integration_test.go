@@ -234,7 +234,7 @@ func newRig(t testing.TB, server *motoserver.Server) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{
-		t: t, ctx: ctx, aws: awsCfg, cfg: env.Config, handler: Onboard(awsCfg, env.Config),
+		t: t, ctx: ctx, aws: awsCfg, cfg: env.Config, handler: Onboard(awsCfg, env.Config, Options{}),
 		sm: secretsmanager.NewFromConfig(awsCfg), ddb: dynamodb.NewFromConfig(awsCfg), ssm: ssm.NewFromConfig(awsCfg),
 	}
 	t.Cleanup(r.collect)

@@ -43,7 +43,7 @@ func newRenewalRig(t *testing.T) *renewalRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &renewalRig{rig: r, renewal: Renewal(r.aws, r.cfg), sqs: sqs.NewFromConfig(r.aws), queue: queue}
+	return &renewalRig{rig: r, renewal: Renewal(r.aws, r.cfg, Options{}), sqs: sqs.NewFromConfig(r.aws), queue: queue}
 }
 
 // event reads events/<file> with the sample ARN replaced by arn and, when

@@ -14,13 +14,24 @@ import (
 	"github.com/certferry/certferry/internal/config"
 )
 
-// Start is every function's main: JSON logs, configuration read through
-// lookup (the main's os.LookupEnv) with every missing setting named at
-// once, the SDK configuration (5 attempts per call), then the Lambda loop
-// on the handler build returns. It never returns.
-func Start(name string, lookup func(string) (string, bool), required []string, build func(aws.Config, config.Config) any) {
+// Handler is a function's handler: one event of type E in, one answer of
+// type R out, the shape aws-lambda-go's StartHandlerFunc checks at compile
+// time.
+type Handler[E, R any] interface {
+	Handle(ctx context.Context, event E) (R, error)
+}
+
+// Start is every function's main: JSON logs, the configuration read from
+// the environment (os.LookupEnv) with every missing setting named at once,
+// the SDK configuration (5 attempts per call), then the Lambda loop on the
+// handler build returns, built with production Options (the zero value).
+// It never returns. The event and answer types are named by the caller, so
+// a handler of another shape fails to compile:
+//
+//	app.Start[json.RawMessage, tracker.Outcome]("tracker", app.TrackerRequired, app.Tracker)
+func Start[E, R any, H Handler[E, R]](name string, required []string, build func(aws.Config, config.Config, Options) H) {
 	slog.SetDefault(lambdacontext.NewLogger())
-	cfg, err := config.Load(lookup, required...)
+	cfg, err := config.Load(os.LookupEnv, required...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "certferry %s: configuration: %v\n", name, err)
 		os.Exit(1)
@@ -30,5 +41,5 @@ func Start(name string, lookup func(string) (string, bool), required []string, b
 		fmt.Fprintf(os.Stderr, "certferry %s: AWS configuration: %v\n", name, err)
 		os.Exit(1)
 	}
-	lambda.Start(build(awsCfg, cfg))
+	lambda.StartHandlerFunc(build(awsCfg, cfg, Options{}).Handle)
 }

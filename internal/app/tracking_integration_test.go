@@ -306,7 +306,7 @@ func (r *trackRig) sweepSent(cfg sweeper.Config) (sweeper.Report, []ssmCommand) 
 				return out, md, err
 			}), middleware.After)
 	})
-	h := NewSweeper(awsCfg, r.cfg, nil, cfg) // fleet.Resolver on the stand-in
+	h := Sweeper(awsCfg, r.cfg, Options{Sweep: cfg}) // fleet.Resolver on the stand-in
 	rep, err := h.Handle(r.ctx, nil)
 	if err != nil {
 		r.t.Fatalf("sweep: %v (%+v)", err, rep)

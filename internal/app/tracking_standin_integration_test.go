@@ -60,7 +60,7 @@ func newSSMRig(t *testing.T) *ssmRig {
 	// The loaded options (awsconfig.WithBaseEndpoint) are a config source
 	// each client re-reads, which would win over BaseEndpoint.
 	cfg.ConfigSources = nil
-	r.aws, r.handler, r.renewal = cfg, Onboard(cfg, r.cfg), Renewal(cfg, r.cfg)
+	r.aws, r.handler, r.renewal = cfg, Onboard(cfg, r.cfg, Options{}), Renewal(cfg, r.cfg, Options{})
 	inv := inventory.NewStore(r.ddb, r.cfg.Table)
 	tr := tracker.New(inv, ssm.NewFromConfig(cfg), notify.NewPublisher(sns.NewFromConfig(cfg), r.cfg.TopicARN), metrics.New(io.Discard),
 		tracker.Config{Document: r.cfg.Document, ReadBackoff: time.Millisecond})

@@ -38,6 +38,31 @@ type Name struct {
 	Name   string
 	Serial string // the serial certferry deployed
 	Nodes  []Node
+	// NodesUnknown: the name's nodes were not read (inventory error, or
+	// the name was deleted meanwhile), so Nodes says nothing, not "none".
+	NodesUnknown bool
+	// Targets describes the name's targets (e.g. "tag:env=prod"), said
+	// when no node has reported yet: tag targets list no node until
+	// SSM reports one.
+	Targets string
+	// Which qualifies Nodes when they are a selection, e.g. "that did
+	// not install": the line then counts only those.
+	Which string
+}
+
+// nodesText (after the name) says how many nodes a name has, or why none is listed.
+func (n Name) nodesText() string {
+	switch {
+	case n.Which != "":
+		return fmt.Sprintf(" with %d node(s) %s", len(n.Nodes), n.Which)
+	case n.NodesUnknown:
+		return ": nodes unknown (not read from the inventory)"
+	case len(n.Nodes) == 0 && n.Targets != "":
+		return ": no node has reported yet (targets " + clip(n.Targets, 512) + ")"
+	case len(n.Nodes) == 0:
+		return ": no node has reported yet"
+	}
+	return fmt.Sprintf(" on %d node(s)", len(n.Nodes))
 }
 
 // Alert is one message.
@@ -101,7 +126,7 @@ func (a Alert) Text() string {
 		body.add(fmt.Sprintf("\ncertferry names bound to it (%d):\n", len(a.Names)))
 	names:
 		for i, n := range a.Names {
-			if !body.add(fmt.Sprintf("  %s (deployed serial %s) on %d node(s)\n", n.Name, clip(cmp.Or(n.Serial, "none"), 128), len(n.Nodes))) {
+			if !body.add(fmt.Sprintf("  %s (deployed serial %s)%s\n", n.Name, clip(cmp.Or(n.Serial, "none"), 128), n.nodesText())) {
 				body.summary = moreNames(a.Names[i:])
 				break
 			}
@@ -159,7 +184,7 @@ func moreNames(rest []Name) string {
 	for _, n := range rest {
 		nodes += len(n.Nodes)
 	}
-	return fmt.Sprintf("  … and %d more names on %d node(s) (GET /certificates lists them)\n", len(rest), nodes)
+	return fmt.Sprintf("  … and %d more names with %d reported node(s) (GET /certificates lists them)\n", len(rest), nodes)
 }
 
 // clip cuts s to at most n bytes on a rune boundary, marking the cut.

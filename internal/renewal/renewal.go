@@ -12,7 +12,6 @@
 package renewal
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -243,14 +242,7 @@ func (h *Handler) sync(ctx context.Context, log *slog.Logger, ev events.Event, b
 		if len(blocked[arn]) == 0 {
 			continue
 		}
-		a := h.compose(ctx, ev, arn, bound[arn])
-		a.Kind = "deployment-blocked"
-		a.Title = fmt.Sprintf("certferry cannot deploy %s", cmp.Or(a.Domain, arn))
-		a.Facts = append(a.Facts, blocked[arn]...)
-		a.Advice = []string{
-			"Fix the certificate in ACM (it must be ISSUED and exportable), then redeploy: POST /certificates/{name}/deployments.",
-			"If the certificate was replaced by a new ARN, DELETE /certificates/{name} and onboard the new ARN under the same name.",
-		}
+		a := notify.DeploymentBlocked(h.gather(ctx, ev, arn, bound[arn]), blocked[arn])
 		id, err := h.alerts.Publish(ctx, a)
 		if err != nil {
 			return err
@@ -297,8 +289,7 @@ func (h *Handler) revoked(ctx context.Context, log *slog.Logger, ev events.Event
 		if len(bound[arn]) == 0 {
 			continue
 		}
-		a := h.compose(ctx, ev, arn, bound[arn])
-		a.Facts = append(a.Facts, facts[arn]...)
+		a := notify.ForEvent(h.gather(ctx, ev, arn, bound[arn]), facts[arn]...)
 		id, err := h.alerts.Publish(ctx, a)
 		if err != nil {
 			return err
@@ -315,7 +306,7 @@ func (h *Handler) alert(ctx context.Context, log *slog.Logger, ev events.Event, 
 		if len(bound[arn]) == 0 {
 			continue
 		}
-		a := h.compose(ctx, ev, arn, bound[arn])
+		a := notify.ForEvent(h.gather(ctx, ev, arn, bound[arn]))
 		id, err := h.alerts.Publish(ctx, a)
 		if err != nil {
 			return err
@@ -326,45 +317,33 @@ func (h *Handler) alert(ctx context.Context, log *slog.Logger, ev events.Event, 
 	return nil
 }
 
-// compose gathers what certferry and ACM know about arn into an alert.
-// ACM or inventory read failures degrade the message; they do not stop it.
-func (h *Handler) compose(ctx context.Context, ev events.Event, arn string, names []string) notify.Alert {
+// gather reads what ACM and the inventory know about arn and its names
+// for an alert (notify composes the words). ACM or inventory read failures
+// degrade the message; they do not stop it.
+func (h *Handler) gather(ctx context.Context, ev events.Event, arn string, names []string) notify.CertEvent {
 	info, err := h.acm.Describe(ctx, arn)
 	if err != nil {
 		slog.WarnContext(ctx, "alert without ACM details", "certificateArn", arn, "error", err)
 		info = certs.Info{ARN: arn}
 	}
-	a := notify.Alert{Kind: string(ev.Kind), CertificateARN: arn, EventID: ev.ID, Domain: cmp.Or(info.DomainName, ev.CommonName)}
-	now := h.now()
-	switch {
-	case !info.NotAfter.IsZero():
-		a.NotAfter = info.NotAfter.Format(time.RFC3339)
-		d := certs.DaysLeft(info.NotAfter, now)
-		a.DaysToExpiry = &d
-	case !ev.ExpiresAt.IsZero():
-		a.NotAfter = ev.ExpiresAt.Format(time.RFC3339)
-		d := certs.DaysLeft(ev.ExpiresAt, now)
-		a.DaysToExpiry = &d
-	case ev.DaysToExpiry != nil:
-		d := *ev.DaysToExpiry
-		a.DaysToExpiry = &d
-	}
-	var deployed []string
+	in := notify.CertEvent{ARN: arn, Event: ev, Info: info, Now: h.now()}
 	for _, n := range names {
 		entry := notify.Name{Name: n}
 		d, err := h.inv.Describe(ctx, n)
 		switch {
 		case err != nil:
 			slog.WarnContext(ctx, "alert without node list", "name", n, "error", err)
-		case d.Cert != nil:
+			entry.NodesUnknown = true
+		case d.Cert == nil: // deleted meanwhile
+			entry.NodesUnknown = true
+		default:
 			entry.Serial = d.Cert.Serial
-			deployed = append(deployed, d.Cert.Serial)
+			entry.Targets = notify.TargetsText(d.Cert.Targets)
 			for _, nd := range d.Nodes {
 				entry.Nodes = append(entry.Nodes, notify.Node{InstanceID: nd.InstanceID, State: nd.State, Serial: nd.Serial, Error: nd.Error})
 			}
 		}
-		a.Names = append(a.Names, entry)
+		in.Names = append(in.Names, entry)
 	}
-	a.Title, a.Facts, a.Advice = advise(ev, info, a.Domain, a.DaysToExpiry, deployed)
-	return a
+	return in
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
 )
 
@@ -74,7 +75,7 @@ func TestRevokedAlertsAndStopsDeploying(t *testing.T) {
 					t.Errorf("message lacks %q:\n%s", want, text)
 				}
 			}
-			if strings.Contains(text, "deployment-blocked") || strings.Contains(text, adviceAuto) {
+			if strings.Contains(text, "deployment-blocked") || strings.Contains(text, notify.AdviceAuto) {
 				t.Errorf("revoked alert carries renewal advice:\n%s", text)
 			}
 			if again, _ := f.handler().Handle(context.Background(), sample(t, "renewal-revoked.json")); again.Status != StatusDuplicate || len(f.published) != 1 {

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/certferry/certferry/internal/certs"
@@ -166,7 +165,7 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 	info, err := s.acm.Describe(ctx, c.CertificateARN)
 	if err != nil {
 		if errors.Is(err, certs.ErrNotFound) {
-			nr.Risks = append(nr.Risks, "the certificate no longer exists in ACM; nodes keep the last one until it expires")
+			nr.Risks = append(nr.Risks, notify.RiskGone)
 			return nr, nil
 		}
 		return nr, err
@@ -186,7 +185,7 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 			slog.InfoContext(ctx, "sweep deployed a renewal no event delivered", "name", c.Name, "serial", res.Serial)
 			return nr, nil // the new deployment targets every node
 		case errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
-			nr.Risks = append(nr.Risks, "ACM holds serial "+info.Serial+" but it cannot be deployed: "+err.Error())
+			nr.Risks = append(nr.Risks, notify.RiskUndeployable(info.Serial, err))
 		case errors.Is(err, pipeline.ErrBusy):
 			return nr, nil // an event is deploying it right now
 		default:
@@ -343,34 +342,14 @@ func (s *Sweeper) emit(name string, days *int, serial string, byID map[string]in
 	s.metrics.Emit(map[string]string{"Name": name}, v)
 }
 
+// riskAlert is the sweep's one alert on the names at risk (notify
+// composes the words).
 func (s *Sweeper) riskAlert(rep Report) (notify.Alert, bool) {
-	a := notify.Alert{Kind: "sweep-risks"}
-	atRisk := 0
+	names := make([]notify.SweepName, 0, len(rep.Names))
 	for _, n := range rep.Names {
-		if len(n.Risks) == 0 && len(n.Exhausted) == 0 {
-			continue
-		}
-		atRisk++
-		days := "?"
-		if n.DaysToExpiry != nil {
-			days = fmt.Sprint(*n.DaysToExpiry)
-		}
-		line := fmt.Sprintf("%s (%s days left): %s", n.Name, days, strings.Join(n.Risks, "; "))
-		if len(n.Exhausted) > 0 {
-			line += fmt.Sprintf("; %d node(s) failed %d times and are no longer retried: %s", len(n.Exhausted), s.cfg.MaxAttempts, strings.Join(n.Exhausted, ", "))
-		}
-		a.Facts = append(a.Facts, line)
+		names = append(names, notify.SweepName{Name: n.Name, DaysToExpiry: n.DaysToExpiry, Risks: n.Risks, Exhausted: n.Exhausted})
 	}
-	if atRisk == 0 {
-		return a, false
-	}
-	a.Title = fmt.Sprintf("sweep: %d certificate name(s) need attention", atRisk)
-	a.Advice = []string{
-		"EMAIL validation: request a DNS-validated replacement with export enabled and onboard it; DNS-validated certificates renew on their own.",
-		"INELIGIBLE or a failed renewal: check DescribeCertificate -> RenewalSummary and, for private certificates, the CA's state and permissions.",
-		"Nodes out of attempts: read their SSM output, fix the node, then POST /certificates/{name}/deployments.",
-	}
-	return a, true
+	return notify.SweepRisks(names, s.cfg.MaxAttempts)
 }
 
 // DueWindow is how long before expiry a certificate not yet renewed is a
@@ -394,22 +373,17 @@ func Risks(info certs.Info, now time.Time, cfg Config) []string {
 	if !info.NotAfter.IsZero() {
 		window := DueWindow(info.NotAfter.Sub(info.NotBefore), cfg)
 		if left := info.NotAfter.Sub(now); left < window {
-			risks = append(risks, fmt.Sprintf("expires %s, inside the %.0f-day renewal window and not renewed",
-				info.NotAfter.Format("2006-01-02"), window.Hours()/24))
+			risks = append(risks, notify.RiskExpiring(info.NotAfter, window))
 		}
 	}
 	if slices.Contains(info.ValidationMethods, "EMAIL") {
-		risks = append(risks, "EMAIL validation: renewal needs a person (or an HTTPS answer with this certificate)")
+		risks = append(risks, notify.RiskEmail)
 	}
 	if info.RenewalEligibility == "INELIGIBLE" {
-		risks = append(risks, "ACM reports renewal INELIGIBLE")
+		risks = append(risks, notify.RiskIneligible(info, now))
 	}
 	if info.RenewalStatus == "FAILED" || info.RenewalStatus == "PENDING_VALIDATION" {
-		r := "renewal " + info.RenewalStatus
-		if info.RenewalReason != "" {
-			r += " (" + info.RenewalReason + ")"
-		}
-		risks = append(risks, r)
+		risks = append(risks, notify.RiskRenewal(info.RenewalStatus, info.RenewalReason))
 	}
 	return risks
 }

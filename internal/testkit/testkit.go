@@ -16,11 +16,19 @@ import (
 	"math/big"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/youmark/pkcs8"
 )
+
+// T is the part of testing.TB the fixture helpers call. Taking it rather
+// than testing.TB keeps package testing out of the binaries that use the
+// rig (cmd/certferry-bench); *testing.T and *testing.B satisfy it.
+type T interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // Export is a certificate as ACM's ExportCertificate returns it.
 type Export struct {
@@ -43,7 +51,7 @@ const (
 
 // NewExport makes a CA, a leaf for domain signed by it, and the leaf's key
 // encrypted with passphrase, like ExportCertificate.
-func NewExport(t testing.TB, kt KeyType, domain, passphrase string) Export {
+func NewExport(t T, kt KeyType, domain, passphrase string) Export {
 	t.Helper()
 	caKey := newKey(t, RSA2048)
 	caTmpl := &x509.Certificate{
@@ -78,7 +86,7 @@ func NewExport(t testing.TB, kt KeyType, domain, passphrase string) Export {
 	}
 }
 
-func newKey(t testing.TB, kt KeyType) crypto.Signer {
+func newKey(t T, kt KeyType) crypto.Signer {
 	t.Helper()
 	var k crypto.Signer
 	var err error
@@ -96,7 +104,7 @@ func newKey(t testing.TB, kt KeyType) crypto.Signer {
 
 // EncryptKey returns key as an "ENCRYPTED PRIVATE KEY" PEM (PBES2,
 // PBKDF2-SHA256, AES-256-CBC), the format ACM exports.
-func EncryptKey(t testing.TB, key crypto.Signer, passphrase string) string {
+func EncryptKey(t T, key crypto.Signer, passphrase string) string {
 	t.Helper()
 	der, err := pkcs8.MarshalPrivateKey(key, []byte(passphrase), &pkcs8.Opts{
 		Cipher: pkcs8.AES256CBC,
@@ -145,7 +153,7 @@ func CaptureLogs() *LogBuffer {
 
 // AssertNoSecrets fails when text holds a private key PEM header or any of
 // the given secret values.
-func AssertNoSecrets(t testing.TB, what, text string, secrets ...string) {
+func AssertNoSecrets(t T, what, text string, secrets ...string) {
 	t.Helper()
 	for _, marker := range []string{"PRIVATE KEY", "passphrase\":\""} {
 		if strings.Contains(text, marker) {

@@ -523,12 +523,9 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 	if outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess {
 		return out, nil
 	}
-	a, err := t.deploymentAlert(ctx, name, dep, outcome, installed, failed)
+	a, err := t.deploymentAlert(ctx, name, dep, outcome, installed, failed, timedOut)
 	if err != nil {
 		return out, err
-	}
-	if timedOut {
-		a.Facts = append(a.Facts, "SSM sent no final status for the command in time; nodes that never reported are counted as failed and get the install again from the sweep.")
 	}
 	// The outcome is written; a failed publish must not be retried into a
 	// second finish, so it is logged, not returned.
@@ -541,40 +538,26 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 	return out, nil
 }
 
-func (t *Tracker) deploymentAlert(ctx context.Context, name string, dep *inventory.Deployment, outcome string, installed, failed int) (notify.Alert, error) {
+// deploymentAlert gathers what the inventory holds about a finished
+// deployment; notify composes the words.
+func (t *Tracker) deploymentAlert(ctx context.Context, name string, dep *inventory.Deployment, outcome string, installed, failed int, timedOut bool) (notify.Alert, error) {
 	d, err := t.inv.Describe(ctx, name)
 	if err != nil {
 		return notify.Alert{}, err
 	}
-	a := notify.Alert{
-		Kind:  "deployment-" + outcome,
-		Title: fmt.Sprintf("deployment of %s %s: %d installed, %d failed", name, outcome, installed, failed),
-		Facts: []string{
-			"Deployment: " + dep.ID + " (trigger " + dep.Trigger + ")",
-			"Serial: " + dep.Serial,
-			"SSM command: " + dep.CommandID + orEmpty(" status ", dep.CommandStatus),
-		},
+	in := notify.Deployment{
+		Name: name, DeploymentID: dep.ID, Trigger: dep.Trigger, Serial: dep.Serial, CommandID: dep.CommandID,
+		CommandStatus: dep.CommandStatus, Outcome: outcome, Installed: installed, Failed: failed, TimedOut: timedOut,
 	}
-	entry := notify.Name{Name: name, Serial: dep.Serial}
 	if d.Cert != nil {
-		a.CertificateARN, a.Domain, a.NotAfter = d.Cert.CertificateARN, d.Cert.DomainName, d.Cert.NotAfter
+		in.CertificateARN, in.Domain, in.NotAfter = d.Cert.CertificateARN, d.Cert.DomainName, d.Cert.NotAfter
 	}
 	for _, n := range d.Nodes {
 		if n.DeploymentID == dep.ID && n.State != inventory.NodeInstalled {
-			entry.Nodes = append(entry.Nodes, notify.Node{InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Error: n.Error})
+			in.Nodes = append(in.Nodes, notify.Node{InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Error: n.Error})
 		}
 	}
-	a.Names = []notify.Name{entry}
-	if failed > 0 {
-		a.Advice = []string{
-			"Read the failed nodes' output: aws ssm get-command-invocation --command-id " + dep.CommandID + " --instance-id <node>.",
-			"rolled_back: the node kept its previous certificate (the new one failed the key, config or handshake check); failed: nothing was changed or the node did not run the command.",
-			"certferry's sweep sends the install again to failed nodes (with backoff); POST /certificates/" + name + "/deployments sends it to all now.",
-		}
-	} else if installed == 0 {
-		a.Advice = []string{"No managed node matched the targets: check the target tags, that the nodes carry the tag key certferry, and that SSM Agent is online on them."}
-	}
-	return a, nil
+	return notify.DeploymentFinished(in), nil
 }
 
 // summary makes an error summary safe to store and show: one line, no
@@ -599,11 +582,4 @@ func summary(s string) string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-func orEmpty(prefix, s string) string {
-	if s == "" {
-		return ""
-	}
-	return prefix + s
 }
