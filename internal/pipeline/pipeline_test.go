@@ -117,7 +117,7 @@ func (f *fakeInventory) RecordSend(_ context.Context, c *inventory.Cert, token s
 	f.cert = &next
 	return &next, nil
 }
-func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error) {
+func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventory.Deployment, _ map[string]int) (*inventory.Cert, error) {
 	if f.commitErr != nil {
 		err := f.commitErr
 		f.commitErr = nil
@@ -191,14 +191,14 @@ func TestOnboardThenSync(t *testing.T) {
 		t.Errorf("server name for *.example.com = %q, want www.example.com", got)
 	}
 	// Same serial: Sync does nothing at all.
-	res, err = r.p.Sync(context.Background(), "shop-web", TriggerACM)
+	res, err = r.p.Sync(context.Background(), "shop-web", inventory.TriggerACM)
 	if err != nil || !res.Unchanged || r.acm.exports != 1 || len(r.fleet.sent) != 1 || r.inv.commits != 1 {
 		t.Fatalf("sync with unchanged serial: %+v %v", res, err)
 	}
 	// A renewed serial: exported, stored and sent once.
 	r.acm.export = testkit.NewExport(t, testkit.RSA2048, "shop.example.com", "x")
 	r.acm.info.Serial = certs.SerialHex(r.acm.export.Leaf.SerialNumber)
-	res, err = r.p.Sync(context.Background(), "shop-web", TriggerACM)
+	res, err = r.p.Sync(context.Background(), "shop-web", inventory.TriggerACM)
 	if err != nil || res.Unchanged || r.acm.exports != 2 || r.store.puts != 2 || len(r.fleet.sent) != 2 || res.Serial != r.acm.info.Serial {
 		t.Fatalf("sync after renewal: %+v %v (exports %d)", res, err, r.acm.exports)
 	}
@@ -213,7 +213,7 @@ func TestClaimBlocksConcurrentRunsUntilItExpires(t *testing.T) {
 	held := *r.inv.cert
 	held.Claim = &inventory.Claim{Token: "other", Serial: "ff", Until: r.now.Add(time.Minute).Unix()}
 	r.inv.cert = &held
-	_, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI)
+	_, err := r.p.Redeploy(context.Background(), "shop-web", inventory.TriggerAPI)
 	if !errors.Is(err, ErrBusy) {
 		t.Fatalf("redeploy during a live claim: %v, want ErrBusy", err)
 	}
@@ -222,7 +222,7 @@ func TestClaimBlocksConcurrentRunsUntilItExpires(t *testing.T) {
 	}
 	// The claim expired (its run crashed): the next run takes over.
 	r.now = r.now.Add(3 * time.Minute)
-	if _, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI); err != nil {
+	if _, err := r.p.Redeploy(context.Background(), "shop-web", inventory.TriggerAPI); err != nil {
 		t.Fatalf("redeploy after the claim expired: %v", err)
 	}
 	if len(r.fleet.sent) != 2 || r.acm.exports != 1 {
@@ -272,7 +272,7 @@ func TestAdoptsOnlyTheCommandItsRunSent(t *testing.T) {
 			res.CommandID, len(r.fleet.sent), r.inv.cert.PendingSend)
 	}
 	// A redeploy of the committed name sends a new command with a new id.
-	if _, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI); err != nil {
+	if _, err := r.p.Redeploy(context.Background(), "shop-web", inventory.TriggerAPI); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.fleet.sent) != 2 || r.fleet.sent[1].SendID == r.fleet.sent[0].SendID {
@@ -359,7 +359,7 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 	r := newRig(t)
-	if _, err := r.p.Sync(context.Background(), "unknown", TriggerACM); !errors.Is(err, ErrUnknownName) {
+	if _, err := r.p.Sync(context.Background(), "unknown", inventory.TriggerACM); !errors.Is(err, ErrUnknownName) {
 		t.Fatalf("Sync(unknown) = %v", err)
 	}
 }
@@ -367,7 +367,7 @@ func TestRefusals(t *testing.T) {
 // An interrupted DELETE leaves a META item without an ARN; the name is free.
 func TestOnboardOverInterruptedDelete(t *testing.T) {
 	r := newRig(t)
-	r.inv.cert = &inventory.Cert{Spec: spec.Spec{Name: "shop-web"}, Status: "deleting", Version: 3}
+	r.inv.cert = &inventory.Cert{Spec: spec.Spec{Name: "shop-web"}, Status: inventory.StatusDeleting, Version: 3}
 	res, err := r.p.Onboard(context.Background(), onboardSpec())
 	if err != nil {
 		t.Fatalf("Onboard() = %v", err)
@@ -395,7 +395,7 @@ func TestKeystorePasswordAndPrefixes(t *testing.T) {
 			if _, err := r.p.Onboard(context.Background(), sp); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI); err != nil {
+			if _, err := r.p.Redeploy(context.Background(), "shop-web", inventory.TriggerAPI); err != nil {
 				t.Fatal(err)
 			}
 			keystore := format == "pkcs12" || format == "jks"

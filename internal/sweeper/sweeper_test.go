@@ -79,7 +79,7 @@ func TestRiskKinds(t *testing.T) {
 // deployment and exhausted ones are left alone.
 func TestPlan(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	ago := func(d time.Duration) string { return now.Add(-d).Format(time.RFC3339) }
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	s := &Sweeper{}
 	s.cfg.defaults()
 	d := &inventory.Detail{
