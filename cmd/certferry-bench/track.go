@@ -160,7 +160,7 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		}
 		return nil
 	}
-	now := time.Now().UTC().Format(time.RFC3339)
+	now := time.Now().UTC().Truncate(time.Second) // stored as RFC 3339, whole seconds (inventory.FormatTime)
 	for i := range cfg.certs {
 		arn, err := localenv.RequestExportable(ctx, r.setup, fmt.Sprintf("site%d.example.com", i))
 		if err != nil {
