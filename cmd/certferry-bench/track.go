@@ -24,6 +24,7 @@ import (
 	"github.com/certferry/certferry/internal/motoserver"
 	"github.com/certferry/certferry/internal/spec"
 	"github.com/certferry/certferry/internal/sweeper"
+	"github.com/certferry/certferry/internal/tracker"
 )
 
 func isWrite(op string) bool {
@@ -80,7 +81,7 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		if err != nil || cert == nil {
 			return fmt.Errorf("read tracked: %v", err)
 		}
-		r.ssm.output = "installed\n" + document.Result{Status: "installed", Fingerprint: cert.Fingerprint, Serial: cert.Serial,
+		r.ssm.output = "installed\n" + document.Result{Status: document.StatusInstalled, Fingerprint: cert.Fingerprint, Serial: cert.Serial,
 			Reload: "done", Verify: "ok", Detail: "installed tracked"}.Line() + "\n"
 		tr := app.NewTracker(r.aws, c, ssm.NewFromConfig(r.aws), io.Discard)
 		tmplRaw, err := localenv.StatusEvent(raw, cert.LastCommandID, "", c.Document, "")
@@ -97,7 +98,7 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 			if err != nil {
 				return err
 			}
-			if out.Status != "recorded" || out.NodeState != "installed" {
+			if out.Status != tracker.StatusRecorded || out.NodeState != inventory.NodeInstalled {
 				return fmt.Errorf("event %d: %+v", done+i, out)
 			}
 		}
