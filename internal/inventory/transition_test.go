@@ -182,3 +182,37 @@ func (f *fakeReads) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamo
 func (f *fakeReads) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
 	return &dynamodb.ScanOutput{Items: []map[string]ddbtypes.AttributeValue{f.item}}, nil
 }
+
+// A report's delta becomes one ADD on the node's COUNT shard: the new state
+// up, pending down when the node was pending in the deployment.
+func TestCountUpdate(t *testing.T) {
+	s := NewStore(&fakeReads{}, "t")
+	tests := []struct {
+		name     string
+		delta    CountsDelta
+		wantExpr string
+		want     map[string]string // attribute → added number
+	}{
+		{"installed, was pending", CountsDelta{NodeInstalled: 1, NodePending: -1}, "ADD #n0 :v0, #n1 :v1 SET #dep = :dep, #expires = :expires",
+			map[string]string{"pending": "-1", "installed": "1"}},
+		{"rolled back, not pending here", CountsDelta{NodeRolledBack: 1}, "ADD #n3 :v3 SET #dep = :dep, #expires = :expires",
+			map[string]string{"rolled_back": "1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u := s.countUpdate("shop-web", "d1", "i-1", tc.delta, 42)
+			if *u.UpdateExpression != tc.wantExpr || *u.ConditionExpression != "attribute_exists(PK)" {
+				t.Fatalf("update %q condition %q", *u.UpdateExpression, *u.ConditionExpression)
+			}
+			got := map[string]string{}
+			for ph, attr := range u.ExpressionAttributeNames {
+				if strings.HasPrefix(ph, "#n") {
+					got[attr] = u.ExpressionAttributeValues[":v"+ph[2:]].(*ddbtypes.AttributeValueMemberN).Value
+				}
+			}
+			if !maps.Equal(got, tc.want) {
+				t.Errorf("adds %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

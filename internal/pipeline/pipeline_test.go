@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +73,10 @@ type fakeInventory struct {
 	released  []string
 	commitErr error // the next Commit fails with it
 	deleted   int
+	// committed and failures are the last Commit's deployment and carried
+	// failures.
+	committed *inventory.Deployment
+	failures  map[string]int
 }
 
 func (f *fakeInventory) DeleteCert(_ context.Context, name string) (bool, error) {
@@ -117,13 +123,14 @@ func (f *fakeInventory) RecordSend(_ context.Context, c *inventory.Cert, token s
 	f.cert = &next
 	return &next, nil
 }
-func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventory.Deployment, _ map[string]int) (*inventory.Cert, error) {
+func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventory.Deployment, failures map[string]int) (*inventory.Cert, error) {
 	if f.commitErr != nil {
 		err := f.commitErr
 		f.commitErr = nil
 		return nil, err
 	}
 	f.commits++
+	f.committed, f.failures = d, failures
 	next := *c
 	next.Claim, next.Status, next.LastCommandID, next.LastDeploymentID = nil, inventory.StatusActive, d.CommandID, d.ID
 	f.cert = &next
@@ -201,6 +208,26 @@ func TestOnboardThenSync(t *testing.T) {
 	res, err = r.p.Sync(context.Background(), "shop-web", inventory.TriggerACM)
 	if err != nil || res.Unchanged || r.acm.exports != 2 || r.store.puts != 2 || len(r.fleet.sent) != 2 || res.Serial != r.acm.info.Serial {
 		t.Fatalf("sync after renewal: %+v %v (exports %d)", res, err, r.acm.exports)
+	}
+}
+
+// The sweep's resend goes to the given nodes only, records them pending,
+// and hands the inventory their consecutive failures (a parameter of the
+// commit, not a field of the stored deployment).
+func TestResendCarriesFailures(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.p.Onboard(context.Background(), onboardSpec()); err != nil {
+		t.Fatal(err)
+	}
+	nodes := []string{"i-0123456789abcdef0", "i-0123456789abcdef1"}
+	failures := map[string]int{"i-0123456789abcdef0": 2}
+	if _, err := r.p.Resend(context.Background(), "shop-web", nodes, failures, inventory.TriggerSweep); err != nil {
+		t.Fatal(err)
+	}
+	d := r.inv.committed
+	if d.Trigger != inventory.TriggerSweep || !slices.Equal(d.InstanceIDs, nodes) || d.Counts[inventory.NodePending] != 2 ||
+		d.Outcome != inventory.OutcomeInProgress || !maps.Equal(r.inv.failures, failures) {
+		t.Fatalf("committed %+v with failures %v", d, r.inv.failures)
 	}
 }
 
