@@ -77,6 +77,8 @@ func (s *Store) RecordReport(ctx context.Context, ref CommandRef, prev *Node, r 
 		put.ConditionExpression = aws.String("updatedAt = :prevUpdated AND #state = :prevState AND " +
 			"(attribute_not_exists(deploymentId) OR deploymentId = :prevDep)")
 		put.ExpressionAttributeNames = map[string]string{"#state": "state"}
+		// updatedAt compares as the stored string: FormatTime of the time
+		// read gives back exactly what the store wrote (UTC, RFC 3339).
 		put.ExpressionAttributeValues = map[string]ddbtypes.AttributeValue{
 			":prevUpdated": str(FormatTime(prev.UpdatedAt)), ":prevState": str(string(prev.State)), ":prevDep": str(prev.DeploymentID),
 		}
