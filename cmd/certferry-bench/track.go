@@ -23,6 +23,7 @@ import (
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/motoserver"
 	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/tracker"
 )
 
 func isWrite(op string) bool {
@@ -79,7 +80,7 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		if err != nil || cert == nil {
 			return fmt.Errorf("read tracked: %v", err)
 		}
-		r.ssm.output = "installed\n" + document.Result{Status: "installed", Fingerprint: cert.Fingerprint, Serial: cert.Serial,
+		r.ssm.output = "installed\n" + document.Result{Status: document.StatusInstalled, Fingerprint: cert.Fingerprint, Serial: cert.Serial,
 			Reload: "done", Verify: "ok", Detail: "installed tracked"}.Line() + "\n"
 		tr := app.Tracker(r.aws, c, app.Options{SSM: ssm.NewFromConfig(r.aws), Metrics: io.Discard})
 		tmplRaw, err := localenv.StatusEvent(raw, cert.LastCommandID, "", c.Document, "")
@@ -96,7 +97,7 @@ func benchTracker(ctx context.Context, moto *motoserver.Server, cfg settings, re
 			if err != nil {
 				return err
 			}
-			if out.Status != "recorded" || out.NodeState != "installed" {
+			if out.Status != tracker.StatusRecorded || out.NodeState != inventory.NodeInstalled {
 				return fmt.Errorf("event %d: %+v", done+i, out)
 			}
 		}
@@ -159,7 +160,7 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		}
 		return nil
 	}
-	now := time.Now().UTC().Format(time.RFC3339)
+	now := time.Now().UTC().Truncate(time.Second) // stored as RFC 3339, whole seconds (inventory.FormatTime)
 	for i := range cfg.certs {
 		arn, err := localenv.RequestExportable(ctx, r.setup, fmt.Sprintf("site%d.example.com", i))
 		if err != nil {

@@ -298,7 +298,7 @@ func demoNode(ctx context.Context, awsCfg aws.Config, in config.Installer, endpo
 	}
 	acmFP := certs.Fingerprint(leaf[0].Raw)
 	say("  nginx serves: %s\n  ACM's:        %s", served, acmFP)
-	if served != acmFP || result.Status != "installed" {
+	if served != acmFP || result.Status != document.StatusInstalled {
 		return "", fmt.Errorf("the node does not serve ACM's certificate:\n%s", out.String())
 	}
 	say("  the node serves ACM's certificate.")

@@ -22,6 +22,7 @@ import (
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/config"
+	"github.com/certferry/certferry/internal/inventory"
 )
 
 // caller sends one API request: to the deployed API (SigV4-signed) or,
@@ -164,9 +165,9 @@ func status(ctx context.Context, call caller, name string, w io.Writer, now time
 		counts := map[string]int{}
 		for _, nd := range d.Nodes {
 			switch {
-			case nd.State == "installed" && nd.Serial == d.Serial:
+			case nd.State == inventory.NodeInstalled && nd.Serial == d.Serial:
 				counts["installed"]++
-			case nd.State == "pending" || nd.State == "installed":
+			case nd.State == inventory.NodePending || nd.State == inventory.NodeInstalled:
 				counts["pending"]++ // installed on an older serial: the new one is on its way
 			default:
 				counts["failed"]++
@@ -179,7 +180,7 @@ func status(ctx context.Context, call caller, name string, w io.Writer, now time
 		last := "-"
 		if len(d.Deployments) > 0 {
 			l := d.Deployments[len(d.Deployments)-1]
-			last = fmt.Sprintf("%s %s (%s)", l.CreatedAt, l.Outcome, l.Trigger)
+			last = fmt.Sprintf("%s %s (%s)", inventory.FormatTime(l.CreatedAt), l.Outcome, l.Trigger)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Name, short(d.Serial), expires, counts["installed"], counts["pending"], counts["failed"], last)
 	}
@@ -197,7 +198,7 @@ func status(ctx context.Context, call caller, name string, w io.Writer, now time
 		if nd.Unverified {
 			state += " (unverified)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", nd.InstanceID, state, short(nd.Serial), nd.UpdatedAt, nd.Error)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", nd.InstanceID, state, short(nd.Serial), inventory.FormatTime(nd.UpdatedAt), nd.Error)
 	}
 	return tw.Flush()
 }

@@ -23,7 +23,7 @@ import (
 
 type deployer interface {
 	Onboard(ctx context.Context, sp spec.Spec) (pipeline.Result, error)
-	Redeploy(ctx context.Context, name, trigger string) (pipeline.Result, error)
+	Redeploy(ctx context.Context, name string, trigger inventory.Trigger) (pipeline.Result, error)
 	Delete(ctx context.Context, name string) (bool, error)
 }
 
@@ -130,7 +130,7 @@ func (h *Handler) onboard(ctx context.Context, req events.APIGatewayProxyRequest
 }
 
 func (h *Handler) redeploy(ctx context.Context, name string) (events.APIGatewayProxyResponse, error) {
-	res, err := h.deploy.Redeploy(ctx, name, pipeline.TriggerAPI)
+	res, err := h.deploy.Redeploy(ctx, name, inventory.TriggerAPI)
 	if err != nil {
 		return fromError(ctx, err), nil
 	}
@@ -139,47 +139,47 @@ func (h *Handler) redeploy(ctx context.Context, name string) (events.APIGatewayP
 
 // CertView is a certificate as the API shows it.
 type CertView struct {
-	Name             string        `json:"name"`
-	CertificateARN   string        `json:"certificateArn"`
-	Status           string        `json:"status"`
-	Serial           string        `json:"serial,omitempty"`
-	NotAfter         string        `json:"notAfter,omitempty"`
-	Fingerprint      string        `json:"fingerprintSha256,omitempty"`
-	DomainName       string        `json:"domainName,omitempty"`
-	Targets          []spec.Target `json:"targets"`
-	Linux            spec.Linux    `json:"linux"`
-	Windows          spec.Windows  `json:"windows"`
-	SecretARN        string        `json:"secretArn,omitempty"`
-	LastDeploymentID string        `json:"lastDeploymentId,omitempty"`
-	LastCommandID    string        `json:"lastCommandId,omitempty"`
-	UpdatedAt        string        `json:"updatedAt"`
+	Name             string               `json:"name"`
+	CertificateARN   string               `json:"certificateArn"`
+	Status           inventory.CertStatus `json:"status"`
+	Serial           string               `json:"serial,omitempty"`
+	NotAfter         string               `json:"notAfter,omitempty"`
+	Fingerprint      string               `json:"fingerprintSha256,omitempty"`
+	DomainName       string               `json:"domainName,omitempty"`
+	Targets          []spec.Target        `json:"targets"`
+	Linux            spec.Linux           `json:"linux"`
+	Windows          spec.Windows         `json:"windows"`
+	SecretARN        string               `json:"secretArn,omitempty"`
+	LastDeploymentID string               `json:"lastDeploymentId,omitempty"`
+	LastCommandID    string               `json:"lastCommandId,omitempty"`
+	UpdatedAt        time.Time            `json:"updatedAt"`
 }
 
 // NodeView is one node's state.
 type NodeView struct {
-	InstanceID    string `json:"instanceId"`
-	State         string `json:"state"`
-	Serial        string `json:"serial,omitempty"`
-	Fingerprint   string `json:"fingerprintSha256,omitempty"`
-	LastCommandID string `json:"lastCommandId,omitempty"`
-	DeploymentID  string `json:"deploymentId,omitempty"`
-	Error         string `json:"error,omitempty"`
-	Unverified    bool   `json:"unverified,omitempty"`
-	Failures      int    `json:"failures,omitempty"`
-	UpdatedAt     string `json:"updatedAt"`
+	InstanceID    string              `json:"instanceId"`
+	State         inventory.NodeState `json:"state"`
+	Serial        string              `json:"serial,omitempty"`
+	Fingerprint   string              `json:"fingerprintSha256,omitempty"`
+	LastCommandID string              `json:"lastCommandId,omitempty"`
+	DeploymentID  string              `json:"deploymentId,omitempty"`
+	Error         string              `json:"error,omitempty"`
+	Unverified    bool                `json:"unverified,omitempty"`
+	Failures      int                 `json:"failures,omitempty"`
+	UpdatedAt     time.Time           `json:"updatedAt"`
 }
 
 // DeploymentView is one deployment.
 type DeploymentView struct {
-	DeploymentID string         `json:"deploymentId"`
-	CommandID    string         `json:"commandId"`
-	Trigger      string         `json:"trigger"`
-	Serial       string         `json:"serial"`
-	Counts       map[string]int `json:"counts"`
-	Outcome      string         `json:"outcome"`
-	CommandState string         `json:"commandStatus,omitempty"`
-	CreatedAt    string         `json:"createdAt"`
-	FinishedAt   string         `json:"finishedAt,omitempty"`
+	DeploymentID string                      `json:"deploymentId"`
+	CommandID    string                      `json:"commandId"`
+	Trigger      inventory.Trigger           `json:"trigger"`
+	Serial       string                      `json:"serial"`
+	Counts       map[inventory.NodeState]int `json:"counts"`
+	Outcome      inventory.Outcome           `json:"outcome"`
+	CommandState string                      `json:"commandStatus,omitempty"`
+	CreatedAt    time.Time                   `json:"createdAt"`
+	FinishedAt   time.Time                   `json:"finishedAt,omitzero"`
 }
 
 func certView(c inventory.Cert) CertView {

@@ -40,7 +40,7 @@ func (f *fakeDeployer) Onboard(_ context.Context, sp spec.Spec) (pipeline.Result
 	return f.onboard(sp)
 }
 
-func (f *fakeDeployer) Redeploy(_ context.Context, name, _ string) (pipeline.Result, error) {
+func (f *fakeDeployer) Redeploy(_ context.Context, name string, _ inventory.Trigger) (pipeline.Result, error) {
 	return f.redeploy(name)
 }
 

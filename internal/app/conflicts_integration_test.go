@@ -82,8 +82,8 @@ func TestTrackerWaveWithConflicts(t *testing.T) {
 
 	// The mix: every 10th node rolls back, every 25th (from the 2nd) fails
 	// before installing, the others install.
-	want := map[string]string{}
-	wantCounts := map[string]int{}
+	want := map[string]inventory.NodeState{}
+	wantCounts := map[inventory.NodeState]int{}
 	var evs []json.RawMessage
 	for i, id := range nodes {
 		state, file := inventory.NodeInstalled, "tracker-invocation-success.json"
@@ -128,7 +128,7 @@ func TestTrackerWaveWithConflicts(t *testing.T) {
 		}
 	}
 	dep, _ := r.inv.GetDeployment(r.ctx, "shop-web", c.LastDeploymentID)
-	for _, s := range []string{inventory.NodeInstalled, inventory.NodeRolledBack, inventory.NodeFailed} {
+	for _, s := range []inventory.NodeState{inventory.NodeInstalled, inventory.NodeRolledBack, inventory.NodeFailed} {
 		if dep.Counts[s] != wantCounts[s] {
 			t.Errorf("deployment counts %v, want %v", dep.Counts, wantCounts)
 			break
@@ -359,7 +359,7 @@ func TestFinishedDeploymentsExpire(t *testing.T) {
 			keep("dynamodb item", fmt.Sprintf("%v", out.Item))
 			ttl, has := out.Item[inventory.TTLAttribute].(*ddbtypes.AttributeValueMemberN)
 			if !tc.expires {
-				if has || out.Item["outcome"].(*ddbtypes.AttributeValueMemberS).Value != inventory.OutcomeInProgress {
+				if has || out.Item["outcome"].(*ddbtypes.AttributeValueMemberS).Value != string(inventory.OutcomeInProgress) {
 					t.Fatalf("deployment in progress: %v", out.Item)
 				}
 				return

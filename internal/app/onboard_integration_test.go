@@ -677,12 +677,12 @@ type failingCommit struct {
 	failures int
 }
 
-func (f *failingCommit) Commit(ctx context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error) {
+func (f *failingCommit) Commit(ctx context.Context, c *inventory.Cert, d *inventory.Deployment, failures map[string]int) (*inventory.Cert, error) {
 	if f.failures > 0 {
 		f.failures--
 		return nil, errors.New("injected: DynamoDB unavailable")
 	}
-	return f.Store.Commit(ctx, c, d)
+	return f.Store.Commit(ctx, c, d, failures)
 }
 
 func requestPending(r *rig) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -34,12 +35,12 @@ func TestGetPagesNodesAndDeployments(t *testing.T) {
 	}
 	for i := range nodes {
 		id := fmt.Sprintf("i-%017x", i)
-		put(inventory.Node{PK: inventory.CertKey("shop-web"), SK: "NODE#" + id, InstanceID: id, State: "installed", UpdatedAt: "2026-11-23T00:00:00Z"})
+		put(inventory.Node{PK: inventory.CertKey("shop-web"), SK: "NODE#" + id, InstanceID: id, State: "installed", UpdatedAt: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)})
 	}
 	for i := range deploys - 1 { // the onboarding made one
 		id := fmt.Sprintf("2026-11-0%dT00:00:00.000Z#cmd-%d", i+1, i)
 		put(inventory.Deployment{PK: inventory.CertKey("shop-web"), SK: "DEPLOY#" + id, ID: id, CommandID: fmt.Sprint("cmd-", i),
-			Counts: map[string]int{"installed": 1}, Outcome: "succeeded"})
+			Counts: map[inventory.NodeState]int{"installed": 1}, Outcome: "succeeded"})
 	}
 	for len(writes) > 0 {
 		n := min(25, len(writes))

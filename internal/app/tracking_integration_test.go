@@ -116,7 +116,7 @@ func (r *trackRig) node(name, id string) inventory.Node {
 }
 
 func resultLine(status, fingerprint, serial, detail string) string {
-	res := document.Result{Status: status, Fingerprint: fingerprint, Serial: serial, Reload: "done", Verify: "ok", Detail: detail}
+	res := document.Result{Status: document.Status(status), Fingerprint: fingerprint, Serial: serial, Reload: "done", Verify: "ok", Detail: detail}
 	return "fetching bundle\ninstalling\n" + res.Line() + "\n"
 }
 
@@ -160,7 +160,7 @@ func TestTrackerAndSweep(t *testing.T) {
 	if o := r.track("tracker-invocation-in-progress.json", cmd1, nodes[1]); o.Status != "ignored" {
 		t.Fatalf("late in-progress: %+v", o)
 	}
-	for i, want := range []string{inventory.NodeInstalled, inventory.NodeInstalled, inventory.NodeRolledBack} {
+	for i, want := range []inventory.NodeState{inventory.NodeInstalled, inventory.NodeInstalled, inventory.NodeRolledBack} {
 		n := r.node("shop-web", nodes[i])
 		if n.State != want || n.DeploymentID != c.LastDeploymentID {
 			t.Fatalf("node %d: %+v, want %s", i, n, want)

@@ -20,9 +20,24 @@ const (
 	StepWindows = "installWindows"
 )
 
+// Status is the installer's verdict on a run, the result line's status.
+type Status string
+
+// Statuses of the result line (the node output contract: design.md, "SSM
+// document and the node installer").
+const (
+	StatusInstalled  Status = "installed"   // the new certificate is in place and verified
+	StatusUnchanged  Status = "unchanged"   // the node already served it
+	StatusRolledBack Status = "rolled_back" // it failed a check; the previous state is back
+	StatusFailed     Status = "failed"      // nothing was changed
+)
+
+// Installed reports whether the node has the certificate after the run.
+func (s Status) Installed() bool { return s == StatusInstalled || s == StatusUnchanged }
+
 // Result is the CERTFERRY_RESULT line of a run.
 type Result struct {
-	Status      string `json:"status"` // installed | unchanged | rolled_back | failed
+	Status      Status `json:"status"`
 	Fingerprint string `json:"fingerprint"`
 	Serial      string `json:"serial"`
 	Format      string `json:"format,omitempty"`

@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/inventory"
 )
 
 // ErrMalformed marks an event certferry cannot act upon.
@@ -160,7 +161,7 @@ func Parse(raw []byte) (Event, error) {
 	}
 	e := Event{
 		ID: string(env.ID), Source: string(env.Source), DetailType: string(env.DetailType),
-		Account: clean(string(env.Account), 64), Region: clean(string(env.Region), 64),
+		Account: Clean(string(env.Account), 64), Region: Clean(string(env.Region), 64),
 	}
 	if err := checkID(e.ID); err != nil {
 		return Event{}, err
@@ -168,7 +169,7 @@ func Parse(raw []byte) (Event, error) {
 	if e.Source == "" || e.DetailType == "" {
 		return Event{}, fmt.Errorf("%w: event %s has no source or detail-type", ErrMalformed, e.ID)
 	}
-	e.Source, e.DetailType = clean(e.Source, 128), clean(e.DetailType, 128)
+	e.Source, e.DetailType = Clean(e.Source, 128), Clean(e.DetailType, 128)
 	if t, err := time.Parse(time.RFC3339, string(env.Time)); err == nil {
 		e.Time = t.UTC()
 	}
@@ -223,7 +224,7 @@ func kindOf(source, detailType string) Kind {
 func (e *Event) readACM(d map[string]json.RawMessage) {
 	e.Action = strings.ToUpper(word(d, "Action"))
 	e.CertificateType = strings.ToUpper(word(d, "CertificateType"))
-	e.CommonName = clean(text(d, "CommonName"), 256)
+	e.CommonName = Clean(text(d, "CommonName"), 256)
 	e.ValidationMethod = strings.ToUpper(word(d, "DomainValidationMethod"))
 	e.RenewalReason = strings.ToUpper(word(d, "RenewalStatusReason"))
 	e.DaysToExpiry = number(d, "DaysToExpiry")
@@ -241,7 +242,7 @@ func (e *Event) readHealth(d map[string]json.RawMessage) []string {
 		return nil
 	}
 	e.HealthCode = strings.ToUpper(word(d, "eventTypeCode"))
-	e.HealthEventARN = clean(text(d, "eventArn"), 512)
+	e.HealthEventARN = Clean(text(d, "eventArn"), 512)
 	var descs []struct {
 		Language flexString `json:"language"`
 		Latest   flexString `json:"latestDescription"`
@@ -251,12 +252,12 @@ func (e *Event) readHealth(d map[string]json.RawMessage) []string {
 	}
 	for _, x := range descs {
 		if l := string(x.Language); l == "" || strings.HasPrefix(strings.ToLower(l), "en") {
-			e.Description = clean(string(x.Latest), MaxTextLength)
+			e.Description = Clean(string(x.Latest), MaxTextLength)
 			break
 		}
 	}
 	if e.Description == "" && len(descs) > 0 {
-		e.Description = clean(string(descs[0].Latest), MaxTextLength)
+		e.Description = Clean(string(descs[0].Latest), MaxTextLength)
 	}
 	switch e.HealthCode {
 	case HealthRenewalStateChange:
@@ -296,11 +297,11 @@ func RenewalCompleted(description string) bool {
 }
 
 // Trigger returns the deployment trigger recorded for the event's kind.
-func (e Event) Trigger() string {
+func (e Event) Trigger() inventory.Trigger {
 	if e.Source == SourceHealth {
-		return "health-event"
+		return inventory.TriggerHealth
 	}
-	return "acm-event"
+	return inventory.TriggerACM
 }
 
 // Deploys reports whether the event's kind leads to a deployment (when
@@ -386,9 +387,12 @@ func boolean(d map[string]json.RawMessage, k string) *bool {
 	return nil
 }
 
-// clean drops control characters and cuts s to at most n bytes (on a rune
-// boundary), so event text can go into logs and alerts as is.
-func clean(s string, n int) string {
+// Clean makes outside text (event fields, a node's output) safe to log,
+// store and show: control characters become spaces, and text longer than
+// n bytes is cut on a rune boundary to at most n bytes, the last three of
+// them "…". certferry's one rule for such text (the tracker's error
+// summaries use it too).
+func Clean(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
@@ -398,9 +402,11 @@ func clean(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	cut := n
+	cut := max(n-len(ellipsis), 0)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	return s[:cut] + ellipsis
 }
+
+const ellipsis = "…"

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
 )
 
@@ -18,7 +19,7 @@ func TestSamples(t *testing.T) {
 	want := map[string]struct {
 		kind      Kind
 		malformed bool
-		trigger   string
+		trigger   inventory.Trigger
 	}{
 		"renewal-available-renewal.json":      {kind: KindAvailable, trigger: "acm-event"},
 		"renewal-available-issuance.json":     {kind: KindAvailable, trigger: "acm-event"},
@@ -252,4 +253,32 @@ func mustRead(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// Clean: control characters become spaces; long text is cut on a rune
+// boundary to at most n bytes, ending with "…".
+func TestClean(t *testing.T) {
+	tests := []struct {
+		name, in string
+		n        int
+		want     string
+	}{
+		{"short", "ok", 10, "ok"},
+		{"control characters", "a\nb\tc\x00d", 64, "a b c d"},
+		{"exactly n", "abcdef", 6, "abcdef"},
+		{"cut", "abcdefgh", 6, "abc…"},
+		{"cut on a rune boundary", "ééééé", 7, "éé…"},
+		{"n below the ellipsis", "abcdef", 2, "…"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Clean(tc.in, tc.n)
+			if got != tc.want {
+				t.Errorf("Clean(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+			}
+			if len(tc.in) > tc.n && tc.n >= len("…") && len(got) > tc.n {
+				t.Errorf("Clean(%q, %d) is %d bytes", tc.in, tc.n, len(got))
+			}
+		})
+	}
 }

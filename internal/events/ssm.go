@@ -66,7 +66,7 @@ func ParseStatus(raw []byte) (Status, bool, error) {
 		return s, false, nil
 	}
 	s.CommandID = strings.ToLower(text(d, "command-id"))
-	s.Document = clean(text(d, "document-name"), 256)
+	s.Document = Clean(text(d, "document-name"), 256)
 	s.InstanceID = strings.ToLower(text(d, "instance-id"))
 	if st := text(d, "status"); statusPattern.MatchString(st) {
 		s.Status = st

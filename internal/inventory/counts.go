@@ -37,9 +37,6 @@ const CountShards = 16
 
 const countPfx = "COUNT#"
 
-// countStates are the node states the shards count.
-var countStates = []string{NodePending, NodeInstalled, NodeFailed, NodeRolledBack}
-
 // countShardSK is the sort key of instanceID's shard of deploymentID.
 func countShardSK(deploymentID, instanceID string) string {
 	h := fnv.New32a()
@@ -47,17 +44,20 @@ func countShardSK(deploymentID, instanceID string) string {
 	return fmt.Sprintf("%s%s#%02d", countPfx, deploymentID, h.Sum32()%CountShards)
 }
 
-// countUpdate adds one node's move to its shard: +1 to state, and -1 to
-// pending when the node was pending in this deployment.
-func (s *Store) countUpdate(name, deploymentID, instanceID, state string, wasPending bool, expires int64) *ddbtypes.Update {
-	expr := "ADD #new :one"
-	names := map[string]string{"#new": state, "#dep": "deploymentId", "#expires": TTLAttribute}
-	values := map[string]ddbtypes.AttributeValue{":one": num(1), ":dep": str(deploymentID), ":expires": num(expires)}
-	if wasPending {
-		expr += ", #pending :minus"
-		names["#pending"] = NodePending
-		values[":minus"] = num(-1)
+// countUpdate adds one node's move (NextNode's delta) to its shard.
+func (s *Store) countUpdate(name, deploymentID, instanceID string, delta CountsDelta, expires int64) *ddbtypes.Update {
+	var adds []string
+	names := map[string]string{"#dep": "deploymentId", "#expires": TTLAttribute}
+	values := map[string]ddbtypes.AttributeValue{":dep": str(deploymentID), ":expires": num(expires)}
+	for i, st := range NodeStates {
+		if delta[st] == 0 {
+			continue
+		}
+		n, v := fmt.Sprintf("#n%d", i), fmt.Sprintf(":v%d", i)
+		adds = append(adds, n+" "+v)
+		names[n], values[v] = string(st), num(int64(delta[st]))
 	}
+	expr := "ADD " + strings.Join(adds, ", ")
 	return &ddbtypes.Update{
 		TableName: aws.String(s.table), Key: key(CertKey(name), countShardSK(deploymentID, instanceID)),
 		UpdateExpression: aws.String(expr + " SET #dep = :dep, #expires = :expires"),
@@ -91,16 +91,16 @@ func (s *Store) shardPuts(name, deploymentID string, expires int64) ([]ddbtypes.
 }
 
 // shardCounts decodes a COUNT item: its deployment and counts.
-func shardCounts(item map[string]ddbtypes.AttributeValue) (string, map[string]int, error) {
+func shardCounts(item map[string]ddbtypes.AttributeValue) (string, map[NodeState]int, error) {
 	var sh struct {
 		DeploymentID string `dynamodbav:"deploymentId"`
 	}
 	if err := attributevalue.UnmarshalMap(item, &sh); err != nil {
 		return "", nil, err
 	}
-	counts := map[string]int{}
-	for _, st := range countStates {
-		if v, ok := item[st]; ok {
+	counts := map[NodeState]int{}
+	for _, st := range NodeStates {
+		if v, ok := item[string(st)]; ok {
 			var n int
 			if err := attributevalue.Unmarshal(v, &n); err != nil {
 				return "", nil, fmt.Errorf("count %s: %w", st, err)
@@ -112,9 +112,9 @@ func shardCounts(item map[string]ddbtypes.AttributeValue) (string, map[string]in
 }
 
 // addCounts adds a shard's counts to a deployment's.
-func addCounts(d *Deployment, counts map[string]int) {
+func addCounts(d *Deployment, counts map[NodeState]int) {
 	if d.Counts == nil {
-		d.Counts = map[string]int{}
+		d.Counts = map[NodeState]int{}
 	}
 	for st, n := range counts {
 		d.Counts[st] += n

@@ -2,6 +2,18 @@
 // certificate name, a DEPLOY item per deployment, a NODE item per node and
 // EVENT dedupe markers. META carries a version number; every change to it is
 // conditional on the version read (optimistic locking).
+//
+// The package owns the table's vocabulary (vocab.go): node states,
+// deployment outcomes, certificate statuses, deployment triggers and event
+// marker states are named string types here, because this is the package
+// that persists them, and every package that speaks them (events, pipeline,
+// tracker, sweeper, api) can import it without a cycle: inventory imports
+// nothing of certferry's but spec. How a node report changes a node is a
+// pure function, NextNode (transition.go), which the DynamoDB writes apply.
+//
+// Times are time.Time in every item type; in the table they are RFC 3339
+// strings (FormatTime). A stored time that does not parse fails the read of
+// its item, with the item named, rather than reading as the zero time.
 package inventory
 
 import (
@@ -32,24 +44,10 @@ const (
 	nodePfx   = "NODE#"
 )
 
-// Certificate states.
-const (
-	StatusOnboarding = "onboarding" // stored, first deployment not committed yet
-	StatusActive     = "active"
-)
-
 // TTLAttribute holds the expiry (epoch seconds) of EVENT dedupe markers,
 // COMMAND references and finished DEPLOY items (template.yaml's
 // TimeToLiveSpecification).
 const TTLAttribute = "expiresAt"
-
-// Node states.
-const (
-	NodePending    = "pending"
-	NodeInstalled  = "installed"
-	NodeFailed     = "failed"
-	NodeRolledBack = "rolled_back"
-)
 
 // Claim marks a deployment in progress for one serial. It expires, so a
 // crashed run never blocks the next one for longer than the lease.
@@ -64,19 +62,19 @@ type Cert struct {
 	PK string `dynamodbav:"PK"`
 	SK string `dynamodbav:"SK"`
 	spec.Spec
-	SecretARN        string `dynamodbav:"secretArn,omitempty"`
-	SecretVersionID  string `dynamodbav:"secretVersionId,omitempty"`
-	Serial           string `dynamodbav:"serial,omitempty"`
-	Fingerprint      string `dynamodbav:"fingerprintSha256,omitempty"`
-	NotAfter         string `dynamodbav:"notAfter,omitempty"`
-	DomainName       string `dynamodbav:"domainName,omitempty"`
-	Status           string `dynamodbav:"status"`
-	LastDeploymentID string `dynamodbav:"lastDeploymentId,omitempty"`
-	LastCommandID    string `dynamodbav:"lastCommandId,omitempty"`
-	Version          int64  `dynamodbav:"version"`
-	CreatedAt        string `dynamodbav:"createdAt"`
-	UpdatedAt        string `dynamodbav:"updatedAt"`
-	Claim            *Claim `dynamodbav:"claim,omitempty"`
+	SecretARN        string     `dynamodbav:"secretArn,omitempty"`
+	SecretVersionID  string     `dynamodbav:"secretVersionId,omitempty"`
+	Serial           string     `dynamodbav:"serial,omitempty"`
+	Fingerprint      string     `dynamodbav:"fingerprintSha256,omitempty"`
+	NotAfter         string     `dynamodbav:"notAfter,omitempty"`
+	DomainName       string     `dynamodbav:"domainName,omitempty"`
+	Status           CertStatus `dynamodbav:"status"`
+	LastDeploymentID string     `dynamodbav:"lastDeploymentId,omitempty"`
+	LastCommandID    string     `dynamodbav:"lastCommandId,omitempty"`
+	Version          int64      `dynamodbav:"version"`
+	CreatedAt        time.Time  `dynamodbav:"createdAt"`
+	UpdatedAt        time.Time  `dynamodbav:"updatedAt"`
+	Claim            *Claim     `dynamodbav:"claim,omitempty"`
 	// PendingSend is the command a run is sending, until its commit (send.go).
 	PendingSend *PendingSend `dynamodbav:"pendingSend,omitempty"`
 }
@@ -88,30 +86,27 @@ const DeploymentTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // Deployment is a DEPLOY item: one SendCommand for one serial.
 type Deployment struct {
-	PK              string         `dynamodbav:"PK"`
-	SK              string         `dynamodbav:"SK"`
-	ID              string         `dynamodbav:"deploymentId"`
-	Name            string         `dynamodbav:"name"`
-	CommandID       string         `dynamodbav:"commandId"`
-	Trigger         string         `dynamodbav:"trigger"`
-	Serial          string         `dynamodbav:"serial"`
-	Fingerprint     string         `dynamodbav:"fingerprintSha256"`
-	SecretVersionID string         `dynamodbav:"secretVersionId"`
-	InstanceIDs     []string       `dynamodbav:"instanceIds,omitempty"`
-	Counts          map[string]int `dynamodbav:"counts"`
-	Outcome         string         `dynamodbav:"outcome"`
-	CreatedAt       string         `dynamodbav:"createdAt"`
+	PK              string            `dynamodbav:"PK"`
+	SK              string            `dynamodbav:"SK"`
+	ID              string            `dynamodbav:"deploymentId"`
+	Name            string            `dynamodbav:"name"`
+	CommandID       string            `dynamodbav:"commandId"`
+	Trigger         Trigger           `dynamodbav:"trigger"`
+	Serial          string            `dynamodbav:"serial"`
+	Fingerprint     string            `dynamodbav:"fingerprintSha256"`
+	SecretVersionID string            `dynamodbav:"secretVersionId"`
+	InstanceIDs     []string          `dynamodbav:"instanceIds,omitempty"`
+	Counts          map[NodeState]int `dynamodbav:"counts"`
+	Outcome         Outcome           `dynamodbav:"outcome"`
+	CreatedAt       time.Time         `dynamodbav:"createdAt"`
 	// Expected is the number of nodes SSM targeted, known once the command
 	// finished; CommandStatus is SSM's final status of the command.
-	Expected      int    `dynamodbav:"expected,omitempty"`
-	CommandStatus string `dynamodbav:"commandStatus,omitempty"`
-	FinishedAt    string `dynamodbav:"finishedAt,omitempty"`
+	Expected      int       `dynamodbav:"expected,omitempty"`
+	CommandStatus string    `dynamodbav:"commandStatus,omitempty"`
+	FinishedAt    time.Time `dynamodbav:"finishedAt,omitempty"`
 	// ExpiresAt (epoch seconds) is set when the deployment finishes:
 	// DynamoDB's TTL removes the item DeployRetention later.
 	ExpiresAt int64 `dynamodbav:"expiresAt,omitempty"`
-	// Failures carries the consecutive failures of nodes a resend targets,
-	// so that a retry keeps counting (not stored on the DEPLOY item).
-	Failures map[string]int `dynamodbav:"-"`
 }
 
 // Reported returns how many nodes of the deployment reported an install
@@ -119,14 +114,6 @@ type Deployment struct {
 func (d *Deployment) Reported() (installed, failed int) {
 	return d.Counts[NodeInstalled], d.Counts[NodeFailed] + d.Counts[NodeRolledBack]
 }
-
-// Deployment outcomes.
-const (
-	OutcomeInProgress = "in_progress"
-	OutcomeSucceeded  = "succeeded"
-	OutcomePartial    = "partial"
-	OutcomeFailed     = "failed"
-)
 
 // Node is a NODE item: what one node has.
 type Node struct {
@@ -138,15 +125,15 @@ type Node struct {
 	LastCommandID string `dynamodbav:"lastCommandId,omitempty"`
 	// DeploymentID is the deployment that last targeted the node; events of
 	// older deployments never overwrite a newer one's state.
-	DeploymentID string `dynamodbav:"deploymentId,omitempty"`
-	State        string `dynamodbav:"state"`
-	Error        string `dynamodbav:"error,omitempty"`
+	DeploymentID string    `dynamodbav:"deploymentId,omitempty"`
+	State        NodeState `dynamodbav:"state"`
+	Error        string    `dynamodbav:"error,omitempty"`
 	// Unverified is set when SSM reported Success but no CERTFERRY_RESULT
 	// line could be read; the sweep sends the install again.
 	Unverified bool `dynamodbav:"unverified,omitempty"`
 	// Failures counts consecutive failed installs of the current serial.
-	Failures  int    `dynamodbav:"failures,omitempty"`
-	UpdatedAt string `dynamodbav:"updatedAt"`
+	Failures  int       `dynamodbav:"failures,omitempty"`
+	UpdatedAt time.Time `dynamodbav:"updatedAt"`
 }
 
 type dynamoAPI interface {
@@ -207,13 +194,21 @@ func getItem[T any](ctx context.Context, s *Store, pk, sk, what string) (*T, err
 		return nil, nil
 	}
 	var v T
-	if err := attributevalue.UnmarshalMap(out.Item, &v); err != nil {
+	if err := unmarshalItem(out.Item, &v); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", what, err)
 	}
 	return &v, nil
 }
 
-func (s *Store) stamp() string { return s.now().UTC().Format(time.RFC3339) }
+// stamp is the time of a write as the store records it: UTC, whole
+// seconds (so FormatTime gives "2026-11-23T12:00:00Z").
+func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Second) }
+
+// marshalItem encodes an item: times as FormatTime does, a zero time of an
+// omitempty field left out.
+func marshalItem(v any) (map[string]ddbtypes.AttributeValue, error) {
+	return attributevalue.MarshalMapWithOptions(v, func(o *attributevalue.EncoderOptions) { o.OmitEmptyTime = true })
+}
 
 // GetCert returns the META item of name, or nil when there is none.
 func (s *Store) GetCert(ctx context.Context, name string) (*Cert, error) {
@@ -228,7 +223,7 @@ func (s *Store) CreateCert(ctx context.Context, sp spec.Spec, claim Claim) (*Cer
 		PK: CertKey(sp.Name), SK: metaSK, Spec: sp, Status: StatusOnboarding,
 		Version: 1, CreatedAt: now, UpdatedAt: now, Claim: &claim,
 	}
-	item, err := attributevalue.MarshalMap(c)
+	item, err := marshalItem(c)
 	if err != nil {
 		return nil, fmt.Errorf("encode certificate %s: %w", sp.Name, err)
 	}
@@ -258,7 +253,7 @@ func (s *Store) TakeClaim(ctx context.Context, c *Cert, claim Claim) (*Cert, err
 			"#claim": "claim", "#version": "version", "#updatedAt": "updatedAt",
 		},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":claim": cl, ":one": num(1), ":version": num(c.Version), ":now": str(now),
+			":claim": cl, ":one": num(1), ":version": num(c.Version), ":now": str(FormatTime(now)),
 		},
 	})
 	if err != nil {
@@ -287,21 +282,35 @@ func (s *Store) ReleaseClaim(ctx context.Context, name, token string) error {
 	return nil
 }
 
+// MaxCommitNodes is how many pending NODE items a commit can write: a
+// DynamoDB transaction holds at most 100 items ("Amazon DynamoDB
+// quotas": TransactWriteItems), of which META, DEPLOY, the COMMAND
+// reference and the CountShards COUNT items take 19. A deployment lists
+// its nodes only when it targets instance ids, at most 50 of them (SSM's
+// limit, spec.ValidateTargets and Pipeline.Resend), so every commit fits.
+const MaxCommitNodes = 100 - 3 - CountShards
+
 // Commit records a finished deployment in one transaction: META takes the
 // new spec, serial, fingerprint and secret version (conditional on the
 // version read and on holding the claim), the DEPLOY item is created, and
 // a pending NODE item is written for every instance the command resolved.
-func (s *Store) Commit(ctx context.Context, c *Cert, d *Deployment) (*Cert, error) {
+// failures carries the consecutive failures of nodes the deployment sends
+// the install to again (the sweep's resend), so that their retries stay
+// bounded; nodes it does not name start at 0.
+func (s *Store) Commit(ctx context.Context, c *Cert, d *Deployment, failures map[string]int) (*Cert, error) {
+	if len(d.InstanceIDs) > MaxCommitNodes {
+		return nil, fmt.Errorf("commit deployment of %s: %d nodes, at most %d fit one transaction", c.Name, len(d.InstanceIDs), MaxCommitNodes)
+	}
 	now := s.stamp()
 	next := *c
 	next.Status, next.UpdatedAt, next.Version, next.Claim = StatusActive, now, c.Version+1, nil
 	next.LastDeploymentID, next.LastCommandID = d.ID, d.CommandID
-	meta, err := attributevalue.MarshalMap(&next)
+	meta, err := marshalItem(&next)
 	if err != nil {
 		return nil, fmt.Errorf("encode certificate %s: %w", c.Name, err)
 	}
 	d.PK, d.SK, d.Name, d.CreatedAt = c.PK, deployPfx+d.ID, c.Name, now
-	dep, err := attributevalue.MarshalMap(d)
+	dep, err := marshalItem(d)
 	if err != nil {
 		return nil, fmt.Errorf("encode deployment %s: %w", d.ID, err)
 	}
@@ -317,8 +326,6 @@ func (s *Store) Commit(ctx context.Context, c *Cert, d *Deployment) (*Cert, erro
 			ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		}},
 	}
-	// DynamoDB transactions hold at most 100 items; nodes past that are
-	// written after the commit (they are pending markers, not the record).
 	ref, err := attributevalue.MarshalMap(CommandRef{
 		PK: commandPK + d.CommandID, SK: commandSK, CommandID: d.CommandID, Name: c.Name, DeploymentID: d.ID,
 		ExpiresAt: s.now().Add(KeepCommandRefs).Unix(),
@@ -332,40 +339,26 @@ func (s *Store) Commit(ctx context.Context, c *Cert, d *Deployment) (*Cert, erro
 		return nil, err
 	}
 	items = append(items, shards...)
-	var later []*ddbtypes.Update
 	for _, id := range d.InstanceIDs {
-		u := s.pendingNode(c.PK, id, d, now)
-		if len(items) >= 100 {
-			later = append(later, u)
-			continue
-		}
-		items = append(items, ddbtypes.TransactWriteItem{Update: u})
+		items = append(items, ddbtypes.TransactWriteItem{Update: s.pendingNode(c.PK, id, d, failures[id], now)})
 	}
 	if _, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
 		return nil, conflictOr(err, "commit deployment of "+c.Name)
-	}
-	for _, u := range later {
-		if _, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
-			ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,
-		}); err != nil {
-			return nil, fmt.Errorf("record pending node of %s: %w", c.Name, err)
-		}
 	}
 	return &next, nil
 }
 
 // pendingNode marks a node pending for deployment d. What the node has
 // installed (serial, fingerprint) stays until the tracker hears back.
-func (s *Store) pendingNode(pk, id string, d *Deployment, now string) *ddbtypes.Update {
+func (s *Store) pendingNode(pk, id string, d *Deployment, failures int, now time.Time) *ddbtypes.Update {
 	return &ddbtypes.Update{
 		TableName: aws.String(s.table), Key: key(pk, nodePfx+id),
 		UpdateExpression: aws.String("SET instanceId = :id, lastCommandId = :cmd, deploymentId = :dep, #state = :pending, " +
 			"failures = :failures, updatedAt = :now REMOVE #error, unverified"),
 		ExpressionAttributeNames: map[string]string{"#state": "state", "#error": "error"},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":id": str(id), ":cmd": str(d.CommandID), ":dep": str(d.ID), ":pending": str(NodePending),
-			":failures": num(int64(d.Failures[id])), ":now": str(now),
+			":id": str(id), ":cmd": str(d.CommandID), ":dep": str(d.ID), ":pending": str(string(NodePending)),
+			":failures": num(int64(failures)), ":now": str(FormatTime(now)),
 		},
 	}
 }
@@ -399,16 +392,16 @@ func (s *Store) Describe(ctx context.Context, name string) (*Detail, error) {
 		return nil, fmt.Errorf("read certificate %s: %w", name, err)
 	}
 	d := &Detail{}
-	shards := map[string]map[string]int{}
+	shards := map[string]map[NodeState]int{}
 	for _, it := range items {
 		sk := it["SK"].(*ddbtypes.AttributeValueMemberS).Value
 		switch {
 		case isCountShard(sk):
 			var dep string
-			var counts map[string]int
+			var counts map[NodeState]int
 			dep, counts, err = shardCounts(it)
 			if shards[dep] == nil {
-				shards[dep] = map[string]int{}
+				shards[dep] = map[NodeState]int{}
 			}
 			for st, n := range counts {
 				shards[dep][st] += n
@@ -416,14 +409,14 @@ func (s *Store) Describe(ctx context.Context, name string) (*Detail, error) {
 			d.shardKeys = append(d.shardKeys, key(CertKey(name), sk))
 		case sk == metaSK:
 			d.Cert = &Cert{}
-			err = attributevalue.UnmarshalMap(it, d.Cert)
+			err = unmarshalItem(it, d.Cert)
 		case strings.HasPrefix(sk, deployPfx):
 			var dep Deployment
-			err = attributevalue.UnmarshalMap(it, &dep)
+			err = unmarshalItem(it, &dep)
 			d.Deployments = append(d.Deployments, dep)
 		case strings.HasPrefix(sk, nodePfx):
 			var n Node
-			err = attributevalue.UnmarshalMap(it, &n)
+			err = unmarshalItem(it, &n)
 			d.Nodes = append(d.Nodes, n)
 		}
 		if err != nil {
@@ -449,11 +442,13 @@ func (s *Store) ListCerts(ctx context.Context) ([]Cert, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list certificates: %w", err)
 		}
-		var certs []Cert
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &certs); err != nil {
-			return nil, fmt.Errorf("decode certificates: %w", err)
+		for _, it := range page.Items {
+			var c Cert
+			if err := unmarshalItem(it, &c); err != nil {
+				return nil, fmt.Errorf("decode certificate item %s: %w", itemPK(it), err)
+			}
+			out = append(out, c)
 		}
-		out = append(out, certs...)
 	}
 	return out, nil
 }
@@ -497,7 +492,7 @@ func (s *Store) DeleteCert(ctx context.Context, name string) (bool, error) {
 			"#status": "status", "#version": "version",
 		},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":deleting": str("deleting"), ":one": num(1), ":version": num(d.Cert.Version),
+			":deleting": str(string(StatusDeleting)), ":one": num(1), ":version": num(d.Cert.Version),
 		},
 	})
 	if err != nil {
@@ -591,31 +586,45 @@ func conflictOr(err error, action string) error {
 	return fmt.Errorf("%s: %w", action, err)
 }
 
+// unmarshalItem decodes an item; a time that is not RFC 3339 is an error.
+func unmarshalItem(item map[string]ddbtypes.AttributeValue, v any) error {
+	return attributevalue.UnmarshalMapWithOptions(item, v, func(o *attributevalue.DecoderOptions) {
+		o.DecodeTime.S = func(s string) (time.Time, error) {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("time %q is not RFC 3339", s)
+			}
+			return t, nil
+		}
+	})
+}
+
+// itemPK names an item in an error: its PK and SK.
+func itemPK(item map[string]ddbtypes.AttributeValue) string {
+	var k pageKey
+	_ = attributevalue.UnmarshalMap(item, &k)
+	return k.PK + " / " + k.SK
+}
+
 func num(n int64) ddbtypes.AttributeValue {
 	return &ddbtypes.AttributeValueMemberN{Value: fmt.Sprint(n)}
 }
 
 func str(s string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: s} }
 
-// Event dedupe marker states.
-const (
-	EventProcessing = "processing"
-	EventDone       = "done"
-)
-
 const eventPK, eventSK = "EVENT#", "EVENT"
 
 // EventMark is an EVENT item: the record that an EventBridge event is being
 // or has been acted upon, kept until expiresAt (DynamoDB TTL).
 type EventMark struct {
-	PK        string `dynamodbav:"PK"`
-	SK        string `dynamodbav:"SK"`
-	EventID   string `dynamodbav:"eventId"`
-	Kind      string `dynamodbav:"kind"`
-	State     string `dynamodbav:"state"`
-	Until     int64  `dynamodbav:"until"` // a processing mark is void after this (epoch seconds)
-	ExpiresAt int64  `dynamodbav:"expiresAt"`
-	CreatedAt string `dynamodbav:"createdAt"`
+	PK        string     `dynamodbav:"PK"`
+	SK        string     `dynamodbav:"SK"`
+	EventID   string     `dynamodbav:"eventId"`
+	Kind      string     `dynamodbav:"kind"`
+	State     EventState `dynamodbav:"state"`
+	Until     int64      `dynamodbav:"until"` // a processing mark is void after this (epoch seconds)
+	ExpiresAt int64      `dynamodbav:"expiresAt"`
+	CreatedAt time.Time  `dynamodbav:"createdAt"`
 }
 
 // MarkEvent records that the caller acts on event id now. It fails with
@@ -626,9 +635,9 @@ func (s *Store) MarkEvent(ctx context.Context, id, kind string, until time.Time,
 	now := s.now()
 	m := EventMark{
 		PK: eventPK + id, SK: eventSK, EventID: id, Kind: kind, State: EventProcessing,
-		Until: until.Unix(), ExpiresAt: now.Add(keep).Unix(), CreatedAt: now.UTC().Format(time.RFC3339),
+		Until: until.Unix(), ExpiresAt: now.Add(keep).Unix(), CreatedAt: now.UTC().Truncate(time.Second),
 	}
-	item, err := attributevalue.MarshalMap(m)
+	item, err := marshalItem(m)
 	if err != nil {
 		return fmt.Errorf("encode event mark %s: %w", id, err)
 	}
@@ -637,7 +646,7 @@ func (s *Store) MarkEvent(ctx context.Context, id, kind string, until time.Time,
 		ConditionExpression:      aws.String("attribute_not_exists(PK) OR (#state = :processing AND #until < :now)"),
 		ExpressionAttributeNames: map[string]string{"#state": "state", "#until": "until"},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":processing": str(EventProcessing), ":now": num(now.Unix()),
+			":processing": str(string(EventProcessing)), ":now": num(now.Unix()),
 		},
 	})
 	if err != nil {
@@ -653,7 +662,7 @@ func (s *Store) FinishEvent(ctx context.Context, id string) error {
 		UpdateExpression:          aws.String("SET #state = :done"),
 		ConditionExpression:       aws.String("attribute_exists(PK)"),
 		ExpressionAttributeNames:  map[string]string{"#state": "state"},
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":done": str(EventDone)},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":done": str(string(EventDone))},
 	})
 	if err != nil {
 		return conflictOr(err, "finish event "+id)
@@ -668,7 +677,7 @@ func (s *Store) ReleaseEvent(ctx context.Context, id string) error {
 		TableName: aws.String(s.table), Key: key(eventPK+id, eventSK),
 		ConditionExpression:       aws.String("#state = :processing"),
 		ExpressionAttributeNames:  map[string]string{"#state": "state"},
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":processing": str(EventProcessing)},
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":processing": str(string(EventProcessing))},
 	})
 	if err != nil && !errors.Is(conflictOr(err, ""), ErrConflict) {
 		return fmt.Errorf("release event %s: %w", id, err)

@@ -114,13 +114,13 @@ func (s *Store) DescribePage(ctx context.Context, name string, limit int, next s
 			var err error
 			if prefix == deployPfx {
 				var d Deployment
-				if err = attributevalue.UnmarshalMap(it, &d); err == nil {
+				if err = unmarshalItem(it, &d); err == nil {
 					err = s.withShards(ctx, &d)
 				}
 				p.Deployments = append(p.Deployments, d)
 			} else {
 				var n Node
-				err = attributevalue.UnmarshalMap(it, &n)
+				err = unmarshalItem(it, &n)
 				p.Nodes = append(p.Nodes, n)
 			}
 			if err != nil {

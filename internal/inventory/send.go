@@ -40,7 +40,7 @@ func (s *Store) RecordSend(ctx context.Context, c *Cert, token string, ps Pendin
 			"#send": "pendingSend", "#version": "version", "#updatedAt": "updatedAt", "#claim": "claim", "#token": "token",
 		},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":send": v, ":one": num(1), ":version": num(c.Version), ":now": str(now), ":token": str(token),
+			":send": v, ":one": num(1), ":version": num(c.Version), ":now": str(FormatTime(now)), ":token": str(token),
 		},
 	})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -53,21 +52,6 @@ func (s *Store) GetNode(ctx context.Context, name, instanceID string) (*Node, er
 	return getItem[Node](ctx, s, CertKey(name), nodePfx+instanceID, "node "+instanceID+" of "+name)
 }
 
-// Report is what one node's finished invocation says.
-type Report struct {
-	InstanceID  string
-	State       string // installed, failed or rolled_back
-	Serial      string // set when installed
-	Fingerprint string // set when installed
-	Error       string
-	Unverified  bool
-}
-
-// ErrStale reports a status event that must not be applied: the node has
-// already moved on to a newer deployment, or already holds this
-// deployment's final state (a duplicate event).
-var ErrStale = errors.New("status event is stale or a duplicate")
-
 // ErrGone reports a node report for a deployment that is no longer
 // recorded (its name was deleted): nothing was written.
 var ErrGone = errors.New("deployment no longer recorded")
@@ -78,32 +62,11 @@ var ErrGone = errors.New("deployment no longer recorded")
 // concurrent event makes this call fail with ErrConflict (read again and
 // retry). Stale and duplicate reports fail with ErrStale and change nothing.
 func (s *Store) RecordReport(ctx context.Context, ref CommandRef, prev *Node, r Report) error {
-	if prev != nil && (prev.DeploymentID > ref.DeploymentID ||
-		prev.DeploymentID == ref.DeploymentID && prev.State != NodePending) {
-		return ErrStale
+	n, delta, err := NextNode(prev, ref, r, s.stamp())
+	if err != nil {
+		return err
 	}
-	now := s.stamp()
-	failures := 0
-	if prev != nil {
-		failures = prev.Failures
-	}
-	if r.State == NodeInstalled {
-		failures = 0
-	} else {
-		failures++
-	}
-	n := Node{
-		PK: CertKey(ref.Name), SK: nodePfx + r.InstanceID, InstanceID: r.InstanceID,
-		LastCommandID: ref.CommandID, DeploymentID: ref.DeploymentID, State: r.State, Error: r.Error,
-		Unverified: r.Unverified, Failures: failures, UpdatedAt: now,
-	}
-	if prev != nil {
-		n.Serial, n.Fingerprint = prev.Serial, prev.Fingerprint
-	}
-	if r.State == NodeInstalled {
-		n.Serial, n.Fingerprint = r.Serial, r.Fingerprint
-	}
-	item, err := attributevalue.MarshalMap(n)
+	item, err := marshalItem(n)
 	if err != nil {
 		return fmt.Errorf("encode node %s: %w", r.InstanceID, err)
 	}
@@ -114,15 +77,15 @@ func (s *Store) RecordReport(ctx context.Context, ref CommandRef, prev *Node, r 
 		put.ConditionExpression = aws.String("updatedAt = :prevUpdated AND #state = :prevState AND " +
 			"(attribute_not_exists(deploymentId) OR deploymentId = :prevDep)")
 		put.ExpressionAttributeNames = map[string]string{"#state": "state"}
+		// updatedAt compares as the stored string: FormatTime of the time
+		// read gives back exactly what the store wrote (UTC, RFC 3339).
 		put.ExpressionAttributeValues = map[string]ddbtypes.AttributeValue{
-			":prevUpdated": str(prev.UpdatedAt), ":prevState": str(prev.State), ":prevDep": str(prev.DeploymentID),
+			":prevUpdated": str(FormatTime(prev.UpdatedAt)), ":prevState": str(string(prev.State)), ":prevDep": str(prev.DeploymentID),
 		}
 	}
 	// The counts go to the node's shard (counts.go), never to the DEPLOY
 	// item every report of the deployment would otherwise contend for.
-	wasPending := prev != nil && prev.DeploymentID == ref.DeploymentID && prev.State == NodePending
-	update := s.countUpdate(ref.Name, ref.DeploymentID, r.InstanceID, r.State, wasPending,
-		s.now().Add(s.retention()+KeepCommandRefs).Unix())
+	update := s.countUpdate(ref.Name, ref.DeploymentID, r.InstanceID, delta, s.now().Add(s.retention()+KeepCommandRefs).Unix())
 	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{
 		{Put: put}, {Update: update},
 	}})
@@ -157,10 +120,8 @@ func (s *Store) SetCommandStatus(ctx context.Context, name, deploymentID, status
 // finished item expires DeployRetention after now (DynamoDB TTL on
 // expiresAt); a deployment in progress or waiting never gets an expiry,
 // and outcome must be final.
-func (s *Store) FinishDeployment(ctx context.Context, name, deploymentID, outcome string) (bool, error) {
-	switch outcome {
-	case OutcomeSucceeded, OutcomePartial, OutcomeFailed:
-	default:
+func (s *Store) FinishDeployment(ctx context.Context, name, deploymentID string, outcome Outcome) (bool, error) {
+	if !outcome.Final() {
 		return false, fmt.Errorf("finish deployment %s of %s: %q is not a final outcome", deploymentID, name, outcome)
 	}
 	now, keep := s.now(), s.retention()
@@ -170,7 +131,7 @@ func (s *Store) FinishDeployment(ctx context.Context, name, deploymentID, outcom
 		ConditionExpression:      aws.String("outcome = :inProgress"),
 		ExpressionAttributeNames: map[string]string{"#expires": TTLAttribute},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
-			":outcome": str(outcome), ":now": str(now.UTC().Format(time.RFC3339)), ":inProgress": str(OutcomeInProgress),
+			":outcome": str(string(outcome)), ":now": str(FormatTime(now.UTC().Truncate(time.Second))), ":inProgress": str(string(OutcomeInProgress)),
 			":expires": num(now.Add(keep).Unix()),
 		},
 	})

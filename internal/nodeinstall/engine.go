@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/certferry/certferry/internal/document"
 )
 
 // Budget is the installer's total time: lock wait, fetch, install, reload,
@@ -27,16 +29,17 @@ const defaultVerifyBudget = 120 * time.Second
 // lockWait bounds the wait for another run of the same name.
 const lockWait = 90 * time.Second
 
-// Statuses of the result line.
+// Statuses of the result line, as the node output contract spells them
+// (internal/document owns them).
 const (
-	StatusInstalled  = "installed"
-	StatusUnchanged  = "unchanged"
-	StatusRolledBack = "rolled_back"
-	StatusFailed     = "failed"
+	StatusInstalled  = string(document.StatusInstalled)
+	StatusUnchanged  = string(document.StatusUnchanged)
+	StatusRolledBack = string(document.StatusRolledBack)
+	StatusFailed     = string(document.StatusFailed)
 )
 
 // ResultPrefix starts the last output line.
-const ResultPrefix = "CERTFERRY_RESULT "
+const ResultPrefix = document.ResultPrefix
 
 // maxOutput bounds stdout (ListCommandInvocations keeps 2,500 characters).
 const maxOutput = 2000

@@ -9,6 +9,7 @@ import (
 
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/events"
+	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/spec"
 )
 
@@ -249,11 +250,11 @@ func (in CertEvent) advise(domain string, days *int) (title string, facts, advic
 type Deployment struct {
 	Name           string
 	DeploymentID   string
-	Trigger        string
+	Trigger        inventory.Trigger
 	Serial         string
 	CommandID      string
 	CommandStatus  string
-	Outcome        string // succeeded, partial, failed
+	Outcome        inventory.Outcome // succeeded, partial, failed
 	Installed      int
 	Failed         int
 	TimedOut       bool   // SSM sent no final status in time
@@ -266,10 +267,10 @@ type Deployment struct {
 // DeploymentFinished composes the alert for a finished deployment.
 func DeploymentFinished(d Deployment) Alert {
 	a := Alert{
-		Kind:  "deployment-" + d.Outcome,
+		Kind:  "deployment-" + string(d.Outcome),
 		Title: fmt.Sprintf("deployment of %s %s: %d installed, %d failed", d.Name, d.Outcome, d.Installed, d.Failed),
 		Facts: []string{
-			"Deployment: " + d.DeploymentID + " (trigger " + d.Trigger + ")",
+			"Deployment: " + d.DeploymentID + " (trigger " + string(d.Trigger) + ")",
 			"Serial: " + d.Serial,
 			"SSM command: " + d.CommandID + prefixed(" status ", d.CommandStatus),
 		},

@@ -25,7 +25,7 @@ func TestSyncDuringAnotherRunsClaimIsRetryable(t *testing.T) {
 	held := *r.inv.cert
 	held.Claim = &inventory.Claim{Token: "other", Serial: r.acm.info.Serial, Until: r.now.Add(time.Minute).Unix()}
 	r.inv.cert = &held
-	res, err := r.p.Sync(context.Background(), "shop-web", TriggerACM)
+	res, err := r.p.Sync(context.Background(), "shop-web", inventory.TriggerACM)
 	if !errors.Is(err, ErrBusy) || res.Unchanged {
 		t.Fatalf("Sync() = %+v, %v; want ErrBusy (retry), never Unchanged", res, err)
 	}

@@ -46,14 +46,6 @@ var (
 	errRaced = errors.New("lost the race for the claim")
 )
 
-// Triggers recorded on deployments.
-const (
-	TriggerAPI    = "api"
-	TriggerACM    = "acm-event"
-	TriggerHealth = "health-event"
-	TriggerSweep  = "sweep"
-)
-
 // Dependencies, each the narrowest surface the pipeline calls.
 type (
 	acmClient interface {
@@ -73,7 +65,7 @@ type (
 		TakeClaim(ctx context.Context, c *inventory.Cert, claim inventory.Claim) (*inventory.Cert, error)
 		ReleaseClaim(ctx context.Context, name, token string) error
 		RecordSend(ctx context.Context, c *inventory.Cert, token string, ps inventory.PendingSend) (*inventory.Cert, error)
-		Commit(ctx context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error)
+		Commit(ctx context.Context, c *inventory.Cert, d *inventory.Deployment, failures map[string]int) (*inventory.Cert, error)
 		DeleteCert(ctx context.Context, name string) (bool, error)
 	}
 	commander interface {
@@ -184,13 +176,13 @@ func (p *Pipeline) Onboard(ctx context.Context, sp spec.Spec) (Result, error) {
 		slog.InfoContext(ctx, "onboarding unchanged", "name", sp.Name, "serial", info.Serial)
 		return resultOf(existing, true), nil
 	}
-	return p.deploy(ctx, existing, sp, info, TriggerAPI, sendOpts{})
+	return p.deploy(ctx, existing, sp, info, inventory.TriggerAPI, sendOpts{})
 }
 
 // Redeploy sends the current certificate of name to its targets again, even
 // when they already have it (the bundle is re-exported only when ACM's
 // serial changed).
-func (p *Pipeline) Redeploy(ctx context.Context, name, trigger string) (Result, error) {
+func (p *Pipeline) Redeploy(ctx context.Context, name string, trigger inventory.Trigger) (Result, error) {
 	existing, info, err := p.knownDeployable(ctx, name)
 	if err != nil {
 		return Result{}, err
@@ -205,7 +197,7 @@ func (p *Pipeline) Redeploy(ctx context.Context, name, trigger string) (Result, 
 // so that the caller retries: the renewal is never acknowledged on the
 // strength of a run that may still fail. Once that run committed the
 // serial, the retry reports Unchanged.
-func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, error) {
+func (p *Pipeline) Sync(ctx context.Context, name string, trigger inventory.Trigger) (Result, error) {
 	existing, info, err := p.knownDeployable(ctx, name)
 	if err != nil {
 		return Result{}, err
@@ -237,7 +229,7 @@ func (p *Pipeline) Sync(ctx context.Context, name, trigger string) (Result, erro
 // failed, joined the targets later, or missed a renewal. failures carries
 // each node's consecutive failures so that retries stay bounded. The name
 // must already be deployed at ACM's serial; otherwise Sync comes first.
-func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger string) (Result, error) {
+func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
 	if len(instanceIDs) == 0 || len(instanceIDs) > 50 {
 		return Result{}, fmt.Errorf("resend %s: %d nodes, want 1 to 50", name, len(instanceIDs))
 	}
@@ -306,7 +298,8 @@ func (p *Pipeline) holding(ctx context.Context, name, token string) error {
 }
 
 // sendOpts vary how deploy sends: force skips adopting an earlier command;
-// only narrows the targets to these instances.
+// only narrows the targets to these instances; failures are the
+// consecutive failures those nodes carry into the deployment.
 type sendOpts struct {
 	force    bool
 	only     []string
@@ -353,7 +346,7 @@ func (p *Pipeline) deployable(ctx context.Context, arn string) (certs.Info, erro
 }
 
 // deploy holds the claim for the whole run and releases it on failure.
-func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec.Spec, info certs.Info, trigger string, opts sendOpts) (res Result, err error) {
+func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec.Spec, info certs.Info, trigger inventory.Trigger, opts sendOpts) (res Result, err error) {
 	claim := inventory.Claim{Token: newToken(), Serial: info.Serial, Until: p.now().Add(p.cfg.Lease).Unix()}
 	var c *inventory.Cert
 	switch {
@@ -445,11 +438,11 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	dep := &inventory.Deployment{
 		ID:        p.now().UTC().Format(inventory.DeploymentTimeFormat) + "#" + cmd.ID,
 		CommandID: cmd.ID, Trigger: trigger, Serial: b.Serial, Fingerprint: b.Fingerprint,
-		SecretVersionID: ver.VersionID, InstanceIDs: nodes, Failures: opts.failures,
-		Counts:  map[string]int{inventory.NodePending: len(nodes)},
+		SecretVersionID: ver.VersionID, InstanceIDs: nodes,
+		Counts:  map[inventory.NodeState]int{inventory.NodePending: len(nodes)},
 		Outcome: inventory.OutcomeInProgress,
 	}
-	committed, err := p.inv.Commit(ctx, c, dep)
+	committed, err := p.inv.Commit(ctx, c, dep, opts.failures)
 	if err != nil {
 		if errors.Is(err, inventory.ErrConflict) {
 			return Result{}, fmt.Errorf("%w: %s was taken over before this run committed", ErrBusy, sp.Name)

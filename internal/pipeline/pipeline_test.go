@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +73,10 @@ type fakeInventory struct {
 	released  []string
 	commitErr error // the next Commit fails with it
 	deleted   int
+	// committed and failures are the last Commit's deployment and carried
+	// failures.
+	committed *inventory.Deployment
+	failures  map[string]int
 }
 
 func (f *fakeInventory) DeleteCert(_ context.Context, name string) (bool, error) {
@@ -117,13 +123,14 @@ func (f *fakeInventory) RecordSend(_ context.Context, c *inventory.Cert, token s
 	f.cert = &next
 	return &next, nil
 }
-func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventory.Deployment) (*inventory.Cert, error) {
+func (f *fakeInventory) Commit(_ context.Context, c *inventory.Cert, d *inventory.Deployment, failures map[string]int) (*inventory.Cert, error) {
 	if f.commitErr != nil {
 		err := f.commitErr
 		f.commitErr = nil
 		return nil, err
 	}
 	f.commits++
+	f.committed, f.failures = d, failures
 	next := *c
 	next.Claim, next.Status, next.LastCommandID, next.LastDeploymentID = nil, inventory.StatusActive, d.CommandID, d.ID
 	f.cert = &next
@@ -191,16 +198,36 @@ func TestOnboardThenSync(t *testing.T) {
 		t.Errorf("server name for *.example.com = %q, want www.example.com", got)
 	}
 	// Same serial: Sync does nothing at all.
-	res, err = r.p.Sync(context.Background(), "shop-web", TriggerACM)
+	res, err = r.p.Sync(context.Background(), "shop-web", inventory.TriggerACM)
 	if err != nil || !res.Unchanged || r.acm.exports != 1 || len(r.fleet.sent) != 1 || r.inv.commits != 1 {
 		t.Fatalf("sync with unchanged serial: %+v %v", res, err)
 	}
 	// A renewed serial: exported, stored and sent once.
 	r.acm.export = testkit.NewExport(t, testkit.RSA2048, "shop.example.com", "x")
 	r.acm.info.Serial = certs.SerialHex(r.acm.export.Leaf.SerialNumber)
-	res, err = r.p.Sync(context.Background(), "shop-web", TriggerACM)
+	res, err = r.p.Sync(context.Background(), "shop-web", inventory.TriggerACM)
 	if err != nil || res.Unchanged || r.acm.exports != 2 || r.store.puts != 2 || len(r.fleet.sent) != 2 || res.Serial != r.acm.info.Serial {
 		t.Fatalf("sync after renewal: %+v %v (exports %d)", res, err, r.acm.exports)
+	}
+}
+
+// The sweep's resend goes to the given nodes only, records them pending,
+// and hands the inventory their consecutive failures (a parameter of the
+// commit, not a field of the stored deployment).
+func TestResendCarriesFailures(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.p.Onboard(context.Background(), onboardSpec()); err != nil {
+		t.Fatal(err)
+	}
+	nodes := []string{"i-0123456789abcdef0", "i-0123456789abcdef1"}
+	failures := map[string]int{"i-0123456789abcdef0": 2}
+	if _, err := r.p.Resend(context.Background(), "shop-web", nodes, failures, inventory.TriggerSweep); err != nil {
+		t.Fatal(err)
+	}
+	d := r.inv.committed
+	if d.Trigger != inventory.TriggerSweep || !slices.Equal(d.InstanceIDs, nodes) || d.Counts[inventory.NodePending] != 2 ||
+		d.Outcome != inventory.OutcomeInProgress || !maps.Equal(r.inv.failures, failures) {
+		t.Fatalf("committed %+v with failures %v", d, r.inv.failures)
 	}
 }
 
@@ -213,7 +240,7 @@ func TestClaimBlocksConcurrentRunsUntilItExpires(t *testing.T) {
 	held := *r.inv.cert
 	held.Claim = &inventory.Claim{Token: "other", Serial: "ff", Until: r.now.Add(time.Minute).Unix()}
 	r.inv.cert = &held
-	_, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI)
+	_, err := r.p.Redeploy(context.Background(), "shop-web", inventory.TriggerAPI)
 	if !errors.Is(err, ErrBusy) {
 		t.Fatalf("redeploy during a live claim: %v, want ErrBusy", err)
 	}
@@ -222,7 +249,7 @@ func TestClaimBlocksConcurrentRunsUntilItExpires(t *testing.T) {
 	}
 	// The claim expired (its run crashed): the next run takes over.
 	r.now = r.now.Add(3 * time.Minute)
-	if _, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI); err != nil {
+	if _, err := r.p.Redeploy(context.Background(), "shop-web", inventory.TriggerAPI); err != nil {
 		t.Fatalf("redeploy after the claim expired: %v", err)
 	}
 	if len(r.fleet.sent) != 2 || r.acm.exports != 1 {
@@ -272,7 +299,7 @@ func TestAdoptsOnlyTheCommandItsRunSent(t *testing.T) {
 			res.CommandID, len(r.fleet.sent), r.inv.cert.PendingSend)
 	}
 	// A redeploy of the committed name sends a new command with a new id.
-	if _, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI); err != nil {
+	if _, err := r.p.Redeploy(context.Background(), "shop-web", inventory.TriggerAPI); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.fleet.sent) != 2 || r.fleet.sent[1].SendID == r.fleet.sent[0].SendID {
@@ -359,7 +386,7 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 	r := newRig(t)
-	if _, err := r.p.Sync(context.Background(), "unknown", TriggerACM); !errors.Is(err, ErrUnknownName) {
+	if _, err := r.p.Sync(context.Background(), "unknown", inventory.TriggerACM); !errors.Is(err, ErrUnknownName) {
 		t.Fatalf("Sync(unknown) = %v", err)
 	}
 }
@@ -367,7 +394,7 @@ func TestRefusals(t *testing.T) {
 // An interrupted DELETE leaves a META item without an ARN; the name is free.
 func TestOnboardOverInterruptedDelete(t *testing.T) {
 	r := newRig(t)
-	r.inv.cert = &inventory.Cert{Spec: spec.Spec{Name: "shop-web"}, Status: "deleting", Version: 3}
+	r.inv.cert = &inventory.Cert{Spec: spec.Spec{Name: "shop-web"}, Status: inventory.StatusDeleting, Version: 3}
 	res, err := r.p.Onboard(context.Background(), onboardSpec())
 	if err != nil {
 		t.Fatalf("Onboard() = %v", err)
@@ -395,7 +422,7 @@ func TestKeystorePasswordAndPrefixes(t *testing.T) {
 			if _, err := r.p.Onboard(context.Background(), sp); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.p.Redeploy(context.Background(), "shop-web", TriggerAPI); err != nil {
+			if _, err := r.p.Redeploy(context.Background(), "shop-web", inventory.TriggerAPI); err != nil {
 				t.Fatal(err)
 			}
 			keystore := format == "pkcs12" || format == "jks"

@@ -39,7 +39,7 @@ type (
 		Describe(ctx context.Context, name string) (*inventory.Detail, error)
 	}
 	syncer interface {
-		Sync(ctx context.Context, name, trigger string) (pipeline.Result, error)
+		Sync(ctx context.Context, name string, trigger inventory.Trigger) (pipeline.Result, error)
 	}
 	describer interface {
 		Describe(ctx context.Context, arn string) (certs.Info, error)
@@ -65,7 +65,7 @@ func markState(m *inventory.EventMark) string {
 	if m == nil {
 		return "gone"
 	}
-	return m.State
+	return string(m.State)
 }
 
 // KeepMarks is how long an event's dedupe mark outlives it. EventBridge
@@ -340,7 +340,7 @@ func (h *Handler) gather(ctx context.Context, ev events.Event, arn string, names
 			entry.Serial = d.Cert.Serial
 			entry.Targets = notify.TargetsText(d.Cert.Targets)
 			for _, nd := range d.Nodes {
-				entry.Nodes = append(entry.Nodes, notify.Node{InstanceID: nd.InstanceID, State: nd.State, Serial: nd.Serial, Error: nd.Error})
+				entry.Nodes = append(entry.Nodes, notify.Node{InstanceID: nd.InstanceID, State: string(nd.State), Serial: nd.Serial, Error: nd.Error})
 			}
 		}
 		in.Names = append(in.Names, entry)

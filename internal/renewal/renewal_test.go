@@ -27,11 +27,11 @@ const arn = localenv.SampleARN // the ARN the events/ samples carry
 type fake struct {
 	mu        sync.Mutex
 	names     map[string][]string
-	marks     map[string]string // id → state
+	marks     map[string]inventory.EventState // id → state
 	markErr   error
 	syncFn    func(name string) (pipeline.Result, error)
 	synced    []string
-	triggers  []string
+	triggers  []inventory.Trigger
 	info      certs.Info
 	infoErr   error
 	published []notify.Alert
@@ -43,7 +43,7 @@ type fake struct {
 func newFake() *fake {
 	return &fake{
 		names: map[string][]string{arn: {"shop-web", "shop-admin"}},
-		marks: map[string]string{},
+		marks: map[string]inventory.EventState{},
 		info: certs.Info{ARN: arn, DomainName: "shop.example.com", Status: "ISSUED", Type: "AMAZON_ISSUED", Serial: "0b",
 			NotAfter: time.Date(2026, 12, 23, 0, 0, 0, 0, time.UTC), ValidationMethods: []string{"EMAIL"}, RenewalEligibility: "ELIGIBLE"},
 		detail: map[string]*inventory.Detail{
@@ -97,7 +97,7 @@ func (f *fake) Describe(_ context.Context, name string) (*inventory.Detail, erro
 	}
 	return &inventory.Detail{}, nil
 }
-func (f *fake) Sync(_ context.Context, name, trigger string) (pipeline.Result, error) {
+func (f *fake) Sync(_ context.Context, name string, trigger inventory.Trigger) (pipeline.Result, error) {
 	f.mu.Lock()
 	f.synced = append(f.synced, name)
 	f.triggers = append(f.triggers, trigger)
@@ -137,7 +137,10 @@ func sample(t *testing.T, name string) json.RawMessage {
 }
 
 func TestDeployEvents(t *testing.T) {
-	for _, tc := range []struct{ file, trigger string }{
+	for _, tc := range []struct {
+		file    string
+		trigger inventory.Trigger
+	}{
 		{"renewal-available-renewal.json", "acm-event"},
 		{"renewal-available-issuance.json", "acm-event"},
 		{"renewal-available-string-types.json", "acm-event"},

@@ -36,8 +36,8 @@ type (
 		Describe(ctx context.Context, arn string) (certs.Info, error)
 	}
 	deployer interface {
-		Sync(ctx context.Context, name, trigger string) (pipeline.Result, error)
-		Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger string) (pipeline.Result, error)
+		Sync(ctx context.Context, name string, trigger inventory.Trigger) (pipeline.Result, error)
+		Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
 	}
 	resolver interface {
 		Resolve(ctx context.Context, targets []spec.Target) ([]string, error)
@@ -137,7 +137,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 	rep := Report{Names: []NameReport{}}
 	var errs []error
 	for _, c := range certsList {
-		if c.CertificateARN == "" || c.Status == "deleting" {
+		if c.CertificateARN == "" || c.Status == inventory.StatusDeleting {
 			continue
 		}
 		nr, err := s.sweepName(ctx, c)
@@ -178,7 +178,7 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 
 	// A renewal whose events were lost.
 	if info.Serial != "" && info.Serial != c.Serial {
-		res, err := s.deploy.Sync(ctx, c.Name, pipeline.TriggerSweep)
+		res, err := s.deploy.Sync(ctx, c.Name, inventory.TriggerSweep)
 		switch {
 		case err == nil:
 			nr.Redeployed, nr.Serial = !res.Unchanged, res.Serial
@@ -239,7 +239,7 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 		return nr, nil
 	}
 	for chunk := range slices.Chunk(send, 50) {
-		res, err := s.deploy.Resend(ctx, c.Name, chunk, failures, pipeline.TriggerSweep)
+		res, err := s.deploy.Resend(ctx, c.Name, chunk, failures, inventory.TriggerSweep)
 		if errors.Is(err, pipeline.ErrBusy) {
 			slog.InfoContext(ctx, "name busy; resend left to the next sweep", "name", c.Name)
 			break
@@ -273,8 +273,7 @@ func (s *Sweeper) plan(serial string, nodes map[string]inventory.Node, deps map[
 				exhausted = append(exhausted, id)
 				continue
 			}
-			updated, _ := time.Parse(time.RFC3339, n.UpdatedAt)
-			if now.Sub(updated) >= s.cfg.RetryBackoff<<max(0, n.Failures-1) {
+			if now.Sub(n.UpdatedAt) >= s.cfg.RetryBackoff<<max(0, n.Failures-1) {
 				send = append(send, id)
 				failures[id] = n.Failures
 			}
@@ -286,8 +285,7 @@ func (s *Sweeper) plan(serial string, nodes map[string]inventory.Node, deps map[
 }
 
 func (s *Sweeper) stuck(dep *inventory.Deployment, now time.Time) bool {
-	created, err := time.Parse(time.RFC3339, dep.CreatedAt)
-	return err == nil && now.Sub(created) > s.cfg.DeploymentTimeout
+	return now.Sub(dep.CreatedAt) > s.cfg.DeploymentTimeout
 }
 
 // closeStuck fails the nodes a stuck deployment still has pending and

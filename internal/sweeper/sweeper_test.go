@@ -79,7 +79,7 @@ func TestRiskKinds(t *testing.T) {
 // deployment and exhausted ones are left alone.
 func TestPlan(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	ago := func(d time.Duration) string { return now.Add(-d).Format(time.RFC3339) }
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	s := &Sweeper{}
 	s.cfg.defaults()
 	d := &inventory.Detail{
@@ -113,5 +113,29 @@ func TestPlan(t *testing.T) {
 	}
 	if failures["i-failed-due"] != 1 || failures["i-failed-due2"] != 2 || len(failures) != 2 {
 		t.Errorf("failures carried %v", failures)
+	}
+}
+
+// A deployment is stuck once it is older than the deployment timeout
+// (its createdAt is a time.Time read from the item; a bad one fails the
+// read of the name instead of leaving the deployment never stuck).
+func TestStuck(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	s := &Sweeper{}
+	s.cfg.defaults()
+	for _, tc := range []struct {
+		name  string
+		age   time.Duration
+		stuck bool
+	}{
+		{"fresh", time.Minute, false},
+		{"at the timeout", 2 * time.Hour, false},
+		{"past the timeout", 2*time.Hour + time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := s.stuck(&inventory.Deployment{CreatedAt: now.Add(-tc.age)}, now); got != tc.stuck {
+				t.Errorf("stuck = %v, want %v", got, tc.stuck)
+			}
+		})
 	}
 }

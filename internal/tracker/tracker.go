@@ -14,8 +14,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -38,7 +36,7 @@ type (
 		GetNode(ctx context.Context, name, instanceID string) (*inventory.Node, error)
 		RecordReport(ctx context.Context, ref inventory.CommandRef, prev *inventory.Node, r inventory.Report) error
 		SetCommandStatus(ctx context.Context, name, deploymentID, status string, expected int) error
-		FinishDeployment(ctx context.Context, name, deploymentID, outcome string) (bool, error)
+		FinishDeployment(ctx context.Context, name, deploymentID string, outcome inventory.Outcome) (bool, error)
 		Describe(ctx context.Context, name string) (*inventory.Detail, error)
 	}
 	ssmAPI interface {
@@ -94,16 +92,29 @@ func New(inv store, api ssmAPI, alerts publisher, m *metrics.Emitter, cfg Config
 	return &Tracker{inv: inv, ssm: api, alerts: alerts, metrics: m, cfg: cfg}
 }
 
+// Status is what the tracker did with one event: its answer's status.
+type Status string
+
+// Statuses of an Outcome.
+const (
+	StatusRecorded Status = "recorded" // a node's or the command's state was written
+	StatusFinished Status = "finished" // … and that ended the deployment
+	StatusStale    Status = "stale"    // a duplicate or out-of-order report: nothing changed
+	StatusIgnored  Status = "ignored"  // not certferry's, not final, or no longer recorded
+	StatusRetry    Status = "retry"    // SSM could not be read yet: the error makes Lambda retry
+	StatusRejected Status = "rejected" // a malformed event (dead-letter queue)
+)
+
 // Outcome is what the tracker did with one event.
 type Outcome struct {
-	Status       string `json:"status"` // recorded | stale | ignored | finished
-	Reason       string `json:"reason,omitempty"`
-	Name         string `json:"name,omitempty"`
-	DeploymentID string `json:"deploymentId,omitempty"`
-	InstanceID   string `json:"instanceId,omitempty"`
-	NodeState    string `json:"nodeState,omitempty"`
-	Deployment   string `json:"deploymentOutcome,omitempty"`
-	AlertID      string `json:"alertMessageId,omitempty"`
+	Status       Status              `json:"status"`
+	Reason       string              `json:"reason,omitempty"`
+	Name         string              `json:"name,omitempty"`
+	DeploymentID string              `json:"deploymentId,omitempty"`
+	InstanceID   string              `json:"instanceId,omitempty"`
+	NodeState    inventory.NodeState `json:"nodeState,omitempty"`
+	Deployment   inventory.Outcome   `json:"deploymentOutcome,omitempty"`
+	AlertID      string              `json:"alertMessageId,omitempty"`
 }
 
 // Handle applies one status-change event. Errors (malformed events, AWS
@@ -113,17 +124,17 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 	st, ok, err := events.ParseStatus(raw)
 	if err != nil {
 		slog.ErrorContext(ctx, "status event rejected", "error", err, "bytes", len(raw))
-		return Outcome{Status: "rejected", Reason: err.Error()}, err
+		return Outcome{Status: StatusRejected, Reason: err.Error()}, err
 	}
 	if !ok {
 		slog.InfoContext(ctx, "not an SSM status event; acknowledged", "eventId", st.ID)
-		return Outcome{Status: "ignored", Reason: "not an SSM command status event"}, nil
+		return Outcome{Status: StatusIgnored, Reason: "not an SSM command status event"}, nil
 	}
 	if t.cfg.Document != "" && st.Document != t.cfg.Document && !strings.HasSuffix(st.Document, "/"+t.cfg.Document) {
-		return Outcome{Status: "ignored", Reason: "another document"}, nil
+		return Outcome{Status: StatusIgnored, Reason: "another document"}, nil
 	}
 	if !events.Final(st.Status) {
-		return Outcome{Status: "ignored", Reason: "status " + st.Status + " is not final"}, nil
+		return Outcome{Status: StatusIgnored, Reason: "status " + st.Status + " is not final"}, nil
 	}
 	ref, err := t.inv.GetCommandRef(ctx, st.CommandID)
 	if err != nil {
@@ -131,7 +142,7 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 	}
 	if ref == nil {
 		slog.InfoContext(ctx, "status of a command certferry does not know; acknowledged", "commandId", st.CommandID)
-		return Outcome{Status: "ignored", Reason: "unknown command"}, nil
+		return Outcome{Status: StatusIgnored, Reason: "unknown command"}, nil
 	}
 	out := Outcome{Name: ref.Name, DeploymentID: ref.DeploymentID, InstanceID: st.InstanceID}
 	dep, err := t.inv.GetDeployment(ctx, ref.Name, ref.DeploymentID)
@@ -139,7 +150,7 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		return out, err
 	}
 	if dep == nil {
-		out.Status, out.Reason = "ignored", "deployment no longer recorded"
+		out.Status, out.Reason = StatusIgnored, "deployment no longer recorded"
 		return out, nil
 	}
 	if st.Invocation {
@@ -148,14 +159,14 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 			// ("SendCommand", Systems Manager API Reference).
 			slog.WarnContext(ctx, "invocation status for an instance the command was not sent to; nothing changed", "name", ref.Name,
 				"instanceId", st.InstanceID, "commandId", st.CommandID, "status", st.Status)
-			out.Status, out.Reason = "ignored", "instance not in the command"
+			out.Status, out.Reason = StatusIgnored, "instance not in the command"
 			return out, nil
 		}
 		r, err := t.report(ctx, st, dep)
 		if err != nil {
 			slog.WarnContext(ctx, "invocation not readable yet; the event is retried", "name", ref.Name, "instanceId", st.InstanceID,
 				"commandId", st.CommandID, "error", err)
-			out.Status, out.Reason = "retry", err.Error()
+			out.Status, out.Reason = StatusRetry, err.Error()
 			return out, err
 		}
 		out.NodeState = r.State
@@ -163,30 +174,30 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		case errors.Is(err, inventory.ErrGone):
 			slog.InfoContext(ctx, "invocation status of a deployment deleted meanwhile; nothing changed", "name", ref.Name,
 				"instanceId", st.InstanceID, "commandId", st.CommandID)
-			out.Status, out.Reason = "ignored", "deployment no longer recorded"
+			out.Status, out.Reason = StatusIgnored, "deployment no longer recorded"
 			return out, nil
 		case errors.Is(err, inventory.ErrStale):
 			slog.InfoContext(ctx, "stale or duplicate invocation status; nothing changed", "name", ref.Name,
 				"instanceId", st.InstanceID, "commandId", st.CommandID, "status", st.Status)
-			out.Status = "stale"
+			out.Status = StatusStale
 			return out, nil
 		case err != nil:
 			return out, err
 		}
-		out.Status = "recorded"
+		out.Status = StatusRecorded
 		slog.InfoContext(ctx, "node state recorded", "name", ref.Name, "instanceId", st.InstanceID, "state", r.State,
 			"unverified", r.Unverified, "deploymentId", ref.DeploymentID)
 	} else {
 		expected, err := t.targetCount(ctx, st.CommandID, dep)
 		if err != nil {
 			slog.WarnContext(ctx, "command target count unavailable; the event is retried", "name", ref.Name, "commandId", st.CommandID, "error", err)
-			out.Status, out.Reason = "retry", err.Error()
+			out.Status, out.Reason = StatusRetry, err.Error()
 			return out, err
 		}
 		if err := t.inv.SetCommandStatus(ctx, ref.Name, ref.DeploymentID, st.Status, expected); err != nil {
 			return out, err
 		}
-		out.Status = "recorded"
+		out.Status = StatusRecorded
 		slog.InfoContext(ctx, "command status recorded", "name", ref.Name, "commandId", st.CommandID, "status", st.Status, "targets", expected)
 	}
 	return t.finish(ctx, *ref, out)
@@ -226,10 +237,10 @@ func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.D
 		r.State, r.Error = inventory.NodeFailed, "SSM reports Failed"
 		switch {
 		case perr == nil:
-			if res.Status == "rolled_back" {
+			if res.Status == document.StatusRolledBack {
 				r.State = inventory.NodeRolledBack
 			}
-			r.Error = summary(res.Status + ": " + res.Detail)
+			r.Error = summary(string(res.Status) + ": " + res.Detail)
 		case lastLine(o.stderr) != "":
 			r.Error = summary(lastLine(o.stderr))
 		case o.failedStep != "":
@@ -244,9 +255,9 @@ func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.D
 		// checks again.
 		r.State, r.Unverified = inventory.NodeInstalled, true
 		r.Serial, r.Fingerprint = dep.Serial, dep.Fingerprint
-	case res.Status != "installed" && res.Status != "unchanged":
-		r.State, r.Error = inventory.NodeFailed, summary("reported "+res.Status+": "+res.Detail)
-		if res.Status == "rolled_back" {
+	case !res.Status.Installed():
+		r.State, r.Error = inventory.NodeFailed, summary("reported "+string(res.Status)+": "+res.Detail)
+		if res.Status == document.StatusRolledBack {
 			r.State = inventory.NodeRolledBack
 		}
 	case !strings.EqualFold(res.Fingerprint, dep.Fingerprint):
@@ -514,7 +525,7 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 	if err != nil || !won {
 		return out, err
 	}
-	out.Status, out.Deployment = "finished", outcome
+	out.Status, out.Deployment = StatusFinished, outcome
 	slog.InfoContext(ctx, "deployment finished", "name", name, "deploymentId", dep.ID, "outcome", outcome,
 		"installed", installed, "failed", failed, "trigger", dep.Trigger)
 	t.metrics.Emit(map[string]string{"Name": name}, metrics.Values{
@@ -540,7 +551,7 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 
 // deploymentAlert gathers what the inventory holds about a finished
 // deployment; notify composes the words.
-func (t *Tracker) deploymentAlert(ctx context.Context, name string, dep *inventory.Deployment, outcome string, installed, failed int, timedOut bool) (notify.Alert, error) {
+func (t *Tracker) deploymentAlert(ctx context.Context, name string, dep *inventory.Deployment, outcome inventory.Outcome, installed, failed int, timedOut bool) (notify.Alert, error) {
 	d, err := t.inv.Describe(ctx, name)
 	if err != nil {
 		return notify.Alert{}, err
@@ -554,30 +565,15 @@ func (t *Tracker) deploymentAlert(ctx context.Context, name string, dep *invento
 	}
 	for _, n := range d.Nodes {
 		if n.DeploymentID == dep.ID && n.State != inventory.NodeInstalled {
-			in.Nodes = append(in.Nodes, notify.Node{InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Error: n.Error})
+			in.Nodes = append(in.Nodes, notify.Node{InstanceID: n.InstanceID, State: string(n.State), Serial: n.Serial, Error: n.Error})
 		}
 	}
 	return notify.DeploymentFinished(in), nil
 }
 
 // summary makes an error summary safe to store and show: one line, no
-// control characters, at most 256 bytes.
-func summary(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, strings.TrimSpace(s))
-	if len(s) > 256 {
-		cut := 253
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "..."
-	}
-	return s
-}
+// control characters, at most 256 bytes (events.Clean).
+func summary(s string) string { return events.Clean(strings.TrimSpace(s), 256) }
 
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")

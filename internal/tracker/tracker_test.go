@@ -33,7 +33,7 @@ type fakeStore struct {
 	ref       *inventory.CommandRef
 	dep       *inventory.Deployment
 	reports   []inventory.Report
-	finished  []string
+	finished  []inventory.Outcome
 	statusSet string
 }
 
@@ -54,7 +54,7 @@ func (f *fakeStore) SetCommandStatus(_ context.Context, _, _, status string, _ i
 	f.statusSet = status
 	return nil
 }
-func (f *fakeStore) FinishDeployment(_ context.Context, _, _, outcome string) (bool, error) {
+func (f *fakeStore) FinishDeployment(_ context.Context, _, _ string, outcome inventory.Outcome) (bool, error) {
 	f.finished = append(f.finished, outcome)
 	return true, nil
 }
@@ -198,7 +198,7 @@ func sample(t *testing.T, name, status string) []byte {
 }
 
 func result(status, fingerprint string) string {
-	return "log line\n" + document.Result{Status: status, Fingerprint: fingerprint, Serial: "0c", Detail: status + " detail"}.Line() + "\n"
+	return "log line\n" + document.Result{Status: document.Status(status), Fingerprint: fingerprint, Serial: "0c", Detail: status + " detail"}.Line() + "\n"
 }
 
 // What a finished invocation makes of a node: the event's status decides
@@ -210,7 +210,7 @@ func TestInvocationReports(t *testing.T) {
 		stdout     string
 		stderr     string
 		outErr     error
-		want       string
+		want       inventory.NodeState
 		unverified bool
 		errHas     string
 		readsOut   bool
@@ -229,7 +229,7 @@ func TestInvocationReports(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &fakeStore{ref: &inventory.CommandRef{CommandID: cmdID, Name: "shop-web", DeploymentID: "d1"},
 				dep: &inventory.Deployment{ID: "d1", Serial: "0c", Fingerprint: fp, InstanceIDs: []string{nodeID, "i-other"},
-					Outcome: inventory.OutcomeInProgress, Counts: map[string]int{}}}
+					Outcome: inventory.OutcomeInProgress, Counts: map[inventory.NodeState]int{}}}
 			api := &fakeSSM{stdout: tc.stdout, stderr: tc.stderr, err: tc.outErr, status: tc.status}
 			tr := New(st, api, &fakeAlerts{}, nil, Config{Document: "certferry-install"})
 			out, err := tr.Handle(context.Background(), sample(t, "tracker-invocation-success.json", tc.status))
@@ -259,7 +259,7 @@ func TestIgnoredAndRejected(t *testing.T) {
 		name   string
 		raw    []byte
 		ref    *inventory.CommandRef
-		status string
+		status Status
 		fails  bool
 	}{
 		{name: "not final", raw: sample(t, "tracker-invocation-in-progress.json", ""), ref: known, status: "ignored"},
@@ -291,25 +291,25 @@ func TestIgnoredAndRejected(t *testing.T) {
 // Outcomes from counts, and one alert only when nodes failed.
 func TestConclude(t *testing.T) {
 	tests := []struct {
-		counts  map[string]int
-		outcome string
+		counts  map[inventory.NodeState]int
+		outcome inventory.Outcome
 		alert   bool
 	}{
-		{map[string]int{"installed": 3}, inventory.OutcomeSucceeded, false},
-		{map[string]int{"installed": 2, "failed": 1}, inventory.OutcomePartial, true},
-		{map[string]int{"installed": 2, "rolled_back": 1}, inventory.OutcomePartial, true},
-		{map[string]int{"failed": 2, "rolled_back": 1}, inventory.OutcomeFailed, true},
-		{map[string]int{}, inventory.OutcomeFailed, true}, // no node matched
+		{map[inventory.NodeState]int{"installed": 3}, inventory.OutcomeSucceeded, false},
+		{map[inventory.NodeState]int{"installed": 2, "failed": 1}, inventory.OutcomePartial, true},
+		{map[inventory.NodeState]int{"installed": 2, "rolled_back": 1}, inventory.OutcomePartial, true},
+		{map[inventory.NodeState]int{"failed": 2, "rolled_back": 1}, inventory.OutcomeFailed, true},
+		{map[inventory.NodeState]int{}, inventory.OutcomeFailed, true}, // no node matched
 	}
 	// Timed out: silent nodes count as failed.
 	for _, tc := range []struct {
 		dep     inventory.Deployment
-		outcome string
+		outcome inventory.Outcome
 	}{
-		{inventory.Deployment{Counts: map[string]int{"installed": 2}, CommandStatus: "Success", Expected: 3}, inventory.OutcomePartial},
-		{inventory.Deployment{Counts: map[string]int{"installed": 2}, InstanceIDs: []string{"i-1", "i-2"}}, inventory.OutcomeSucceeded},
-		{inventory.Deployment{Counts: map[string]int{"installed": 2}}, inventory.OutcomePartial}, // tag targets, SSM never finished
-		{inventory.Deployment{Counts: map[string]int{}}, inventory.OutcomeFailed},
+		{inventory.Deployment{Counts: map[inventory.NodeState]int{"installed": 2}, CommandStatus: "Success", Expected: 3}, inventory.OutcomePartial},
+		{inventory.Deployment{Counts: map[inventory.NodeState]int{"installed": 2}, InstanceIDs: []string{"i-1", "i-2"}}, inventory.OutcomeSucceeded},
+		{inventory.Deployment{Counts: map[inventory.NodeState]int{"installed": 2}}, inventory.OutcomePartial}, // tag targets, SSM never finished
+		{inventory.Deployment{Counts: map[inventory.NodeState]int{}}, inventory.OutcomeFailed},
 	} {
 		st := &fakeStore{}
 		dep := tc.dep
@@ -336,7 +336,7 @@ func TestConclude(t *testing.T) {
 func trackerFor(api *fakeSSM, instances ...string) (*Tracker, *fakeStore) {
 	st := &fakeStore{ref: &inventory.CommandRef{CommandID: cmdID, Name: "shop-web", DeploymentID: "d1"},
 		dep: &inventory.Deployment{ID: "d1", Serial: "0c", Fingerprint: fp, InstanceIDs: instances,
-			Outcome: inventory.OutcomeInProgress, Counts: map[string]int{}}}
+			Outcome: inventory.OutcomeInProgress, Counts: map[inventory.NodeState]int{}}}
 	return New(st, api, &fakeAlerts{}, nil, Config{Document: "certferry-install", ReadBackoff: time.Nanosecond}), st
 }
 
@@ -368,7 +368,8 @@ func TestReadsTheStepThatRan(t *testing.T) {
 func TestFailedDownloadStepDoesNotHideTheInstallResult(t *testing.T) {
 	tests := []struct {
 		name, platform, failed, installStatus, stdout string
-		want, errHas                                  string
+		want                                          inventory.NodeState
+		errHas                                        string
 	}{
 		{name: "other arch download failed, installed", platform: "Linux", failed: "downloadLinuxArm64",
 			stdout: result("installed", fp), want: inventory.NodeInstalled},
