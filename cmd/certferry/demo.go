@@ -286,13 +286,16 @@ func (d *demoRun) keep(ctx context.Context, motoURL string, proxy *localenv.Prox
 	env.Endpoint = proxy.URL
 	env.Config = d.cfg
 	d.section("Kept running (Ctrl-C stops everything)")
-	d.say("moto_server %s, the rig's proxy %s, nginx for shop-web on 127.0.0.1:%d", motoURL, proxy.URL, d.nodes["shop-web"].Port)
+	d.say("moto_server %s, the rig's proxy %s, nginx for shop-web on 127.0.0.1:%d, for internal-api on 127.0.0.1:%d",
+		motoURL, proxy.URL, d.nodes["shop-web"].Port, d.nodes["internal-api"].Port)
 	d.say("In another shell:\n")
+	// The installer settings stay out: the demo published only this
+	// machine's build, and the settings go together.
 	lines := append(env.Exports(), "export AWS_DEFAULT_REGION="+env.Region, "export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo")
-	lines = append(lines, localenv.InstallerExports(d.cfg.Installer)...)
 	d.say("%s\n", strings.Join(lines, "\n"))
-	d.say("then e.g. `go run ./cmd/certferry status`; `aws acm renew-certificate --certificate-arn ARN`")
-	d.say("renews through the proxy, and this process delivers the renewal event to the renewal handler.")
+	d.say("then e.g. `go run ./cmd/certferry status`. `aws acm renew-certificate --certificate-arn ARN` renews")
+	d.say("through the proxy; this process then plays EventBridge (the event goes to the renewal handler)")
+	d.say("and the nodes (shop-web's and internal-api's nginx install the renewal, SSM's events go to the tracker).")
 	handler := app.Renewal(d.aws, d.cfg)
 	for {
 		select {
@@ -307,6 +310,16 @@ func (d *demoRun) keep(ctx context.Context, motoURL string, proxy *localenv.Prox
 			}
 			for _, dep := range out.Deployed {
 				d.say("renewal event: %s deployed, serial %s, command %s", dep.Name, dep.Serial, dep.CommandID)
+				if d.nodes[dep.Name] == nil {
+					continue
+				}
+				if err := d.deploy(ctx, dep.Name, dep.CommandID, "", true); err != nil {
+					d.say("  the node's install: %v", err)
+					continue
+				}
+				if c, err := d.nodes[dep.Name].ServedCert(); err == nil {
+					d.say("  nginx for %s on 127.0.0.1:%d now serves serial %s", dep.Name, d.nodes[dep.Name].Port, certs.SerialHex(c.SerialNumber))
+				}
 			}
 		}
 	}

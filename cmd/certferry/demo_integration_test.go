@@ -56,7 +56,7 @@ func TestDemo(t *testing.T) {
 	go func() { done <- demo(ctx, []string{"--keep"}, &out, &errOut) }()
 
 	deadline := time.After(8 * time.Minute)
-	for !strings.Contains(out.String(), "renewal event to the renewal handler.") {
+	for !strings.Contains(out.String(), "SSM's events go to the tracker).") {
 		select {
 		case err := <-done:
 			t.Fatalf("the demo ended before keeping its environment: %v\n%s\nstderr:\n%s", err, out.String(), errOut.String())
@@ -97,7 +97,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("the demo's output shows an unfinished state %q", bad)
 		}
 	}
-	for _, want := range []string{"== Summary", "== Next steps", "export AWS_ENDPOINT_URL=", "export CERTFERRY_TABLE=", "export CERTFERRY_DOCUMENT=", "succeeded (acm-event)"} {
+	for _, want := range []string{"== Summary", "== Next steps", "export AWS_ENDPOINT_URL=", "export CERTFERRY_TABLE=", "export CERTFERRY_DOCUMENT=", "succeeded (acm-event)", "> EventBridge delivers it to the renewal handler", "The SNS alert"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the demo's output lacks %q", want)
 		}
@@ -127,8 +127,18 @@ func TestDemo(t *testing.T) {
 	if _, err := api.RenewCertificate(ctx, &acm.RenewCertificateInput{CertificateArn: aws.String(arn[1])}); err != nil {
 		t.Fatalf("renew through the kept endpoint (certferry exported the last renewal, so it is eligible): %v", err)
 	}
+	d, err = api.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn[1])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _ := certs.NormalizeSerial(aws.ToString(d.Certificate.Serial))
+	if second == m[2] {
+		t.Fatalf("the renewal through the kept endpoint kept serial %s", second)
+	}
+	// The kept demo plays EventBridge and the nodes: the renewal reaches
+	// nginx.
 	delivered := time.After(2 * time.Minute)
-	for !strings.Contains(out.String(), "renewal event: shop-web deployed, serial") {
+	for !strings.Contains(out.String(), "now serves serial "+second) {
 		select {
 		case err := <-done:
 			t.Fatalf("the demo ended: %v\n%s", err, out.String())
