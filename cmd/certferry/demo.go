@@ -168,7 +168,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if again.CommandID != shop.CommandID {
 		return fmt.Errorf("onboarding again sent command %s (first: %s)", again.CommandID, shop.CommandID)
 	}
-	d.say("  same serial, same command %s: no new secret version, no second command", again.CommandID)
+	d.say("  onboarding is idempotent: no new secret version, no second command")
 	if err := d.checkTargets(ctx, shop.CommandID, tagged, untagged); err != nil {
 		return err
 	}

@@ -70,12 +70,16 @@ func (d *demoRun) request(ctx context.Context, method, path, body, label string)
 	if err != nil {
 		return answer{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	d.say("< %d\n%s", resp.StatusCode, indent(prettyJSON([]byte(resp.Body)), "  "))
+	var a answer
+	_ = json.Unmarshal([]byte(resp.Body), &a)
+	if strings.Contains(label, "again") && resp.StatusCode < 400 {
+		d.say("< %d   (the first answer again: serial %s, command %s)", resp.StatusCode, a.Serial, a.CommandID)
+	} else {
+		d.say("< %d\n%s", resp.StatusCode, indent(prettyJSON([]byte(resp.Body)), "  "))
+	}
 	if resp.StatusCode >= 400 {
 		return answer{}, fmt.Errorf("%s %s answered %d", method, path, resp.StatusCode)
 	}
-	var a answer
-	_ = json.Unmarshal([]byte(resp.Body), &a)
 	return a, nil
 }
 
