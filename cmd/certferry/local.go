@@ -28,6 +28,7 @@ import (
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/renewal"
 )
 
 func loadAWS(ctx context.Context) (aws.Config, error) {
@@ -44,6 +45,7 @@ func loadAWS(ctx context.Context) (aws.Config, error) {
 
 // LocalUsage is `certferry local`'s usage text.
 const LocalUsage = `usage: certferry local up [--seed] [--real]
+       certferry local proxy
 
 Creates what certferry's handlers need at AWS_ENDPOINT_URL (moto_server
 locally): the inventory table, the SSM document, the SNS topic, the KMS key
@@ -55,12 +57,19 @@ the settings as export lines: eval "$(certferry local up)".
            instances tagged env=prod (emulator only; each run makes new ones)
   --real   allow running without AWS_ENDPOINT_URL, against the AWS account
            and region your credentials reach (it says which first)
+
+local proxy serves, in front of the emulator at AWS_ENDPOINT_URL, the ACM
+stand-ins moto lacks (RenewCertificate, chains that issue their certificate)
+and prints the endpoint to use instead; with CERTFERRY_TABLE,
+CERTFERRY_DOCUMENT and CERTFERRY_TOPIC_ARN set it delivers each renewal's
+"ACM Certificate Available" event to the renewal handler, as EventBridge
+would. Runs until Ctrl-C.
 `
 
 // localFlags parses `local`'s arguments.
 func localFlags(args []string, stderr io.Writer) (seed, real bool, err error) {
 	if len(args) == 0 || args[0] != "up" {
-		return false, false, fmt.Errorf("local: the only subcommand is up\n%s", LocalUsage)
+		return false, false, fmt.Errorf("local: the subcommands are up and proxy\n%s", LocalUsage)
 	}
 	fs := flag.NewFlagSet("local up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -76,8 +85,18 @@ func localFlags(args []string, stderr io.Writer) (seed, real bool, err error) {
 	return *s, *r, nil
 }
 
-// local runs `certferry local up [--seed] [--real]`.
+// local runs `certferry local up [--seed] [--real]` and `local proxy`.
 func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "proxy" {
+		if len(args) > 1 {
+			if args[1] == "-h" || args[1] == "--help" || args[1] == "-help" {
+				fmt.Fprint(stderr, LocalUsage)
+				return nil
+			}
+			return fmt.Errorf("local proxy takes no arguments\n%s", LocalUsage)
+		}
+		return localProxy(ctx, stdout, stderr)
+	}
 	seed, real, err := localFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil // the usage is printed
@@ -130,6 +149,55 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, strings.Join(lines, "\n"))
 	return nil
+}
+
+// localProxy serves the ACM stand-ins in front of AWS_ENDPOINT_URL until
+// ctx ends, delivering renewal events to the renewal handler when the
+// handlers' settings are in the environment.
+func localProxy(ctx context.Context, stdout, stderr io.Writer) error {
+	endpoint := os.Getenv("AWS_ENDPOINT_URL")
+	if endpoint == "" {
+		return errors.New("local proxy goes in front of an emulator: set AWS_ENDPOINT_URL to moto_server's address")
+	}
+	if err := CheckLocalEndpoint(ctx, endpoint); err != nil {
+		return err
+	}
+	proxy, err := localenv.StartProxy(endpoint)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	fmt.Fprintf(stdout, "export AWS_ENDPOINT_URL=%s\n", proxy.URL)
+	fmt.Fprintf(stderr, "certferry: ACM stand-ins in front of %s on %s until Ctrl-C (RenewCertificate counts only exports made through it)\n", endpoint, proxy.URL)
+	var handler *renewal.Handler
+	if cfg, err := config.Load(os.LookupEnv, app.RenewalRequired...); err == nil {
+		awsCfg, err := loadAWS(ctx)
+		if err != nil {
+			return err
+		}
+		awsCfg.BaseEndpoint = aws.String(proxy.URL)
+		handler = app.Renewal(awsCfg, cfg)
+	} else {
+		fmt.Fprintf(stderr, "certferry: renewal events are printed, not delivered (%v)\n", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-proxy.Renewals.Events():
+			if handler == nil {
+				fmt.Fprintf(stdout, "# ACM Certificate Available (RENEWAL): %s\n", ev)
+				continue
+			}
+			out, err := handler.Handle(ctx, ev)
+			if err != nil {
+				fmt.Fprintf(stderr, "certferry: renewal handler: %v\n", err)
+				continue
+			}
+			b, _ := json.Marshal(out)
+			fmt.Fprintf(stderr, "certferry: renewal event delivered: %s\n", b)
+		}
+	}
 }
 
 // realTarget says which account and region `local up --real` is about to

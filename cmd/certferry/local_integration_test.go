@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
@@ -88,5 +89,55 @@ func TestLocalUpSeed(t *testing.T) {
 	// Now the local path runs.
 	if err := invoke(ctx, "onboard", "events/onboard-get-list.json", "", io.Discard); err != nil {
 		t.Errorf("invoke after local up: %v", err)
+	}
+
+	// `local proxy`: the ACM stand-ins in front of this moto. An onboarding
+	// through it exports the certificate, a RenewCertificate through it
+	// renews it, and the proxy delivers the event to the renewal handler.
+	for k, v := range exports {
+		t.Setenv(k, v)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var pout, perr lockedBuffer
+	done := make(chan error, 1)
+	go func() { done <- local(pctx, []string{"proxy"}, &pout, &perr) }()
+	var proxyURL string
+	for proxyURL == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("local proxy ended: %v\n%s", err, perr.String())
+		case <-time.After(100 * time.Millisecond):
+			if m := regexp.MustCompile(`export AWS_ENDPOINT_URL=(\S+)`).FindStringSubmatch(pout.String()); m != nil {
+				proxyURL = m[1]
+			}
+		}
+	}
+	t.Setenv("AWS_ENDPOINT_URL", proxyURL)
+	var answer bytes.Buffer
+	if err := invoke(ctx, "onboard", "events/onboard-post.json", exports["CERT_ARN"], &answer); err != nil || !strings.Contains(answer.String(), `\"commandId\"`) {
+		t.Fatalf("onboard through the proxy: %v\n%s", err, answer.String())
+	}
+	pcfg, err := loadAWS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acm.NewFromConfig(pcfg).RenewCertificate(ctx, &acm.RenewCertificateInput{CertificateArn: aws.String(exports["CERT_ARN"])}); err != nil {
+		t.Fatalf("renew through local proxy: %v", err)
+	}
+	deadline := time.After(time.Minute)
+	for !strings.Contains(perr.String(), `renewal event delivered`) {
+		select {
+		case <-deadline:
+			t.Fatalf("local proxy delivered no renewal event:\n%s", perr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if !strings.Contains(perr.String(), `"deployed":[{"name":`) {
+		t.Errorf("the renewal handler deployed nothing: %s", perr.String())
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("local proxy ended with %v", err)
 	}
 }
