@@ -203,7 +203,9 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	d.say("ACM RenewCertificate %s", shopARN)
-	d.say("(the rig's stand-in: same ARN, new key pair, new serial; ACM then emits \"ACM Certificate Available\", Action RENEWAL)")
+	d.say("(the rig's stand-in: same ARN, new key pair, new serial; ACM then emits \"ACM Certificate Available\", Action RENEWAL;")
+	d.say("the first export just after it fails with RequestInProgressException, as ACM's may, and certferry retries)")
+	proxy.Renewals.ExportsInProgress = 1
 	if _, err := acm.NewFromConfig(d.aws).RenewCertificate(ctx, &acm.RenewCertificateInput{CertificateArn: aws.String(shopARN)}); err != nil {
 		return fmt.Errorf("renew certificate %s: %w", shopARN, err)
 	}

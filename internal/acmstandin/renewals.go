@@ -56,7 +56,14 @@ import (
 // first export. Renewed certificates are signed by their own key, like
 // moto's; Chain, outside this layer, re-issues them from its CA.
 type Renewals struct {
+	// ExportsInProgress is how many ExportCertificate calls just after a
+	// renewal answer RequestInProgressException before the renewed
+	// certificate exports, as ACM's export can fail transiently just after
+	// a renewal (certferry retries with backoff). Zero: none.
+	ExportsInProgress int
+
 	now      func() time.Time
+	pending  map[string]int // in-progress answers left, by ARN
 	renewMu  sync.Mutex
 	mu       sync.Mutex
 	exported map[string]bool // exported since issued or last renewed
@@ -74,7 +81,7 @@ type renewedCert struct {
 // NewRenewals returns the stand-in with no renewals and an event buffer of
 // 256 events (EventBridge is best effort too: a full buffer drops).
 func NewRenewals() *Renewals {
-	return &Renewals{now: time.Now, exported: map[string]bool{}, renewed: map[string]*renewedCert{}, events: make(chan []byte, 256)}
+	return &Renewals{now: time.Now, exported: map[string]bool{}, renewed: map[string]*renewedCert{}, pending: map[string]int{}, events: make(chan []byte, 256)}
 }
 
 // Events are the "ACM Certificate Available" (RENEWAL) events renewals
@@ -108,6 +115,18 @@ func (r *Renewals) Layer(next http.Handler) http.Handler {
 			r.renew(w, req, next, in.CertificateArn)
 			return
 		}
+		if op == "ExportCertificate" {
+			r.mu.Lock()
+			left := r.pending[in.CertificateArn]
+			if left > 0 {
+				r.pending[in.CertificateArn] = left - 1
+			}
+			r.mu.Unlock()
+			if left > 0 {
+				writeError(w, "RequestInProgressException", fmt.Sprintf("Certificate %s renewal is in progress; retry the export shortly.", in.CertificateArn))
+				return
+			}
+		}
 		rec := call(next, req)
 		if rec.Code != http.StatusOK {
 			copyResponse(w, rec)
@@ -124,6 +143,7 @@ func (r *Renewals) Layer(next http.Handler) http.Handler {
 		case "DeleteCertificate":
 			delete(r.renewed, in.CertificateArn)
 			delete(r.exported, in.CertificateArn)
+			delete(r.pending, in.CertificateArn)
 		case "ExportCertificate":
 			r.exported[in.CertificateArn] = true
 		case "DescribeCertificate":
@@ -248,6 +268,7 @@ func (r *Renewals) renew(w http.ResponseWriter, req *http.Request, next http.Han
 	r.mu.Lock()
 	r.renewed[arn] = rc
 	r.exported[arn] = false // a renewal must be exported before the next one
+	r.pending[arn] = r.ExportsInProgress
 	r.mu.Unlock()
 	ev, err := availableEvent(arn, d, rc)
 	if err == nil {

@@ -188,6 +188,32 @@ func TestRenewalsRefusals(t *testing.T) {
 	}
 }
 
+func TestExportsInProgressAfterRenewal(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeACM(t, "PRIVATE", "ISSUED", "")
+	api, renewals, _ := client(f)
+	renewals.ExportsInProgress = 2
+	in := &acm.ExportCertificateInput{CertificateArn: aws.String(f.arn), Passphrase: []byte("a passphrase")}
+	if _, err := api.ExportCertificate(ctx, in); err != nil {
+		t.Fatalf("before any renewal: %v", err)
+	}
+	if _, err := api.RenewCertificate(ctx, &acm.RenewCertificateInput{CertificateArn: in.CertificateArn}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		if _, err := api.ExportCertificate(ctx, in); code(err) != "RequestInProgressException" {
+			t.Fatalf("export %d after the renewal: %v, want RequestInProgressException", i, err)
+		}
+	}
+	d, _ := api.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: in.CertificateArn})
+	if d.Certificate.RenewalEligibility != acmtypes.RenewalEligibilityIneligible {
+		t.Errorf("failed exports counted as exports: %s", d.Certificate.RenewalEligibility)
+	}
+	if _, err := api.ExportCertificate(ctx, in); err != nil {
+		t.Fatalf("third export: %v", err)
+	}
+}
+
 func TestColonHex(t *testing.T) {
 	n, _ := new(big.Int).SetString("0a1b2c", 16)
 	if got := colonHex(n); got != "0a:1b:2c" {
