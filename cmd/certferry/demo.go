@@ -239,11 +239,11 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	d.say("\nWhat nginx serves (TLS handshake to 127.0.0.1:%d, SNI shop.example.com):", d.nodes["shop-web"].Port)
-	d.say("               %-40s %s", "before the renewal", "after")
-	d.say("  serial       %-40s %s", certs.SerialHex(before.SerialNumber), certs.SerialHex(after.SerialNumber))
-	d.say("  SHA-256      %-40s %s", shortFP(certs.Fingerprint(before.Raw)), shortFP(certs.Fingerprint(after.Raw)))
-	d.say("  not before   %-40s %s", before.NotBefore.Format(time.RFC3339), after.NotBefore.Format(time.RFC3339))
-	d.say("  not after    %-40s %s", before.NotAfter.Format(time.RFC3339), after.NotAfter.Format(time.RFC3339))
+	d.say("               %-42s %s", "before the renewal", "after")
+	d.say("  serial       %-42s %s", certs.SerialHex(before.SerialNumber), certs.SerialHex(after.SerialNumber))
+	d.say("  SHA-256      %-42s %s", shortFP(certs.Fingerprint(before.Raw)), shortFP(certs.Fingerprint(after.Raw)))
+	d.say("  not before   %-42s %s", before.NotBefore.Format(time.RFC3339), after.NotBefore.Format(time.RFC3339))
+	d.say("  not after    %-42s %s", before.NotAfter.Format(time.RFC3339), after.NotAfter.Format(time.RFC3339))
 	if certs.SerialHex(after.SerialNumber) != renewed.Serial {
 		return fmt.Errorf("nginx serves serial %s, ACM's renewed certificate is %s", certs.SerialHex(after.SerialNumber), renewed.Serial)
 	}
