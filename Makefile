@@ -60,8 +60,8 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy diff, cfn-lint
 	    { echo "go mod tidy changed go.mod/go.sum"; exit 1; }; }
 	cfn-lint template.yaml
 
-demo: deps ## the whole flow on a private moto_server (no AWS account, no Docker)
-	$(GO) run ./cmd/certferry demo
+demo: deps ## the whole flow, a renewal reaching nginx, on a private moto_server (ARGS="-v --keep")
+	$(GO) run ./cmd/certferry demo $(ARGS)
 
 bench: deps ## benchmarks: micro (export check, PFX, onboarding) + fleet-scale suite -> table and bench/results.json
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x ./...

@@ -2,305 +2,335 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/certferry/certferry/internal/agentrun"
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/certs"
-	"github.com/certferry/certferry/internal/config"
-	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/motoserver"
 )
 
-// demo runs the whole onboarding flow on a private moto_server: two
-// certificates (exportable public, private CA), two tagged instances and one
-// untagged, both onboarded through the real API handler.
-func demo(ctx context.Context, out io.Writer) error {
-	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
-	moto, err := motoserver.Start(ctx)
+// DemoUsage is `certferry demo`'s usage text.
+const DemoUsage = `usage: certferry demo [-v] [--keep]
+
+Runs certferry's whole flow on a private moto_server (no AWS account, no
+Docker): onboards an exportable public certificate and a private-CA
+certificate through the API handler, installs them into a local nginx the way
+SSM Agent runs certferry's document, renews the public certificate under the
+same ARN (the rig's RenewCertificate stand-in), delivers ACM's "Certificate
+Available" RENEWAL event to the renewal handler, installs the renewal and
+shows nginx serving it.
+
+  -v       also show the handlers' JSON logs and metric lines (always
+           written to the log file the demo names)
+  --keep   leave moto_server, the rig's proxy and nginx running and print the
+           environment to use them from another shell, until Ctrl-C
+`
+
+// demoFlags parses demo's arguments.
+func demoFlags(args []string, stderr io.Writer) (verbose, keep bool, err error) {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, DemoUsage) }
+	v := fs.Bool("v", false, "show the JSON logs and metric lines")
+	k := fs.Bool("keep", false, "keep moto_server, the proxy and nginx running until Ctrl-C")
+	if err := fs.Parse(args); err != nil {
+		return false, false, err
+	}
+	if fs.NArg() > 0 {
+		return false, false, fmt.Errorf("demo takes no arguments (got %q)\n%s", fs.Args(), DemoUsage)
+	}
+	return *v, *k, nil
+}
+
+// demo runs the whole flow on a private moto_server behind the rig's proxy.
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	verbose, keep, err := demoFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the usage is printed
+	}
 	if err != nil {
 		return err
 	}
-	defer func() { moto.Stop(); say("\nmoto_server stopped.") }()
+	d := &demoRun{out: stdout}
+	logFile, err := os.CreateTemp("", "certferry-demo-*.log")
+	if err != nil {
+		return fmt.Errorf("create the demo's log file: %w", err)
+	}
+	defer logFile.Close()
+	d.logw = logFile
+	if verbose {
+		d.logw = io.MultiWriter(logFile, stderr)
+	}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(d.logw, nil)))
+	defer slog.SetDefault(prev)
+
+	d.say("certferry demo: the whole flow on a private moto_server (no AWS account, no Docker)")
+	d.say("handler logs and metric lines: %s (-v shows them here)", logFile.Name())
+	d.section("1. A local AWS")
+	moto, err := motoserver.Start(ctx)
+	if err != nil {
+		return fmt.Errorf("%w (make deps installs moto_server)", err)
+	}
+	defer moto.Stop()
+	proxy, err := localenv.StartProxy(moto.URL)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
 	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL": moto.URL, "AWS_REGION": "us-east-1",
+		"AWS_ENDPOINT_URL": proxy.URL, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
 		"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_SESSION_TOKEN": "",
 	} {
 		os.Setenv(k, v)
 	}
-	say("== certferry demo: moto_server on %s (no AWS account, no Docker)", moto.URL)
-	awsCfg, err := loadAWS(ctx)
+	d.say("moto_server on %s, behind the rig's proxy on %s: it adds what moto lacks, as AWS documents it", moto.URL, proxy.URL)
+	d.say("(certificate chains that issue their certificate, ACM RenewCertificate)")
+	if d.aws, err = loadAWS(ctx); err != nil {
+		return err
+	}
+	d.aws.HTTPClient = &http.Client{Timeout: time.Minute}
+	env, err := localenv.Up(ctx, d.aws, localenv.DocumentFile)
 	if err != nil {
 		return err
 	}
-	// moto's ACM chains do not issue its certificates; the node installer
-	// checks that they do, as AWS's always do.
-	awsCfg.HTTPClient = &http.Client{Transport: localenv.ACMChainStandIn(http.DefaultTransport)}
-	env, err := localenv.Up(ctx, awsCfg, localenv.DocumentFile)
-	if err != nil {
-		return err
-	}
-	say("\n== local up: table %s, document %s, topic %s, KMS key %s", env.Config.Table, env.Config.Document, env.Config.TopicARN, env.Config.KMSKeyID)
+	d.cfg = env.Config
+	d.say("certferry local up: table %s, SSM document %s, SNS topic %s, KMS key %s", d.cfg.Table, d.cfg.Document, d.cfg.TopicARN, localenv.KeyAlias)
 	buildDir, err := os.MkdirTemp("", "certferry-demo-installer-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(buildDir)
-	// The demo's one node is this machine: only its build is published
+	// The demo's nodes are this machine: only its build is published
 	// (`certferry local up` publishes all three, as the stack does).
 	host := localenv.HostPlatform()
-	if env.Config.Installer, err = localenv.PublishInstaller(ctx, awsCfg, buildDir, host); err != nil {
+	if d.cfg.Installer, err = localenv.PublishInstaller(ctx, d.aws, buildDir, host); err != nil {
 		return err
 	}
-	hash := env.Config.Installer.SHA256LinuxAmd64 + env.Config.Installer.SHA256LinuxArm64
-	say("  node installer (%s/%s) published: s3://%s/%s", host.GOOS, host.GOARCH, env.Config.Installer.Bucket,
-		agentrun.InstallerKey(env.Config.Installer.KeyPrefix, hash, host.GOOS))
+	d.say("node installer certferry-node (%s/%s) built and published to s3://%s", host.GOOS, host.GOARCH, d.cfg.Installer.Bucket)
 
-	publicARN, err := localenv.RequestExportable(ctx, awsCfg, "shop.example.com")
+	d.section("2. Certificates in ACM, instances in EC2")
+	shopARN, err := localenv.RequestExportable(ctx, d.aws, "shop.example.com")
 	if err != nil {
 		return err
 	}
-	caARN, err := localenv.CreatePrivateCA(ctx, awsCfg)
+	caARN, err := localenv.CreatePrivateCA(ctx, d.aws)
 	if err != nil {
 		return err
 	}
-	privateARN, err := localenv.RequestPrivate(ctx, awsCfg, caARN, "api.internal.example")
+	apiARN, err := localenv.RequestPrivate(ctx, d.aws, caARN, "api.internal.example")
 	if err != nil {
 		return err
 	}
-	say("\n== ACM certificates\n  public, Export ENABLED: %s\n  private CA:             %s", publicARN, privateARN)
+	d.say("shop.example.com      public, Options.Export ENABLED  %s", shopARN)
+	d.say("api.internal.example  private CA                      %s", apiARN)
+	tagged, err := localenv.LaunchInstances(ctx, d.aws, 2, map[string]string{"env": "prod"})
+	if err != nil {
+		return err
+	}
+	untagged, err := localenv.LaunchInstances(ctx, d.aws, 1, nil)
+	if err != nil {
+		return err
+	}
+	d.say("instances tagged env=prod: %s; untagged: %s", strings.Join(tagged, ", "), strings.Join(untagged, ", "))
 
-	tagged, err := localenv.LaunchInstances(ctx, awsCfg, 2, map[string]string{"env": "prod", "certferry": "managed"})
+	d.section("3. Onboard both through the API handler (API Gateway's request, the Lambda's answer)")
+	d.api = app.Onboard(d.aws, d.cfg, app.Options{})
+	shopBody := fmt.Sprintf(`{"certificateArn": %q, "name": "shop-web", "targets": [{"key": "tag:env", "values": ["prod"]}],
+		"linux": {"certPath": "/etc/ssl/certs/shop-web.pem", "keyPath": "/etc/ssl/private/shop-web.key",
+		"reloadService": "nginx", "verifyPort": 443, "serverName": "shop.example.com"}}`, shopARN)
+	shop, err := d.onboard(ctx, "certferry's request shape", shopBody)
 	if err != nil {
 		return err
 	}
-	untagged, err := localenv.LaunchInstances(ctx, awsCfg, 1, nil)
+	apiOnboard, err := d.onboard(ctx, "the AWS sample's request shape", fmt.Sprintf(
+		`{"CertificateArn": %q, "CertName": "internal-api", "TargetTagKey": "env", "TargetTagValue": "prod"}`, apiARN))
 	if err != nil {
 		return err
 	}
-	say("\n== EC2 instances\n  tagged env=prod: %s\n  untagged:        %s", strings.Join(tagged, ", "), strings.Join(untagged, ", "))
+	again, err := d.request(ctx, "POST", "/certificates", shopBody, "the same request again, same body")
+	if err != nil {
+		return err
+	}
+	if again.CommandID != shop.CommandID {
+		return fmt.Errorf("onboarding again sent command %s (first: %s)", again.CommandID, shop.CommandID)
+	}
+	d.say("  onboarding is idempotent: no new secret version, no second command")
+	if err := d.checkTargets(ctx, shop.CommandID, tagged, untagged); err != nil {
+		return err
+	}
 
-	handler := app.Onboard(awsCfg, env.Config, app.Options{})
-	requests := []struct{ label, body string }{
-		{"certferry shape", fmt.Sprintf(`{"certificateArn": %q, "name": "shop-web",
-			"targets": [{"key": "tag:env", "values": ["prod"]}],
-			"linux": {"certPath": "/etc/ssl/certs/shop-web.pem", "keyPath": "/etc/ssl/private/shop-web.key",
-			          "reloadService": "nginx", "verifyPort": 443, "serverName": "shop.example.com"}}`, publicARN)},
-		{"AWS sample shape", fmt.Sprintf(`{"CertificateArn": %q, "CertName": "internal-api",
-			"TargetTagKey": "env", "TargetTagValue": "prod"}`, privateARN)},
+	d.section("4. The nodes install (SSM Agent's part, played here) and SSM reports back")
+	d.say("Each name's command runs through `certferry agent-run` as SSM Agent runs the document: download")
+	d.say("certferry-node from the bucket, check its SHA-256, install into a local nginx, reload, verify over TLS.")
+	d.say("Both tagged instances are played by one local nginx per name.")
+	nodesDir, err := os.MkdirTemp("", "certferry-demo-nodes-")
+	if err != nil {
+		return err
 	}
-	sm := secretsmanager.NewFromConfig(awsCfg)
-	ssmc := ssm.NewFromConfig(awsCfg)
-	for _, r := range requests {
-		resp, err := handler.Handle(ctx, events.APIGatewayProxyRequest{
-			HTTPMethod: "POST", Resource: "/certificates", Path: "/certificates", Body: r.body,
-		})
-		if err != nil {
+	defer os.RemoveAll(nodesDir)
+	d.nodesDir = nodesDir
+	defer d.stopNodes()
+	for _, n := range []struct{ name, command, domain string }{
+		{"shop-web", shop.CommandID, "shop.example.com"},
+		{"internal-api", apiOnboard.CommandID, "api.internal.example"},
+	} {
+		if err := d.deploy(ctx, n.name, n.command, n.domain, false); err != nil {
 			return err
 		}
-		say("\n== POST /certificates (%s) -> %d\n  %s", r.label, resp.StatusCode, resp.Body)
-		if resp.StatusCode != 202 {
-			return fmt.Errorf("onboarding answered %d", resp.StatusCode)
-		}
-		var res struct{ Name, CommandID, Serial, FingerprintSha256 string }
-		if err := json.Unmarshal([]byte(resp.Body), &res); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
-		}
-		versions, err := sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(env.Config.SecretPrefix + res.Name)})
-		if err != nil {
-			return fmt.Errorf("list secret versions: %w", err)
-		}
-		for _, v := range versions.Versions {
-			say("  secret %s%s version %s stages %v", env.Config.SecretPrefix, res.Name, aws.ToString(v.VersionId), v.VersionStages)
-		}
-		say("  serial %s\n  fingerprint %s", res.Serial, res.FingerprintSha256)
-		cmd, err := ssmc.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(res.CommandID)})
-		if err != nil || len(cmd.Commands) != 1 {
-			return fmt.Errorf("read command %s: %v", res.CommandID, err)
-		}
-		c := cmd.Commands[0]
-		say("  command %s (document %s) targets %s=%v -> instances %s",
-			res.CommandID, aws.ToString(c.DocumentName), aws.ToString(c.Targets[0].Key), c.Targets[0].Values, strings.Join(c.InstanceIds, ", "))
-		for _, id := range untagged {
-			for _, got := range c.InstanceIds {
-				if got == id {
-					return fmt.Errorf("untagged instance %s was targeted", id)
+	}
+	before, err := d.nodes["shop-web"].ServedCert()
+	if err != nil {
+		return err
+	}
+
+	d.section("5. A renewal, end to end")
+	alerts, err := localenv.SubscribeQueue(ctx, d.aws, d.cfg.TopicARN, "certferry-demo-alerts", true)
+	if err != nil {
+		return err
+	}
+	d.say("ACM RenewCertificate %s", shopARN)
+	d.say("(the rig's stand-in: same ARN, new key pair, new serial; ACM then emits \"ACM Certificate Available\", Action RENEWAL;")
+	d.say("the first export just after it fails with RequestInProgressException, as ACM's may, and certferry retries)")
+	proxy.Renewals.ExportsInProgress = 1
+	if _, err := acm.NewFromConfig(d.aws).RenewCertificate(ctx, &acm.RenewCertificateInput{CertificateArn: aws.String(shopARN)}); err != nil {
+		return fmt.Errorf("renew certificate %s: %w", shopARN, err)
+	}
+	renewed, err := certs.NewClient(acm.NewFromConfig(d.aws)).Describe(ctx, shopARN)
+	if err != nil {
+		return err
+	}
+	d.say("DescribeCertificate: serial %s, valid %s to %s, renewal %s", renewed.Serial, renewed.NotBefore.Format(time.DateOnly), renewed.NotAfter.Format(time.DateOnly), renewed.RenewalStatus)
+	var event []byte
+	select {
+	case event = <-proxy.Renewals.Events():
+	case <-time.After(10 * time.Second):
+		return errors.New("the renewal stand-in emitted no ACM Certificate Available event")
+	}
+	out, err := d.renewalEvent(ctx, "EventBridge delivers it to the renewal handler", event, true)
+	if err != nil {
+		return err
+	}
+	if len(out.Deployed) != 1 || out.Deployed[0].Serial != renewed.Serial {
+		return fmt.Errorf("the renewal handler did not deploy serial %s: %+v", renewed.Serial, out)
+	}
+	if _, err := d.renewalEvent(ctx, "EventBridge delivers the same event again (delivery is at least once)", event, false); err != nil {
+		return err
+	}
+	d.cfg.NotifySuccess = true // CERTFERRY_NOTIFY_SUCCESS=true: an alert for the renewal's deployment too
+	if err := d.deploy(ctx, "shop-web", out.Deployed[0].CommandID, "shop.example.com", true); err != nil {
+		return err
+	}
+	after, err := d.nodes["shop-web"].ServedCert()
+	if err != nil {
+		return err
+	}
+	d.say("\nWhat nginx serves (TLS handshake to 127.0.0.1:%d, SNI shop.example.com):", d.nodes["shop-web"].Port)
+	d.say("               %-42s %s", "before the renewal", "after")
+	d.say("  serial       %-42s %s", certs.SerialHex(before.SerialNumber), certs.SerialHex(after.SerialNumber))
+	d.say("  SHA-256      %-42s %s", shortFP(certs.Fingerprint(before.Raw)), shortFP(certs.Fingerprint(after.Raw)))
+	d.say("  not before   %-42s %s", before.NotBefore.Format(time.RFC3339), after.NotBefore.Format(time.RFC3339))
+	d.say("  not after    %-42s %s", before.NotAfter.Format(time.RFC3339), after.NotAfter.Format(time.RFC3339))
+	if certs.SerialHex(after.SerialNumber) != renewed.Serial {
+		return fmt.Errorf("nginx serves serial %s, ACM's renewed certificate is %s", certs.SerialHex(after.SerialNumber), renewed.Serial)
+	}
+	d.say("  nginx serves the renewed certificate: same ARN, new serial, new key.")
+	if err := d.showAlerts(ctx, sqs.NewFromConfig(d.aws), alerts); err != nil {
+		return err
+	}
+
+	d.section("6. Where things stand")
+	var sb strings.Builder
+	if err := status(ctx, handlerCaller(d.api), "", &sb, time.Now()); err != nil {
+		return err
+	}
+	d.say("certferry status\n%s", indent(sb.String(), "  "))
+	if _, err := d.request(ctx, "GET", "/certificates/shop-web", "", ""); err != nil {
+		return err
+	}
+	if err := d.sweep(ctx); err != nil {
+		return err
+	}
+
+	d.section("Summary")
+	d.say("onboarded  shop-web (public, export enabled) and internal-api (private CA), each to the 2 instances tagged env=prod")
+	d.say("deployed   each name installed into nginx by the SSM document, tracked to succeeded")
+	d.say("renewed    shop-web under the same ARN: serial %s -> %s", certs.SerialHex(before.SerialNumber), renewed.Serial)
+	d.say("verified   nginx's TLS handshake serves the renewed certificate; the untagged instance was never targeted")
+	d.say("logs       %s", logFile.Name())
+	d.section("Next steps")
+	d.say("  certferry demo --keep              keep this environment and use it from another shell")
+	d.say("  certferry local up --seed          the same resources on a moto_server of your own")
+	d.say("  README.md \"Deploy to your AWS account\" the stack in a real account")
+	if !keep {
+		return nil
+	}
+	return d.keep(ctx, moto.URL, proxy, env)
+}
+
+// keep prints the environment and serves until ctx ends, delivering the
+// renewal events of RenewCertificate calls made from elsewhere to the
+// renewal handler (EventBridge's part).
+func (d *demoRun) keep(ctx context.Context, motoURL string, proxy *localenv.Proxy, env localenv.Env) error {
+	env.Endpoint = proxy.URL
+	env.Config = d.cfg
+	d.section("Kept running (Ctrl-C stops everything)")
+	d.say("moto_server %s, the rig's proxy %s, nginx for shop-web on 127.0.0.1:%d, for internal-api on 127.0.0.1:%d",
+		motoURL, proxy.URL, d.nodes["shop-web"].Port, d.nodes["internal-api"].Port)
+	d.say("In another shell:\n")
+	// The installer settings stay out: the demo published only this
+	// machine's build, and the settings go together.
+	lines := append(env.Exports(), "export AWS_DEFAULT_REGION="+env.Region, "export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo")
+	d.say("%s\n", strings.Join(lines, "\n"))
+	d.say("then e.g. `go run ./cmd/certferry status`. `aws acm renew-certificate --certificate-arn ARN` renews")
+	d.say("through the proxy; this process then plays EventBridge (the event goes to the renewal handler)")
+	d.say("and the nodes (shop-web's and internal-api's nginx install the renewal, SSM's events go to the tracker).")
+	handler := app.Renewal(d.aws, d.cfg, app.Options{})
+	for {
+		select {
+		case <-ctx.Done():
+			d.say("\nstopping nginx, the proxy and moto_server.")
+			return nil
+		case ev := <-proxy.Renewals.Events():
+			out, err := handler.Handle(ctx, ev)
+			if err != nil {
+				d.say("renewal event: %v", err)
+				continue
+			}
+			for _, dep := range out.Deployed {
+				d.say("renewal event: %s deployed, serial %s, command %s", dep.Name, dep.Serial, dep.CommandID)
+				if d.nodes[dep.Name] == nil {
+					continue
+				}
+				if err := d.deploy(ctx, dep.Name, dep.CommandID, "", true); err != nil {
+					d.say("  the node's install: %v", err)
+					continue
+				}
+				if c, err := d.nodes[dep.Name].ServedCert(); err == nil {
+					d.say("  nginx for %s on 127.0.0.1:%d now serves serial %s", dep.Name, d.nodes[dep.Name].Port, certs.SerialHex(c.SerialNumber))
 				}
 			}
 		}
 	}
-
-	again, err := handler.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "POST", Resource: "/certificates", Path: "/certificates", Body: requests[0].body})
-	if err != nil {
-		return err
-	}
-	say("\n== the same onboarding again -> %d (idempotent: no new secret version, no new command)\n  %s", again.StatusCode, again.Body)
-
-	list, err := handler.Handle(ctx, events.APIGatewayProxyRequest{HTTPMethod: "GET", Resource: "/certificates", Path: "/certificates"})
-	if err != nil {
-		return err
-	}
-	say("\n== GET /certificates -> %d\n  %s", list.StatusCode, list.Body)
-	if err := demoRenewal(ctx, awsCfg, env.Config, publicARN, say); err != nil {
-		return err
-	}
-	stdout, err := demoNode(ctx, awsCfg, env.Config.Installer, moto.URL, publicARN, say)
-	if err != nil {
-		return err
-	}
-	return demoTrack(ctx, awsCfg, env.Config, stdout, say)
 }
 
-// demoRenewal delivers ACM events to the renewal handler: a renewal event
-// (moto cannot renew under the same ARN, so the serial check finds nothing
-// new), its redelivery, and an action-required event whose SNS alert is read
-// back through a subscribed queue.
-func demoRenewal(ctx context.Context, awsCfg aws.Config, cfg config.Config, arn string, say func(string, ...any)) error {
-	queue, err := localenv.SubscribeQueue(ctx, awsCfg, cfg.TopicARN, "certferry-demo-alerts", true)
-	if err != nil {
-		return err
+// shortFP abbreviates a colon-separated fingerprint.
+func shortFP(fp string) string {
+	if len(fp) <= 23 {
+		return fp
 	}
-	handler := app.Renewal(awsCfg, cfg, app.Options{})
-	for _, step := range []struct{ label, file string }{
-		{"ACM Certificate Available (RENEWAL)", "events/renewal-available-renewal.json"},
-		{"the same event delivered again", "events/renewal-available-renewal.json"},
-		{"ACM Certificate Renewal Action Required", "events/renewal-action-required.json"},
-	} {
-		raw, err := os.ReadFile(step.file)
-		if err != nil {
-			return err
-		}
-		out, err := handler.Handle(ctx, []byte(strings.ReplaceAll(string(raw), localenv.SampleARN, arn)))
-		if err != nil {
-			return fmt.Errorf("renewal handler: %w", err)
-		}
-		b, _ := json.Marshal(out)
-		say("\n== renewal: %s\n  %s", step.label, b)
-	}
-	msgs, err := sqs.NewFromConfig(awsCfg).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 10})
-	if err != nil {
-		return fmt.Errorf("read alerts: %w", err)
-	}
-	if len(msgs.Messages) != 1 {
-		return fmt.Errorf("%d alerts on the topic, want 1", len(msgs.Messages))
-	}
-	say("\n== the SNS alert, read back from a subscribed queue\n%s", indent(aws.ToString(msgs.Messages[0].Body), "  | "))
-	return nil
-}
-
-func indent(s, prefix string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return prefix + strings.Join(lines, "\n"+prefix)
-}
-
-// demoNode plays the part of one target node: `certferry agent-run` of the
-// real document with the parameters of the command certferry sent, its
-// download step against the emulator's installer bucket, certferry-node
-// installing into a local nginx; then compares what nginx serves with ACM's
-// certificate.
-func demoNode(ctx context.Context, awsCfg aws.Config, in config.Installer, endpoint, arn string, say func(string, ...any)) (string, error) {
-	say("\n== node install: the SSM document run here as SSM Agent would run it (download, SHA-256 check, certferry-node)")
-	if _, err := localenv.NginxBinary(); err != nil {
-		say("  skipped: %v; make deps installs it", err)
-		return "", nil
-	}
-	cmds, err := ssm.NewFromConfig(awsCfg).ListCommands(ctx, &ssm.ListCommandsInput{})
-	if err != nil {
-		return "", fmt.Errorf("list commands: %w", err)
-	}
-	var params map[string][]string
-	for _, c := range cmds.Commands {
-		if p := c.Parameters; len(p["CertName"]) == 1 && p["CertName"][0] == "shop-web" {
-			params = p
-		}
-	}
-	if params == nil {
-		return "", errors.New("no command for shop-web")
-	}
-	dir, err := os.MkdirTemp("", "certferry-demo-node-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	node, err := localenv.StartLocalNode(dir, params["ServerName"][0])
-	if err != nil {
-		return "", err
-	}
-	defer node.Stop()
-	run := map[string]string{}
-	for k, v := range params {
-		run[k] = v[0]
-	}
-	for k, v := range localenv.InstallerParams(in) {
-		if run[k] == "" { // the stack's values, when the sent command lacks them
-			run[k] = v
-		}
-	}
-	// The node here is not root's /etc/ssl and port 443: point the install at
-	// the local nginx's files, port and directory; everything else is the
-	// sent command's.
-	for k, v := range node.Params() {
-		if k != "ServerName" && k != "ReloadService" {
-			run[k] = v
-		}
-	}
-	doc, err := agentrun.Load(localenv.DocumentFile)
-	if err != nil {
-		return "", err
-	}
-	var out strings.Builder
-	agent := &agentrun.Agent{
-		Root: filepath.Join(dir, "agent"), Platform: "Linux", InstanceID: localenv.SampleInstanceID, Region: awsCfg.Region,
-		Env: node.EmulatorEnv(endpoint, awsCfg.Region), S3: localenv.NewS3(awsCfg), Stdout: &out, Stderr: &out,
-	}
-	res, err := agent.Run(ctx, doc, run)
-	if err != nil {
-		return "", err
-	}
-	install, _ := res.Step(document.StepLinux)
-	for _, s := range res.Steps {
-		say("  step %-20s %s", s.Name, s.Status)
-	}
-	say("  (the demo publishes only this machine's build, so the other architecture's download finds no object)")
-	result, perr := document.ParseResult(install.Stdout)
-	if perr != nil {
-		return "", fmt.Errorf("the installLinux step printed no result (exit %d):\n%s", install.ExitCode, out.String())
-	}
-	say("  nginx on 127.0.0.1:%d, reload service %q, exit %d", node.Port, run["ReloadService"], install.ExitCode)
-	say("  %s%s", document.ResultPrefix, document.ResultLine(install.Stdout))
-	served, err := node.Served(params["ExpectedFingerprint"][0], 10*time.Second)
-	if err != nil {
-		return "", err
-	}
-	got, err := acm.NewFromConfig(awsCfg).GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: aws.String(arn)})
-	if err != nil {
-		return "", fmt.Errorf("get certificate: %w", err)
-	}
-	leaf, err := certs.ParsePEMCertificates(aws.ToString(got.Certificate))
-	if err != nil {
-		return "", err
-	}
-	acmFP := certs.Fingerprint(leaf[0].Raw)
-	say("  nginx serves: %s\n  ACM's:        %s", served, acmFP)
-	if served != acmFP || result.Status != document.StatusInstalled {
-		return "", fmt.Errorf("the node does not serve ACM's certificate:\n%s", out.String())
-	}
-	say("  the node serves ACM's certificate.")
-	return install.Stdout, nil
+	return fp[:11] + "…" + fp[len(fp)-11:]
 }

@@ -3,20 +3,32 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/renewal"
 )
 
 func loadAWS(ctx context.Context) (aws.Config, error) {
@@ -31,14 +43,90 @@ func loadAWS(ctx context.Context) (aws.Config, error) {
 	return cfg, nil
 }
 
-func localUp(ctx context.Context, stdout io.Writer) error {
+// LocalUsage is `certferry local`'s usage text.
+const LocalUsage = `usage: certferry local up [--seed] [--real]
+       certferry local proxy
+
+Creates what certferry's handlers need at AWS_ENDPOINT_URL (moto_server
+locally): the inventory table, the SSM document, the SNS topic, the KMS key
+and the installer bucket with certferry-node's builds; idempotent. Prints
+the settings as export lines: eval "$(certferry local up)".
+
+  --seed   also create something to try it with: an exportable public
+           certificate, a private CA and a certificate from it, and two EC2
+           instances tagged env=prod (emulator only; each run makes new ones)
+  --real   allow running without AWS_ENDPOINT_URL, against the AWS account
+           and region your credentials reach (it says which first)
+
+local proxy serves, in front of the emulator at AWS_ENDPOINT_URL, the ACM
+stand-ins moto lacks (RenewCertificate, chains that issue their certificate)
+and prints the endpoint to use instead; with CERTFERRY_TABLE,
+CERTFERRY_DOCUMENT and CERTFERRY_TOPIC_ARN set it delivers each renewal's
+"ACM Certificate Available" event to the renewal handler, as EventBridge
+would. Runs until Ctrl-C.
+`
+
+// localFlags parses `local`'s arguments.
+func localFlags(args []string, stderr io.Writer) (seed, real bool, err error) {
+	if len(args) == 0 || args[0] != "up" {
+		return false, false, fmt.Errorf("local: the subcommands are up and proxy\n%s", LocalUsage)
+	}
+	fs := flag.NewFlagSet("local up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, LocalUsage) }
+	s := fs.Bool("seed", false, "also create certificates and tagged instances to try with")
+	r := fs.Bool("real", false, "run against the real AWS account when AWS_ENDPOINT_URL is unset")
+	if err := fs.Parse(args[1:]); err != nil {
+		return false, false, err
+	}
+	if fs.NArg() > 0 {
+		return false, false, fmt.Errorf("local up takes no arguments (got %q)\n%s", fs.Args(), LocalUsage)
+	}
+	return *s, *r, nil
+}
+
+// local runs `certferry local up [--seed] [--real]` and `local proxy`.
+func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "proxy" {
+		if len(args) > 1 {
+			if args[1] == "-h" || args[1] == "--help" || args[1] == "-help" {
+				fmt.Fprint(stderr, LocalUsage)
+				return nil
+			}
+			return fmt.Errorf("local proxy takes no arguments\n%s", LocalUsage)
+		}
+		return localProxy(ctx, stdout, stderr)
+	}
+	seed, real, err := localFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the usage is printed
+	}
+	if err != nil {
+		return err
+	}
+	endpoint := os.Getenv("AWS_ENDPOINT_URL")
+	if endpoint == "" && !real {
+		return errors.New("AWS_ENDPOINT_URL is not set, so `local up` would create resources in the AWS account your credentials reach.\n" +
+			"Point it at an emulator (MOTO_ACM_VALIDATION_WAIT=0 moto_server -p 5000 & export AWS_ENDPOINT_URL=http://127.0.0.1:5000), " +
+			"or pass --real to use that account")
+	}
+	if endpoint == "" && seed {
+		return errors.New("--seed runs only against an emulator: in a real account it would request charged exportable certificates and start EC2 instances")
+	}
 	cfg, err := loadAWS(ctx)
 	if err != nil {
 		return err
 	}
+	if endpoint != "" {
+		if err := CheckLocalEndpoint(ctx, endpoint); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(stderr, "certferry: local up --real:", realTarget(ctx, cfg))
+	}
 	env, err := localenv.Up(ctx, cfg, localenv.DocumentFile)
 	if err != nil {
-		return err
+		return ActionableError(err, endpoint)
 	}
 	dir, err := os.MkdirTemp("", "certferry-installer-")
 	if err != nil {
@@ -46,13 +134,80 @@ func localUp(ctx context.Context, stdout io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	// Like the stack: every platform (the first build of each takes a while).
-	fmt.Fprintln(os.Stderr, "certferry: building and publishing certferry-node for linux/amd64, linux/arm64, windows/amd64")
+	fmt.Fprintln(stderr, "certferry: building and publishing certferry-node for linux/amd64, linux/arm64, windows/amd64")
 	in, err := localenv.PublishInstaller(ctx, cfg, dir, localenv.StackPlatforms...)
+	if err != nil {
+		return ActionableError(err, endpoint)
+	}
+	lines := append(env.Exports(), localenv.InstallerExports(in)...)
+	if seed {
+		s, err := localenv.Seed(ctx, cfg)
+		if err != nil {
+			return ActionableError(err, endpoint)
+		}
+		lines = append(lines, s.Exports()...)
+	}
+	fmt.Fprintln(stdout, strings.Join(lines, "\n"))
+	return nil
+}
+
+// localProxy serves the ACM stand-ins in front of AWS_ENDPOINT_URL until
+// ctx ends, delivering renewal events to the renewal handler when the
+// handlers' settings are in the environment.
+func localProxy(ctx context.Context, stdout, stderr io.Writer) error {
+	endpoint := os.Getenv("AWS_ENDPOINT_URL")
+	if endpoint == "" {
+		return errors.New("local proxy goes in front of an emulator: set AWS_ENDPOINT_URL to moto_server's address")
+	}
+	if err := CheckLocalEndpoint(ctx, endpoint); err != nil {
+		return err
+	}
+	proxy, err := localenv.StartProxy(endpoint)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, strings.Join(append(env.Exports(), localenv.InstallerExports(in)...), "\n"))
-	return nil
+	defer proxy.Close()
+	fmt.Fprintf(stdout, "export AWS_ENDPOINT_URL=%s\n", proxy.URL)
+	fmt.Fprintf(stderr, "certferry: ACM stand-ins in front of %s on %s until Ctrl-C (RenewCertificate counts only exports made through it)\n", endpoint, proxy.URL)
+	var handler *renewal.Handler
+	if cfg, err := config.Load(os.LookupEnv, app.RenewalRequired...); err == nil {
+		awsCfg, err := loadAWS(ctx)
+		if err != nil {
+			return err
+		}
+		awsCfg.BaseEndpoint = aws.String(proxy.URL)
+		handler = app.Renewal(awsCfg, cfg, app.Options{})
+	} else {
+		fmt.Fprintf(stderr, "certferry: renewal events are printed, not delivered (%v)\n", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-proxy.Renewals.Events():
+			if handler == nil {
+				fmt.Fprintf(stdout, "# ACM Certificate Available (RENEWAL): %s\n", ev)
+				continue
+			}
+			out, err := handler.Handle(ctx, ev)
+			if err != nil {
+				fmt.Fprintf(stderr, "certferry: renewal handler: %v\n", err)
+				continue
+			}
+			b, _ := json.Marshal(out)
+			fmt.Fprintf(stderr, "certferry: renewal event delivered: %s\n", b)
+		}
+	}
+}
+
+// realTarget says which account and region `local up --real` is about to
+// change: STS GetCallerIdentity when it answers, else the region only.
+func realTarget(ctx context.Context, cfg aws.Config) string {
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Sprintf("creating certferry's resources in region %s (account unknown: sts get-caller-identity failed: %v)", cfg.Region, err)
+	}
+	return fmt.Sprintf("creating certferry's resources in account %s, region %s, as %s", aws.ToString(id.Account), cfg.Region, aws.ToString(id.Arn))
 }
 
 // functions maps each Lambda to a runner taking the raw event.
@@ -114,11 +269,88 @@ func invoke(ctx context.Context, function, eventFile, arn string, stdout io.Writ
 	if err != nil {
 		return err
 	}
+	if err := LocalPreflight(ctx, awsCfg, cfg.Table); err != nil {
+		return err
+	}
 	out, err := fn.run(ctx, awsCfg, cfg, raw)
 	if err != nil {
-		return fmt.Errorf("%s handler: %w", function, err)
+		return ActionableError(fmt.Errorf("%s handler: %w", function, err), os.Getenv("AWS_ENDPOINT_URL"))
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// ActionableError turns the errors of certferry's local paths (local up,
+// invoke, the API verbs run against AWS_ENDPOINT_URL) into what to do about
+// them, keeping the original error wrapped: a resource `local up` creates is
+// missing → run it; nothing answers at the endpoint → start moto_server
+// there. Other errors come back unchanged. endpoint is AWS_ENDPOINT_URL
+// (empty: the real AWS, where only the missing-resource advice applies).
+func ActionableError(err error, endpoint string) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		noTable *ddbtypes.ResourceNotFoundException
+		noDoc   *ssmtypes.InvalidDocument
+		noTopic *snstypes.NotFoundException
+	)
+	switch {
+	case endpoint != "" && errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w\nnothing answers at %s: start moto_server there (MOTO_ACM_VALIDATION_WAIT=0 moto_server -p %s) or run `make demo`", err, endpoint, endpointPort(endpoint))
+	case errors.As(err, &noTable):
+		return fmt.Errorf("%w\nthe inventory table does not exist at this endpoint: run `certferry local up` and eval its output (CERTFERRY_TABLE=%s)", err, os.Getenv(config.EnvTable))
+	case errors.As(err, &noDoc):
+		return fmt.Errorf("%w\nthe SSM document does not exist at this endpoint: run `certferry local up` and eval its output", err)
+	case errors.As(err, &noTopic):
+		return fmt.Errorf("%w\nthe SNS topic does not exist at this endpoint: run `certferry local up` and eval its output", err)
+	}
+	return err
+}
+
+// CheckLocalEndpoint fails at once, with what to do, when nothing listens
+// at endpoint (instead of the SDK's retries ending in "retry").
+func CheckLocalEndpoint(ctx context.Context, endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("AWS_ENDPOINT_URL %q is not a URL (want e.g. http://127.0.0.1:5000)", endpoint)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[string]string{"https": "443"}[u.Scheme]+map[string]string{"http": "80"}[u.Scheme])
+	}
+	conn, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, "tcp", host)
+	if err != nil {
+		return ActionableError(fmt.Errorf("connect to %s: %w", endpoint, err), endpoint)
+	}
+	conn.Close()
+	return nil
+}
+
+func endpointPort(endpoint string) string {
+	if u, err := url.Parse(endpoint); err == nil && u.Port() != "" {
+		return u.Port()
+	}
+	return "5000"
+}
+
+// LocalPreflight checks, before a local path runs a handler (whose answer
+// to a missing resource is a retryable 502), that the endpoint answers and
+// the inventory table exists, and says what to do when not. With
+// AWS_ENDPOINT_URL unset it only checks the table.
+func LocalPreflight(ctx context.Context, awsCfg aws.Config, table string) error {
+	endpoint := os.Getenv("AWS_ENDPOINT_URL")
+	if endpoint != "" {
+		if err := CheckLocalEndpoint(ctx, endpoint); err != nil {
+			return err
+		}
+	}
+	if table == "" {
+		return nil
+	}
+	if _, err := dynamodb.NewFromConfig(awsCfg).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}); err != nil {
+		return ActionableError(fmt.Errorf("describe table %s: %w", table, err), endpoint)
+	}
+	return nil
 }

@@ -75,10 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "local":
-		if len(args) != 2 || args[1] != "up" {
-			return usageError()
-		}
-		return localUp(ctx, stdout)
+		return local(ctx, args[1:], stdout, stderr)
 	case "invoke":
 		fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -93,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "agent-run":
 		return agentRun(ctx, args[1:], stdout, stderr)
 	case "demo":
-		return demo(ctx, stdout)
+		return demo(ctx, args[1:], stdout, stderr)
 	case "status", "redeploy":
 		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 		fs.SetOutput(stderr)

@@ -1,119 +1,15 @@
 package localenv
 
 import (
-	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
-	"fmt"
-	"io"
-	"math/big"
 	"net/http"
-	"strconv"
-	"sync"
-	"time"
+
+	"github.com/certferry/certferry/internal/acmstandin"
 )
 
-// ACMChainStandIn wraps the emulator's transport so ACM's GetCertificate and
-// ExportCertificate answer with a certificate chain that issues the
-// certificate, as AWS does ("ExportCertificate", AWS Certificate Manager API
-// Reference: CertificateChain is the chain of the exported certificate, which
-// it does not include; "GetCertificate": the chain leads from the
-// certificate to the root CA). moto signs every certificate with the
-// certificate's own key and returns Amazon's real root as its chain, which
-// certferry-node (rightly) refuses. The stand-in re-issues moto's
-// certificate (same subject, names, serial, validity and public key) from
-// one local CA with deterministic RSA PKCS#1 v1.5 signatures, so every
-// answer for one certificate carries the same bytes and fingerprint; the
-// private key is untouched.
+// ACMChainStandIn wraps one SDK client's transport with the ACM chain
+// stand-in (acmstandin.Chain: every chain issues its leaf, as AWS's do).
+// Other processes do not see it; Proxy serves the stand-ins to every
+// process pointed at it.
 func ACMChainStandIn(next http.RoundTripper) http.RoundTripper {
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	return &acmChain{next: next}
-}
-
-type acmChain struct {
-	next   http.RoundTripper
-	once   sync.Once
-	err    error
-	caKey  *rsa.PrivateKey
-	caCert *x509.Certificate
-	caPEM  string
-}
-
-func (s *acmChain) RoundTrip(req *http.Request) (*http.Response, error) {
-	target := req.Header.Get("X-Amz-Target")
-	if target != "CertificateManager.GetCertificate" && target != "CertificateManager.ExportCertificate" {
-		return s.next.RoundTrip(req)
-	}
-	resp, err := s.next.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return resp, err
-	}
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return nil, fmt.Errorf("ACM chain stand-in: decode %s answer: %w", target, err)
-	}
-	if leaf, ok := body["Certificate"].(string); ok {
-		reissued, chain, err := s.reissue(leaf)
-		if err != nil {
-			return nil, fmt.Errorf("ACM chain stand-in: %w", err)
-		}
-		body["Certificate"], body["CertificateChain"] = reissued, chain
-	}
-	out, _ := json.Marshal(body)
-	resp.Body = io.NopCloser(bytes.NewReader(out))
-	resp.ContentLength = int64(len(out))
-	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
-	return resp, nil
-}
-
-func (s *acmChain) reissue(leafPEM string) (string, string, error) {
-	s.once.Do(func() {
-		s.caKey, s.err = rsa.GenerateKey(rand.Reader, 2048)
-		if s.err != nil {
-			return
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1), Subject: pkix.Name{Organization: []string{"certferry local"}, CommonName: "certferry local ACM stand-in CA"},
-			NotBefore: time.Now().Add(-24 * time.Hour), NotAfter: time.Now().Add(20 * 365 * 24 * time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		}
-		var der []byte
-		if der, s.err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &s.caKey.PublicKey, s.caKey); s.err != nil {
-			return
-		}
-		s.caCert, s.err = x509.ParseCertificate(der)
-		s.caPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	})
-	if s.err != nil {
-		return "", "", s.err
-	}
-	blk, _ := pem.Decode([]byte(leafPEM))
-	if blk == nil {
-		return "", "", fmt.Errorf("certificate is not PEM")
-	}
-	leaf, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		return "", "", fmt.Errorf("parse certificate: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: leaf.SerialNumber, Subject: leaf.Subject, NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter,
-		DNSNames: leaf.DNSNames, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.caCert, leaf.PublicKey, s.caKey)
-	if err != nil {
-		return "", "", fmt.Errorf("re-issue certificate: %w", err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), s.caPEM, nil
+	return acmstandin.Transport(next, acmstandin.NewChain().Layer)
 }

@@ -3,6 +3,7 @@ package localenv
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -120,4 +121,41 @@ func LaunchInstances(ctx context.Context, cfg aws.Config, n int, tags map[string
 		ids = append(ids, aws.ToString(i.InstanceId))
 	}
 	return ids, nil
+}
+
+// Seeded is what Seed created.
+type Seeded struct {
+	PublicARN, PrivateCAARN, PrivateARN string
+	Instances                           []string
+}
+
+// Seed creates something to onboard in an emulator: an exportable public
+// certificate for shop.example.com, a private CA with a certificate for
+// api.internal.example, and two instances tagged env=prod.
+func Seed(ctx context.Context, cfg aws.Config) (Seeded, error) {
+	var s Seeded
+	var err error
+	if s.PublicARN, err = RequestExportable(ctx, cfg, "shop.example.com"); err != nil {
+		return s, err
+	}
+	if s.PrivateCAARN, err = CreatePrivateCA(ctx, cfg); err != nil {
+		return s, err
+	}
+	if s.PrivateARN, err = RequestPrivate(ctx, cfg, s.PrivateCAARN, "api.internal.example"); err != nil {
+		return s, err
+	}
+	if s.Instances, err = LaunchInstances(ctx, cfg, 2, map[string]string{"env": "prod"}); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// Exports are the seed's `export` lines.
+func (s Seeded) Exports() []string {
+	return []string{
+		"export CERT_ARN=" + s.PublicARN + "   # shop.example.com, public, export enabled",
+		"export PRIVATE_CERT_ARN=" + s.PrivateARN + "   # api.internal.example, from the private CA",
+		"export PRIVATE_CA_ARN=" + s.PrivateCAARN,
+		"export INSTANCE_IDS=\"" + strings.Join(s.Instances, " ") + "\"   # tagged env=prod",
+	}
 }

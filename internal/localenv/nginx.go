@@ -230,3 +230,15 @@ func placeholder(name string) (certPEM, keyPEM string, err error) {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})), nil
 }
+
+// ServedCert is the certificate nginx serves now (one TLS handshake with
+// SNI).
+func (n *LocalNode) ServedCert() (*x509.Certificate, error) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(n.Port),
+		&tls.Config{ServerName: n.ServerName, InsecureSkipVerify: true}) //nolint:gosec // the caller compares serials
+	if err != nil {
+		return nil, fmt.Errorf("TLS handshake with nginx on port %d: %w", n.Port, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}

@@ -1,0 +1,125 @@
+// Package acmstandin holds the rig's ACM stand-ins: HTTP layers that sit
+// between an AWS SDK client and the emulator (moto_server) and do what ACM
+// documents where the emulator is silent or loose. Chain re-issues moto's
+// certificates from one local CA so each chain issues its leaf; Renewals is
+// RenewCertificate, which moto lacks. Both are func(http.Handler)
+// http.Handler layers: mount them in a proxy in front of moto (localenv.Proxy
+// for the demo and `certferry local up`, testkit's FaultProxy.Use for the
+// test rig) so every process pointed at the proxy sees the same ACM, or wrap
+// one SDK client's transport with Transport. Production code never imports
+// this package.
+//
+// Order: Chain outside Renewals (Chain(Renewals(moto))), so a renewed
+// certificate is re-issued by the same local CA as every other one.
+package acmstandin
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+)
+
+// Layer is one stand-in around the next handler (the emulator or the next
+// layer).
+type Layer = func(http.Handler) http.Handler
+
+// Target is the X-Amz-Target of an ACM operation.
+func Target(op string) string { return "CertificateManager." + op }
+
+// Transport runs layers (the first outermost) in front of next, an SDK
+// client's transport: the stand-ins for one process only.
+func Transport(next http.RoundTripper, layers ...Layer) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		resp, err := next.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	})
+	for i := len(layers) - 1; i >= 0; i-- {
+		h = layers[i](h)
+	}
+	return roundTripper{h}
+}
+
+type roundTripper struct{ h http.Handler }
+
+func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// readBody reads a request's body and puts it back for the next handler.
+func readBody(req *http.Request) ([]byte, error) {
+	if req.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	return b, err
+}
+
+// call runs next on req and returns what it answered.
+func call(next http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	next.ServeHTTP(rec, req)
+	return rec
+}
+
+// sub is a request for another ACM operation on the same endpoint, with the
+// original's headers (moto does not check signatures).
+func sub(req *http.Request, op string, body any) *http.Request {
+	b, _ := json.Marshal(body)
+	r := req.Clone(req.Context())
+	r.Header.Set("X-Amz-Target", Target(op))
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	return r
+}
+
+// copyResponse writes rec to w unchanged.
+func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// writeJSON answers in ACM's protocol (JSON 1.1).
+func writeJSON(w http.ResponseWriter, status int, header http.Header, body []byte) {
+	for k, v := range header {
+		if k != "Content-Length" {
+			w.Header()[k] = v
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// writeError answers an ACM error as AWS does: HTTP 400, the code in
+// X-Amzn-ErrorType and __type.
+func writeError(w http.ResponseWriter, code, message string) {
+	w.Header().Set("X-Amzn-ErrorType", code)
+	b, _ := json.Marshal(map[string]string{"__type": code, "message": message})
+	writeJSON(w, http.StatusBadRequest, nil, b)
+}
