@@ -221,6 +221,7 @@ type DeploymentView struct {
 	Counts       map[string]int `json:"counts"`
 	Outcome      string         `json:"outcome"`
 	CommandState string         `json:"commandStatus,omitempty"`
+	Expected     int            `json:"expected,omitempty"` // nodes SSM targeted, once the command finished
 	CreatedAt    string         `json:"createdAt"`
 	FinishedAt   string         `json:"finishedAt,omitempty"`
 }
@@ -304,7 +305,7 @@ func (h *Handler) get(ctx context.Context, name string, query map[string]string)
 	for _, dep := range d.Deployments {
 		out.Deployments = append(out.Deployments, DeploymentView{
 			DeploymentID: dep.ID, CommandID: dep.CommandID, Trigger: dep.Trigger, Serial: dep.Serial,
-			Counts: dep.Counts, Outcome: dep.Outcome, CommandState: dep.CommandStatus, CreatedAt: dep.CreatedAt, FinishedAt: dep.FinishedAt,
+			Counts: dep.Counts, Outcome: dep.Outcome, CommandState: dep.CommandStatus, Expected: dep.Expected, CreatedAt: dep.CreatedAt, FinishedAt: dep.FinishedAt,
 		})
 	}
 	return jsonResponse(http.StatusOK, out), nil
