@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// make invoke-<fn> runs the handler (it printed "Nothing to be done" and
+// exited 0 while invoke-% was a pattern rule for a .PHONY target) and
+// fails when the handler answers 4xx: the malformed fixtures are refused
+// by the API before any AWS call, so no AWS endpoint is needed.
+func TestMakeInvokeRunsAndFails(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatal("make is not installed (scripts/ensure-deps.sh)")
+	}
+	dry, err := exec.Command("make", "-C", "../..", "-n", "invoke-onboard", "EVENT=events/onboard-post.json").CombinedOutput()
+	if err != nil || !strings.Contains(string(dry), "bin/certferry invoke  onboard events/onboard-post.json") {
+		t.Fatalf("make -n invoke-onboard: %v\n%s", err, dry)
+	}
+	for _, tc := range []struct {
+		args []string
+		exit int
+		out  string
+	}{
+		{[]string{"invoke-onboard"}, 2, "EVENT= is required"},
+		{[]string{"invoke-onboard", "EVENT=events/onboard-post-malformed.json"}, 3, "400 ValidationError: body: is not valid JSON"},
+		{[]string{"invoke-onboard", "EVENT=events/onboard-get-node-malformed.json"}, 3, "400 ValidationError: instanceId: must match"},
+	} {
+		cmd := exec.Command("make", append([]string{"-C", "../..", "--no-print-directory"}, tc.args...)...)
+		cmd.Env = append(os.Environ(), "CERTFERRY_TABLE=certferry", "CERTFERRY_DOCUMENT=certferry-install",
+			"AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_REGION=us-east-1")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.out) {
+			t.Errorf("make %v: %v (want failure with %q)\n%s", tc.args, err, tc.out, out)
+			continue
+		}
+		// make reports the recipe's exit code: "Error <n>".
+		if !strings.Contains(string(out), fmt.Sprintf("Error %d", tc.exit)) {
+			t.Errorf("make %v did not fail with the command's exit code %d:\n%s", tc.args, tc.exit, out)
+		}
+	}
+}
