@@ -164,8 +164,20 @@ func TestDeleteWithSecret(t *testing.T) {
 		t.Fatalf("secret of keep-me scheduled without --delete-secret (%s)", raw)
 	}
 
-	if _, err := c.Delete(r.ctx, "shop-web", true); err != nil {
+	first, err := c.Delete(r.ctx, "shop-web", true)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var ans struct {
+		Deleted        bool
+		SecretDeletion struct {
+			RecoveryWindowDays int
+			Secrets            []struct{ Name, DeletionDate string }
+		}
+	}
+	if err := json.Unmarshal(first, &ans); err != nil || !ans.Deleted || ans.SecretDeletion.RecoveryWindowDays != 30 ||
+		len(ans.SecretDeletion.Secrets) != 1 || ans.SecretDeletion.Secrets[0].Name != r.cfg.SecretPrefix+"shop-web" || ans.SecretDeletion.Secrets[0].DeletionDate == "" {
+		t.Fatalf("answer %s", first)
 	}
 	d := r.describeSecret("shop-web")
 	if d.DeletedDate == nil {
