@@ -90,13 +90,13 @@ the answer: name, certificateArn, deploymentId, commandId, serial, notAfter.
   --server-name HOST     SNI name of the check (default: the certificate's domain)
   --starttls PROTO       smtp, imap or pop3 for the check
   --windows-store STORE  --iis-site SITE  Windows certificate store and IIS site
-`},
+` + apiFlags},
 		{"get", "show a name's certificate, install options and deployments", `usage: certferry get NAME [-o table|json] [-api URL]
 
 Show a name's certificate (domain, serial, expiry), targets, files, reload and
 check, secret and every deployment (GET /certificates/NAME, all pages).
   -o table|json   table (default) or the API's answer as indented JSON
-`},
+` + apiFlags},
 		{"status", "names, serials, expiry and nodes by state (or one name, or one node)", `usage: certferry status [NAME] [--node ID] [-o table|json] [-api URL]
 
   certferry status             one line per name: domain, serial, expiry (days
@@ -105,14 +105,14 @@ check, secret and every deployment (GET /certificates/NAME, all pages).
                                the command it waits for
   certferry status --node ID   every name the node has: state, serial, last command
   -o table|json                table (default) or indented JSON
-`},
+` + apiFlags},
 		{"redeploy", "deploy a name again now, to all its targets or to some nodes", `usage: certferry redeploy NAME [--instance ID …] [-api URL]
 
 Send the name's current certificate again (POST /certificates/NAME/deployments).
   --instance ID   only to these nodes (repeatable or comma-separated, at most 50);
                   each must be a node of NAME: one the inventory has a record of,
                   or one of its InstanceIds targets
-`},
+` + apiFlags},
 		{"delete", "stop distributing a name (nodes keep their files)", `usage: certferry delete NAME [--delete-secret] [-api URL]
 
 Stop distributing NAME (DELETE /certificates/NAME): its inventory goes, nodes
@@ -121,7 +121,7 @@ unless --delete-secret.
   --delete-secret   also schedule the deletion of the name's secrets with a
                     30-day recovery window (aws secretsmanager restore-secret
                     undoes it until then)
-`},
+` + apiFlags},
 		{"local", "create the local resources (moto or AWS) and publish the node installer", `usage: certferry local up
 
 Create the table, topic, document and bucket the handlers need (at
