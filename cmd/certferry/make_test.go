@@ -20,6 +20,13 @@ func TestMakeInvokeRunsAndFails(t *testing.T) {
 	if err != nil || !strings.Contains(string(dry), "bin/certferry invoke  onboard events/onboard-post.json") {
 		t.Fatalf("make -n invoke-onboard: %v\n%s", err, dry)
 	}
+	// make build and make demo stamp the version and commit.
+	for _, target := range []string{"build", "demo"} {
+		dry, err := exec.Command("make", "-C", "../..", "-n", target).CombinedOutput()
+		if err != nil || !strings.Contains(string(dry), "-X main.version=") || !strings.Contains(string(dry), "-X main.commit=") {
+			t.Errorf("make -n %s does not stamp the version: %v\n%s", target, err, dry)
+		}
+	}
 	for _, tc := range []struct {
 		args []string
 		exit int
