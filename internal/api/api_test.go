@@ -133,6 +133,7 @@ func TestHandlerFixtures(t *testing.T) {
 		{file: "onboard-post-redeploy-nodes.json", status: 202},
 		{file: "onboard-post-redeploy-hostile-node.json", status: 400, code: "ValidationError", field: "instanceIds[0]"},
 		{file: "onboard-delete-bad-flag.json", status: 400, code: "ValidationError", field: "deleteSecret"},
+		{file: "onboard-delete-secret.json", status: 200},
 		{file: "onboard-get-node.json", status: 200},
 		{file: "onboard-get-node-malformed.json", status: 400, code: "ValidationError", field: "instanceId"},
 	}
@@ -145,7 +146,8 @@ func TestHandlerFixtures(t *testing.T) {
 				Cert:  &inventory.Cert{Spec: spec.Spec{Name: "shop-web", CertificateARN: "arn:x"}, Status: "active"},
 				Nodes: []inventory.Node{{InstanceID: "i-0123456789abcdef0", State: "installed"}},
 			}}}
-			resp, err := NewHandler(dep, cat).Handle(context.Background(), loadEvent(t, tc.file))
+			rm := &fakeRemover{scheduled: []pipeline.ScheduledSecret{{Name: "certferry/shop-web", RecoveryWindowDays: 30}}}
+			resp, err := NewHandler(dep, cat).WithSecrets(rm).Handle(context.Background(), loadEvent(t, tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}
