@@ -13,17 +13,24 @@ FUNCTIONS := onboard renewal tracker sweeper publish-installer
 NODE_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w"
 INSTALLER_PLATFORMS := linux/amd64 linux/arm64 windows/amd64
 INSTALLER_OUT ?= bin/installer
+# `certferry version`: the version (git describe) and commit, stamped into
+# the CLI (go run does not stamp the VCS revision itself).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+CLI_LDFLAGS = -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
 .PHONY: help deps build installer-binaries test lint demo bench fuzz deploy sync-template $(addprefix invoke-,$(FUNCTIONS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-22s %s\n", $$1, $$2}'
+	@grep -hE '^\$$\(addprefix invoke-.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ".*## "}; {printf "  %-22s %s\n", "invoke-<function>", $$2}'
 
 deps: ## install what the tests and the demo need (moto_server, nginx, openssl, jq) when missing
 	@bash scripts/ensure-deps.sh
 
-build: ## build every function's arm64 bootstrap into bin/<function>/
+build: ## build every function's arm64 bootstrap into bin/<function>/ and the CLI into bin/certferry
 	@for f in $(FUNCTIONS); do echo "build $$f"; $(LAMBDA_BUILD) -o bin/$$f/bootstrap ./functions/$$f || exit 1; done
+	@echo "build certferry $(VERSION)"; $(GO) build $(CLI_LDFLAGS) -o bin/certferry ./cmd/certferry
 
 bootstrap-%: ## build one function's bootstrap to OUT: make bootstrap-onboard OUT=/tmp/bootstrap [LAMBDA_ARCH=amd64]
 	@test -n "$(OUT)" || { echo "OUT= is required"; exit 1; }
@@ -61,7 +68,7 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy diff, cfn-lint
 	cfn-lint template.yaml
 
 demo: deps ## the whole flow, a renewal reaching nginx, on a private moto_server (ARGS="-v --keep")
-	$(GO) run ./cmd/certferry demo $(ARGS)
+	$(GO) run $(CLI_LDFLAGS) ./cmd/certferry demo $(ARGS)
 
 bench: deps ## benchmarks: micro (export check, PFX, onboarding) + fleet-scale suite -> table and bench/results.json
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100x ./...
@@ -79,8 +86,15 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 300000x executions, 20
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 
-invoke-%: ## run a handler locally: make invoke-onboard EVENT=events/onboard-post.json [ARN=...] (also invoke-renewal)
-	$(GO) run ./cmd/certferry invoke $(if $(ARN),-arn $(ARN)) $* $(EVENT)
+# A static pattern rule: make skips implicit (pattern) rules for .PHONY
+# targets, so a plain invoke-% rule never ran for the phony invoke-onboard
+# ("Nothing to be done"). The recipe fails when the handler fails or
+# answers 4xx/5xx with certferry invoke's exit code (3, 4; README "CLI"):
+# built, then run (go run would turn every failure into exit 1).
+$(addprefix invoke-,$(FUNCTIONS)): invoke-%: ## run a handler locally and fail on errors and 4xx/5xx: make invoke-onboard EVENT=events/onboard-post.json [ARN=...]
+	@test -n "$(EVENT)" || { echo "EVENT= is required: make $@ EVENT=events/<file>.json"; exit 2; }
+	@$(GO) build $(CLI_LDFLAGS) -o bin/certferry ./cmd/certferry
+	bin/certferry invoke $(if $(ARN),-arn $(ARN)) $* $(EVENT)
 
 sync-template: ## copy ssm-documents/certferry-install.yaml into template.yaml
 	$(GO) run ./cmd/certferry sync-template

@@ -18,6 +18,7 @@ import (
 
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/motoserver"
 )
@@ -47,10 +48,13 @@ func demoFlags(args []string, stderr io.Writer) (verbose, keep bool, err error) 
 	v := fs.Bool("v", false, "show the JSON logs and metric lines")
 	k := fs.Bool("keep", false, "keep moto_server, the proxy and nginx running until Ctrl-C")
 	if err := fs.Parse(args); err != nil {
-		return false, false, err
+		if errors.Is(err, flag.ErrHelp) {
+			return false, false, err
+		}
+		return false, false, cli.Usagef("%v\n%s", err, DemoUsage)
 	}
 	if fs.NArg() > 0 {
-		return false, false, fmt.Errorf("demo takes no arguments (got %q)\n%s", fs.Args(), DemoUsage)
+		return false, false, cli.Usagef("demo takes no arguments (got %q)\n%s", fs.Args(), DemoUsage)
 	}
 	return *v, *k, nil
 }

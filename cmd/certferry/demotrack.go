@@ -22,6 +22,7 @@ import (
 	"github.com/certferry/certferry/internal/agentrun"
 	"github.com/certferry/certferry/internal/api"
 	"github.com/certferry/certferry/internal/app"
+	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/inventory"
@@ -60,9 +61,7 @@ func (d *demoRun) request(ctx context.Context, method, path, body, label string)
 	if body != "" && !strings.Contains(label, "again") {
 		d.say("%s", indent(prettyJSON([]byte(body)), "  "))
 	}
-	req := apiRequest(method, path)
-	req.Body = body
-	resp, err := d.api.Handle(ctx, req)
+	resp, err := d.api.Handle(ctx, cli.ProxyRequest(method, path, []byte(body)))
 	if err != nil {
 		return answer{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/certferry/certferry/internal/app"
+	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/renewal"
@@ -69,7 +70,7 @@ would. Runs until Ctrl-C.
 // localFlags parses `local`'s arguments.
 func localFlags(args []string, stderr io.Writer) (seed, real bool, err error) {
 	if len(args) == 0 || args[0] != "up" {
-		return false, false, fmt.Errorf("local: the subcommands are up and proxy\n%s", LocalUsage)
+		return false, false, cli.Usagef("local: the subcommands are up and proxy\n%s", LocalUsage)
 	}
 	fs := flag.NewFlagSet("local up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -77,10 +78,13 @@ func localFlags(args []string, stderr io.Writer) (seed, real bool, err error) {
 	s := fs.Bool("seed", false, "also create certificates and tagged instances to try with")
 	r := fs.Bool("real", false, "run against the real AWS account when AWS_ENDPOINT_URL is unset")
 	if err := fs.Parse(args[1:]); err != nil {
-		return false, false, err
+		if errors.Is(err, flag.ErrHelp) {
+			return false, false, err
+		}
+		return false, false, cli.Usagef("%v\n%s", err, LocalUsage)
 	}
 	if fs.NArg() > 0 {
-		return false, false, fmt.Errorf("local up takes no arguments (got %q)\n%s", fs.Args(), LocalUsage)
+		return false, false, cli.Usagef("local up takes no arguments (got %q)\n%s", fs.Args(), LocalUsage)
 	}
 	return *s, *r, nil
 }
@@ -93,7 +97,7 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				fmt.Fprint(stderr, LocalUsage)
 				return nil
 			}
-			return fmt.Errorf("local proxy takes no arguments\n%s", LocalUsage)
+			return cli.Usagef("local proxy takes no arguments\n%s", LocalUsage)
 		}
 		return localProxy(ctx, stdout, stderr)
 	}

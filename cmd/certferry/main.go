@@ -1,30 +1,38 @@
-// Command certferry is the operator and local-development CLI:
+// Command certferry is the operator and local-development CLI. Run
+// `certferry help` for the commands and `certferry <command> --help` for
+// one command's usage; the README's "CLI" section says the same with
+// examples and the exit codes.
 //
-//	certferry local up                         create the resources the handlers need (moto or AWS) and publish the node installer
-//	certferry agent-run <doc.yaml> [Name=V ...] run an SSM document's Linux steps here as SSM Agent would
-//	certferry invoke <function> <event.json>   run a real handler on an event, no Docker
-//	certferry demo                             the whole flow on a private moto_server
-//	certferry status [-api URL] [name]         names, serials, expiry, nodes by state
-//	certferry redeploy [-api URL] <name>       send a name's certificate to all its nodes now
-//
-// Every command honours AWS_ENDPOINT_URL, AWS_REGION and the CERTFERRY_* variables.
+// Every command honours AWS_ENDPOINT_URL, AWS_REGION and the CERTFERRY_*
+// variables.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/samtemplate"
+)
+
+// version and commit are set at build time by the Makefile
+// (-ldflags "-X main.version=… -X main.commit=…"); without them the commit
+// comes from the build's VCS stamp (go build in a git checkout).
+var (
+	version = "dev"
+	commit  = ""
 )
 
 func syncTemplate(templatePath, docPath string) error {
@@ -43,81 +51,312 @@ func syncTemplate(templatePath, docPath string) error {
 	return os.WriteFile(templatePath, out, 0o644)
 }
 
-const usage = `usage:
-  certferry local up
-  certferry agent-run [-platform Linux] [-instance-id ID] [-dir DIR] [-legacy-agent] <document.yaml> [Name=Value ...]
-  certferry invoke [-arn ARN] <function> <event.json>   (functions: %s)
-  certferry demo
-  certferry status [-api URL] [name]     table of names (or one name's nodes)
-  certferry redeploy [-api URL] <name>   deploy a name to all its targets now
-  certferry sync-template   copy ssm-documents/ into template.yaml
-  (without -api, status and redeploy run the API handler here against
-   CERTFERRY_TABLE / CERTFERRY_DOCUMENT with your AWS credentials)
+// apiFlags is the note every API verb's usage ends with.
+const apiFlags = `
+  -api URL   the deployed stack's ApiUrl output; requests are SigV4-signed with
+             your AWS credentials (execute-api:Invoke). Without -api the API
+             handler runs here against CERTFERRY_TABLE / CERTFERRY_DOCUMENT with
+             your AWS credentials (or AWS_ENDPOINT_URL, e.g. moto after
+             'certferry local up').
+Exit codes: 0 ok, 1 local failure, 2 usage, 3 the API refused (4xx), 4 the API
+or AWS failed (5xx).
 `
+
+// command is one subcommand: its usage (printed by --help) and what it does.
+type command struct{ name, summary, usage string }
+
+// commands lists every subcommand in the order `certferry help` shows them.
+func commands() []command {
+	return []command{
+		{"onboard", "bind a name to an ACM certificate and deploy it to its targets", `usage: certferry onboard --name NAME --arn ARN (--target KEY=VALUE[,VALUE…] … | --instance ID …) [options] [-api URL]
+
+Bind NAME to an ACM certificate and deploy it now (POST /certificates). Prints
+the answer: name, certificateArn, deploymentId, commandId, serial, notAfter.
+
+  --name NAME            the name (^[a-z0-9][a-z0-9-]{0,62}$); the secret is certferry/NAME
+  --arn ARN              the ACM certificate (PRIVATE, or public requested with export enabled)
+  --target KEY=VALUES    SSM target: tag:env=prod, tag:role=web,api, tag-key=certferry (repeatable, up to 5)
+  --instance ID          target these instances instead (i-… or mi-…; repeatable or comma-separated)
+  --cert-path PATH       certificate file (default /etc/ssl/certs/NAME.pem)
+  --key-path PATH        private key file (default /etc/ssl/private/NAME.key)
+  --chain-path PATH      chain file (with --format split)
+  --keystore-path PATH   keystore file (with --format pkcs12 or jks)
+  --format F             pem (default), split, combined, pkcs12, jks
+  --owner USER           --group GROUP   owner and group of the files
+  --cert-mode MODE       --key-mode MODE  file modes (e.g. 0644, 0600)
+  --reload SERVICE       service to reload after install (e.g. nginx); none by default
+  --verify-port N        port of the TLS check after install (default 443)
+  --verify-address ADDR  address of the check (default 127.0.0.1)
+  --server-name HOST     SNI name of the check (default: the certificate's domain)
+  --starttls PROTO       smtp, imap or pop3 for the check
+  --windows-store STORE  --iis-site SITE  Windows certificate store and IIS site
+` + apiFlags},
+		{"get", "show a name's certificate, install options and deployments", `usage: certferry get NAME [-o table|json] [-api URL]
+
+Show a name's certificate (domain, serial, expiry), targets, files, reload and
+check, secret and every deployment (GET /certificates/NAME, all pages).
+  -o table|json   table (default) or the API's answer as indented JSON
+` + apiFlags},
+		{"status", "names, serials, expiry and nodes by state (or one name, or one node)", `usage: certferry status [NAME] [--node ID] [-o table|json] [-api URL]
+
+  certferry status             one line per name: domain, serial, expiry (days
+                               left), nodes installed / pending / failed, last deployment
+  certferry status NAME        that line and the name's nodes; a pending node shows
+                               the command it waits for
+  certferry status --node ID   every name the node has: state, serial, last command
+  -o table|json                table (default) or indented JSON
+` + apiFlags},
+		{"redeploy", "deploy a name again now, to all its targets or to some nodes", `usage: certferry redeploy NAME [--instance ID …] [-api URL]
+
+Send the name's current certificate again (POST /certificates/NAME/deployments).
+  --instance ID   only to these nodes (repeatable or comma-separated, at most 50);
+                  each must be a node of NAME: one the inventory has a record of,
+                  or one of its InstanceIds targets
+` + apiFlags},
+		{"delete", "stop distributing a name (nodes keep their files)", `usage: certferry delete NAME [--delete-secret] [-api URL]
+
+Stop distributing NAME (DELETE /certificates/NAME): its inventory goes, nodes
+keep their files (README runbook: remove them). The secret certferry/NAME stays
+unless --delete-secret.
+  --delete-secret   also schedule the deletion of the name's secrets with a
+                    30-day recovery window (aws secretsmanager restore-secret
+                    undoes it until then)
+` + apiFlags},
+		{"local", "create the local resources (moto, or AWS with --real), seed, or run the rig proxy", LocalUsage},
+		{"invoke", "run a real handler on an event file, no Docker", `usage: certferry invoke [-arn ARN] <function> <event.json>
+
+Run a function's handler here on an event (events/*.json) and print its
+answer. Functions: ` + functionNames() + `.
+  -arn ARN   replace the fixtures' example certificate ARN with this one
+Exit codes: 0 ok, 1 local failure, 2 usage, 3 the handler answered 4xx,
+4 it answered 5xx or returned an error.
+`},
+		{"agent-run", "run an SSM document's Linux steps here as SSM Agent would", `usage: certferry agent-run [-platform Linux] [-instance-id ID] [-dir DIR] [-legacy-agent] <document.yaml> [Name=Value ...]
+
+Run the document's steps for the platform as SSM Agent would (SSM_* variables,
+downloads from S3 at AWS_ENDPOINT_URL, SIGKILL at each step's timeout). Exits
+with the failing step's exit code.
+`},
+		{"demo", "the whole flow on a private moto_server, a renewal reaching nginx", DemoUsage},
+		{"sync-template", "copy ssm-documents/ into template.yaml", `usage: certferry sync-template
+
+Copy ` + localenv.DocumentFile + ` into template.yaml's InstallDocument (run
+from the repository root).
+`},
+		{"version", "print the version and commit", `usage: certferry version
+
+Print certferry's version and the commit it was built from.
+`},
+	}
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: certferry <command> [options]   (certferry <command> --help for one command)\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-14s %s\n", c.name, c.summary)
+	}
+	b.WriteString(`
+Without -api, the API commands (onboard, get, status, redeploy, delete) run the
+API handler here against CERTFERRY_TABLE / CERTFERRY_DOCUMENT with your AWS
+credentials. Exit codes: 0 ok, 1 local failure, 2 usage, 3 the API refused the
+request (4xx), 4 the API or AWS failed (5xx).
+`)
+	return b.String()
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "certferry:", err)
-		var code exitCodeError
-		if errors.As(err, &code) {
-			os.Exit(code.code)
-		}
-		os.Exit(1)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err == nil {
+		return
 	}
+	fmt.Fprintln(os.Stderr, "certferry:", err)
+	var code exitCodeError
+	if errors.As(err, &code) {
+		os.Exit(code.code)
+	}
+	os.Exit(cli.ExitCode(err))
+}
+
+// wantsHelp reports whether the arguments ask for help (-h, -help or
+// --help before any "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+func find(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(stderr, nil)))
 	if len(args) == 0 {
-		return usageError()
+		return &cli.UsageError{Msg: "no command\n" + usage()}
 	}
 	switch args[0] {
-	case "local":
-		return local(ctx, args[1:], stdout, stderr)
-	case "invoke":
-		fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		arn := fs.String("arn", "", "replace the fixtures' example certificate ARN with this one")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
+	case "-h", "-help", "--help":
+		_, err := fmt.Fprint(stdout, usage())
+		return err
+	case "help":
+		if len(args) > 1 {
+			if c, ok := find(args[1]); ok {
+				_, err := fmt.Fprint(stdout, c.usage)
+				return err
+			}
+			return unknown(args[1])
 		}
-		if fs.NArg() != 2 {
-			return usageError()
-		}
-		return invoke(ctx, fs.Arg(0), fs.Arg(1), *arn, stdout)
-	case "agent-run":
-		return agentRun(ctx, args[1:], stdout, stderr)
-	case "demo":
-		return demo(ctx, args[1:], stdout, stderr)
-	case "status", "redeploy":
-		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		apiURL := fs.String("api", "", "the stack's ApiUrl (requests are SigV4-signed); empty: run the handler here")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		if fs.NArg() > 1 || args[0] == "redeploy" && fs.NArg() != 1 {
-			return usageError()
-		}
-		call, err := newCaller(ctx, *apiURL)
-		if err != nil {
-			return err
-		}
-		if args[0] == "redeploy" {
-			return redeploy(ctx, call, fs.Arg(0), stdout)
-		}
-		return status(ctx, call, fs.Arg(0), stdout, time.Now())
-	case "sync-template":
-		return syncTemplate("template.yaml", localenv.DocumentFile)
-	case "-h", "--help", "help":
-		fmt.Fprintf(stdout, usage, functionNames())
-		return nil
+		_, err := fmt.Fprint(stdout, usage())
+		return err
+	case "-v", "--version":
+		args = []string{"version"}
 	}
-	return fmt.Errorf("unknown command %s\n%w", args[0], usageError())
+	c, ok := find(args[0])
+	if !ok {
+		return unknown(args[0])
+	}
+	// Before anything runs: --help on any command prints its usage and
+	// does nothing else.
+	if wantsHelp(args[1:]) {
+		_, err := fmt.Fprint(stdout, c.usage)
+		return err
+	}
+	return c.dispatch(ctx, args[1:], stdout, stderr)
 }
 
-func usageError() error {
-	return errors.New(strings.TrimSpace(fmt.Sprintf(usage, functionNames())))
+func (c command) dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	env := cli.Env{Stdout: stdout, Connect: newCaller, Now: time.Now}
+	noArgs := func() error {
+		if len(args) > 0 {
+			return cli.Usagef("certferry %s takes no arguments\n%s", c.name, c.usage)
+		}
+		return nil
+	}
+	switch c.name {
+	case "onboard":
+		return cli.RunOnboard(ctx, env, args)
+	case "get":
+		return cli.RunGet(ctx, env, args)
+	case "status":
+		return cli.RunStatus(ctx, env, args)
+	case "redeploy":
+		return cli.RunRedeploy(ctx, env, args)
+	case "delete":
+		return cli.RunDelete(ctx, env, args)
+	case "local":
+		return local(ctx, args, stdout, stderr)
+	case "invoke":
+		return runInvoke(ctx, args, stdout)
+	case "agent-run":
+		return agentRun(ctx, args, stdout, stderr)
+	case "demo":
+		return demo(ctx, args, stdout, stderr)
+	case "sync-template":
+		if err := noArgs(); err != nil {
+			return err
+		}
+		return syncTemplate("template.yaml", localenv.DocumentFile)
+	case "version":
+		if err := noArgs(); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(stdout, versionString())
+		return err
+	}
+	return unknown(c.name)
+}
+
+// usageError is the general usage as an error (exit 2).
+func usageError() error { return &cli.UsageError{Msg: strings.TrimSpace(usage())} }
+
+func unknown(name string) error {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	msg := fmt.Sprintf("unknown command %q", name)
+	if s := cli.Suggest(name, names); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return cli.Usagef("%s (certferry help lists the commands)", msg)
+}
+
+// versionString is "certferry <version> (commit <sha>[, modified])".
+func versionString() string {
+	rev, modified := commit, false
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision" && rev == "":
+				rev = s.Value
+			case s.Key == "vcs.modified" && commit == "":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if rev == "" {
+		rev = "unknown"
+	}
+	out := fmt.Sprintf("certferry %s (commit %s", version, rev)
+	if modified {
+		out += ", modified"
+	}
+	return out + ")"
+}
+
+// runInvoke is `certferry invoke`: the handler's answer is printed, and an
+// API answer of 400 or more fails the command (exit 3 or 4) with the
+// API's error message, as a handler error does (exit 4).
+func runInvoke(ctx context.Context, args []string, stdout io.Writer) error {
+	arn, rest := "", args
+	if len(rest) >= 2 && (rest[0] == "-arn" || rest[0] == "--arn") {
+		arn, rest = rest[1], rest[2:]
+	} else if len(rest) >= 1 && (strings.HasPrefix(rest[0], "-arn=") || strings.HasPrefix(rest[0], "--arn=")) {
+		_, arn, _ = strings.Cut(rest[0], "=")
+		rest = rest[1:]
+	}
+	if len(rest) != 2 || strings.HasPrefix(rest[0], "-") {
+		return cli.Usagef("certferry invoke [-arn ARN] <function> <event.json> (functions: %s)", functionNames())
+	}
+	if _, ok := functions[rest[0]]; !ok {
+		return cli.Usagef("unknown function %q (functions: %s)", rest[0], functionNames())
+	}
+	var out bytes.Buffer
+	err := invoke(ctx, rest[0], rest[1], arn, &out)
+	if _, werr := stdout.Write(out.Bytes()); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		if strings.Contains(err.Error(), rest[0]+" handler: ") {
+			return &cli.HandlerError{Err: err}
+		}
+		return err
+	}
+	return invokeAnswer(rest[0], out.Bytes())
+}
+
+// invokeAnswer fails on an API answer of 400 or more.
+func invokeAnswer(function string, out []byte) error {
+	var resp struct {
+		StatusCode int    `json:"statusCode"`
+		Body       string `json:"body"`
+	}
+	if json.Unmarshal(out, &resp) != nil || resp.StatusCode < 400 {
+		return nil
+	}
+	return cli.NewAPIError("invoke", function, resp.StatusCode, []byte(resp.Body))
 }

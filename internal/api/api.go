@@ -24,17 +24,27 @@ import (
 type deployer interface {
 	Onboard(ctx context.Context, sp spec.Spec) (pipeline.Result, error)
 	Redeploy(ctx context.Context, name string, trigger inventory.Trigger) (pipeline.Result, error)
+	RedeployNodes(ctx context.Context, name string, instanceIDs []string, trigger inventory.Trigger) (pipeline.Result, error)
 	Delete(ctx context.Context, name string) (bool, error)
 }
 
 type catalog interface {
 	ListCerts(ctx context.Context) ([]inventory.Cert, error)
 	DescribePage(ctx context.Context, name string, limit int, next string) (*inventory.Page, error)
+	GetCert(ctx context.Context, name string) (*inventory.Cert, error)
+	GetNode(ctx context.Context, name, instanceID string) (*inventory.Node, error)
+	NodesByInstance(ctx context.Context, instanceID string, limit int, next string) (*inventory.NodePage, error)
+}
+
+// secretRemover schedules the deletion of a name's secrets.
+type secretRemover interface {
+	Remove(ctx context.Context, name string, days int) ([]pipeline.ScheduledSecret, error)
 }
 
 var (
-	_ deployer = (*pipeline.Pipeline)(nil)
-	_ catalog  = (*inventory.Store)(nil)
+	_ deployer      = (*pipeline.Pipeline)(nil)
+	_ catalog       = (*inventory.Store)(nil)
+	_ secretRemover = (*pipeline.SecretRemover)(nil)
 )
 
 // API Gateway ends an integration after 29 s ("Amazon API Gateway quotas":
@@ -53,10 +63,18 @@ const (
 type Handler struct {
 	deploy  deployer
 	catalog catalog
+	secrets secretRemover
 }
 
 // NewHandler returns a Handler.
 func NewHandler(d deployer, c catalog) *Handler { return &Handler{deploy: d, catalog: c} }
+
+// WithSecrets lets DELETE /certificates/{name}?deleteSecret=true schedule
+// the deletion of the name's secrets through r.
+func (h *Handler) WithSecrets(r secretRemover) *Handler {
+	h.secrets = r
+	return h
+}
 
 // requestContext bounds ctx by Budget and by the invocation's deadline less
 // Reserve, whichever comes first.
@@ -88,11 +106,15 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 		case http.MethodGet:
 			return h.get(ctx, parts[1], req.QueryStringParameters)
 		case http.MethodDelete:
-			return h.remove(ctx, parts[1])
+			return h.remove(ctx, parts[1], req.QueryStringParameters)
 		}
 	case len(parts) == 3 && parts[0] == "certificates" && parts[2] == "deployments":
 		if method == http.MethodPost {
-			return h.redeploy(ctx, parts[1])
+			return h.redeploy(ctx, parts[1], req)
+		}
+	case len(parts) == 2 && parts[0] == "nodes":
+		if method == http.MethodGet {
+			return h.node(ctx, parts[1], req.QueryStringParameters)
 		}
 	default:
 		return errorResponse(http.StatusNotFound, "NotFound", "no such route: "+method+" "+req.Path, ""), nil
@@ -109,8 +131,11 @@ func route(req events.APIGatewayProxyRequest) []string {
 	}
 	var out []string
 	for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
-		if seg == "{name}" {
+		switch seg {
+		case "{name}":
 			seg = req.PathParameters["name"]
+		case "{instanceId}":
+			seg = req.PathParameters["instanceId"]
 		}
 		out = append(out, seg)
 	}
@@ -129,8 +154,26 @@ func (h *Handler) onboard(ctx context.Context, req events.APIGatewayProxyRequest
 	return jsonResponse(http.StatusAccepted, res), nil
 }
 
-func (h *Handler) redeploy(ctx context.Context, name string) (events.APIGatewayProxyResponse, error) {
-	res, err := h.deploy.Redeploy(ctx, name, inventory.TriggerAPI)
+func (h *Handler) redeploy(ctx context.Context, name string, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	if !spec.NamePattern.MatchString(name) {
+		return fromError(ctx, spec.Invalid("name", "must match %s", spec.NamePattern)), nil
+	}
+	body, err := ParseRedeploy(req.Body, req.IsBase64Encoded)
+	if err != nil {
+		return fromError(ctx, err), nil
+	}
+	var res pipeline.Result
+	if body.InstanceIDs == nil {
+		res, err = h.deploy.Redeploy(ctx, name, inventory.TriggerAPI)
+	} else {
+		if err := pipeline.CheckInstanceIDs(body.InstanceIDs); err != nil {
+			return fromError(ctx, err), nil
+		}
+		if resp, ok := h.checkMembers(ctx, name, body.InstanceIDs); !ok {
+			return resp, nil
+		}
+		res, err = h.deploy.RedeployNodes(ctx, name, body.InstanceIDs, inventory.TriggerAPI)
+	}
 	if err != nil {
 		return fromError(ctx, err), nil
 	}
@@ -178,6 +221,7 @@ type DeploymentView struct {
 	Counts       map[inventory.NodeState]int `json:"counts"`
 	Outcome      inventory.Outcome           `json:"outcome"`
 	CommandState string                      `json:"commandStatus,omitempty"`
+	Expected     int                         `json:"expected,omitempty"` // nodes SSM targeted, once the command finished
 	CreatedAt    time.Time                   `json:"createdAt"`
 	FinishedAt   time.Time                   `json:"finishedAt,omitzero"`
 }
@@ -261,15 +305,22 @@ func (h *Handler) get(ctx context.Context, name string, query map[string]string)
 	for _, dep := range d.Deployments {
 		out.Deployments = append(out.Deployments, DeploymentView{
 			DeploymentID: dep.ID, CommandID: dep.CommandID, Trigger: dep.Trigger, Serial: dep.Serial,
-			Counts: dep.Counts, Outcome: dep.Outcome, CommandState: dep.CommandStatus, CreatedAt: dep.CreatedAt, FinishedAt: dep.FinishedAt,
+			Counts: dep.Counts, Outcome: dep.Outcome, CommandState: dep.CommandStatus, Expected: dep.Expected, CreatedAt: dep.CreatedAt, FinishedAt: dep.FinishedAt,
 		})
 	}
 	return jsonResponse(http.StatusOK, out), nil
 }
 
-func (h *Handler) remove(ctx context.Context, name string) (events.APIGatewayProxyResponse, error) {
+func (h *Handler) remove(ctx context.Context, name string, query map[string]string) (events.APIGatewayProxyResponse, error) {
 	if !spec.NamePattern.MatchString(name) {
 		return fromError(ctx, spec.Invalid("name", "must match %s", spec.NamePattern)), nil
+	}
+	opts, err := parseDeleteQuery(query)
+	if err != nil {
+		return fromError(ctx, err), nil
+	}
+	if opts.deleteSecret && h.secrets == nil {
+		return errorResponse(http.StatusInternalServerError, "InternalError", "this handler cannot delete secrets", ""), nil
 	}
 	// Through the pipeline: a DELETE respects a deployment's live claim
 	// (409) and holds the claim itself while it deletes.
@@ -277,11 +328,33 @@ func (h *Handler) remove(ctx context.Context, name string) (events.APIGatewayPro
 	if err != nil {
 		return fromError(ctx, err), nil
 	}
-	if !found {
+	if found {
+		slog.InfoContext(ctx, "certificate no longer distributed", "name", name)
+	}
+	if !opts.deleteSecret {
+		if !found {
+			return errorResponse(http.StatusNotFound, "NotFound", "unknown certificate name: "+name, "name"), nil
+		}
+		return jsonResponse(http.StatusOK, DeleteView{Name: name, Deleted: true, SecretKept: true}), nil
+	}
+	// After the inventory delete, so nothing deploys from a secret being
+	// deleted. A name already gone is retried here too: a request that
+	// deleted the inventory and then failed on Secrets Manager is
+	// completed by its retry.
+	scheduled, err := h.secrets.Remove(ctx, name, opts.recoveryDays)
+	if err != nil {
+		slog.ErrorContext(ctx, "secret deletion failed", "name", name, "inventoryDeleted", found, "error", err)
+		return errorResponse(http.StatusBadGateway, "DependencyFailure",
+			"the secret's deletion could not be scheduled; retry the same request (the name's inventory deletion, if done, stays done)", ""), nil
+	}
+	if !found && len(scheduled) == 0 {
 		return errorResponse(http.StatusNotFound, "NotFound", "unknown certificate name: "+name, "name"), nil
 	}
-	slog.InfoContext(ctx, "certificate no longer distributed", "name", name)
-	return jsonResponse(http.StatusOK, map[string]any{"name": name, "deleted": true}), nil
+	slog.InfoContext(ctx, "secret deletion scheduled", "name", name, "secrets", len(scheduled), "recoveryWindowDays", opts.recoveryDays)
+	return jsonResponse(http.StatusOK, DeleteView{
+		Name: name, Deleted: true, AlreadyGone: !found,
+		SecretDeletion: &SecretDeletionView{RecoveryWindowDays: opts.recoveryDays, Secrets: append([]pipeline.ScheduledSecret{}, scheduled...)},
+	}), nil
 }
 
 // fromError maps domain errors to the error contract. Anything unknown is a
@@ -306,6 +379,8 @@ func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
 		return errorResponse(http.StatusNotFound, "NotFound", err.Error(), "name")
 	case errors.Is(err, pipeline.ErrNameTaken):
 		return errorResponse(http.StatusConflict, "NameTaken", err.Error(), field)
+	case errors.Is(err, pipeline.ErrNotCurrent):
+		return errorResponse(http.StatusConflict, "NotCurrent", err.Error(), "")
 	case errors.Is(err, pipeline.ErrBusy), errors.Is(err, inventory.ErrConflict):
 		return errorResponse(http.StatusConflict, "DeploymentInProgress", err.Error()+"; retry shortly", "")
 	case errors.Is(err, certs.ErrNotExportable):

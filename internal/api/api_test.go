@@ -23,6 +23,12 @@ type fakeDeployer struct {
 	onboard   func(spec.Spec) (pipeline.Result, error)
 	redeploy  func(string) (pipeline.Result, error)
 	remove    func(string) (bool, error) // nil: only shop-web, the fixtures' name, exists
+	nodes     [][]string                 // the instance ids of each RedeployNodes call
+}
+
+func (f *fakeDeployer) RedeployNodes(_ context.Context, name string, ids []string, _ inventory.Trigger) (pipeline.Result, error) {
+	f.nodes = append(f.nodes, ids)
+	return pipeline.Result{Name: name, CommandID: "cmd-3"}, nil
 }
 
 func (f *fakeDeployer) Delete(_ context.Context, name string) (bool, error) {
@@ -48,6 +54,33 @@ type fakeCatalog struct {
 	certs  []inventory.Cert
 	detail map[string]*inventory.Detail
 	limits []int
+	byNode map[string][]inventory.NodeEntry
+}
+
+func (f *fakeCatalog) GetCert(_ context.Context, name string) (*inventory.Cert, error) {
+	if d, ok := f.detail[name]; ok {
+		return d.Cert, nil
+	}
+	return nil, nil
+}
+
+func (f *fakeCatalog) GetNode(_ context.Context, name, id string) (*inventory.Node, error) {
+	if d, ok := f.detail[name]; ok {
+		for _, n := range d.Nodes {
+			if n.InstanceID == id {
+				return &n, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+func (f *fakeCatalog) NodesByInstance(_ context.Context, id string, limit int, next string) (*inventory.NodePage, error) {
+	f.limits = append(f.limits, limit)
+	if next == "bad" {
+		return nil, fmt.Errorf("x: %w", inventory.ErrBadToken)
+	}
+	return &inventory.NodePage{InstanceID: id, Entries: f.byNode[id]}, nil
 }
 
 func (f *fakeCatalog) ListCerts(context.Context) ([]inventory.Cert, error) { return f.certs, nil }
@@ -97,6 +130,12 @@ func TestHandlerFixtures(t *testing.T) {
 		{file: "onboard-get-unknown.json", status: 404, code: "NotFound", field: "name"},
 		{file: "onboard-delete.json", status: 200},
 		{file: "onboard-post-redeploy.json", status: 202},
+		{file: "onboard-post-redeploy-nodes.json", status: 202},
+		{file: "onboard-post-redeploy-hostile-node.json", status: 400, code: "ValidationError", field: "instanceIds[0]"},
+		{file: "onboard-delete-bad-flag.json", status: 400, code: "ValidationError", field: "deleteSecret"},
+		{file: "onboard-delete-secret.json", status: 200},
+		{file: "onboard-get-node.json", status: 200},
+		{file: "onboard-get-node-malformed.json", status: 400, code: "ValidationError", field: "instanceId"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -104,10 +143,11 @@ func TestHandlerFixtures(t *testing.T) {
 				return pipeline.Result{Name: name, CommandID: "cmd-2"}, nil
 			}}
 			cat := &fakeCatalog{detail: map[string]*inventory.Detail{"shop-web": {
-				Cert:  &inventory.Cert{Spec: spec.Spec{Name: "shop-web"}, Status: "active"},
+				Cert:  &inventory.Cert{Spec: spec.Spec{Name: "shop-web", CertificateARN: "arn:x"}, Status: "active"},
 				Nodes: []inventory.Node{{InstanceID: "i-0123456789abcdef0", State: "installed"}},
 			}}}
-			resp, err := NewHandler(dep, cat).Handle(context.Background(), loadEvent(t, tc.file))
+			rm := &fakeRemover{scheduled: []pipeline.ScheduledSecret{{Name: "certferry/shop-web", RecoveryWindowDays: 30}}}
+			resp, err := NewHandler(dep, cat).WithSecrets(rm).Handle(context.Background(), loadEvent(t, tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}

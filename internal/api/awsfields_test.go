@@ -354,6 +354,19 @@ func (c *awsChecker) documented(req awsmodel.Request) []string {
 				}
 			}
 		}
+	case "dynamodb.GetItem", "dynamodb.Query":
+		// Key values (and an index's key values in a key condition) are
+		// at most 2048 bytes (partition) and 1024 bytes (sort): "Service,
+		// account, and table quotas in Amazon DynamoDB".
+		for _, m := range []string{"Key", "ExpressionAttributeValues", "ExclusiveStartKey"} {
+			vals, _ := in[m].(map[string]any)
+			for attr, v := range vals {
+				av, _ := v.(map[string]any)
+				if str, _ := av["S"].(string); len(str) > 2048 || attr == "SK" && len(str) > 1024 {
+					bad = append(bad, fmt.Sprintf("%s.%s is %d bytes, over DynamoDB's key size", m, attr, len(str)))
+				}
+			}
+		}
 	case "dynamodb.PutItem":
 		// "Service, account, and table quotas in Amazon DynamoDB": partition
 		// key values at most 2048 bytes, sort key values at most 1024 bytes

@@ -107,7 +107,8 @@ func Onboard(awsCfg aws.Config, cfg config.Config, _ Options) *api.Handler {
 	p := NewParts(awsCfg, cfg)
 	// API Gateway gives up after 29 s: keep export retries inside that.
 	p.ACM.ExportAttempts = 4
-	return api.NewHandler(p.Pipeline, p.Inventory)
+	return api.NewHandler(p.Pipeline, p.Inventory).
+		WithSecrets(pipeline.NewSecretRemover(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix))
 }
 
 // alerts is the publisher on the configured SNS topic.

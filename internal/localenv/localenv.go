@@ -89,7 +89,7 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 	return &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
 		BillingMode:          ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{s("PK"), s("SK"), s("certificateArn")},
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{s("PK"), s("SK"), s("certificateArn"), s("instanceId")},
 		KeySchema: []ddbtypes.KeySchemaElement{
 			{AttributeName: aws.String("PK"), KeyType: ddbtypes.KeyTypeHash},
 			{AttributeName: aws.String("SK"), KeyType: ddbtypes.KeyTypeRange},
@@ -100,6 +100,13 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 				{AttributeName: aws.String("certificateArn"), KeyType: ddbtypes.KeyTypeHash},
 			},
 			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeInclude, NonKeyAttributes: []string{"name"}},
+		}, {
+			IndexName: aws.String(inventory.NodeIndex),
+			KeySchema: []ddbtypes.KeySchemaElement{
+				{AttributeName: aws.String("instanceId"), KeyType: ddbtypes.KeyTypeHash},
+				{AttributeName: aws.String("PK"), KeyType: ddbtypes.KeyTypeRange},
+			},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeInclude, NonKeyAttributes: inventory.NodeIndexAttributes},
 		}},
 	}
 }

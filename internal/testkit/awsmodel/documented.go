@@ -3,6 +3,7 @@ package awsmodel
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"unicode"
 	"unicode/utf8"
 )
@@ -48,6 +49,14 @@ func documented(req Request) []Violation {
 	case "secretsmanager.CreateSecret":
 		if n, ok := in["Name"].(string); ok && !secretName.MatchString(n) {
 			add("Name", "the secret name can contain ASCII letters, numbers, and /_+=.@- only")
+		}
+	case "secretsmanager.DeleteSecret":
+		// "DeleteSecret" (Secrets Manager API Reference),
+		// RecoveryWindowInDays: "The number of days from 7 to 30".
+		if w, ok := in["RecoveryWindowInDays"]; ok {
+			if d, err := strconv.ParseFloat(fmt.Sprint(w), 64); err != nil || d < 7 || d > 30 {
+				add("RecoveryWindowInDays", "the recovery window must be from 7 to 30 days (is %v)", w)
+			}
 		}
 	}
 	return out

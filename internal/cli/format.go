@@ -1,0 +1,285 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/certferry/certferry/internal/api"
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/spec"
+)
+
+// Output formats of the read verbs (-o).
+const (
+	OutputTable = "table"
+	OutputJSON  = "json"
+)
+
+// CheckOutput validates -o.
+func CheckOutput(o string) error {
+	if o != OutputTable && o != OutputJSON {
+		return Usagef("-o %q: want table or json", o)
+	}
+	return nil
+}
+
+// PrintJSON writes v (or raw JSON bytes) indented, with a final newline.
+func PrintJSON(w io.Writer, v any) error {
+	if raw, ok := v.([]byte); ok {
+		var b bytes.Buffer
+		if err := json.Indent(&b, bytes.TrimSpace(raw), "", "  "); err != nil {
+			_, err = fmt.Fprintln(w, strings.TrimSpace(string(raw)))
+			return err
+		}
+		b.WriteByte('\n')
+		_, err := w.Write(b.Bytes())
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+// Short shortens a serial for a table.
+func Short(serial string) string {
+	switch {
+	case serial == "":
+		return "-"
+	case len(serial) > 16:
+		return serial[:16] + "…"
+	}
+	return serial
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// stamp prints a time as the API and the inventory write it (RFC 3339,
+// UTC); the zero time is "".
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// Expires is "2026-12-23 (30d)", or "-".
+func Expires(notAfter string, now time.Time) string {
+	t, err := time.Parse(time.RFC3339, notAfter)
+	if err != nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%dd)", t.Format("2006-01-02"), certs.DaysLeft(t, now))
+}
+
+// NodeCounts sorts a name's nodes: installed at the name's serial;
+// pending (or installed at an older serial, the new one on its way);
+// failed (failed or rolled back).
+func NodeCounts(p api.CertPage) (installed, pending, failed int) {
+	for _, n := range p.Nodes {
+		switch {
+		case n.State == "installed" && n.Serial == p.Serial:
+			installed++
+		case n.State == "pending" || n.State == "installed":
+			pending++
+		default:
+			failed++
+		}
+	}
+	return
+}
+
+func lastDeployment(p api.CertPage) *api.DeploymentView {
+	if len(p.Deployments) == 0 {
+		return nil
+	}
+	return &p.Deployments[len(p.Deployments)-1]
+}
+
+// StatusTable prints one line per name.
+func StatusTable(w io.Writer, pages []api.CertPage, now time.Time) error {
+	tw := table(w)
+	fmt.Fprintln(tw, "NAME\tDOMAIN\tSERIAL\tEXPIRES\tINSTALLED\tPENDING\tFAILED\tLAST DEPLOYMENT")
+	for _, p := range pages {
+		in, pend, fail := NodeCounts(p)
+		last := "-"
+		if d := lastDeployment(p); d != nil {
+			last = fmt.Sprintf("%s %s (%s)", d.CreatedAt, d.Outcome, d.Trigger)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", p.Name, dash(p.DomainName), Short(p.Serial), Expires(p.NotAfter, now), in, pend, fail, last)
+	}
+	return tw.Flush()
+}
+
+// NameStatus prints a name's line, its nodes (pending ones with the
+// command they wait for) and what the last command still awaits.
+func NameStatus(w io.Writer, p api.CertPage, now time.Time) error {
+	if err := StatusTable(w, []api.CertPage{p}, now); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if err := NodeTable(w, p.Nodes); err != nil {
+		return err
+	}
+	if note := awaiting(p); note != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, note)
+	}
+	return nil
+}
+
+// NodeTable prints nodes: state, installed serial, the last command sent
+// to the node (a pending node waits for it), when, and the error.
+func NodeTable(w io.Writer, nodes []api.NodeView) error {
+	if len(nodes) == 0 {
+		_, err := fmt.Fprintln(w, "no node has reported or been targeted by instance id yet")
+		return err
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "NODE\tSTATE\tSERIAL\tCOMMAND\tUPDATED\tERROR")
+	for _, n := range nodes {
+		state := n.State
+		if n.Unverified {
+			state += " (unverified)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.InstanceID, state, Short(n.Serial), dash(n.LastCommandID), dash(stamp(n.UpdatedAt)), dash(n.Error))
+	}
+	return tw.Flush()
+}
+
+// awaiting says what the last deployment's command still waits for: with
+// tag targets SSM alone knows the nodes, which appear as they report.
+func awaiting(p api.CertPage) string {
+	d := lastDeployment(p)
+	if d == nil || d.Outcome != "in_progress" {
+		return ""
+	}
+	reported := d.Counts["installed"] + d.Counts["failed"] + d.Counts["rolled_back"]
+	if d.Expected > 0 {
+		return fmt.Sprintf("command %s: SSM targeted %d node(s), %d reported so far", d.CommandID, d.Expected, reported)
+	}
+	if !byInstanceID(p.Targets) {
+		return fmt.Sprintf("command %s is running on the nodes of %s; %d reported so far (nodes of tag targets appear as they report)",
+			d.CommandID, targetsString(p.Targets), reported)
+	}
+	return fmt.Sprintf("command %s: %d node(s) pending, %d reported so far", d.CommandID, d.Counts["pending"], reported)
+}
+
+func byInstanceID(ts []spec.Target) bool {
+	for _, t := range ts {
+		if t.Key == spec.TargetInstanceIDs {
+			return true
+		}
+	}
+	return false
+}
+
+func targetsString(ts []spec.Target) string {
+	var parts []string
+	for _, t := range ts {
+		parts = append(parts, t.Key+"="+strings.Join(t.Values, ","))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+// CertDetail prints what `certferry get NAME` shows: the certificate, where
+// and how nodes install it, and its deployments.
+func CertDetail(w io.Writer, p api.CertPage, now time.Time) error {
+	tw := table(w)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, dash(v)) }
+	row("Name", p.Name)
+	row("Status", string(p.Status))
+	row("Certificate", p.CertificateARN)
+	row("Domain", p.DomainName)
+	row("Serial", p.Serial)
+	row("Fingerprint", p.Fingerprint)
+	row("Expires", Expires(p.NotAfter, now))
+	row("Targets", targetsString(p.Targets))
+	l := p.Linux
+	format := l.Format
+	if format == "" {
+		format = "pem"
+	}
+	files := []string{"format " + format}
+	for _, f := range []struct{ k, v string }{{"cert", l.CertPath}, {"key", l.KeyPath}, {"chain", l.ChainPath}, {"keystore", l.KeystorePath}} {
+		if f.v != "" {
+			files = append(files, f.k+" "+f.v)
+		}
+	}
+	row("Files", strings.Join(files, ", "))
+	var owner []string
+	for _, f := range []struct{ k, v string }{{"owner", l.Owner}, {"group", l.Group}, {"cert mode", l.CertMode}, {"key mode", l.KeyMode}} {
+		if f.v != "" {
+			owner = append(owner, f.k+" "+f.v)
+		}
+	}
+	row("Ownership", strings.Join(owner, ", "))
+	row("Reload", l.ReloadService)
+	verify := ""
+	if l.VerifyPort != nil {
+		addr := l.VerifyAddress
+		if addr == "" {
+			addr = "127.0.0.1"
+		}
+		verify = fmt.Sprintf("%s port %d", addr, *l.VerifyPort)
+		if l.ServerName != "" {
+			verify += " (SNI " + l.ServerName + ")"
+		}
+		if l.Starttls != "" {
+			verify += " STARTTLS " + l.Starttls
+		}
+	}
+	row("Verify", verify)
+	if p.Windows.Store != "" || p.Windows.IISSite != "" {
+		row("Windows", strings.TrimSpace(p.Windows.Store+" "+p.Windows.IISSite))
+	}
+	row("Secret", p.SecretARN)
+	row("Updated", stamp(p.UpdatedAt))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if len(p.Deployments) == 0 {
+		_, err := fmt.Fprintln(w, "no deployment yet")
+		return err
+	}
+	tw = table(w)
+	fmt.Fprintln(tw, "DEPLOYMENT\tTRIGGER\tSERIAL\tCOMMAND\tOUTCOME\tINSTALLED\tPENDING\tFAILED")
+	for _, d := range p.Deployments {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", d.CreatedAt, d.Trigger, Short(d.Serial), d.CommandID, d.Outcome,
+			d.Counts["installed"], d.Counts["pending"], d.Counts["failed"]+d.Counts["rolled_back"])
+	}
+	return tw.Flush()
+}
+
+// NodeNames prints the names a node has (`status --node ID`).
+func NodeNames(w io.Writer, p api.NodePage) error {
+	if len(p.Certificates) == 0 {
+		_, err := fmt.Fprintf(w, "node %s has no certferry certificate (or has not reported yet: nodes of tag targets appear once they report)\n", p.InstanceID)
+		return err
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "NAME\tSTATE\tSERIAL\tCOMMAND\tUPDATED\tERROR")
+	for _, c := range p.Certificates {
+		state := c.State
+		if c.Unverified {
+			state += " (unverified)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, state, Short(c.Serial), dash(c.LastCommandID), dash(stamp(c.UpdatedAt)), dash(c.Error))
+	}
+	return tw.Flush()
+}
