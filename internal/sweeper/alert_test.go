@@ -29,7 +29,9 @@ func (f *fakeStore) Describe(context.Context, string) (*inventory.Detail, error)
 	d := f.detail
 	return &d, nil
 }
-func (f *fakeStore) GetNode(context.Context, string, string) (*inventory.Node, error) { return nil, nil }
+func (f *fakeStore) GetNode(context.Context, string, string) (*inventory.Node, error) {
+	return nil, nil
+}
 func (f *fakeStore) RecordReport(context.Context, inventory.CommandRef, *inventory.Node, inventory.Report) error {
 	return errors.New("unexpected RecordReport")
 }
@@ -116,7 +118,9 @@ func TestSweepIneligibleAlert(t *testing.T) {
 		{name: "renewal the sweep deploys", detail: deployed("0b", 60*day, 60*day), info: acmInfo("0c", "AMAZON_ISSUED"),
 			sync: func() (pipeline.Result, error) { return pipeline.Result{Serial: "0c", CommandID: "cmd-1"}, nil }},
 		{name: "renewal another run is deploying", detail: deployed("0b", 60*day, 60*day), info: acmInfo("0c", "AMAZON_ISSUED"),
-			sync: func() (pipeline.Result, error) { return pipeline.Result{}, fmt.Errorf("%w: shop-web", pipeline.ErrBusy) }},
+			sync: func() (pipeline.Result, error) {
+				return pipeline.Result{}, fmt.Errorf("%w: shop-web", pipeline.ErrBusy)
+			}},
 		{name: "renewal that cannot be exported", detail: deployed("0b", 60*day, 60*day), info: acmInfo("0c", "AMAZON_ISSUED"),
 			sync: func() (pipeline.Result, error) {
 				return pipeline.Result{}, fmt.Errorf("%w: export disabled", certs.ErrNotExportable)
