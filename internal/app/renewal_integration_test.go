@@ -80,7 +80,9 @@ func (r *renewalRig) handle(raw json.RawMessage) renewal.Outcome {
 type alertMessage struct{ Subject, Message string }
 
 // alerts drains the queue; the sweep's risk reports are left out (moto
-// reports every certificate's renewal INELIGIBLE, so each sweep sends one).
+// reports every certificate's renewal INELIGIBLE, which a sweep reports a
+// day after certferry's export, or at once for a serial it has not
+// exported and is not deploying).
 func (r *renewalRig) alerts() []alertMessage {
 	r.t.Helper()
 	var got []alertMessage
