@@ -80,7 +80,9 @@ func (r *renewalRig) handle(raw json.RawMessage) renewal.Outcome {
 type alertMessage struct{ Subject, Message string }
 
 // alerts drains the queue; the sweep's risk reports are left out (moto
-// reports every certificate's renewal INELIGIBLE, so each sweep sends one).
+// reports every certificate's renewal INELIGIBLE, which a sweep reports a
+// day after certferry's export, or at once for a serial it has not
+// exported and is not deploying).
 func (r *renewalRig) alerts() []alertMessage {
 	r.t.Helper()
 	var got []alertMessage
@@ -279,7 +281,7 @@ func TestRenewalConcurrentDeliveries(t *testing.T) {
 			}
 			close(outcomes)
 			deployed := 0
-			statuses := map[string]int{}
+			statuses := map[renewal.Status]int{}
 			for o := range outcomes {
 				deployed += len(o.Deployed)
 				statuses[o.Status]++
@@ -397,14 +399,14 @@ func TestRenewalIgnoresAndRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		raw    json.RawMessage
-		status string
+		status renewal.Status
 		fails  bool
 	}{
 		{"unbound certificate", r.event("renewal-available-renewal.json", stranger, ""), renewal.StatusIgnored, false},
 		{"unbound certificate alert", r.event("renewal-expired.json", stranger, ""), renewal.StatusIgnored, false},
 		{"unknown kind", r.event("renewal-unknown-kind.json", stranger, ""), renewal.StatusIgnored, false},
-		{"no resources", r.event("renewal-malformed-no-resources.json", stranger, ""), "rejected", true},
-		{"not JSON", json.RawMessage(`<xml/>`), "rejected", true},
+		{"no resources", r.event("renewal-malformed-no-resources.json", stranger, ""), renewal.StatusRejected, true},
+		{"not JSON", json.RawMessage(`<xml/>`), renewal.StatusRejected, true},
 	} {
 		out, err := r.renewal.Handle(r.ctx, tc.raw)
 		if (err != nil) != tc.fails || out.Status != tc.status {

@@ -77,6 +77,12 @@ type Cert struct {
 	Claim            *Claim     `dynamodbav:"claim,omitempty"`
 	// PendingSend is the command a run is sending, until its commit (send.go).
 	PendingSend *PendingSend `dynamodbav:"pendingSend,omitempty"`
+	// ExportedAt is when certferry exported Serial from ACM (the stored
+	// bundle's exportedAt). ACM counts an exportable certificate ELIGIBLE
+	// for managed renewal only once it was exported since it was issued or
+	// last renewed; the sweep reads this to tell a fresh INELIGIBLE from a
+	// lasting one. Zero on items written before it was recorded.
+	ExportedAt time.Time `dynamodbav:"exportedAt,omitempty"`
 }
 
 // DeploymentTimeFormat starts deployment ids: RFC 3339 in UTC with fixed

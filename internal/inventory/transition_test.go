@@ -121,6 +121,39 @@ func TestItemFormat(t *testing.T) {
 	}
 }
 
+// META's exportedAt is additive: an RFC 3339 string once certferry
+// recorded an export, absent (and read as the zero time) on items written
+// before it was recorded.
+func TestCertExportedAtFormat(t *testing.T) {
+	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		want string // "" = attribute absent
+	}{
+		{"recorded", at, "2026-11-23T12:00:00Z"},
+		{"not recorded", time.Time{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			item, err := marshalItem(&Cert{PK: "CERT#shop-web", SK: "META", Serial: "0c", Status: StatusActive, ExportedAt: tc.at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if v, ok := item["exportedAt"]; ok {
+				got = v.(*ddbtypes.AttributeValueMemberS).Value
+			}
+			if got != tc.want {
+				t.Errorf("exportedAt %q, want %q (\"\" = absent)", got, tc.want)
+			}
+			var back Cert
+			if err := unmarshalItem(item, &back); err != nil || !back.ExportedAt.Equal(tc.at) {
+				t.Errorf("decoded exportedAt %v, %v; want %v", back.ExportedAt, err, tc.at)
+			}
+		})
+	}
+}
+
 // A stored time that is not RFC 3339 fails the read, naming the item;
 // before, it read as the zero time (an immediate retry, a deployment never
 // stuck).

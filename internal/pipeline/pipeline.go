@@ -434,6 +434,7 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	c = &next
 	c.Spec, c.PendingSend = sp, nil // the commit links the command: nothing is pending any more
 	c.SecretARN, c.SecretVersionID = ver.SecretARN, ver.VersionID
+	c.ExportedAt = exportedAt(b, c)
 	c.Serial, c.Fingerprint, c.NotAfter, c.DomainName = b.Serial, b.Fingerprint, b.NotAfter, info.DomainName
 	dep := &inventory.Deployment{
 		ID:        p.now().UTC().Format(inventory.DeploymentTimeFormat) + "#" + cmd.ID,
@@ -503,6 +504,19 @@ func (p *Pipeline) bundleFor(ctx context.Context, name string, info certs.Info, 
 	}
 	slog.InfoContext(ctx, "certificate exported and stored", "name", name, "bundle", b, "secretVersionId", ver.VersionID)
 	return b, ver, nil
+}
+
+// exportedAt is when certferry exported the bundle's serial: the bundle's
+// exportedAt (a reused bundle keeps the time of its export), else what the
+// inventory recorded for that same serial, else unknown (zero).
+func exportedAt(b *bundle.Bundle, c *inventory.Cert) time.Time {
+	if t, err := time.Parse(time.RFC3339, b.ExportedAt); err == nil {
+		return t.UTC()
+	}
+	if c.Serial == b.Serial {
+		return c.ExportedAt
+	}
+	return time.Time{}
 }
 
 // serverName is the SNI name the node checks: the spec's, else the

@@ -404,6 +404,57 @@ func TestOnboardOverInterruptedDelete(t *testing.T) {
 	}
 }
 
+// META records when certferry exported its serial (the sweep tells a fresh
+// INELIGIBLE from a lasting one by it): the time of the export, kept when a
+// deployment reuses the stored bundle of the same serial, renewed with the
+// next export.
+func TestRecordsExportTime(t *testing.T) {
+	r := newRig(t)
+	t0 := r.now
+	ctx := context.Background()
+	if _, err := r.p.Onboard(ctx, onboardSpec()); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name string
+		act  func() error
+		want time.Time
+	}{
+		{"onboarding exports", func() error { return nil }, t0},
+		{"a resend reuses the bundle and its export time", func() error {
+			r.now = t0.Add(2 * time.Hour)
+			_, err := r.p.Resend(ctx, "shop-web", []string{"i-0123456789abcdef0"}, nil, inventory.TriggerSweep)
+			return err
+		}, t0},
+		{"a renewal exports again", func() error {
+			r.now = t0.Add(3 * time.Hour)
+			r.acm.export = testkit.NewExport(t, testkit.RSA2048, "shop.example.com", "x")
+			r.acm.info.Serial = certs.SerialHex(r.acm.export.Leaf.SerialNumber)
+			_, err := r.p.Sync(ctx, "shop-web", inventory.TriggerACM)
+			return err
+		}, t0.Add(3 * time.Hour)},
+		{"a stored bundle without exportedAt keeps the recorded time of its serial", func() error {
+			r.now = t0.Add(5 * time.Hour)
+			legacy := *r.store.current
+			legacy.ExportedAt = ""
+			r.store.current = &legacy
+			_, err := r.p.Resend(ctx, "shop-web", []string{"i-0123456789abcdef0"}, nil, inventory.TriggerSweep)
+			return err
+		}, t0.Add(3 * time.Hour)},
+	}
+	for _, st := range steps {
+		if err := st.act(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := r.inv.cert.ExportedAt; !got.Equal(st.want) {
+			t.Fatalf("%s: exportedAt %v, want %v", st.name, got, st.want)
+		}
+	}
+	if r.acm.exports != 2 {
+		t.Fatalf("%d exports, want 2", r.acm.exports)
+	}
+}
+
 // pkcs12 and jks names get their keystore password secret before the
 // command is sent, on every deployment (idempotent in the store); other
 // formats never do. The nodes get the pipeline's allowed prefixes.

@@ -24,7 +24,7 @@ func TestOnlyADoneMarkIsADuplicate(t *testing.T) {
 	f.marks[ev.EventID] = inventory.EventProcessing // the first delivery's handling is not finished
 	f.synced = nil
 	out, err := f.handler().Handle(context.Background(), raw)
-	if err == nil || out.Status == StatusDuplicate || len(f.synced) != 0 {
+	if !errors.Is(err, ErrInProgress) || out.Status != StatusBusy || len(f.synced) != 0 {
 		t.Fatalf("delivery during another's processing: %+v, %v, synced %v; want a retryable error and nothing done", out, err, f.synced)
 	}
 	f.marks[ev.EventID] = inventory.EventDone

@@ -88,11 +88,16 @@ func NewHandler(marks eventMarks, inv inventoryReader, deploy syncer, acm descri
 	return &Handler{marks: marks, inv: inv, deploy: deploy, acm: acm, alerts: alerts, now: time.Now}
 }
 
+// Status is what the handler did with one event: its answer's status.
+type Status string
+
 // Statuses of an Outcome.
 const (
-	StatusDone      = "done"
-	StatusDuplicate = "duplicate"
-	StatusIgnored   = "ignored"
+	StatusDone      Status = "done"      // handled: deployed, found unchanged or blocked, alerted
+	StatusDuplicate Status = "duplicate" // already handled (its mark is done): nothing changed
+	StatusIgnored   Status = "ignored"   // not a kind certferry handles, or no name bound to the certificate
+	StatusBusy      Status = "busy"      // another invocation is handling it: the error makes Lambda retry
+	StatusRejected  Status = "rejected"  // a malformed event (dead-letter queue once retries are spent)
 )
 
 // Deployed is one name the event deployed.
@@ -108,7 +113,7 @@ type Deployed struct {
 type Outcome struct {
 	EventID   string     `json:"eventId,omitempty"`
 	Kind      string     `json:"kind,omitempty"`
-	Status    string     `json:"status"`
+	Status    Status     `json:"status"`
 	Reason    string     `json:"reason,omitempty"`
 	Deployed  []Deployed `json:"deployed,omitempty"`
 	Unchanged []string   `json:"unchanged,omitempty"`
@@ -124,7 +129,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 	if err != nil {
 		slog.ErrorContext(ctx, "event rejected; it goes to the dead-letter queue once Lambda's retries are spent",
 			"error", err, "bytes", len(raw))
-		return Outcome{Status: "rejected", Reason: err.Error()}, err
+		return Outcome{Status: StatusRejected, Reason: err.Error()}, err
 	}
 	log := slog.With("eventId", ev.ID, "kind", ev.Kind, "detailType", ev.DetailType)
 	out := Outcome{EventID: ev.ID, Kind: string(ev.Kind)}
@@ -162,7 +167,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		}
 		if m == nil || m.State != inventory.EventDone {
 			log.InfoContext(ctx, "event being handled by another invocation; this delivery is retried")
-			out.Status = "busy"
+			out.Status = StatusBusy
 			return out, fmt.Errorf("event %s is being handled by another invocation (mark %s); retry: %w", ev.ID, markState(m), ErrInProgress)
 		}
 		log.InfoContext(ctx, "event already handled; acknowledged")

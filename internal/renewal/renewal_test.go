@@ -216,7 +216,7 @@ func TestNothingToDo(t *testing.T) {
 		name   string
 		raw    json.RawMessage
 		setup  func(*fake)
-		status string
+		status Status
 	}{
 		{name: "unknown kind", raw: sample(t, "renewal-unknown-kind.json"), status: StatusIgnored},
 		{name: "certificate not bound", raw: sample(t, "renewal-available-renewal.json"), setup: func(f *fake) { f.names = nil }, status: StatusIgnored},
@@ -243,7 +243,7 @@ func TestMalformedIsAnError(t *testing.T) {
 	for _, raw := range []string{string(sample(t, "renewal-malformed-no-resources.json")), `not json`, `{}`, `{"id":"x"}`} {
 		f := newFake()
 		out, err := f.handler().Handle(context.Background(), json.RawMessage(raw))
-		if !errors.Is(err, events.ErrMalformed) || out.Status != "rejected" {
+		if !errors.Is(err, events.ErrMalformed) || out.Status != StatusRejected {
 			t.Errorf("%.40q: %+v, %v", raw, out, err)
 		}
 		if len(f.marks) != 0 || len(f.synced) != 0 || len(f.published) != 0 {
@@ -341,5 +341,24 @@ func TestCertsDaysLeft(t *testing.T) {
 		if got := certs.DaysLeft(tc.notAfter, now); got != tc.want {
 			t.Errorf("DaysLeft(%v) = %d, want %d", tc.notAfter.Sub(now), got, tc.want)
 		}
+	}
+}
+
+// The handler's answer is the Lambda's JSON: each typed status marshals as
+// the string it always was.
+func TestStatusJSON(t *testing.T) {
+	for _, tc := range []struct {
+		status Status
+		want   string
+	}{
+		{StatusDone, "done"}, {StatusDuplicate, "duplicate"}, {StatusIgnored, "ignored"},
+		{StatusBusy, "busy"}, {StatusRejected, "rejected"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			b, err := json.Marshal(Outcome{Status: tc.status})
+			if err != nil || string(b) != `{"status":"`+tc.want+`"}` {
+				t.Errorf("marshal %q: %s, %v", tc.status, b, err)
+			}
+		})
 	}
 }

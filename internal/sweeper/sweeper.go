@@ -174,32 +174,50 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 		d := certs.DaysLeft(info.NotAfter, now)
 		nr.DaysToExpiry = &d
 	}
-	nr.Risks = append(nr.Risks, Risks(info, now, s.cfg)...)
+	// The renewal risks come first in the report; whether ACM's
+	// INELIGIBLE is one depends on what reconciling found of certferry's
+	// export of the current serial.
+	ex, err := s.reconcile(ctx, c, info, now, &nr)
+	nr.Risks = append(Risks(info, ex, now, s.cfg), nr.Risks...)
+	return nr, err
+}
+
+// reconcile deploys a renewal no event delivered, closes stuck
+// deployments and sends the install again where the plan says so. It
+// returns what it learnt of certferry's export of ACM's current serial.
+func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.Info, now time.Time, nr *NameReport) (Export, error) {
+	ex := Export{Serial: c.Serial, At: c.ExportedAt, Deploying: claimFor(c.Claim, info.Serial, now)}
 
 	// A renewal whose events were lost.
 	if info.Serial != "" && info.Serial != c.Serial {
 		res, err := s.deploy.Sync(ctx, c.Name, inventory.TriggerSweep)
 		switch {
 		case err == nil:
+			// This sweep just started the deployment of ACM's serial (or
+			// found one committed a moment ago).
 			nr.Redeployed, nr.Serial = !res.Unchanged, res.Serial
+			ex.Deploying = true
 			slog.InfoContext(ctx, "sweep deployed a renewal no event delivered", "name", c.Name, "serial", res.Serial)
-			return nr, nil // the new deployment targets every node
+			return ex, nil // the new deployment targets every node
 		case errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
 			nr.Risks = append(nr.Risks, notify.RiskUndeployable(info.Serial, err))
 		case errors.Is(err, pipeline.ErrBusy):
-			return nr, nil // an event is deploying it right now
+			ex.Deploying = true
+			return ex, nil // an event is deploying it right now
 		default:
-			return nr, err
+			return ex, err
 		}
 	}
 
 	d, err := s.inv.Describe(ctx, c.Name)
 	if err != nil {
-		return nr, err
+		return ex, err
 	}
 	if d.Cert == nil {
-		return nr, nil
+		return ex, nil
 	}
+	ex.Serial, ex.At = d.Cert.Serial, exportTime(d.Cert, d.Deployments)
+	ex.Deploying = ex.Deploying || claimFor(d.Cert.Claim, info.Serial, now)
 	deps := map[string]*inventory.Deployment{}
 	live := false
 	for i := range d.Deployments {
@@ -213,19 +231,19 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 			continue
 		}
 		if err := s.closeStuck(ctx, c.Name, dep, d.Nodes); err != nil {
-			return nr, err
+			return ex, err
 		}
 		nr.Stuck = append(nr.Stuck, dep.ID)
 	}
 	if len(nr.Stuck) > 0 { // node states changed: read them again
 		if d, err = s.inv.Describe(ctx, c.Name); err != nil {
-			return nr, err
+			return ex, err
 		}
 	}
 
 	current, err := s.nodes.Resolve(ctx, c.Targets)
 	if err != nil {
-		return nr, err
+		return ex, err
 	}
 	byID := d.NodesByID()
 	send, exhausted, failures := s.plan(d.Cert.Serial, byID, deps, current, now)
@@ -236,7 +254,7 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 		// only as they report, so "new" nodes may be on their way. The next
 		// sweep looks again.
 		nr.Deferred = true
-		return nr, nil
+		return ex, nil
 	}
 	for chunk := range slices.Chunk(send, 50) {
 		res, err := s.deploy.Resend(ctx, c.Name, chunk, failures, inventory.TriggerSweep)
@@ -245,12 +263,12 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 			break
 		}
 		if err != nil {
-			return nr, err
+			return ex, err
 		}
 		nr.Resent = append(nr.Resent, chunk...)
 		slog.InfoContext(ctx, "sweep sent the install again", "name", c.Name, "nodes", len(chunk), "commandId", res.CommandID)
 	}
-	return nr, nil
+	return ex, nil
 }
 
 // plan picks the current target nodes that need the install: new ones,
@@ -364,9 +382,71 @@ func DueWindow(lifetime time.Duration, cfg Config) time.Duration {
 	return days
 }
 
+// Export is what certferry knows of its own export of a name's
+// certificate, the fact ACM's renewal eligibility turns on.
+type Export struct {
+	Serial    string    // the serial certferry exported and stored last (META)
+	At        time.Time // when certferry exported it; zero when unknown
+	Deploying bool      // a deployment of ACM's current serial is under way (a run holds the name for it, or this sweep just started one)
+}
+
+// IneligibleGrace is how long after certferry's export of the current
+// serial ACM may still report INELIGIBLE before the sweep calls it a risk:
+// ACM counts the export, but not necessarily at once.
+const IneligibleGrace = 24 * time.Hour
+
+// IneligibleRisk tells whether ACM's INELIGIBLE for a certificate is a risk
+// worth an alert. ACM User Guide, "Managed certificate renewal in AWS
+// Certificate Manager" (docs.aws.amazon.com/acm/latest/userguide/acm-renewal.html):
+// a certificate is "ELIGIBLE if exported since being issued or last
+// renewed" (or associated with another AWS service), "NOT ELIGIBLE if
+// imported" and "NOT ELIGIBLE if already expired". So:
+//   - imported or expired: always a risk (ACM never renews it);
+//   - a serial certferry exported less than IneligibleGrace ago: normal,
+//     ACM has not counted the export yet;
+//   - a serial certferry exported IneligibleGrace or more ago (or at a time
+//     it does not know): a risk, ACM will not renew it on its own;
+//   - a serial certferry has not exported yet: normal while a deployment of
+//     it is under way (that deployment exports it), else a risk (certferry
+//     failed to export a renewal, which stops the next one).
+func IneligibleRisk(info certs.Info, ex Export, now time.Time) bool {
+	switch {
+	case info.RenewalEligibility != "INELIGIBLE":
+		return false
+	case info.Type == "IMPORTED", !info.NotAfter.IsZero() && !now.Before(info.NotAfter):
+		return true
+	case info.Serial != "" && info.Serial == ex.Serial:
+		return ex.At.IsZero() || now.Sub(ex.At) >= IneligibleGrace
+	default:
+		return !ex.Deploying
+	}
+}
+
+// claimFor tells whether claim is a live claim of a run deploying serial.
+func claimFor(claim *inventory.Claim, serial string, now time.Time) bool {
+	return claim != nil && serial != "" && claim.Serial == serial && claim.Until > now.Unix()
+}
+
+// exportTime is when certferry exported c's serial: the time META
+// recorded, else (an item written before it was recorded) the creation of
+// the first deployment of that serial, which follows its export within the
+// same run; zero when neither is known.
+func exportTime(c *inventory.Cert, deps []inventory.Deployment) time.Time {
+	if !c.ExportedAt.IsZero() {
+		return c.ExportedAt
+	}
+	var first time.Time
+	for _, d := range deps {
+		if d.Serial == c.Serial && !d.CreatedAt.IsZero() && (first.IsZero() || d.CreatedAt.Before(first)) {
+			first = d.CreatedAt
+		}
+	}
+	return first
+}
+
 // Risks lists what may stop a certificate from renewing or reaching its
-// nodes in time.
-func Risks(info certs.Info, now time.Time, cfg Config) []string {
+// nodes in time; ex is certferry's export of it (see IneligibleRisk).
+func Risks(info certs.Info, ex Export, now time.Time, cfg Config) []string {
 	var risks []string
 	if !info.NotAfter.IsZero() {
 		window := DueWindow(info.NotAfter.Sub(info.NotBefore), cfg)
@@ -377,7 +457,7 @@ func Risks(info certs.Info, now time.Time, cfg Config) []string {
 	if slices.Contains(info.ValidationMethods, "EMAIL") {
 		risks = append(risks, notify.RiskEmail)
 	}
-	if info.RenewalEligibility == "INELIGIBLE" {
+	if IneligibleRisk(info, ex, now) {
 		risks = append(risks, notify.RiskIneligible(info, now))
 	}
 	if info.RenewalStatus == "FAILED" || info.RenewalStatus == "PENDING_VALIDATION" {

@@ -55,7 +55,7 @@ func TestExpiryRisk(t *testing.T) {
 	for _, tc := range tests {
 		notAfter := now.Add(time.Duration(tc.left) * day)
 		info := certs.Info{NotBefore: notAfter.Add(-time.Duration(tc.lifetime) * day), NotAfter: notAfter, RenewalEligibility: "ELIGIBLE"}
-		risks := Risks(info, now, Config{})
+		risks := Risks(info, Export{}, now, Config{})
 		if got := len(risks) > 0; got != tc.risk {
 			t.Errorf("%d-day certificate with %d days left: risks %q, want risk %v", tc.lifetime, tc.left, risks, tc.risk)
 		}
@@ -66,11 +66,118 @@ func TestRiskKinds(t *testing.T) {
 	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	info := certs.Info{NotBefore: now.Add(-10 * day), NotAfter: now.Add(190 * day), ValidationMethods: []string{"EMAIL"},
 		RenewalEligibility: "INELIGIBLE", RenewalStatus: "FAILED", RenewalReason: "CAA_ERROR"}
-	got := strings.Join(Risks(info, now, Config{}), " | ")
+	got := strings.Join(Risks(info, Export{}, now, Config{}), " | ")
 	for _, want := range []string{"EMAIL validation", "INELIGIBLE", "renewal FAILED (CAA_ERROR)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("risks %q lack %q", got, want)
 		}
+	}
+}
+
+// When ACM's INELIGIBLE is a risk (ACM User Guide, "Managed certificate
+// renewal in AWS Certificate Manager": ELIGIBLE if exported since being
+// issued or last renewed; NOT ELIGIBLE if imported or already expired).
+func TestIneligibleRisk(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	acm := func(mut func(*certs.Info)) certs.Info {
+		info := certs.Info{Type: "AMAZON_ISSUED", Serial: "0c", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(197 * day),
+			RenewalEligibility: "INELIGIBLE"}
+		if mut != nil {
+			mut(&info)
+		}
+		return info
+	}
+	tests := []struct {
+		name string
+		info certs.Info
+		ex   Export
+		risk bool
+	}{
+		{"ELIGIBLE", acm(func(i *certs.Info) { i.RenewalEligibility = "ELIGIBLE" }), Export{}, false},
+		{"eligibility not reported", acm(func(i *certs.Info) { i.RenewalEligibility = "" }), Export{}, false},
+		// The demo's case: onboarded (exported) moments ago.
+		{"current serial exported a minute ago", acm(nil), Export{Serial: "0c", At: now.Add(-time.Minute)}, false},
+		{"current serial exported 23h59m ago", acm(nil), Export{Serial: "0c", At: now.Add(-day + time.Minute)}, false},
+		// Still INELIGIBLE a day after certferry's export: ACM will not
+		// renew it on its own.
+		{"current serial exported a day ago", acm(nil), Export{Serial: "0c", At: now.Add(-day)}, true},
+		{"current serial exported 30 days ago", acm(nil), Export{Serial: "0c", At: now.Add(-30 * day)}, true},
+		{"current serial exported 30 days ago, a resend under way", acm(nil), Export{Serial: "0c", At: now.Add(-30 * day), Deploying: true}, true},
+		{"current serial exported at an unknown time", acm(nil), Export{Serial: "0c"}, true},
+		// ACM renewed: certferry has not exported the new serial yet.
+		{"new serial, its deployment under way", acm(nil), Export{Serial: "0b", At: now.Add(-60 * day), Deploying: true}, false},
+		{"new serial, no deployment of it", acm(nil), Export{Serial: "0b", At: now.Add(-60 * day)}, true},
+		{"never exported, no deployment", acm(nil), Export{}, true},
+		{"never exported, its deployment under way", acm(nil), Export{Deploying: true}, false},
+		// ACM never renews these, whatever certferry did.
+		{"imported", acm(func(i *certs.Info) { i.Type = "IMPORTED" }), Export{Serial: "0c", At: now.Add(-time.Minute)}, true},
+		{"imported, deployment under way", acm(func(i *certs.Info) { i.Type = "IMPORTED" }), Export{Deploying: true}, true},
+		{"expired", acm(func(i *certs.Info) { i.NotAfter = now.Add(-time.Hour) }), Export{Serial: "0c", At: now.Add(-time.Minute)}, true},
+		{"expires this instant", acm(func(i *certs.Info) { i.NotAfter = now }), Export{Serial: "0c", At: now.Add(-time.Minute)}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IneligibleRisk(tc.info, tc.ex, now); got != tc.risk {
+				t.Errorf("IneligibleRisk = %v, want %v", got, tc.risk)
+			}
+			risks := strings.Join(Risks(tc.info, tc.ex, now, Config{}), " | ")
+			if got := strings.Contains(risks, "INELIGIBLE"); got != tc.risk {
+				t.Errorf("risks %q: INELIGIBLE reported %v, want %v", risks, got, tc.risk)
+			}
+		})
+	}
+}
+
+// When certferry exported the current serial: META's exportedAt, else (an
+// item written before it was recorded) the first deployment of that serial.
+func TestExportTime(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	deps := []inventory.Deployment{
+		{Serial: "0b", CreatedAt: t0.Add(-60 * day)},
+		{Serial: "0c", CreatedAt: t0.Add(2 * time.Hour)}, // a later resend of 0c
+		{Serial: "0c", CreatedAt: t0},
+	}
+	tests := []struct {
+		name string
+		cert inventory.Cert
+		deps []inventory.Deployment
+		want time.Time
+	}{
+		{"recorded", inventory.Cert{Serial: "0c", ExportedAt: t0.Add(-time.Minute)}, deps, t0.Add(-time.Minute)},
+		{"not recorded: first deployment of the serial", inventory.Cert{Serial: "0c"}, deps, t0},
+		{"not recorded, no deployment of the serial left", inventory.Cert{Serial: "0d"}, deps, time.Time{}},
+		{"not recorded, no deployments", inventory.Cert{Serial: "0c"}, nil, time.Time{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := exportTime(&tc.cert, tc.deps); !got.Equal(tc.want) {
+				t.Errorf("exportTime = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestClaimFor(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	live := now.Add(time.Minute).Unix()
+	tests := []struct {
+		name   string
+		claim  *inventory.Claim
+		serial string
+		want   bool
+	}{
+		{"no claim", nil, "0c", false},
+		{"live claim for the serial", &inventory.Claim{Serial: "0c", Until: live}, "0c", true},
+		{"live claim for another serial", &inventory.Claim{Serial: "0b", Until: live}, "0c", false},
+		{"expired claim for the serial", &inventory.Claim{Serial: "0c", Until: now.Unix()}, "0c", false},
+		{"ACM's serial unknown", &inventory.Claim{Until: live}, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := claimFor(tc.claim, tc.serial, now); got != tc.want {
+				t.Errorf("claimFor = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 
