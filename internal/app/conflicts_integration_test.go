@@ -143,7 +143,7 @@ func TestTrackerWaveWithConflicts(t *testing.T) {
 	}
 	finished := 0
 	for _, o := range outs {
-		if o.Status == "finished" {
+		if o.Status == tracker.StatusFinished {
 			finished++
 			if o.Deployment != inventory.OutcomePartial || o.AlertID == "" {
 				t.Errorf("finishing outcome %+v", o)
