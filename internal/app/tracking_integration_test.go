@@ -78,7 +78,7 @@ func (r *trackRig) settle(command string) {
 			r.nodes.Register(testkit.SSMNode{InstanceID: id, Platform: "Linux"})
 		}
 		res := testkit.NodeResult{Status: "Failed", ResponseCode: 1, Stdout: out}
-		if p, err := document.ParseResult(out); err == nil && (p.Status == "installed" || p.Status == "unchanged") {
+		if p, err := document.ParseResult(out); err == nil && (p.Status == document.StatusInstalled || p.Status == document.StatusUnchanged) {
 			res.Status, res.ResponseCode = "Success", 0
 		}
 		r.postResult(command, id, res)
@@ -139,14 +139,14 @@ func TestTrackerAndSweep(t *testing.T) {
 
 	// Out of order: the command's status first, an in-progress note, then
 	// the invocations, one of them twice.
-	if o := r.track("tracker-command-failed.json", cmd1, nodes[0]); o.Status != "recorded" {
+	if o := r.track("tracker-command-failed.json", cmd1, nodes[0]); o.Status != tracker.StatusRecorded {
 		t.Fatalf("command status: %+v", o)
 	}
-	if o := r.track("tracker-invocation-in-progress.json", cmd1, nodes[0]); o.Status != "ignored" {
+	if o := r.track("tracker-invocation-in-progress.json", cmd1, nodes[0]); o.Status != tracker.StatusIgnored {
 		t.Fatalf("in progress: %+v", o)
 	}
 	r.track("tracker-invocation-success.json", cmd1, nodes[0])
-	if o := r.track("tracker-invocation-success.json", cmd1, nodes[0]); o.Status != "stale" {
+	if o := r.track("tracker-invocation-success.json", cmd1, nodes[0]); o.Status != tracker.StatusStale {
 		t.Fatalf("duplicate: %+v", o)
 	}
 	r.track("tracker-invocation-success.json", cmd1, nodes[1])
@@ -157,7 +157,7 @@ func TestTrackerAndSweep(t *testing.T) {
 	if o := r.track("tracker-command-failed.json", cmd1, nodes[0]); o.Deployment != "" {
 		t.Fatalf("a second command event finished the deployment again: %+v", o)
 	}
-	if o := r.track("tracker-invocation-in-progress.json", cmd1, nodes[1]); o.Status != "ignored" {
+	if o := r.track("tracker-invocation-in-progress.json", cmd1, nodes[1]); o.Status != tracker.StatusIgnored {
 		t.Fatalf("late in-progress: %+v", o)
 	}
 	for i, want := range []inventory.NodeState{inventory.NodeInstalled, inventory.NodeInstalled, inventory.NodeRolledBack} {
@@ -199,14 +199,14 @@ func TestTrackerAndSweep(t *testing.T) {
 	// A late duplicate of the first deployment's failure does not move the
 	// node back; the resend's success installs it; a late success of the old
 	// command changes nothing either.
-	if o := r.track("tracker-invocation-failed.json", cmd1, nodes[2]); o.Status != "stale" {
+	if o := r.track("tracker-invocation-failed.json", cmd1, nodes[2]); o.Status != tracker.StatusStale {
 		t.Fatalf("late failure of the old command: %+v", o)
 	}
 	r.out.Out[nodes[2]] = good
 	if o := r.track("tracker-invocation-success.json", cmd2, nodes[2]); o.Deployment != inventory.OutcomeSucceeded || o.AlertID != "" {
 		t.Fatalf("resend: %+v, want succeeded without an alert", o)
 	}
-	if o := r.track("tracker-invocation-success.json", cmd1, nodes[2]); o.Status != "stale" {
+	if o := r.track("tracker-invocation-success.json", cmd1, nodes[2]); o.Status != tracker.StatusStale {
 		t.Fatalf("late success of the old command: %+v", o)
 	}
 	if n := r.node("shop-web", nodes[2]); n.State != inventory.NodeInstalled || n.LastCommandID != cmd2 || n.Failures != 0 {

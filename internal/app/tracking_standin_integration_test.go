@@ -140,7 +140,7 @@ func TestTrackerReadsEachPlatformsStep(t *testing.T) {
 		if id == hybrid {
 			file = "tracker-invocation-failed.json"
 		}
-		if o := r.mustTrack(file, c.LastCommandID, id); o.Status != "recorded" {
+		if o := r.mustTrack(file, c.LastCommandID, id); o.Status != tracker.StatusRecorded {
 			t.Fatalf("%s: %+v", id, o)
 		}
 	}
@@ -181,7 +181,7 @@ func TestTrackerWaitsForInvocation(t *testing.T) {
 	if n := r.nodeRecord("shop-web", ids[0]); n != nil && n.State != inventory.NodePending {
 		t.Fatalf("node after an unreadable invocation: %+v, want nothing written", n)
 	}
-	if o := r.mustTrack("tracker-invocation-success.json", c.LastCommandID, ids[0]); o.Status != "recorded" {
+	if o := r.mustTrack("tracker-invocation-success.json", c.LastCommandID, ids[0]); o.Status != tracker.StatusRecorded {
 		t.Fatalf("retry: %+v", o)
 	}
 	if n := r.nodeRecord("shop-web", ids[0]); n == nil || n.State != inventory.NodeInstalled || n.Unverified {
@@ -205,7 +205,7 @@ func TestTrackerIgnoresInstanceNotInCommand(t *testing.T) {
 	if got, _ := r.nodes.Targets(c.LastCommandID); !slices.Equal(got, ids[:1]) {
 		t.Fatalf("command targets %v, want %v", got, ids[:1])
 	}
-	if o := r.mustTrack("tracker-invocation-success.json", c.LastCommandID, ids[1]); o.Status != "ignored" {
+	if o := r.mustTrack("tracker-invocation-success.json", c.LastCommandID, ids[1]); o.Status != tracker.StatusIgnored {
 		t.Fatalf("status of an instance not in the command: %+v", o)
 	}
 	if n := r.nodeRecord("shop-web", ids[1]); n != nil {
@@ -239,7 +239,7 @@ func TestTrackerTrustsTheInstallStepOverAFailedDownload(t *testing.T) {
 		"downloadLinuxArm64": {Status: "Failed", ResponseCode: 1, Stderr: "failed to download file reliably\n"},
 		"installLinux":       {Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "installed shop-web")},
 	}})
-	if o := r.mustTrack("tracker-invocation-failed.json", c.LastCommandID, ids[0]); o.Status != "recorded" || o.NodeState != inventory.NodeInstalled {
+	if o := r.mustTrack("tracker-invocation-failed.json", c.LastCommandID, ids[0]); o.Status != tracker.StatusRecorded || o.NodeState != inventory.NodeInstalled {
 		t.Fatalf("invocation: %+v, want installed recorded", o)
 	}
 	if n := r.nodeRecord("shop-web", ids[0]); n == nil || n.State != inventory.NodeInstalled || n.Unverified || n.Serial != c.Serial {
