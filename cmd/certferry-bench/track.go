@@ -174,7 +174,7 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		group := fmt.Sprintf("g%d", i)
 		sp := spec.Spec{Name: name, CertificateARN: arn, Targets: []spec.Target{{Key: "tag:group", Values: []string{group}}}}
 		sp.ApplyDefaults()
-		if err := put(inventory.Cert{PK: inventory.CertKey(name), SK: "META", Spec: sp, Serial: info.Serial, NotAfter: info.NotAfter.Format(time.RFC3339),
+		if err := put(inventory.Cert{PK: inventory.CertKey(name), SK: "META", Spec: sp, Serial: info.Serial, NotAfter: info.NotAfter.UTC(),
 			Status: inventory.StatusActive, Version: 2, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}

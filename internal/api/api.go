@@ -186,7 +186,7 @@ type CertView struct {
 	CertificateARN   string               `json:"certificateArn"`
 	Status           inventory.CertStatus `json:"status"`
 	Serial           string               `json:"serial,omitempty"`
-	NotAfter         string               `json:"notAfter,omitempty"`
+	NotAfter         time.Time            `json:"notAfter,omitzero"`
 	Fingerprint      string               `json:"fingerprintSha256,omitempty"`
 	DomainName       string               `json:"domainName,omitempty"`
 	Targets          []spec.Target        `json:"targets"`

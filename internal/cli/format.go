@@ -11,6 +11,7 @@ import (
 
 	"github.com/certferry/certferry/internal/api"
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/spec"
 )
 
@@ -75,12 +76,11 @@ func stamp(t time.Time) string {
 }
 
 // Expires is "2026-12-23 (30d)", or "-".
-func Expires(notAfter string, now time.Time) string {
-	t, err := time.Parse(time.RFC3339, notAfter)
-	if err != nil {
+func Expires(notAfter time.Time, now time.Time) string {
+	if notAfter.IsZero() {
 		return "-"
 	}
-	return fmt.Sprintf("%s (%dd)", t.Format("2006-01-02"), certs.DaysLeft(t, now))
+	return fmt.Sprintf("%s (%dd)", notAfter.Format("2006-01-02"), certs.DaysLeft(notAfter, now))
 }
 
 // NodeCounts sorts a name's nodes: installed at the name's serial;
@@ -89,7 +89,7 @@ func Expires(notAfter string, now time.Time) string {
 func NodeCounts(p api.CertPage) (installed, pending, failed int) {
 	for _, n := range p.Nodes {
 		switch {
-		case n.State == "installed" && n.Serial == p.Serial:
+		case n.State == inventory.NodeInstalled && n.Serial == p.Serial:
 			installed++
 		case n.State == "pending" || n.State == "installed":
 			pending++
@@ -115,7 +115,7 @@ func StatusTable(w io.Writer, pages []api.CertPage, now time.Time) error {
 		in, pend, fail := NodeCounts(p)
 		last := "-"
 		if d := lastDeployment(p); d != nil {
-			last = fmt.Sprintf("%s %s (%s)", d.CreatedAt, d.Outcome, d.Trigger)
+			last = fmt.Sprintf("%s %s (%s)", stamp(d.CreatedAt), d.Outcome, d.Trigger)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", p.Name, dash(p.DomainName), Short(p.Serial), Expires(p.NotAfter, now), in, pend, fail, last)
 	}
@@ -260,7 +260,7 @@ func CertDetail(w io.Writer, p api.CertPage, now time.Time) error {
 	tw = table(w)
 	fmt.Fprintln(tw, "DEPLOYMENT\tTRIGGER\tSERIAL\tCOMMAND\tOUTCOME\tINSTALLED\tPENDING\tFAILED")
 	for _, d := range p.Deployments {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", d.CreatedAt, d.Trigger, Short(d.Serial), d.CommandID, d.Outcome,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", stamp(d.CreatedAt), d.Trigger, Short(d.Serial), d.CommandID, d.Outcome,
 			d.Counts["installed"], d.Counts["pending"], d.Counts["failed"]+d.Counts["rolled_back"])
 	}
 	return tw.Flush()

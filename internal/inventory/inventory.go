@@ -66,7 +66,7 @@ type Cert struct {
 	SecretVersionID  string     `dynamodbav:"secretVersionId,omitempty"`
 	Serial           string     `dynamodbav:"serial,omitempty"`
 	Fingerprint      string     `dynamodbav:"fingerprintSha256,omitempty"`
-	NotAfter         string     `dynamodbav:"notAfter,omitempty"`
+	NotAfter         time.Time  `dynamodbav:"notAfter,omitempty"`
 	DomainName       string     `dynamodbav:"domainName,omitempty"`
 	Status           CertStatus `dynamodbav:"status"`
 	LastDeploymentID string     `dynamodbav:"lastDeploymentId,omitempty"`

@@ -260,8 +260,8 @@ type Deployment struct {
 	TimedOut       bool   // SSM sent no final status in time
 	CertificateARN string // "" when the inventory holds no certificate item
 	Domain         string
-	NotAfter       string
-	Nodes          []Node // the deployment's nodes that did not install
+	NotAfter       time.Time // zero when unknown
+	Nodes          []Node    // the deployment's nodes that did not install
 }
 
 // DeploymentFinished composes the alert for a finished deployment.
@@ -274,8 +274,11 @@ func DeploymentFinished(d Deployment) Alert {
 			"Serial: " + d.Serial,
 			"SSM command: " + d.CommandID + prefixed(" status ", d.CommandStatus),
 		},
-		CertificateARN: d.CertificateARN, Domain: d.Domain, NotAfter: d.NotAfter,
+		CertificateARN: d.CertificateARN, Domain: d.Domain,
 		Names: []Name{{Name: d.Name, Serial: d.Serial, Nodes: d.Nodes, Which: "that did not install"}},
+	}
+	if !d.NotAfter.IsZero() {
+		a.NotAfter = d.NotAfter.UTC().Format(time.RFC3339)
 	}
 	if d.Failed > 0 {
 		a.Advice = []string{

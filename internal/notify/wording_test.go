@@ -79,10 +79,10 @@ func TestAlertGolden(t *testing.T) {
 			[]string{"shop-web: certificate not exportable: " + testARN + " is AMAZON_ISSUED without Options.Export=ENABLED"})},
 		{"deployment-partial", DeploymentFinished(Deployment{Name: "shop-web", DeploymentID: "2026-11-22T06:00:00.000Z#c-1", Trigger: "acm-event",
 			Serial: "0b", CommandID: "c-1", CommandStatus: "Failed", Outcome: "partial", Installed: 1, Failed: 1, TimedOut: true,
-			CertificateARN: testARN, Domain: "shop.example.com", NotAfter: "2027-01-06T06:00:00Z", Nodes: nodes()[1:]})},
+			CertificateARN: testARN, Domain: "shop.example.com", NotAfter: time.Date(2027, 1, 6, 6, 0, 0, 0, time.UTC), Nodes: nodes()[1:]})},
 		{"deployment-succeeded", DeploymentFinished(Deployment{Name: "shop-web", DeploymentID: "2026-11-22T06:00:00.000Z#c-2", Trigger: "api",
 			Serial: "0b", CommandID: "c-2", CommandStatus: "Success", Outcome: "succeeded", Installed: 2,
-			CertificateARN: testARN, Domain: "shop.example.com", NotAfter: "2027-01-06T06:00:00Z"})},
+			CertificateARN: testARN, Domain: "shop.example.com", NotAfter: time.Date(2027, 1, 6, 6, 0, 0, 0, time.UTC)})},
 		{"deployment-no-node", DeploymentFinished(Deployment{Name: "shop-web", DeploymentID: "2026-11-22T06:00:00.000Z#c-3", Trigger: "api",
 			Serial: "0b", CommandID: "c-3", CommandStatus: "Success", Outcome: "failed"})},
 		{"sweep-risks", func() Alert {

@@ -123,16 +123,16 @@ func New(acm acmClient, store bundleStore, inv inventoryStore, f commander, cfg 
 
 // Result is what a deployment produced (or what was already there).
 type Result struct {
-	Name            string   `json:"name"`
-	CertificateARN  string   `json:"certificateArn"`
-	DeploymentID    string   `json:"deploymentId"`
-	CommandID       string   `json:"commandId"`
-	Serial          string   `json:"serial"`
-	NotAfter        string   `json:"notAfter"`
-	Fingerprint     string   `json:"fingerprintSha256"`
-	SecretARN       string   `json:"-"`
-	SecretVersionID string   `json:"-"`
-	InstanceIDs     []string `json:"-"`
+	Name            string    `json:"name"`
+	CertificateARN  string    `json:"certificateArn"`
+	DeploymentID    string    `json:"deploymentId"`
+	CommandID       string    `json:"commandId"`
+	Serial          string    `json:"serial"`
+	NotAfter        time.Time `json:"notAfter"`
+	Fingerprint     string    `json:"fingerprintSha256"`
+	SecretARN       string    `json:"-"`
+	SecretVersionID string    `json:"-"`
+	InstanceIDs     []string  `json:"-"`
 	// Unchanged is true when nothing was written or sent: the inventory
 	// already held this certificate, serial and spec.
 	Unchanged bool `json:"-"`
@@ -435,7 +435,11 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	c.Spec, c.PendingSend = sp, nil // the commit links the command: nothing is pending any more
 	c.SecretARN, c.SecretVersionID = ver.SecretARN, ver.VersionID
 	c.ExportedAt = exportedAt(b, c)
-	c.Serial, c.Fingerprint, c.NotAfter, c.DomainName = b.Serial, b.Fingerprint, b.NotAfter, info.DomainName
+	notAfter, err := time.Parse(time.RFC3339, b.NotAfter)
+	if err != nil {
+		return Result{}, fmt.Errorf("read the notAfter of %s's bundle: %w", sp.Name, err)
+	}
+	c.Serial, c.Fingerprint, c.NotAfter, c.DomainName = b.Serial, b.Fingerprint, notAfter.UTC(), info.DomainName
 	dep := &inventory.Deployment{
 		ID:        p.now().UTC().Format(inventory.DeploymentTimeFormat) + "#" + cmd.ID,
 		CommandID: cmd.ID, Trigger: trigger, Serial: b.Serial, Fingerprint: b.Fingerprint,
