@@ -7,10 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/certferry/certferry/internal/cli"
@@ -19,10 +21,11 @@ import (
 	"github.com/certferry/certferry/internal/testkit"
 )
 
-// The CLI's verbs end to end, as an operator runs them without -api: the
-// API handler in the process against moto (behind the AWS model check),
-// configured from the environment `certferry local up` prints.
-func TestCLIVerbsOnMoto(t *testing.T) {
+// localStack starts a rig (moto behind the AWS model check), runs `local
+// up` on it and sets the environment `local up` prints, as an operator
+// would before using the CLI without -api.
+func localStack(t *testing.T) aws.Config {
+	t.Helper()
 	rig := testkit.StartRigT(t)
 	ctx := context.Background()
 	t.Setenv("AWS_ENDPOINT_URL", rig.URL)
@@ -40,6 +43,15 @@ func TestCLIVerbsOnMoto(t *testing.T) {
 	t.Setenv(config.EnvTable, env.Config.Table)
 	t.Setenv(config.EnvDocument, env.Config.Document)
 	t.Setenv(config.EnvSecretPrefix, env.Config.SecretPrefix)
+	return awsCfg
+}
+
+// The CLI's verbs end to end, as an operator runs them without -api: the
+// API handler in the process against moto (behind the AWS model check),
+// configured from the environment `certferry local up` prints.
+func TestCLIVerbsOnMoto(t *testing.T) {
+	ctx := context.Background()
+	awsCfg := localStack(t)
 	ids, err := localenv.LaunchInstances(ctx, awsCfg, 2, map[string]string{"env": "prod"})
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +129,7 @@ func TestCLIVerbsOnMoto(t *testing.T) {
 	}
 
 	out = must("delete", "shop-web", "--delete-secret")
-	if !strings.Contains(out, `"recoveryWindowDays": 30`) || !strings.Contains(out, env.Config.SecretPrefix+"shop-web") {
+	if !strings.Contains(out, `"recoveryWindowDays": 30`) || !strings.Contains(out, os.Getenv(config.EnvSecretPrefix)+"shop-web") {
 		t.Fatalf("delete printed %q", out)
 	}
 	if out = must("status"); !strings.Contains(out, "no certificate onboarded yet") {
