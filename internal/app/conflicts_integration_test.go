@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // DynamoDB transaction conflicts. moto (serialised) runs one request at a

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // The API answers within API Gateway's 29 s whatever AWS does: one deadline

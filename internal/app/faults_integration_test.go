@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // Faults: the pipeline's AWS calls go through testkit.FaultProxy, which

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // Integration tests: the real onboard handler and SDK clients against

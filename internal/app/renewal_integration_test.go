@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // Renewal on moto. moto cannot renew a certificate under the same ARN, so a

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // Deployment tracking and the sweep on moto, the tracker driven by the

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // The tracker on moto with the SSM stand-in (testkit.SSMStandIn) between
