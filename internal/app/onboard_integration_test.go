@@ -15,7 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,6 +80,13 @@ func remember(b bundle.Bundle) {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// The parallel tests (TestAPIAnswersWithinItsDeadline's cases) wait for
+	// deadlines, not for the CPU: run them all at once unless -parallel
+	// says otherwise.
+	if !flagSet("test.parallel") {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), 12)))
+	}
 	logs = testkit.CaptureLogs()
 	// moto behind the AWS model check: every request of the suite is
 	// checked against AWS's API models, and one AWS would refuse fails the
@@ -93,6 +102,11 @@ func TestMain(m *testing.M) {
 		code = checkLogs()
 	}
 	os.Exit(code)
+}
+
+func flagSet(name string) (set bool) {
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // checkLogs asserts that no log line of the whole suite, and no API answer,
@@ -624,6 +638,7 @@ func TestOnboardRefusalsWriteNothing(t *testing.T) {
 // A certificate still PENDING_VALIDATION needs a moto that does not issue
 // at once, so this test runs its own.
 func TestOnboardPendingValidation(t *testing.T) {
+	t.Parallel() // its moto starts while TestAPIAnswersWithinItsDeadline waits
 	// Stopped, and its model violations reported, after the rig's own
 	// cleanup (cleanups run last-in, first-out).
 	slow := testkit.StartRigT(t, "MOTO_ACM_VALIDATION_WAIT=3600")

@@ -266,8 +266,10 @@ func TestSweepClosesStuckDeployments(t *testing.T) {
 	c := r.cert("shop-web")
 	r.out.Out[nodes[0]] = resultLine("installed", c.Fingerprint, c.Serial, "ok")
 	r.track("tracker-invocation-success.json", c.LastCommandID, nodes[0])
-	time.Sleep(1100 * time.Millisecond) // createdAt has second precision
-	rep, sent := r.sweepSent(sweeper.Config{DeploymentTimeout: time.Millisecond, RetryBackoff: time.Nanosecond})
+	// The sweep runs a second later on its clock: createdAt has second
+	// precision, so the deployment is then past its 1 ms timeout.
+	later := func() time.Time { return time.Now().Add(time.Second) }
+	rep, sent := r.sweepSent(sweeper.Config{DeploymentTimeout: time.Millisecond, RetryBackoff: time.Nanosecond, Now: later})
 	if len(rep.Names[0].Stuck) != 1 {
 		t.Fatalf("report %+v", rep.Names[0])
 	}
