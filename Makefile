@@ -51,9 +51,11 @@ installer-binaries: ## build certferry-node for linux/amd64, linux/arm64, window
 # Two tiers (README "Tests"). The unit tier needs only Go and a POSIX shell;
 # the integration tier (files *_integration_test.go, //go:build integration)
 # needs moto_server, botocore, the real servers, root, openssl, python3 and
-# make, and fails (never skips) when one is missing.
+# make, and fails (never skips) when one is missing. -p 4: the integration
+# packages mostly wait (moto serves one request at a time, the real-server
+# tests wait out verification budgets), so four run side by side.
 test: deps ## both tiers: unit tests + integration tests (moto_server, real nginx/Apache/HAProxy/Postfix, root)
-	$(GO) test -count=1 -timeout 30m -tags integration ./...
+	$(GO) test -count=1 -timeout 30m -p 4 -tags integration ./...
 
 test-unit: ## the unit tier only: no moto_server, no servers, no root (go test ./...)
 	$(GO) test -count=1 ./...
