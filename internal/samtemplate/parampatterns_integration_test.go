@@ -114,7 +114,7 @@ func TestTemplatePatternsWithinModel(t *testing.T) {
 			}
 			row, ok := paramRows[name]
 			if !ok {
-				t.Fatalf("parameter %s has an AllowedPattern but no row naming the AWS member it reaches (parampatterns_test.go)", name)
+				t.Fatalf("parameter %s has an AllowedPattern but no row naming the AWS member it reaches (parampatterns_integration_test.go)", name)
 			}
 			m, err := awsmodel.Load(row.service)
 			if err != nil {
