@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/certferry/certferry/internal/agentrun"
+	"github.com/certferry/certferry/internal/api"
 	"github.com/certferry/certferry/internal/bundle"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/fleet"
@@ -247,4 +248,31 @@ func show(v any) string {
 		return fmt.Sprintf("%s… (%d bytes)", b[:120], len(b))
 	}
 	return string(b)
+}
+
+func baseBody() map[string]any {
+	return map[string]any{
+		"certificateArn": testARN,
+		"name":           "shop-web",
+		"targets":        []any{map[string]any{"key": "tag:env", "values": []any{"prod"}}},
+		"linux": map[string]any{"certPath": "/etc/ssl/certs/shop-web.pem", "keyPath": "/etc/ssl/private/shop-web.key",
+			"reloadService": "nginx", "verifyPort": 443, "serverName": "shop.example.com"},
+		"windows": map[string]any{"store": `LocalMachine\My`, "iisSite": "Default Web Site"},
+	}
+}
+
+// accept runs the API's side of onboarding: parse, defaults, validation.
+func accept(body string) (spec.Spec, error) {
+	sp, err := api.ParseOnboard(body, false)
+	if err != nil {
+		return sp, err
+	}
+	sp.ApplyDefaults()
+	err = sp.Validate(func(arn string) error {
+		if !certs.ARNPattern.MatchString(arn) {
+			return fmt.Errorf("not an ACM certificate ARN")
+		}
+		return nil
+	})
+	return sp, err
 }

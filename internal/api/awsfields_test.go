@@ -21,8 +21,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/certferry/certferry/internal/api"
-	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/fleet"
 	"github.com/certferry/certferry/internal/spec"
 )
@@ -217,33 +215,6 @@ func strs(ss []string) []any {
 		out[i] = s
 	}
 	return out
-}
-
-func baseBody() map[string]any {
-	return map[string]any{
-		"certificateArn": testARN,
-		"name":           "shop-web",
-		"targets":        []any{map[string]any{"key": "tag:env", "values": []any{"prod"}}},
-		"linux": map[string]any{"certPath": "/etc/ssl/certs/shop-web.pem", "keyPath": "/etc/ssl/private/shop-web.key",
-			"reloadService": "nginx", "verifyPort": 443, "serverName": "shop.example.com"},
-		"windows": map[string]any{"store": `LocalMachine\My`, "iisSite": "Default Web Site"},
-	}
-}
-
-// accept runs the API's side of onboarding: parse, defaults, validation.
-func accept(body string) (spec.Spec, error) {
-	sp, err := api.ParseOnboard(body, false)
-	if err != nil {
-		return sp, err
-	}
-	sp.ApplyDefaults()
-	err = sp.Validate(func(arn string) error {
-		if !certs.ARNPattern.MatchString(arn) {
-			return fmt.Errorf("not an ACM certificate ARN")
-		}
-		return nil
-	})
-	return sp, err
 }
 
 // TestEveryFieldHasARow fails when spec.Spec grows a field, or SendCommand
