@@ -224,6 +224,7 @@ func (r *rig) commandsOf(name string) []ssmCommand {
 // Throttling and 5xx on each call: the SDK retries with backoff and the
 // onboarding succeeds once, with nothing duplicated.
 func TestFaultsTransient(t *testing.T) {
+	t.Parallel()
 	shared := faultStack(t)
 	names := 1 // pipelineOps'
 	for _, op := range pipelineOps(t, shared) {
@@ -248,6 +249,7 @@ func TestFaultsTransient(t *testing.T) {
 // in the answer), and the retry after the fault ends completes the
 // onboarding with exactly one secret version and one command.
 func TestFaultsPersistentThenRetry(t *testing.T) {
+	t.Parallel()
 	shared := faultStack(t)
 	names := 1 // pipelineOps'
 	for _, op := range pipelineOps(t, shared) {
@@ -286,6 +288,7 @@ func TestFaultsPersistentThenRetry(t *testing.T) {
 
 // The emulator unreachable: a clear error, nothing written.
 func TestFaultsUnreachable(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, moto)
 	r.launch(2, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")
