@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what certferry's tests and demo need, when it is missing:
-# openssl, jq, and the real servers the node installer's tests drive (nginx,
+# openssl, jq, make, and the real servers the node installer's tests drive (nginx,
 # Apache httpd, HAProxy, Postfix) from Debian, moto_server (with its server
 # extras) from PyPI. Idempotent: installs only what is missing. Prints what
 # it did; fails loudly when it cannot install.
@@ -9,6 +9,8 @@ set -euo pipefail
 need_apt=()
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v jq >/dev/null 2>&1 || need_apt+=(jq)
+# make: .ci/run and the integration tier's release-build test run it.
+command -v make >/dev/null 2>&1 || need_apt+=(make)
 have_sbin() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 have_sbin nginx || need_apt+=(nginx-light)
 have_sbin apache2 || need_apt+=(apache2)

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // DynamoDB transaction conflicts. moto (serialised) runs one request at a
@@ -55,12 +57,12 @@ func withConflicts(t *testing.T, r *rig) (aws.Config, *testkit.DDBConflicts) {
 
 func withConflictOptions(t *testing.T, r *rig, opts testkit.DDBConflictOptions) (aws.Config, *testkit.DDBConflicts) {
 	t.Helper()
-	proxy, err := testkit.NewFaultProxy(moto.URL)
+	proxy, err := testkit.NewFaultProxy(r.server.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.Close)
-	opts.Endpoint = moto.URL
+	opts.Endpoint = r.server.URL
 	c := testkit.NewDDBConflicts(opts)
 	proxy.Use(c.Layer)
 	return aimedAt(r, proxy.URL), c
@@ -70,7 +72,11 @@ func withConflictOptions(t *testing.T, r *rig, opts testkit.DDBConflictOptions) 
 // command's own status among them. Every node is recorded, the counts are
 // exact, the deployment finishes exactly once and alerts once.
 func TestTrackerWaveWithConflicts(t *testing.T) {
-	r := newTrackRig(t)
+	// The longest test: on a moto of its own it runs beside the others
+	// (stopped, and its model violations reported, after the rig's cleanup).
+	t.Parallel()
+	own := testkit.StartRigT(t)
+	r := newTrackRigOn(t, own.Moto)
 	const n = 200
 	nodes := r.launch(n, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")
@@ -197,6 +203,7 @@ func handleAll(ctx context.Context, h *tracker.Tracker, evs []json.RawMessage) (
 // requests and deliveries race for the claim and the commit, the losers
 // of a conflict retry and then meet the winner's version.
 func TestExactlyOnceWithConflicts(t *testing.T) {
+	t.Parallel()
 	t.Run("8 concurrent onboardings", func(t *testing.T) {
 		r := newRig(t, moto)
 		r.launch(2, map[string]string{"env": "prod"})
@@ -320,6 +327,7 @@ func TestExactlyOnceWithConflicts(t *testing.T) {
 // A finished deployment expires (DynamoDB TTL on expiresAt) the configured
 // retention after it finished; one in progress never does.
 func TestFinishedDeploymentsExpire(t *testing.T) {
+	t.Parallel()
 	r := newTrackRig(t)
 	nodes := r.launch(1, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 import (
@@ -29,6 +31,7 @@ func (e *exportHook) Export(ctx context.Context, arn string, pass []byte) (certs
 // DELETE wins and the onboarding, which no longer holds the name, writes no
 // secret version and sends no command.
 func TestDeleteDuringOnboarding(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		lease      time.Duration

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 import (
@@ -40,6 +42,7 @@ func (d *deleteBeforeRecord) RecordReport(ctx context.Context, ref inventory.Com
 // NODE or COUNT item of the deleted name (which would otherwise stay for
 // ever, and show up under the name when it is bound again).
 func TestReportRacingDeleteLeavesNothing(t *testing.T) {
+	t.Parallel()
 	r := newSSMRig(t)
 	tags := map[string]string{"env": "prod"}
 	ids := r.launch(1, tags)

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 import (
@@ -18,6 +20,7 @@ import (
 // installer options and the allowed prefixes, a redeploy creates nothing
 // new, and the password joins the suite's leak check.
 func TestOnboardKeystoreFormat(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, moto)
 	r.launch(1, map[string]string{"env": "prod"})
 	arn := r.exportable("app.example.com")

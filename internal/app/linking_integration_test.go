@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 import (
@@ -15,6 +17,7 @@ import (
 // adopts the command that very run sent, not an older one with the same
 // parameters.
 func TestDeploymentLinkedToItsOwnCommand(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, moto)
 	r.launch(2, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")

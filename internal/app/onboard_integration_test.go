@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // Integration tests: the real onboard handler and SDK clients against
@@ -13,7 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +80,15 @@ func remember(b bundle.Bundle) {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// Every test is parallel, but all except those on a moto of their own
+	// wait in newRig for the shared moto (sharedMoto), and
+	// TestAPIAnswersWithinItsDeadline's cases wait for deadlines: none of
+	// that is CPU, so let them all start (a waiting test must not keep a
+	// case from its slot) unless -parallel says otherwise.
+	if !flagSet("test.parallel") {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), 64)))
+	}
 	logs = testkit.CaptureLogs()
 	// moto behind the AWS model check: every request of the suite is
 	// checked against AWS's API models, and one AWS would refuse fails the
@@ -91,6 +104,11 @@ func TestMain(m *testing.M) {
 		code = checkLogs()
 	}
 	os.Exit(code)
+}
+
+func flagSet(name string) (set bool) {
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // checkLogs asserts that no log line of the whole suite, and no API answer,
@@ -203,6 +221,7 @@ type apiHandler interface {
 
 type rig struct {
 	t       testing.TB
+	server  *motoserver.Server
 	ctx     context.Context
 	aws     aws.Config
 	cfg     config.Config
@@ -212,10 +231,20 @@ type rig struct {
 	ssm     *ssm.Client
 }
 
-// newRig resets moto and creates the stack's resources in it.
+// sharedMoto is held by the test using the package's moto, from newRig
+// until the test's cleanup: the tests run in parallel (so that one on a
+// moto of its own runs beside the rest), one at a time on the shared moto.
+var sharedMoto sync.Mutex
+
+// newRig resets moto and creates the stack's resources in it. On the
+// package's moto it first waits for the test before it to finish.
 func newRig(t testing.TB, server *motoserver.Server) *rig {
 	t.Helper()
 	ctx := context.Background()
+	if server == moto {
+		sharedMoto.Lock()
+		t.Cleanup(sharedMoto.Unlock) // last: after the rig's own cleanups
+	}
 	if err := server.Reset(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +263,7 @@ func newRig(t testing.TB, server *motoserver.Server) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{
-		t: t, ctx: ctx, aws: awsCfg, cfg: env.Config, handler: Onboard(awsCfg, env.Config, Options{}),
+		t: t, server: server, ctx: ctx, aws: awsCfg, cfg: env.Config, handler: Onboard(awsCfg, env.Config, Options{}),
 		sm: secretsmanager.NewFromConfig(awsCfg), ddb: dynamodb.NewFromConfig(awsCfg), ssm: ssm.NewFromConfig(awsCfg),
 	}
 	t.Cleanup(r.collect)
@@ -371,6 +400,7 @@ func onboardBody(arn, name string) string {
 }
 
 func TestOnboardExportableCertificates(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, moto)
 	tagged := r.launch(2, map[string]string{"env": "prod"})
 	r.launch(1, map[string]string{"env": "dev"})
@@ -487,6 +517,7 @@ func opensslMatches(t *testing.T, b bundle.Bundle) {
 }
 
 func TestOnboardIsIdempotent(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, moto)
 	r.launch(1, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")
@@ -547,6 +578,7 @@ func TestOnboardIsIdempotent(t *testing.T) {
 }
 
 func TestOnboardRefusalsWriteNothing(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, moto)
 	r.launch(1, map[string]string{"env": "prod"})
 	good := r.exportable("shop.example.com")
@@ -622,6 +654,7 @@ func TestOnboardRefusalsWriteNothing(t *testing.T) {
 // A certificate still PENDING_VALIDATION needs a moto that does not issue
 // at once, so this test runs its own.
 func TestOnboardPendingValidation(t *testing.T) {
+	t.Parallel() // its moto starts while TestAPIAnswersWithinItsDeadline waits
 	// Stopped, and its model violations reported, after the rig's own
 	// cleanup (cleanups run last-in, first-out).
 	slow := testkit.StartRigT(t, "MOTO_ACM_VALIDATION_WAIT=3600")
@@ -644,6 +677,7 @@ func TestOnboardPendingValidation(t *testing.T) {
 // A run that dies after SendCommand (here: the inventory commit fails) is
 // completed by the retry with no second secret version and no second command.
 func TestOnboardResumesWithoutDuplicates(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, moto)
 	r.launch(2, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")
@@ -709,6 +743,7 @@ func specOf(t *testing.T, body string) spec.Spec {
 // version, one command; every other request is told to retry (409) or gets
 // the same deployment.
 func TestOnboardConcurrentRequests(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, moto)
 	r.launch(2, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 import (
@@ -18,6 +20,7 @@ import (
 // exactly once across the pages, an opaque next token, a default page far
 // below Lambda's 6 MB answer, and a 400 for a token not issued for the name.
 func TestGetPagesNodesAndDeployments(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, moto)
 	r.launch(1, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // Renewal on moto. moto cannot renew a certificate under the same ARN, so a
@@ -23,6 +25,7 @@ import (
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/motoserver"
 	"github.com/certferry/certferry/internal/pipeline"
 	"github.com/certferry/certferry/internal/renewal"
 	"github.com/certferry/certferry/internal/testkit"
@@ -37,8 +40,11 @@ type renewalRig struct {
 	queue   string
 }
 
-func newRenewalRig(t *testing.T) *renewalRig {
-	r := newRig(t, moto)
+func newRenewalRig(t *testing.T) *renewalRig { return newRenewalRigOn(t, moto) }
+
+// newRenewalRigOn is newRenewalRig on server.
+func newRenewalRigOn(t *testing.T, server *motoserver.Server) *renewalRig {
+	r := newRig(t, server)
 	queue, err := localenv.SubscribeQueue(r.ctx, r.aws, r.cfg.TopicARN, "alerts-reader", false)
 	if err != nil {
 		t.Fatal(err)
@@ -180,6 +186,7 @@ func (r *renewalRig) cert(name string) *inventory.Cert {
 }
 
 func TestRenewalEventDeploysOnce(t *testing.T) {
+	t.Parallel()
 	r := newRenewalRig(t)
 	arn, tagged, acmSerial, old := r.onboardedBeforeRenewal("shop-web")
 	before := r.counts()
@@ -234,6 +241,7 @@ func TestRenewalEventDeploysOnce(t *testing.T) {
 // 10 copies of one event, then 5 ACM + 5 Health events for one renewal, all
 // delivered at once: one new secret version and one command each time.
 func TestRenewalConcurrentDeliveries(t *testing.T) {
+	t.Parallel()
 	for _, round := range []struct {
 		name string
 		acm  int
@@ -303,6 +311,7 @@ func repeat(ev json.RawMessage, n int) []json.RawMessage {
 }
 
 func TestHealthEvents(t *testing.T) {
+	t.Parallel()
 	r := newRenewalRig(t)
 	arn, _, acmSerial, _ := r.onboardedBeforeRenewal("internal-api")
 
@@ -341,6 +350,7 @@ func TestHealthEvents(t *testing.T) {
 // days to expiry, every bound name and the nodes; a redelivery publishes
 // nothing.
 func TestAlertKinds(t *testing.T) {
+	t.Parallel()
 	tr := newTrackRig(t)
 	r := tr.renewalRig
 	arn, tagged := r.onboarded("shop-web")
@@ -392,6 +402,7 @@ func TestAlertKinds(t *testing.T) {
 // Events for certificates certferry does not manage, unknown kinds and
 // malformed events.
 func TestRenewalIgnoresAndRejects(t *testing.T) {
+	t.Parallel()
 	r := newRenewalRig(t)
 	r.onboarded("shop-web")
 	stranger := r.exportable("other.example.com")

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // Deployment tracking and the sweep on moto, the tracker driven by the
@@ -31,6 +33,7 @@ import (
 	"github.com/certferry/certferry/internal/document"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/motoserver"
 	"github.com/certferry/certferry/internal/sweeper"
 	"github.com/certferry/certferry/internal/testkit"
 	"github.com/certferry/certferry/internal/tracker"
@@ -45,8 +48,11 @@ type trackRig struct {
 	posted map[string]bool // command/instance results given to the stand-in
 }
 
-func newTrackRig(t *testing.T) *trackRig {
-	r := newSSMRig(t)
+func newTrackRig(t *testing.T) *trackRig { return newTrackRigOn(t, moto) }
+
+// newTrackRigOn is newTrackRig on server.
+func newTrackRigOn(t *testing.T, server *motoserver.Server) *trackRig {
+	r := newSSMRigOn(t, server)
 	return &trackRig{ssmRig: r, out: localenv.NodeOutput{Client: ssm.NewFromConfig(r.direct), Out: map[string]string{}}, posted: map[string]bool{}}
 }
 
@@ -125,6 +131,7 @@ func resultLine(status, fingerprint, serial, detail string) string {
 // tagged later is picked up by the next sweep, and only it; duplicate and
 // out-of-order events leave the right final state.
 func TestTrackerAndSweep(t *testing.T) {
+	t.Parallel()
 	r := newTrackRig(t)
 	nodes := r.launch(3, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")
@@ -231,6 +238,7 @@ func TestTrackerAndSweep(t *testing.T) {
 
 // A renewal no event announced: the sweep deploys it.
 func TestSweepDeploysMissedRenewal(t *testing.T) {
+	t.Parallel()
 	r := newTrackRig(t)
 	arn, tagged, renewed, _ := r.onboardedBeforeRenewal("shop-web")
 	r.manage(tagged, map[string]string{"env": "prod"})
@@ -255,6 +263,7 @@ func TestSweepDeploysMissedRenewal(t *testing.T) {
 // A deployment SSM never finished is closed as failed after its timeout,
 // with one alert, and its nodes are retried.
 func TestSweepClosesStuckDeployments(t *testing.T) {
+	t.Parallel()
 	r := newTrackRig(t)
 	nodes := r.launch(2, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")
@@ -264,8 +273,10 @@ func TestSweepClosesStuckDeployments(t *testing.T) {
 	c := r.cert("shop-web")
 	r.out.Out[nodes[0]] = resultLine("installed", c.Fingerprint, c.Serial, "ok")
 	r.track("tracker-invocation-success.json", c.LastCommandID, nodes[0])
-	time.Sleep(1100 * time.Millisecond) // createdAt has second precision
-	rep, sent := r.sweepSent(sweeper.Config{DeploymentTimeout: time.Millisecond, RetryBackoff: time.Nanosecond})
+	// The sweep runs a second later on its clock: createdAt has second
+	// precision, so the deployment is then past its 1 ms timeout.
+	later := func() time.Time { return time.Now().Add(time.Second) }
+	rep, sent := r.sweepSent(sweeper.Config{DeploymentTimeout: time.Millisecond, RetryBackoff: time.Nanosecond, Now: later})
 	if len(rep.Names[0].Stuck) != 1 {
 		t.Fatalf("report %+v", rep.Names[0])
 	}

@@ -1,3 +1,5 @@
+//go:build integration
+
 package app
 
 // The tracker on moto with the SSM stand-in (testkit.SSMStandIn) between
@@ -26,6 +28,7 @@ import (
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/metrics"
+	"github.com/certferry/certferry/internal/motoserver"
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/testkit"
 	"github.com/certferry/certferry/internal/tracker"
@@ -41,8 +44,11 @@ type ssmRig struct {
 
 // newSSMRig puts the SSM stand-in in front of the emulator for every call
 // the API, the renewal handler and the tracker make.
-func newSSMRig(t *testing.T) *ssmRig {
-	r := newRenewalRig(t)
+func newSSMRig(t *testing.T) *ssmRig { return newSSMRigOn(t, moto) }
+
+// newSSMRigOn is newSSMRig on server.
+func newSSMRigOn(t *testing.T, server *motoserver.Server) *ssmRig {
+	r := newRenewalRigOn(t, server)
 	d, err := agentrun.Load(filepath.Join("..", "..", localenv.DocumentFile))
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +121,7 @@ func (r *ssmRig) nodeRecord(name, id string) *inventory.Node {
 // multi-step document: every success became "installed, unverified" and
 // the rollback lost its reason.
 func TestTrackerReadsEachPlatformsStep(t *testing.T) {
+	t.Parallel()
 	r := newSSMRig(t)
 	tags := map[string]string{"env": "prod"}
 	ec2 := r.launch(2, tags)
@@ -163,6 +170,7 @@ func TestTrackerReadsEachPlatformsStep(t *testing.T) {
 // tracker reads again, then fails the event (Lambda retries it) without
 // writing anything, and the retry records the verified result.
 func TestTrackerWaitsForInvocation(t *testing.T) {
+	t.Parallel()
 	r := newSSMRig(t)
 	tags := map[string]string{"env": "prod"}
 	ids := r.launch(1, tags)
@@ -193,6 +201,7 @@ func TestTrackerWaitsForInvocation(t *testing.T) {
 // for another instance changes nothing (moto lists every instance in such
 // a command; the stand-in does as AWS does).
 func TestTrackerIgnoresInstanceNotInCommand(t *testing.T) {
+	t.Parallel()
 	r := newSSMRig(t)
 	ids := r.launch(2, map[string]string{"env": "prod"})
 	r.nodes.Register(testkit.SSMNode{InstanceID: ids[0]}, testkit.SSMNode{InstanceID: ids[1]})
@@ -227,6 +236,7 @@ func TestTrackerIgnoresInstanceNotInCommand(t *testing.T) {
 // tracker reads installLinux's own status and result line through the
 // real SDK: the node is installed and verified, the deployment succeeds.
 func TestTrackerTrustsTheInstallStepOverAFailedDownload(t *testing.T) {
+	t.Parallel()
 	r := newSSMRig(t)
 	tags := map[string]string{"env": "prod"}
 	ids := r.launch(1, tags)

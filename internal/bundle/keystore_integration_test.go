@@ -1,3 +1,5 @@
+//go:build integration
+
 package bundle
 
 // Integration tests against moto_server (started by TestMain; they fail,

@@ -4,9 +4,6 @@ import (
 	"crypto"
 	"errors"
 	"math/big"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -76,25 +73,6 @@ func TestVerifyBadCertificate(t *testing.T) {
 				t.Fatalf("Verify() error = %v, want ErrBadExport", err)
 			}
 		})
-	}
-}
-
-// The fingerprint must be exactly what openssl prints, since nodes compare
-// the served certificate's openssl fingerprint to it.
-func TestFingerprintMatchesOpenSSL(t *testing.T) {
-	exp := testkit.NewExport(t, testkit.ECP256, "fp.example.com", "pass1234pass1234")
-	f := filepath.Join(t.TempDir(), "c.pem")
-	if err := os.WriteFile(f, []byte(exp.Certificate), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("openssl", "x509", "-in", f, "-noout", "-fingerprint", "-sha256").Output()
-	if err != nil {
-		t.Fatalf("openssl: %v", err)
-	}
-	got := strings.TrimSpace(string(out))
-	want := "sha256 Fingerprint=" + certs.Fingerprint(exp.Leaf.Raw)
-	if !strings.EqualFold(got, want) {
-		t.Fatalf("openssl says %q, Fingerprint says %q", got, want)
 	}
 }
 

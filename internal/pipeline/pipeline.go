@@ -95,6 +95,9 @@ type Config struct {
 	// AllowedPrefixes are the directories target paths must lie under
 	// (default spec.DefaultAllowedPrefixes); nodes get the same list.
 	AllowedPrefixes []string
+	// Now is the pipeline's clock (claims, lookback, timestamps); nil is
+	// time.Now. Integration tests move it on instead of sleeping.
+	Now func() time.Time
 }
 
 // Pipeline runs deployments.
@@ -118,7 +121,11 @@ func New(acm acmClient, store bundleStore, inv inventoryStore, f commander, cfg 
 	if len(cfg.AllowedPrefixes) == 0 {
 		cfg.AllowedPrefixes = spec.DefaultAllowedPrefixes
 	}
-	return &Pipeline{acm: acm, store: store, inv: inv, fleet: f, cfg: cfg, now: time.Now}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Pipeline{acm: acm, store: store, inv: inv, fleet: f, cfg: cfg, now: now}
 }
 
 // Result is what a deployment produced (or what was already there).

@@ -65,6 +65,9 @@ type Config struct {
 	MaxAttempts         int           // consecutive failed installs after which a node is left alone (default 3)
 	RetryBackoff        time.Duration // wait before retrying a failed node, doubled per failure (default 30m)
 	DeploymentTimeout   time.Duration // a deployment without a final status after this is failed (default 2h)
+	// Now is the sweep's clock; nil is time.Now. Integration tests move it
+	// on instead of sleeping.
+	Now func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -103,7 +106,11 @@ type Sweeper struct {
 // New wires a Sweeper.
 func New(inv store, acm describer, deploy deployer, nodes resolver, track concluder, alerts publisher, m *metrics.Emitter, cfg Config) *Sweeper {
 	cfg.defaults()
-	return &Sweeper{inv: inv, acm: acm, deploy: deploy, nodes: nodes, track: track, alerts: alerts, metrics: m, cfg: cfg, now: time.Now}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Sweeper{inv: inv, acm: acm, deploy: deploy, nodes: nodes, track: track, alerts: alerts, metrics: m, cfg: cfg, now: now}
 }
 
 // NameReport is what one sweep found and did for one name.

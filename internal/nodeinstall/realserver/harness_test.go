@@ -1,4 +1,4 @@
-//go:build linux
+//go:build integration && linux
 
 package realserver
 
@@ -16,12 +16,14 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,7 +53,22 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// The tests wait on servers and handshakes far more than they compute,
+	// and two wait out the verification budget: run them wider than
+	// GOMAXPROCS unless -parallel says otherwise.
+	if !flagSet("test.parallel") {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), minParallel)))
+	}
 	os.Exit(run(m))
+}
+
+// minParallel lets both budget-waiting tests and three others run at once.
+const minParallel = 5
+
+func flagSet(name string) (set bool) {
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func run(m *testing.M) int {

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build integration && linux
 
 package realserver
 
@@ -47,9 +47,73 @@ func expectStatus(t *testing.T, r result, status string) {
 	}
 }
 
+// The two tests that wait out the installer's whole verification budget
+// (120 s) come first: every test here runs in parallel (TestMain), so the
+// others run while these wait.
+
+// TestKeyReadableByServiceGroup the other way round: a KeyMode that takes the group's read access away
+// makes the www-data nginx fail to load the key on reload; the run rolls
+// back and the old key comes back root:www-data 0640, still served.
+// Verification waits its whole budget before giving up.
+func TestKeyNotReadableByServiceRollsBack(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	certPath, keyPath := n.etc("ssl/site.pem"), n.etc("ssl/private/site.key")
+	old := n.placeholder(certPath, keyPath, shop)
+	if err := os.Chown(keyPath, 0, wwwData); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyPath, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s := n.startNginx(nginxOpts{listen: []string{fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp4"))}, serverName: shop, cert: certPath, key: keyPath, asWwwData: true})
+	before := []fileState{stat(t, certPath), stat(t, keyPath)}
+	x := newIssuer(t).issue(t, shop, ecP256)
+	n.publish(x.b)
+	r := n.run(x.b, with(pemParams(certPath, keyPath, s), "KeyMode", "0600"))
+	expectStatus(t, r, "rolled_back")
+	if r.Verify != "mismatch" {
+		t.Fatalf("result %s", r)
+	}
+	if !strings.Contains(tail(s.log, 20), "Permission denied") {
+		t.Errorf("nginx's log does not show the refused key:\n%s", tail(s.log, 20))
+	}
+	if after := []fileState{stat(t, certPath), stat(t, keyPath)}; !slices.Equal(before, after) {
+		t.Fatalf("files not restored: %v -> %v", before, after)
+	}
+	n.expectServed(s.target, old, "after the rollback")
+}
+
+// An SNI mismatch (the server answers that name with another site's
+// certificate) rolls back; the old certificate is still served for the
+// real name. Verification waits its whole budget before giving up.
+func TestSNIMismatchRollsBack(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	certPath, keyPath := n.etc("ssl/site.pem"), n.etc("ssl/site.key")
+	n.placeholder(certPath, keyPath, shop)
+	s := n.startNginx(nginxOpts{listen: []string{fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp4"))}, serverName: shop, cert: certPath, key: keyPath})
+	is := newIssuer(t)
+	a, b := is.issue(t, shop, ecP256), is.issue(t, shop, ecP256)
+	n.publish(a.b)
+	expectStatus(t, n.run(a.b, pemParams(certPath, keyPath, s)), "installed")
+	before := []fileState{stat(t, certPath), stat(t, keyPath)}
+	n.publish(b.b)
+	r := n.run(b.b, with(pemParams(certPath, keyPath, s), "ServerName", "typo.example.com"))
+	expectStatus(t, r, "rolled_back")
+	if r.exit != 2 || r.Verify != "mismatch" {
+		t.Fatalf("result %s", r)
+	}
+	if after := []fileState{stat(t, certPath), stat(t, keyPath)}; !slices.Equal(before, after) {
+		t.Fatalf("files not restored: %v -> %v", before, after)
+	}
+	n.expectServed(s.target, a.b.Fingerprint, "after the rollback")
+}
+
 // nginx: first install, unchanged, renewal, files in place but something
 // else served, a mismatched key refused, a corrupt chain refused.
 func TestNginx(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	certPath, keyPath := n.etc("ssl/certs/site.pem"), n.etc("ssl/private/site.key")
 	placeholder := n.placeholder(certPath, keyPath, shop)
@@ -142,6 +206,7 @@ func TestNginx(t *testing.T) {
 // load (configtest passes, the graceful restart kills the master) is caught,
 // rolled back, and Apache is started again serving the old certificate.
 func TestApache(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	certPath, keyPath := n.etc("apache2/ssl/site.pem"), n.etc("apache2/ssl/site.key")
 	n.placeholder(certPath, keyPath, shop)
@@ -204,6 +269,7 @@ func TestApache(t *testing.T) {
 // another site's file: several renewals in a row, each reload works, and no
 // backup or temp file ever appears in the directory HAProxy loads.
 func TestHAProxy(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"file", "directory", "directory, -sf re-exec"} {
 		t.Run(mode, func(t *testing.T) {
 			n := newNode(t)
@@ -254,6 +320,7 @@ func TestHAProxy(t *testing.T) {
 // owner, group), and a file that did not exist is removed, when the run
 // rolls back (here: the service's configuration test fails).
 func TestRestoredExactly(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	certPath, keyPath := n.etc("haproxy/site.pem"), n.etc("haproxy/site.key")
 	original := "# operator's own file, kept byte for byte\n" + strings.Repeat("x", 100) + "\n"
@@ -288,6 +355,7 @@ func TestRestoredExactly(t *testing.T) {
 // Concurrent runs for one name: the lock serialises them; the current
 // bundle ends up installed and served; a superseded command does nothing.
 func TestConcurrentRuns(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	certPath, keyPath := n.etc("ssl/site.pem"), n.etc("ssl/site.key")
 	n.placeholder(certPath, keyPath, shop)
@@ -339,6 +407,7 @@ func TestConcurrentRuns(t *testing.T) {
 // step timeout), during the reload and just after it: every file is
 // complete (old or new), and the next run recovers and installs.
 func TestKilledMidRun(t *testing.T) {
+	t.Parallel()
 	for _, when := range []string{"during reload", "after reload"} {
 		t.Run(when, func(t *testing.T) {
 			n := newNode(t)
@@ -439,6 +508,7 @@ func matchesOne(t *testing.T, keyPEM string, xs ...issued) bool {
 // The key is readable by the service's group: nginx's master itself runs
 // as www-data, so a reload reads the key as www-data.
 func TestKeyReadableByServiceGroup(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	certPath, keyPath := n.etc("ssl/site.pem"), n.etc("ssl/private/site.key")
 	n.placeholder(certPath, keyPath, shop)
@@ -465,39 +535,6 @@ func TestKeyReadableByServiceGroup(t *testing.T) {
 	}
 }
 
-// The other way round: a KeyMode that takes the group's read access away
-// makes the www-data nginx fail to load the key on reload; the run rolls
-// back and the old key comes back root:www-data 0640, still served.
-// Verification waits its whole budget before giving up.
-func TestKeyNotReadableByServiceRollsBack(t *testing.T) {
-	t.Parallel()
-	n := newNode(t)
-	certPath, keyPath := n.etc("ssl/site.pem"), n.etc("ssl/private/site.key")
-	old := n.placeholder(certPath, keyPath, shop)
-	if err := os.Chown(keyPath, 0, wwwData); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(keyPath, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	s := n.startNginx(nginxOpts{listen: []string{fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp4"))}, serverName: shop, cert: certPath, key: keyPath, asWwwData: true})
-	before := []fileState{stat(t, certPath), stat(t, keyPath)}
-	x := newIssuer(t).issue(t, shop, ecP256)
-	n.publish(x.b)
-	r := n.run(x.b, with(pemParams(certPath, keyPath, s), "KeyMode", "0600"))
-	expectStatus(t, r, "rolled_back")
-	if r.Verify != "mismatch" {
-		t.Fatalf("result %s", r)
-	}
-	if !strings.Contains(tail(s.log, 20), "Permission denied") {
-		t.Errorf("nginx's log does not show the refused key:\n%s", tail(s.log, 20))
-	}
-	if after := []fileState{stat(t, certPath), stat(t, keyPath)}; !slices.Equal(before, after) {
-		t.Fatalf("files not restored: %v -> %v", before, after)
-	}
-	n.expectServed(s.target, old, "after the rollback")
-}
-
 func procUID(t *testing.T, pid int) int {
 	t.Helper()
 	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
@@ -516,6 +553,7 @@ func procUID(t *testing.T, pid int) int {
 
 // An IPv6-only listener, verified at ::1.
 func TestIPv6Only(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	certPath, keyPath := n.etc("ssl/site.pem"), n.etc("ssl/site.key")
 	n.placeholder(certPath, keyPath, shop)
@@ -538,6 +576,7 @@ func TestIPv6Only(t *testing.T) {
 // STARTTLS on a real Postfix: installed, reloaded, verified with SMTP
 // STARTTLS, and renewed.
 func TestPostfixStartTLS(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	certPath, keyPath := n.etc("postfix/smtpd.pem"), n.etc("postfix/smtpd.key")
 	n.placeholder(certPath, keyPath, "mail.example.com")
@@ -555,30 +594,4 @@ func TestPostfixStartTLS(t *testing.T) {
 		}
 		n.expectServed(s.target, x.b.Fingerprint, "over SMTP STARTTLS")
 	}
-}
-
-// An SNI mismatch (the server answers that name with another site's
-// certificate) rolls back; the old certificate is still served for the
-// real name. Verification waits its whole budget before giving up.
-func TestSNIMismatchRollsBack(t *testing.T) {
-	t.Parallel()
-	n := newNode(t)
-	certPath, keyPath := n.etc("ssl/site.pem"), n.etc("ssl/site.key")
-	n.placeholder(certPath, keyPath, shop)
-	s := n.startNginx(nginxOpts{listen: []string{fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp4"))}, serverName: shop, cert: certPath, key: keyPath})
-	is := newIssuer(t)
-	a, b := is.issue(t, shop, ecP256), is.issue(t, shop, ecP256)
-	n.publish(a.b)
-	expectStatus(t, n.run(a.b, pemParams(certPath, keyPath, s)), "installed")
-	before := []fileState{stat(t, certPath), stat(t, keyPath)}
-	n.publish(b.b)
-	r := n.run(b.b, with(pemParams(certPath, keyPath, s), "ServerName", "typo.example.com"))
-	expectStatus(t, r, "rolled_back")
-	if r.exit != 2 || r.Verify != "mismatch" {
-		t.Fatalf("result %s", r)
-	}
-	if after := []fileState{stat(t, certPath), stat(t, keyPath)}; !slices.Equal(before, after) {
-		t.Fatalf("files not restored: %v -> %v", before, after)
-	}
-	n.expectServed(s.target, a.b.Fingerprint, "after the rollback")
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package api_test
 
 // The fields of the routes added after onboarding (redeploy to some nodes,

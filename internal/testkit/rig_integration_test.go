@@ -1,3 +1,5 @@
+//go:build integration
+
 package testkit
 
 import (
@@ -216,6 +218,7 @@ func TestRigCatchesPlantedViolations(t *testing.T) {
 // A violation that the code under test swallows still fails the run:
 // Finish turns a passing exit code into 1 and lists what AWS would refuse.
 func TestFinishFailsTheRunOnViolations(t *testing.T) {
+	t.Parallel() // rigs of its own
 	rig, err := StartRig(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +241,7 @@ func TestFinishFailsTheRunOnViolations(t *testing.T) {
 // The check runs before any stand-in or fault layer, including layers
 // added after it.
 func TestModelCheckIsOutermost(t *testing.T) {
+	t.Parallel() // rigs of its own
 	rig := StartRigT(t)
 	answered := false
 	rig.Proxy.Use(func(next http.Handler) http.Handler {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package samtemplate
 
 import (
@@ -115,7 +117,7 @@ func TestTemplatePatternsWithinModel(t *testing.T) {
 			}
 			row, ok := paramRows[name]
 			if !ok {
-				t.Fatalf("parameter %s has an AllowedPattern but no row naming the AWS member it reaches (parampatterns_test.go)", name)
+				t.Fatalf("parameter %s has an AllowedPattern but no row naming the AWS member it reaches (parampatterns_integration_test.go)", name)
 			}
 			m, err := awsmodel.Load(row.service)
 			if err != nil {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package publish_test
 
 // The custom resource on CloudFormation-shaped requests (events/

@@ -1,3 +1,5 @@
+//go:build integration
+
 package agentrun_test
 
 // The real document run by agentrun end to end: its download step fetches
