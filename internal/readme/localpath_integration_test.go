@@ -44,9 +44,11 @@ var expect = []struct {
 	{"make demo", []string{"nginx serves the renewed certificate", "== Summary", "renewed    shop-web under the same ARN"}},
 	{"certferry local up --seed", []string{"arn:aws:acm:us-east-1:", " i-"}},
 	{"certferry onboard", []string{`"commandId": "`, "shop-web  shop.example.com", "internal-api  api.internal.example",
-		"is running on the nodes of tag:env=prod", "pending", "Targets:      tag:env=prod"}},
+		"is running on the nodes of tag:env=prod", "internal-api  pending", "Targets:      tag:env=prod"}},
 	{"certferry agent-run", []string{`CERTFERRY_RESULT {"status":"installed"`, "installLinux: Success", "shop-web.key"}},
-	{"aws acm renew-certificate", []string{"acm-event", `"unchanged"`, `"recoveryWindowDays": 30`, "no certificate onboarded yet"}},
+	{"aws acm renew-certificate", []string{"in_progress (acm-event)", `"unchanged"`, `"statusCode": 200`,
+		`"deferredForLiveDeployment": true`, `"name": "internal-api",` + "\n" + `  "certificateArn"`, `"recoveryWindowDays": 30`,
+		`"secretKept": true`, "no certificate onboarded yet"}},
 }
 
 // TestLocalPath runs every command of the README's local path ("Try it
