@@ -192,3 +192,45 @@ func TestReadmeSectionsNamedExist(t *testing.T) {
 		t.Fatal("no README section named anywhere: the pattern is wrong")
 	}
 }
+
+// slug is GitHub's anchor for a heading: lower case, punctuation other
+// than - and _ dropped, spaces to -.
+func slug(h string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(h) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// Every in-page link of the README ([text](#anchor)) leads to a heading,
+// and every link to a Markdown file of the repository to a file.
+func TestReadmeAnchorsExist(t *testing.T) {
+	md := readme(t)
+	anchors := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^#+ (.+)$`).FindAllStringSubmatch(withoutFences(md), -1) {
+		anchors[slug(strings.TrimSpace(m[1]))] = true
+	}
+	links := regexp.MustCompile(`\]\(#([^)]+)\)`).FindAllStringSubmatch(md, -1)
+	if len(links) == 0 {
+		t.Fatal("README links to none of its sections")
+	}
+	for _, l := range links {
+		if !anchors[l[1]] {
+			t.Errorf("README links to #%s; no heading has that anchor", l[1])
+		}
+	}
+	for _, l := range regexp.MustCompile(`\]\(((?:docs/)?[A-Za-z0-9_./-]+\.md)(?:#[^)]*)?\)`).FindAllStringSubmatch(md, -1) {
+		if _, err := os.Stat(filepath.Join(root, l[1])); err != nil {
+			t.Errorf("README links to %s: %v", l[1], err)
+		}
+	}
+	if slug("5. Be the node: run the command as SSM Agent would") != "5-be-the-node-run-the-command-as-ssm-agent-would" || slug("4. Let callers in: `ApiCallerPolicyArn`") != "4-let-callers-in-apicallerpolicyarn" {
+		t.Error("slug differs from GitHub's anchors")
+	}
+}
