@@ -392,7 +392,11 @@ func runHelp(t *testing.T, bin, verb string) (string, error) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, verb, "--help")
+	args := []string{verb, "--help"}
+	if verb == "help" {
+		args = []string{"help"} // `certferry help` is the help itself
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"HOME=" + dir, "PATH=" + dir, "AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_CONFIG_FILE=" + filepath.Join(dir, "none"),
