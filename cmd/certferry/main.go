@@ -203,8 +203,20 @@ func find(name string) (command, bool) {
 	return command{}, false
 }
 
+// logLevel is the level of the JSON log lines the in-process handlers write
+// on stderr: CERTFERRY_LOG_LEVEL (debug, info, warn, error), by default
+// warn, so an operator's terminal shows answers, not the handlers' info
+// lines (the demo writes every line to its log file).
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("CERTFERRY_LOG_LEVEL"))); err != nil {
+		return slog.LevelWarn
+	}
+	return l
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	slog.SetDefault(slog.New(slog.NewJSONHandler(stderr, nil)))
+	slog.SetDefault(slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()})))
 	if len(args) == 0 {
 		return &cli.UsageError{Msg: "no command\n" + usage()}
 	}
@@ -213,6 +225,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := fmt.Fprint(stdout, usage())
 		return err
 	case "help":
+		if len(args) > 1 && wantsHelp(args[1:2]) {
+			_, err := fmt.Fprint(stdout, usage())
+			return err
+		}
 		if len(args) > 1 {
 			if c, ok := find(args[1]); ok {
 				_, err := fmt.Fprint(stdout, c.usage)

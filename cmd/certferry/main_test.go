@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,8 +38,16 @@ func TestHelpNeverActs(t *testing.T) {
 			}
 		}
 	}
-	// help NAME is the same text.
+	// help --help is the general usage, like help alone.
 	var out bytes.Buffer
+	for _, args := range [][]string{{"help", "--help"}, {"help", "-h"}, {"help"}} {
+		out.Reset()
+		if err := run(context.Background(), args, &out, &out); err != nil || out.String() != usage() {
+			t.Errorf("%v: %v %q, want the general usage", args, err, out.String())
+		}
+	}
+	// help NAME is the same text.
+	out.Reset()
 	if err := run(context.Background(), []string{"help", "status"}, &out, &out); err != nil || !strings.Contains(out.String(), "--node ID") {
 		t.Fatalf("help status: %v %q", err, out.String())
 	}
@@ -159,6 +168,22 @@ func TestInvokeAnswer(t *testing.T) {
 		err := invokeAnswer("onboard", []byte(tc.out))
 		if cli.ExitCode(err) != tc.exit || tc.msg != "" && !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: %v (exit %d), want exit %d %q", tc.out, err, cli.ExitCode(err), tc.exit, tc.msg)
+		}
+	}
+}
+
+// The in-process handlers' log lines reach the terminal from warn up,
+// unless CERTFERRY_LOG_LEVEL says otherwise.
+func TestLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want slog.Level
+	}{
+		{"", slog.LevelWarn}, {"info", slog.LevelInfo}, {"DEBUG", slog.LevelDebug}, {"error", slog.LevelError}, {"loud", slog.LevelWarn},
+	} {
+		t.Setenv("CERTFERRY_LOG_LEVEL", tc.env)
+		if got := logLevel(); got != tc.want {
+			t.Errorf("CERTFERRY_LOG_LEVEL=%q: level %v, want %v", tc.env, got, tc.want)
 		}
 	}
 }
