@@ -115,7 +115,7 @@ func StatusTable(w io.Writer, pages []api.CertPage, now time.Time) error {
 		in, pend, fail := NodeCounts(p)
 		last := "-"
 		if d := lastDeployment(p); d != nil {
-			last = fmt.Sprintf("%s %s (%s)", d.CreatedAt, d.Outcome, d.Trigger)
+			last = fmt.Sprintf("%s %s (%s)", stamp(d.CreatedAt), d.Outcome, d.Trigger)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", p.Name, dash(p.DomainName), Short(p.Serial), Expires(p.NotAfter, now), in, pend, fail, last)
 	}
@@ -260,7 +260,7 @@ func CertDetail(w io.Writer, p api.CertPage, now time.Time) error {
 	tw = table(w)
 	fmt.Fprintln(tw, "DEPLOYMENT\tTRIGGER\tSERIAL\tCOMMAND\tOUTCOME\tINSTALLED\tPENDING\tFAILED")
 	for _, d := range p.Deployments {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", d.CreatedAt, d.Trigger, Short(d.Serial), d.CommandID, d.Outcome,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", stamp(d.CreatedAt), d.Trigger, Short(d.Serial), d.CommandID, d.Outcome,
 			d.Counts["installed"], d.Counts["pending"], d.Counts["failed"]+d.Counts["rolled_back"])
 	}
 	return tw.Flush()
