@@ -29,6 +29,14 @@ func newCaller(ctx context.Context, apiURL string) (caller, error) {
 		if err != nil {
 			return nil, fmt.Errorf("configuration (run `certferry local up` and eval its output, or pass -api URL): %w", err)
 		}
+		// Against an emulator, as invoke does: nothing listening or no
+		// table says what to do now, instead of the handler's retryable
+		// 502 after the SDK's retries.
+		if os.Getenv("AWS_ENDPOINT_URL") != "" {
+			if err := LocalPreflight(ctx, awsCfg, cfg.Table); err != nil {
+				return nil, err
+			}
+		}
 		return handlerCaller(app.Onboard(awsCfg, cfg, app.Options{})), nil
 	}
 	return cli.HTTPCaller(apiURL, awsCfg.Credentials, awsCfg.Region, http.DefaultClient)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/certferry/certferry/internal/bundle"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/pipeline"
@@ -379,6 +380,8 @@ func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
 		return errorResponse(http.StatusNotFound, "NotFound", err.Error(), "name")
 	case errors.Is(err, pipeline.ErrNameTaken):
 		return errorResponse(http.StatusConflict, "NameTaken", err.Error(), field)
+	case errors.Is(err, bundle.ErrScheduledForDeletion):
+		return errorResponse(http.StatusConflict, "SecretScheduledForDeletion", err.Error(), "name")
 	case errors.Is(err, pipeline.ErrNotCurrent):
 		return errorResponse(http.StatusConflict, "NotCurrent", err.Error(), "")
 	case errors.Is(err, pipeline.ErrBusy), errors.Is(err, inventory.ErrConflict):

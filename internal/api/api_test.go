@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/certferry/certferry/internal/bundle"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/pipeline"
@@ -246,6 +247,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("x: %w", certs.ErrNotExportable), 422, "CertificateNotExportable"},
 		{fmt.Errorf("x: %w", certs.ErrNotIssued), 422, "CertificateNotIssued"},
 		{fmt.Errorf("x: %w", certs.ErrBadExport), 502, "ExportVerificationFailed"},
+		{fmt.Errorf("x: %w", bundle.ErrScheduledForDeletion), 409, "SecretScheduledForDeletion"},
 		{errors.New("operation error DynamoDB: PutItem, https response error StatusCode: 500, RequestID: abc, internal detail"), 502, "DependencyFailure"},
 		{fmt.Errorf("operation error ACM: ExportCertificate, internal detail: %w", context.DeadlineExceeded), 503, "Timeout"},
 	}

@@ -100,6 +100,45 @@ func (s *Store) NewPassphrase(ctx context.Context) (string, error) {
 	return pw, nil
 }
 
+// ErrScheduledForDeletion: a secret of the name is scheduled for deletion
+// (DELETE /certificates/{name}?deleteSecret=true, or by hand). Secrets
+// Manager refuses to read or write it until RestoreSecret ("DeleteSecret",
+// Secrets Manager API Reference: "You cannot access the encrypted secret
+// information in any secret that is scheduled for deletion"), and
+// CreateSecret on its name fails while it waits, so retrying never heals it.
+var ErrScheduledForDeletion = errors.New("scheduled for deletion")
+
+// scheduledError says which secret waits for deletion and how to bring it
+// back. (DescribeSecret's DeletedDate is documented as "the date the secret
+// is scheduled for deletion"; emulators differ, so no date is quoted.)
+func scheduledError(id string) error {
+	return fmt.Errorf("secret %s is %w: restore it (aws secretsmanager restore-secret --secret-id %s) to use this name again, or choose another name",
+		id, ErrScheduledForDeletion, id)
+}
+
+// CheckNotScheduledForDeletion answers ErrScheduledForDeletion when name's
+// bundle secret, or with keystore its keystore password secret, is
+// scheduled for deletion. A secret that does not exist is fine.
+func (s *Store) CheckNotScheduledForDeletion(ctx context.Context, name string, keystore bool) error {
+	ids := []string{s.SecretName(name)}
+	if keystore {
+		ids = append(ids, s.KeystoreSecretName(name))
+	}
+	for _, id := range ids {
+		d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
+		var nf *smtypes.ResourceNotFoundException
+		switch {
+		case errors.As(err, &nf):
+			continue
+		case err != nil:
+			return fmt.Errorf("describe secret %s: %w", id, err)
+		case d.DeletedDate != nil:
+			return scheduledError(id)
+		}
+	}
+	return nil
+}
+
 // Current returns the AWSCURRENT bundle of name, or nil when the secret does
 // not exist yet (or has no value).
 func (s *Store) Current(ctx context.Context, name string) (*Bundle, Version, error) {
@@ -109,6 +148,12 @@ func (s *Store) Current(ctx context.Context, name string) (*Bundle, Version, err
 		var nf *smtypes.ResourceNotFoundException
 		if errors.As(err, &nf) {
 			return nil, Version{}, nil
+		}
+		var inv *smtypes.InvalidRequestException
+		if errors.As(err, &inv) {
+			if d, derr := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)}); derr == nil && d.DeletedDate != nil {
+				return nil, Version{}, scheduledError(id)
+			}
 		}
 		return nil, Version{}, fmt.Errorf("read secret %s: %w", id, err)
 	}
@@ -206,7 +251,7 @@ func (s *Store) EnsureKeystorePassword(ctx context.Context, name string) error {
 	d, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
 	if err == nil {
 		if d.DeletedDate != nil {
-			return fmt.Errorf("keystore password secret %s is scheduled for deletion: restore it (RestoreSecret) so nodes keep the password their servers are configured with", id)
+			return fmt.Errorf("keystore password secret %s is %w: restore it (aws secretsmanager restore-secret --secret-id %s) so nodes keep the password their servers are configured with", id, ErrScheduledForDeletion, id)
 		}
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -137,6 +138,9 @@ func ensureTable(ctx context.Context, api *dynamodb.Client) (string, error) {
 
 func ensureDocument(ctx context.Context, api *ssm.Client, path string) (string, error) {
 	content, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read SSM document: %w (run certferry from the certferry repository's root: local up reads ssm-documents/ and builds certferry-node from source)", err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("read SSM document: %w", err)
 	}

@@ -58,6 +58,7 @@ type (
 		Current(ctx context.Context, name string) (*bundle.Bundle, bundle.Version, error)
 		Put(ctx context.Context, name string, b *bundle.Bundle, token string) (bundle.Version, error)
 		EnsureKeystorePassword(ctx context.Context, name string) error
+		CheckNotScheduledForDeletion(ctx context.Context, name string, keystore bool) error
 	}
 	inventoryStore interface {
 		GetCert(ctx context.Context, name string) (*inventory.Cert, error)
@@ -182,6 +183,12 @@ func (p *Pipeline) Onboard(ctx context.Context, sp spec.Spec) (Result, error) {
 		reflect.DeepEqual(existing.Spec, sp) {
 		slog.InfoContext(ctx, "onboarding unchanged", "name", sp.Name, "serial", info.Serial)
 		return resultOf(existing, true), nil
+	}
+	// Before anything is written: a secret an earlier DELETE
+	// ?deleteSecret=true scheduled for deletion can be neither read nor
+	// written until it is restored (a refusal, not a retryable failure).
+	if err := p.store.CheckNotScheduledForDeletion(ctx, sp.Name, sp.Linux.UsesKeystore()); err != nil {
+		return Result{}, err
 	}
 	return p.deploy(ctx, existing, sp, info, inventory.TriggerAPI, sendOpts{})
 }

@@ -44,6 +44,16 @@ type fakeStore struct {
 	puts      int
 	keystores []string // names whose keystore password was ensured
 	ksErr     error
+	// scheduled: the name's secret is scheduled for deletion (an earlier
+	// DELETE ?deleteSecret=true).
+	scheduled bool
+}
+
+func (f *fakeStore) CheckNotScheduledForDeletion(_ context.Context, name string, _ bool) error {
+	if f.scheduled {
+		return fmt.Errorf("secret certferry/%s: %w", name, bundle.ErrScheduledForDeletion)
+	}
+	return nil
 }
 
 func (f *fakeStore) EnsureKeystorePassword(_ context.Context, name string) error {
@@ -519,5 +529,21 @@ func TestStackAllowedPrefixes(t *testing.T) {
 	}
 	if got := r.fleet.sent[0].AllowedPrefixes; len(got) != 1 || got[0] != "/data/tls" {
 		t.Errorf("allowed prefixes sent %v", got)
+	}
+}
+
+// Re-onboarding a name whose secret an earlier DELETE ?deleteSecret=true
+// scheduled for deletion is refused before anything is written: Secrets
+// Manager refuses every read and write of that secret until RestoreSecret,
+// so a deployment could only fail, leaving an "onboarding" item behind.
+func TestOnboardRefusedWhileSecretScheduledForDeletion(t *testing.T) {
+	r := newRig(t)
+	r.store.scheduled = true
+	_, err := r.p.Onboard(context.Background(), onboardSpec())
+	if !errors.Is(err, bundle.ErrScheduledForDeletion) {
+		t.Fatalf("got %v, want ErrScheduledForDeletion", err)
+	}
+	if r.inv.cert != nil || r.acm.exports != 0 || r.store.puts != 0 || len(r.fleet.sent) != 0 {
+		t.Fatalf("a refused onboarding wrote: item %+v exports %d puts %d sent %d", r.inv.cert, r.acm.exports, r.store.puts, len(r.fleet.sent))
 	}
 }
