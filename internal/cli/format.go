@@ -128,6 +128,10 @@ func NameStatus(w io.Writer, p api.CertPage, now time.Time) error {
 	if err := StatusTable(w, []api.CertPage{p}, now); err != nil {
 		return err
 	}
+	// Where each node holds it, as `certbot certificates` shows its paths.
+	if p.Linux.CertPath != "" || p.Linux.KeystorePath != "" {
+		fmt.Fprintf(w, "\nFiles on each Linux node: %s\n", files(p))
+	}
 	fmt.Fprintln(w)
 	if err := NodeTable(w, p.Nodes); err != nil {
 		return err
@@ -137,6 +141,22 @@ func NameStatus(w io.Writer, p api.CertPage, now time.Time) error {
 		fmt.Fprintln(w, note)
 	}
 	return nil
+}
+
+// files is where a Linux node installs the name: the format and each path.
+func files(p api.CertPage) string {
+	l := p.Linux
+	format := l.Format
+	if format == "" {
+		format = "pem"
+	}
+	out := []string{"format " + format}
+	for _, f := range []struct{ k, v string }{{"cert", l.CertPath}, {"key", l.KeyPath}, {"chain", l.ChainPath}, {"keystore", l.KeystorePath}} {
+		if f.v != "" {
+			out = append(out, f.k+" "+f.v)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // NodeTable prints nodes: state, installed serial, the last command sent
@@ -210,17 +230,7 @@ func CertDetail(w io.Writer, p api.CertPage, now time.Time) error {
 	row("Expires", Expires(p.NotAfter, now))
 	row("Targets", targetsString(p.Targets))
 	l := p.Linux
-	format := l.Format
-	if format == "" {
-		format = "pem"
-	}
-	files := []string{"format " + format}
-	for _, f := range []struct{ k, v string }{{"cert", l.CertPath}, {"key", l.KeyPath}, {"chain", l.ChainPath}, {"keystore", l.KeystorePath}} {
-		if f.v != "" {
-			files = append(files, f.k+" "+f.v)
-		}
-	}
-	row("Files", strings.Join(files, ", "))
+	row("Files", files(p))
 	var owner []string
 	for _, f := range []struct{ k, v string }{{"owner", l.Owner}, {"group", l.Group}, {"cert mode", l.CertMode}, {"key mode", l.KeyMode}} {
 		if f.v != "" {
