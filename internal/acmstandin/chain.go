@@ -47,14 +47,8 @@ func (s *Chain) Layer(next http.Handler) http.Handler {
 			next.ServeHTTP(w, req)
 			return
 		}
-		rec := call(next, req)
-		if rec.Code != http.StatusOK {
-			copyResponse(w, rec)
-			return
-		}
-		var body map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-			http.Error(w, fmt.Sprintf("ACM chain stand-in: decode %s answer: %v", target, err), http.StatusBadGateway)
+		rec, body, ok := callJSON(next, w, req, "chain", target)
+		if !ok {
 			return
 		}
 		if leaf, ok := body["Certificate"].(string); ok {

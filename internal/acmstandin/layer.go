@@ -16,6 +16,7 @@ package acmstandin
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,6 +81,23 @@ func call(next http.Handler, req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	next.ServeHTTP(rec, req)
 	return rec
+}
+
+// callJSON runs next on req and decodes its successful JSON answer. On
+// anything else it has answered w itself (the emulator's error unchanged,
+// or 502 naming the stand-in and operation) and reports false.
+func callJSON(next http.Handler, w http.ResponseWriter, req *http.Request, who, op string) (*httptest.ResponseRecorder, map[string]any, bool) {
+	rec := call(next, req)
+	if rec.Code != http.StatusOK {
+		copyResponse(w, rec)
+		return rec, nil, false
+	}
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		http.Error(w, fmt.Sprintf("ACM %s stand-in: decode %s answer: %v", who, op, err), http.StatusBadGateway)
+		return rec, nil, false
+	}
+	return rec, body, true
 }
 
 // sub is a request for another ACM operation on the same endpoint, with the

@@ -127,14 +127,8 @@ func (r *Renewals) Layer(next http.Handler) http.Handler {
 				return
 			}
 		}
-		rec := call(next, req)
-		if rec.Code != http.StatusOK {
-			copyResponse(w, rec)
-			return
-		}
-		var body map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-			http.Error(w, fmt.Sprintf("ACM renewal stand-in: decode %s answer: %v", op, err), http.StatusBadGateway)
+		rec, body, ok := callJSON(next, w, req, "renewal", op)
+		if !ok {
 			return
 		}
 		r.mu.Lock()

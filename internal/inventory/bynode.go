@@ -46,18 +46,9 @@ type nodePageKey struct {
 }
 
 func decodeNodeToken(instanceID, token string) (map[string]ddbtypes.AttributeValue, error) {
-	if len(token) > maxTokenLength {
-		return nil, fmt.Errorf("%w: longer than %d characters", ErrBadToken, maxTokenLength)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return nil, fmt.Errorf("%w: not base64url", ErrBadToken)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
 	var k nodePageKey
-	if err := dec.Decode(&k); err != nil {
-		return nil, fmt.Errorf("%w: not a paging key", ErrBadToken)
+	if err := readToken(token, &k); err != nil {
+		return nil, err
 	}
 	if k.InstanceID != instanceID || k.SK != nodePfx+instanceID || !strings.HasPrefix(k.PK, certPK) || len(k.PK) > 2048 {
 		return nil, fmt.Errorf("%w: not a page of %s", ErrBadToken, instanceID)

@@ -48,21 +48,30 @@ func encodeToken(k pageKey) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// readToken decodes a paging token (base64url of a JSON key with exactly
+// k's fields) into k; anything else is ErrBadToken.
+func readToken(token string, k any) error {
+	if len(token) > maxTokenLength {
+		return fmt.Errorf("%w: longer than %d characters", ErrBadToken, maxTokenLength)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return fmt.Errorf("%w: not base64url", ErrBadToken)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(k); err != nil {
+		return fmt.Errorf("%w: not a paging key", ErrBadToken)
+	}
+	return nil
+}
+
 // decodeToken reads a token and checks it continues name's deployments or
 // nodes.
 func decodeToken(name, token string) (pageKey, error) {
 	var k pageKey
-	if len(token) > maxTokenLength {
-		return k, fmt.Errorf("%w: longer than %d characters", ErrBadToken, maxTokenLength)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return k, fmt.Errorf("%w: not base64url", ErrBadToken)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&k); err != nil {
-		return k, fmt.Errorf("%w: not a paging key", ErrBadToken)
+	if err := readToken(token, &k); err != nil {
+		return k, err
 	}
 	if k.PK != CertKey(name) || !(strings.HasPrefix(k.SK, deployPfx) || strings.HasPrefix(k.SK, nodePfx)) || len(k.SK) > 1024 {
 		return k, fmt.Errorf("%w: not a page of %s", ErrBadToken, name)
