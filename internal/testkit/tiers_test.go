@@ -22,14 +22,16 @@ var integrationOnly = []string{"internal/nodeinstall/realserver/"}
 // why. (Spelled in two parts so this file does not match itself.)
 var needsIntegration = map[string]string{
 	"\"github.com/certferry/certferry/internal/" + "motoserver\"": "imports the moto_server launcher",
-	"StartRig" + "(":       "starts moto_server behind the model check",
-	"StartRig" + "T(":      "starts moto_server behind the model check",
-	"StartLocal" + "Node(": "starts a real nginx",
-	"localenv." + "Up(":    "creates the stack in moto_server",
-	"awsmodel." + "Load(":  "reads botocore's models",
-	"awsmodel." + "Check(": "reads botocore's models",
-	"\"open" + "ssl\"":     "runs openssl",
-	"\"python" + "3\"":     "runs python3",
+	"StartRig" + "(":             "starts moto_server behind the model check",
+	"StartRig" + "T(":            "starts moto_server behind the model check",
+	"StartLocal" + "Node(":       "starts a real nginx",
+	"localenv." + "Up(":          "creates the stack in moto_server",
+	"awsmodel." + "Load(":        "reads botocore's models",
+	"awsmodel." + "Check(":       "reads botocore's models",
+	"\"open" + "ssl\"":           "runs openssl",
+	"\"python" + "3\"":           "runs python3",
+	"exec.Command(\"ma" + "ke\"": "runs make",
+	"LookPath(\"ma" + "ke\")":    "runs make",
 }
 
 // integrationTagged reports whether the file's build constraint leaves it
