@@ -44,14 +44,8 @@ func (d *deleteBeforeRecord) RecordReport(ctx context.Context, ref inventory.Com
 func TestReportRacingDeleteLeavesNothing(t *testing.T) {
 	t.Parallel()
 	r := newSSMRig(t)
-	tags := map[string]string{"env": "prod"}
-	ids := r.launch(1, tags)
-	r.nodes.Register(testkit.SSMNode{InstanceID: ids[0], Platform: "Linux", Tags: tags})
-	if status, ans := r.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
-		t.Fatalf("onboard: %d %v", status, ans)
-	}
-	c := r.cert("shop-web")
-	r.postResult(c.LastCommandID, ids[0], testkit.NodeResult{Status: "Success",
+	id, c := r.onboardOneLinuxNode()
+	r.postResult(c.LastCommandID, id, testkit.NodeResult{Status: "Success",
 		Stdout: resultLine("installed", c.Fingerprint, c.Serial, "installed shop-web")})
 	store := &deleteBeforeRecord{Store: r.inv}
 	store.during = func() {
@@ -61,13 +55,13 @@ func TestReportRacingDeleteLeavesNothing(t *testing.T) {
 	}
 	r.tracker = tracker.New(store, ssm.NewFromConfig(r.aws), notify.NewPublisher(sns.NewFromConfig(r.aws), r.cfg.TopicARN), metrics.New(io.Discard),
 		tracker.Config{Document: r.cfg.Document, ReadBackoff: time.Millisecond})
-	out, err := r.handleStatus("tracker-invocation-success.json", c.LastCommandID, ids[0])
+	out, err := r.handleStatus("tracker-invocation-success.json", c.LastCommandID, id)
 	if out.Status == "recorded" {
 		t.Errorf("the report of a deleted name was recorded: %+v", out)
 	}
 	if err != nil {
 		// Lambda retries the event: the retry must find nothing to do.
-		if out, err = r.handleStatus("tracker-invocation-success.json", c.LastCommandID, ids[0]); err != nil || out.Status != "ignored" {
+		if out, err = r.handleStatus("tracker-invocation-success.json", c.LastCommandID, id); err != nil || out.Status != "ignored" {
 			t.Errorf("retry: %+v, %v; want ignored", out, err)
 		}
 	}

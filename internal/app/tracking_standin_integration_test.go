@@ -105,6 +105,20 @@ func (r *ssmRig) postResult(command, instance string, res testkit.NodeResult) {
 	}
 }
 
+// onboardOneLinuxNode launches one EC2 instance tagged env=prod, known to
+// SSM as a Linux node, and onboards shop-web to it: the node and the
+// certificate item as onboarding left them.
+func (r *ssmRig) onboardOneLinuxNode() (string, *inventory.Cert) {
+	r.t.Helper()
+	tags := map[string]string{"env": "prod"}
+	ids := r.launch(1, tags)
+	r.nodes.Register(testkit.SSMNode{InstanceID: ids[0], Platform: "Linux", Tags: tags})
+	if status, ans := r.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
+		r.t.Fatalf("onboard: %d %v", status, ans)
+	}
+	return ids[0], r.cert("shop-web")
+}
+
 func (r *ssmRig) nodeRecord(name, id string) *inventory.Node {
 	r.t.Helper()
 	n, err := r.inv.GetNode(r.ctx, name, id)
@@ -172,27 +186,21 @@ func TestTrackerReadsEachPlatformsStep(t *testing.T) {
 func TestTrackerWaitsForInvocation(t *testing.T) {
 	t.Parallel()
 	r := newSSMRig(t)
-	tags := map[string]string{"env": "prod"}
-	ids := r.launch(1, tags)
-	r.nodes.Register(testkit.SSMNode{InstanceID: ids[0], Platform: "Linux", Tags: tags})
-	if status, ans := r.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
-		t.Fatalf("onboard: %d %v", status, ans)
-	}
-	c := r.cert("shop-web")
-	r.postResult(c.LastCommandID, ids[0], testkit.NodeResult{Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "ok")})
+	id, c := r.onboardOneLinuxNode()
+	r.postResult(c.LastCommandID, id, testkit.NodeResult{Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "ok")})
 
 	r.nodes.SetLag(5) // more than the tracker's 4 reads per event
-	out, err := r.handleStatus("tracker-invocation-success.json", c.LastCommandID, ids[0])
+	out, err := r.handleStatus("tracker-invocation-success.json", c.LastCommandID, id)
 	if !errors.Is(err, tracker.ErrInvocationNotVisible) {
 		t.Fatalf("first delivery: %+v %v, want ErrInvocationNotVisible", out, err)
 	}
-	if n := r.nodeRecord("shop-web", ids[0]); n != nil && n.State != inventory.NodePending {
+	if n := r.nodeRecord("shop-web", id); n != nil && n.State != inventory.NodePending {
 		t.Fatalf("node after an unreadable invocation: %+v, want nothing written", n)
 	}
-	if o := r.mustTrack("tracker-invocation-success.json", c.LastCommandID, ids[0]); o.Status != tracker.StatusRecorded {
+	if o := r.mustTrack("tracker-invocation-success.json", c.LastCommandID, id); o.Status != tracker.StatusRecorded {
 		t.Fatalf("retry: %+v", o)
 	}
-	if n := r.nodeRecord("shop-web", ids[0]); n == nil || n.State != inventory.NodeInstalled || n.Unverified {
+	if n := r.nodeRecord("shop-web", id); n == nil || n.State != inventory.NodeInstalled || n.Unverified {
 		t.Fatalf("node after the retry: %+v, want installed and verified", n)
 	}
 }
@@ -238,24 +246,18 @@ func TestTrackerIgnoresInstanceNotInCommand(t *testing.T) {
 func TestTrackerTrustsTheInstallStepOverAFailedDownload(t *testing.T) {
 	t.Parallel()
 	r := newSSMRig(t)
-	tags := map[string]string{"env": "prod"}
-	ids := r.launch(1, tags)
-	r.nodes.Register(testkit.SSMNode{InstanceID: ids[0], Platform: "Linux", Tags: tags})
-	if status, ans := r.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
-		t.Fatalf("onboard: %d %v", status, ans)
-	}
-	c := r.cert("shop-web")
-	r.postResult(c.LastCommandID, ids[0], testkit.NodeResult{Status: "Failed", ResponseCode: 1, Steps: map[string]testkit.StepResult{
+	id, c := r.onboardOneLinuxNode()
+	r.postResult(c.LastCommandID, id, testkit.NodeResult{Status: "Failed", ResponseCode: 1, Steps: map[string]testkit.StepResult{
 		"downloadLinuxArm64": {Status: "Failed", ResponseCode: 1, Stderr: "failed to download file reliably\n"},
 		"installLinux":       {Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "installed shop-web")},
 	}})
-	if o := r.mustTrack("tracker-invocation-failed.json", c.LastCommandID, ids[0]); o.Status != tracker.StatusRecorded || o.NodeState != inventory.NodeInstalled {
+	if o := r.mustTrack("tracker-invocation-failed.json", c.LastCommandID, id); o.Status != tracker.StatusRecorded || o.NodeState != inventory.NodeInstalled {
 		t.Fatalf("invocation: %+v, want installed recorded", o)
 	}
-	if n := r.nodeRecord("shop-web", ids[0]); n == nil || n.State != inventory.NodeInstalled || n.Unverified || n.Serial != c.Serial {
+	if n := r.nodeRecord("shop-web", id); n == nil || n.State != inventory.NodeInstalled || n.Unverified || n.Serial != c.Serial {
 		t.Fatalf("node %+v, want installed and verified", n)
 	}
-	if o := r.mustTrack("tracker-command-failed.json", c.LastCommandID, ids[0]); o.Deployment != inventory.OutcomeSucceeded {
+	if o := r.mustTrack("tracker-command-failed.json", c.LastCommandID, id); o.Deployment != inventory.OutcomeSucceeded {
 		t.Fatalf("command status: %+v, want the deployment succeeded", o)
 	}
 }
