@@ -191,6 +191,16 @@ type Spec struct {
 	Targets        []Target `json:"targets" dynamodbav:"targets"`
 	Linux          Linux    `json:"linux" dynamodbav:"linux"`
 	Windows        Windows  `json:"windows" dynamodbav:"windows"`
+
+	// Rollout and lifecycle options (options.go); zero values keep the
+	// behaviour of a spec without them.
+	Rollout            *Rollout            `json:"rollout,omitempty" dynamodbav:"rollout,omitempty"`
+	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty" dynamodbav:"maintenanceWindows,omitempty"`
+	// SafetyMarginDays overrides the expiry override's margin (default: the
+	// larger of 7 days and a tenth of the certificate's lifetime).
+	SafetyMarginDays *int     `json:"safetyMarginDays,omitempty" dynamodbav:"safetyMarginDays,omitempty"`
+	Approval         string   `json:"approval,omitempty" dynamodbav:"approval,omitempty"`
+	Probes           []string `json:"probes,omitempty" dynamodbav:"probes,omitempty"`
 }
 
 // Defaults, as in the design brief.
