@@ -61,9 +61,21 @@ func TestValidateOptions(t *testing.T) {
 		{name: "stop alarm nul", mutate: func(s *Spec) { s.Rollout = &Rollout{StopAlarm: "a\x00"} }, wantField: "rollout.stopAlarm"},
 		{name: "stop alarm bad utf8", mutate: func(s *Spec) { s.Rollout = &Rollout{StopAlarm: "a\xff"} }, wantField: "rollout.stopAlarm"},
 
-		{name: "window lower-case days", mutate: func(s *Spec) { w := win(); w.Days = []string{"sat", "SUN"}; s.MaintenanceWindows = []MaintenanceWindow{w} }},
-		{name: "window crossing midnight", mutate: func(s *Spec) { w := win(); w.Start, w.End = "22:00", "02:00"; s.MaintenanceWindows = []MaintenanceWindow{w} }},
-		{name: "window ending at midnight", mutate: func(s *Spec) { w := win(); w.Start, w.End = "22:00", "00:00"; s.MaintenanceWindows = []MaintenanceWindow{w} }},
+		{name: "window lower-case days", mutate: func(s *Spec) {
+			w := win()
+			w.Days = []string{"sat", "SUN"}
+			s.MaintenanceWindows = []MaintenanceWindow{w}
+		}},
+		{name: "window crossing midnight", mutate: func(s *Spec) {
+			w := win()
+			w.Start, w.End = "22:00", "02:00"
+			s.MaintenanceWindows = []MaintenanceWindow{w}
+		}},
+		{name: "window ending at midnight", mutate: func(s *Spec) {
+			w := win()
+			w.Start, w.End = "22:00", "00:00"
+			s.MaintenanceWindows = []MaintenanceWindow{w}
+		}},
 		{name: "window utc", mutate: func(s *Spec) { w := win(); w.Timezone = "UTC"; s.MaintenanceWindows = []MaintenanceWindow{w} }},
 		{name: "window etc zone", mutate: func(s *Spec) { w := win(); w.Timezone = "Etc/GMT+5"; s.MaintenanceWindows = []MaintenanceWindow{w} }},
 		{name: "window three-part zone", mutate: func(s *Spec) {
@@ -82,8 +94,16 @@ func TestValidateOptions(t *testing.T) {
 			}
 		}, wantField: "maintenanceWindows"},
 		{name: "window no days", mutate: func(s *Spec) { w := win(); w.Days = nil; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].days"},
-		{name: "window day long name", mutate: func(s *Spec) { w := win(); w.Days = []string{"Sat", "Sunday"}; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].days[1]"},
-		{name: "window duplicate day", mutate: func(s *Spec) { w := win(); w.Days = []string{"Sat", "sat"}; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].days[1]"},
+		{name: "window day long name", mutate: func(s *Spec) {
+			w := win()
+			w.Days = []string{"Sat", "Sunday"}
+			s.MaintenanceWindows = []MaintenanceWindow{w}
+		}, wantField: "maintenanceWindows[0].days[1]"},
+		{name: "window duplicate day", mutate: func(s *Spec) {
+			w := win()
+			w.Days = []string{"Sat", "sat"}
+			s.MaintenanceWindows = []MaintenanceWindow{w}
+		}, wantField: "maintenanceWindows[0].days[1]"},
 		{name: "window bad start", mutate: func(s *Spec) { w := win(); w.Start = "2:00"; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].start"},
 		{name: "window start 24:00", mutate: func(s *Spec) { w := win(); w.Start = "24:00"; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].start"},
 		{name: "window start with seconds", mutate: func(s *Spec) { w := win(); w.Start = "02:00:00"; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].start"},
@@ -91,8 +111,16 @@ func TestValidateOptions(t *testing.T) {
 		{name: "window end equals start", mutate: func(s *Spec) { w := win(); w.End = w.Start; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].end"},
 		{name: "window no zone", mutate: func(s *Spec) { w := win(); w.Timezone = ""; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].timezone"},
 		{name: "window local zone", mutate: func(s *Spec) { w := win(); w.Timezone = "Local"; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].timezone"},
-		{name: "window unknown zone", mutate: func(s *Spec) { w := win(); w.Timezone = "Europe/Atlantis"; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].timezone"},
-		{name: "window zone traversal", mutate: func(s *Spec) { w := win(); w.Timezone = "../../etc/passwd"; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].timezone"},
+		{name: "window unknown zone", mutate: func(s *Spec) {
+			w := win()
+			w.Timezone = "Europe/Atlantis"
+			s.MaintenanceWindows = []MaintenanceWindow{w}
+		}, wantField: "maintenanceWindows[0].timezone"},
+		{name: "window zone traversal", mutate: func(s *Spec) {
+			w := win()
+			w.Timezone = "../../etc/passwd"
+			s.MaintenanceWindows = []MaintenanceWindow{w}
+		}, wantField: "maintenanceWindows[0].timezone"},
 		{name: "window zone offset", mutate: func(s *Spec) { w := win(); w.Timezone = "+02:00"; s.MaintenanceWindows = []MaintenanceWindow{w} }, wantField: "maintenanceWindows[0].timezone"},
 		{name: "second window bad", mutate: func(s *Spec) {
 			w := win()
@@ -118,7 +146,9 @@ func TestValidateOptions(t *testing.T) {
 			}
 		}, wantField: "probes"},
 		{name: "probe bad", mutate: func(s *Spec) { s.Probes = []string{"shop.example.com:443", "https://shop.example.com"} }, wantField: "probes[1]"},
-		{name: "probe duplicate", mutate: func(s *Spec) { s.Probes = []string{"shop.example.com:443", "SHOP.example.com:443/sni=shop.example.com"} }, wantField: "probes[1]"},
+		{name: "probe duplicate", mutate: func(s *Spec) {
+			s.Probes = []string{"shop.example.com:443", "SHOP.example.com:443/sni=shop.example.com"}
+		}, wantField: "probes[1]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
