@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 )
 
 func TestValidateOptions(t *testing.T) {
@@ -248,5 +250,48 @@ func TestWaveOf(t *testing.T) {
 		if got := w.Of(tc.total); got != tc.want {
 			t.Errorf("%s of %d = %d, want %d", tc.wave, tc.total, got, tc.want)
 		}
+	}
+}
+
+// TestOptionsSurviveTheInventory: a spec with defaults applied comes back
+// from DynamoDB's attribute values (as the inventory stores it) equal to
+// itself, so pipeline.Onboard's reflect.DeepEqual finds an unchanged
+// re-onboarding unchanged.
+func TestOptionsSurviveTheInventory(t *testing.T) {
+	margin := 14
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Spec)
+	}{
+		{name: "no options", mutate: func(*Spec) {}},
+		{name: "empty options", mutate: func(s *Spec) {
+			s.Rollout, s.MaintenanceWindows, s.Probes = &Rollout{Waves: []string{}}, []MaintenanceWindow{}, []string{}
+		}},
+		{name: "stop alarm only", mutate: func(s *Spec) { s.Rollout = &Rollout{StopAlarm: "a"} }},
+		{name: "all options", mutate: func(s *Spec) {
+			s.Rollout = &Rollout{Waves: []string{"1", "25%", "100%"}, PauseMinutes: 10, StopAlarm: "shop-5xx"}
+			s.MaintenanceWindows = []MaintenanceWindow{{Days: []string{"sat", "Sun"}, Start: "22:00", End: "02:00", Timezone: "Europe/Berlin"}}
+			s.SafetyMarginDays, s.Approval, s.Probes = &margin, "required", []string{"shop.example.com:443"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := valid()
+			tc.mutate(&s)
+			s.ApplyDefaults()
+			if err := s.Validate(okARN); err != nil {
+				t.Fatal(err)
+			}
+			item, err := attributevalue.MarshalMap(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back Spec
+			if err := attributevalue.UnmarshalMap(item, &back); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(back, s) {
+				t.Errorf("stored and read back:\n%+v\nwant\n%+v", back, s)
+			}
+		})
 	}
 }
