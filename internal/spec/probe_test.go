@@ -103,3 +103,24 @@ func TestProbeAddr(t *testing.T) {
 		}
 	}
 }
+
+// Whatever the input, an accepted probe spells itself one way and reads
+// back the same; ParseProbe never panics.
+func FuzzParseProbe(f *testing.F) {
+	for _, s := range []string{"shop.example.com:443", "[2001:db8::1]:8443/sni=shop.example.com", "10.0.0.5:443/sni=x", "[::ffff:10.0.0.1]:1", "a:1/sni=b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseProbe(s)
+		if err != nil {
+			return
+		}
+		if p.Port < 1 || p.Port > 65535 || p.Host == "" || strings.ContainsAny(p.String(), " \t\n@%") {
+			t.Fatalf("ParseProbe(%q) accepted %+v", s, p)
+		}
+		again, err := ParseProbe(p.String())
+		if err != nil || again != p {
+			t.Fatalf("ParseProbe(%q) = %+v; its String %q reads back as %+v, %v", s, p, p.String(), again, err)
+		}
+	})
+}
