@@ -237,6 +237,7 @@ func (s *Spec) ApplyDefaults() {
 	if s.Windows.Store == "" {
 		s.Windows.Store = DefaultStore
 	}
+	s.normaliseOptions()
 }
 
 // Validate checks every field against the grammar the node and SSM accept.
@@ -282,7 +283,7 @@ func (s *Spec) Validate(arnOK func(string) error) error {
 	if s.Windows.IISSite != "" && !IISSitePattern.MatchString(s.Windows.IISSite) {
 		return Invalid("windows.iisSite", "must match %s", IISSitePattern)
 	}
-	return nil
+	return s.validateOptions()
 }
 
 // validateLinuxFiles checks the format, the paths it needs (and only
