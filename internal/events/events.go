@@ -55,7 +55,7 @@ const (
 	// delivered by its EventBridge Scheduler schedule (schedule.Render):
 	// Event.Step says which. It names no certificate.
 	KindRolloutStep Kind = "rollout-step"
-	KindUnknown           Kind = "unknown"
+	KindUnknown     Kind = "unknown"
 )
 
 // Event sources, detail types and Health codes certferry handles.
