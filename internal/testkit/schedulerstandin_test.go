@@ -180,7 +180,9 @@ func TestSchedulerStandInRefusals(t *testing.T) {
 		{name: "Lambda input not JSON", method: "POST", path: "/schedules/x3", body: body(target(func(t map[string]any) { t["Input"] = "not json" })), status: 400, code: "ValidationException", message: "well-formed JSON"},
 		{name: "retry attempts out of range", method: "POST", path: "/schedules/x4", body: body(target(func(t map[string]any) { t["RetryPolicy"] = map[string]any{"MaximumRetryAttempts": 186} })), status: 400, code: "ValidationException", message: "maximumRetryAttempts"},
 		{name: "event age out of range", method: "POST", path: "/schedules/x5", body: body(target(func(t map[string]any) { t["RetryPolicy"] = map[string]any{"MaximumEventAgeInSeconds": 59} })), status: 400, code: "ValidationException"},
-		{name: "dead-letter queue not SQS", method: "POST", path: "/schedules/x6", body: body(target(func(t map[string]any) { t["DeadLetterConfig"] = map[string]any{"Arn": "arn:aws:sns:us-east-1:123456789012:t"} })), status: 400, code: "ValidationException"},
+		{name: "dead-letter queue not SQS", method: "POST", path: "/schedules/x6", body: body(target(func(t map[string]any) {
+			t["DeadLetterConfig"] = map[string]any{"Arn": "arn:aws:sns:us-east-1:123456789012:t"}
+		})), status: 400, code: "ValidationException"},
 		{name: "no flexible time window", method: "POST", path: "/schedules/x7", body: body(func(m map[string]any) { delete(m, "FlexibleTimeWindow") }), status: 400, code: "ValidationException", message: "flexibleTimeWindow"},
 		{name: "flexible without a window", method: "POST", path: "/schedules/x8", body: body(func(m map[string]any) { m["FlexibleTimeWindow"] = map[string]any{"Mode": "FLEXIBLE"} }), status: 400, code: "ValidationException"},
 		{name: "unknown action after completion", method: "POST", path: "/schedules/x9", body: body(func(m map[string]any) { m["ActionAfterCompletion"] = "ARCHIVE" }), status: 400, code: "ValidationException"},
