@@ -234,6 +234,19 @@ func (s *SchedulerStandIn) Start() (string, func()) {
 	return srv.URL, srv.Close
 }
 
+// UseSchedulerStandIn mounts a Scheduler stand-in on p (a FaultProxy, e.g.
+// Rig.NewFaultProxy, so the model check sees every request first) holding
+// group, and returns it with the schedule.Config for that group. A test
+// then builds the production scheduler with
+// app.NewScheduler(awsCfg pointed at p.URL, cfg with Schedule set) or
+// stand.Scheduler(p.URL, cfg), sets the scheduler's Now to the stand-in's
+// clock, and plays Scheduler with stand.Fire(ctx, now, deliver).
+func UseSchedulerStandIn(p *FaultProxy, group string) (*SchedulerStandIn, schedule.Config) {
+	s := NewSchedulerStandIn(group)
+	s.Plug(p)
+	return s, s.SchedulerConfig(group)
+}
+
 // Plug puts the stand-in into p: requests signed for the scheduler service
 // are answered by it (after p's guard, the rig's model check), the rest go
 // on to the emulator.

@@ -28,10 +28,8 @@ func TestSchedulerStandInBehindModelCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	s := NewSchedulerStandIn()
+	s, cfg := UseSchedulerStandIn(p, "certferry-rig")
 	s.Now = func() time.Time { return standInT0.Add(-time.Hour) }
-	s.Plug(p)
-	cfg := s.SchedulerConfig("certferry-rig")
 	cfg.DeadLetterARN = "arn:aws:sqs:us-east-1:123456789012:certferry-EventsDLQ-1"
 	sch := s.Scheduler(p.URL, cfg)
 	st := schedule.Step{Name: strings.Repeat("n", 63), RolloutID: "r-20270306T010000Z-0001", Kind: schedule.KindDeadline, At: standInT0}
