@@ -62,6 +62,8 @@ type StandInSchedule struct {
 	ActionAfterCompletion string    // NONE | DELETE
 	State                 string    // ENABLED | DISABLED
 	Description           string
+	FlexibleMode          string // OFF | FLEXIBLE
+	FlexibleWindow        int    // MaximumWindowInMinutes when FLEXIBLE
 	TargetARN, RoleARN    string
 	Input                 string
 	Created               time.Time
@@ -501,11 +503,15 @@ func (s *SchedulerStandIn) create(name string, body []byte) (any, *schedulerErro
 	if _, exists := s.schedules[key]; exists {
 		return nil, &schedulerError{http.StatusConflict, "ConflictException", fmt.Sprintf("Schedule %s already exists.", name)}
 	}
+	window := 0
+	if in.FlexibleTimeWindow.MaximumWindowInMinutes != nil {
+		window = *in.FlexibleTimeWindow.MaximumWindowInMinutes
+	}
 	x := &StandInSchedule{
 		Group: group, Name: name, Expression: in.ScheduleExpression, Timezone: tz, At: at.UTC(),
 		ActionAfterCompletion: orDefault(in.ActionAfterCompletion, "NONE"), State: orDefault(in.State, "ENABLED"),
-		Description: aws.ToString(in.Description), TargetARN: targetARN, RoleARN: roleARN, Input: input,
-		Created: now, target: in.Target,
+		Description: aws.ToString(in.Description), FlexibleMode: in.FlexibleTimeWindow.Mode, TargetARN: targetARN, RoleARN: roleARN, Input: input,
+		FlexibleWindow: window, Created: now, target: in.Target,
 	}
 	s.schedules[key] = x
 	return map[string]string{"ScheduleArn": x.ARN()}, nil
@@ -533,9 +539,13 @@ func (s *SchedulerStandIn) get(name, g string) (any, *schedulerError) {
 	if !ok {
 		return nil, notFound("Schedule %s does not exist.", name)
 	}
+	ftw := map[string]any{"Mode": x.FlexibleMode}
+	if x.FlexibleMode == "FLEXIBLE" {
+		ftw["MaximumWindowInMinutes"] = x.FlexibleWindow
+	}
 	return map[string]any{
 		"ActionAfterCompletion": x.ActionAfterCompletion, "Arn": x.ARN(), "CreationDate": epoch(x.Created),
-		"Description": x.Description, "FlexibleTimeWindow": map[string]string{"Mode": "OFF"}, "GroupName": x.Group,
+		"Description": x.Description, "FlexibleTimeWindow": ftw, "GroupName": x.Group,
 		"LastModificationDate": epoch(x.Created), "Name": x.Name, "ScheduleExpression": x.Expression,
 		"ScheduleExpressionTimezone": x.Timezone, "State": x.State, "Target": x.target,
 	}, nil
