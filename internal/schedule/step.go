@@ -141,10 +141,11 @@ type Detail struct {
 
 // MaxInputBytes bounds a rendered step. "Target" (EventBridge Scheduler
 // API Reference): Input is "the text, or well-formed JSON, passed to the
-// target"; EventBridge Scheduler invokes a Lambda target asynchronously,
-// and "Lambda quotas" (Lambda Developer Guide) caps an asynchronous
-// invocation's payload at 256 KB. A step is far smaller; the bound keeps a
-// future field from growing it unnoticed.
+// target" (the model sets no maximum); EventBridge Scheduler invokes a
+// Lambda target asynchronously, and "Invoke" (Lambda API Reference): "For
+// asynchronous invocations, the maximum payload size is 1 MB" (256 KB
+// with the older InvokeAsync). A step is a few hundred bytes; the bound
+// keeps a future field from growing it unnoticed, far below either.
 const MaxInputBytes = 8 * 1024
 
 // Render returns the step's Target.Input: the EventBridge-shaped event
