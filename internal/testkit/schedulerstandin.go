@@ -161,7 +161,10 @@ func (s *SchedulerStandIn) sorted(keep func(*StandInSchedule) bool) []StandInSch
 // fired. A failed delivery keeps the schedule due, so a later Fire retries
 // it (Scheduler's RetryPolicy); Fire returns how many were delivered and
 // every failure, each naming its schedule. Deliveries run without the
-// stand-in's lock: deliver may create and delete schedules.
+// stand-in's lock: deliver may create and delete schedules (created ones
+// are at least schedule.MinLead after the stand-in's clock, so they fire
+// in a later Fire). Fire does not move the clock: a test advances the
+// clock it shares with the stand-in (Now) and the scheduler to now first.
 func (s *SchedulerStandIn) Fire(ctx context.Context, now time.Time, deliver func(context.Context, json.RawMessage) error) (int, error) {
 	delivered := 0
 	var errs []error
