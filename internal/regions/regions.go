@@ -122,7 +122,7 @@ var (
 	// segments the same characters (stricter than IAM's path pattern).
 	roleARNPattern = regexp.MustCompile(`^arn:(aws(?:-[a-z]+)*):iam::([0-9]{12}|\{account\}):role/((?:[\w+=,.@-]+/)*)([\w+=,.@-]{1,64})$`)
 	// "AssumeRole": ExternalId, 2–1224 characters of [\w+=,.@:/-].
-	externalIDPattern = regexp.MustCompile(`^[\w+=,.@:/-]{2,1224}$`)
+	externalIDPattern = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
 )
 
 // ParseRegions reads a comma-separated list of region codes: each valid,
@@ -185,7 +185,7 @@ func ParseRole(template, externalID string, accounts []string) (*Role, []string,
 	if m == nil {
 		return nil, nil, fmt.Errorf("--role-arn %q: want arn:aws:iam::%s:role/NAME (or a role ARN with a 12-digit account)", template, Placeholder)
 	}
-	if externalID != "" && !externalIDPattern.MatchString(externalID) {
+	if externalID != "" && (len(externalID) < 2 || len(externalID) > 1224 || !externalIDPattern.MatchString(externalID)) {
 		return nil, nil, errors.New("--external-id: want 2 to 1224 characters of letters, digits and _+=,.@:/-")
 	}
 	r := &Role{Template: template, ExternalID: externalID}
