@@ -269,16 +269,19 @@ func (f *Finder) Each(ctx context.Context, accounts, regions []string, read func
 	creds := &roleCache{f: f, stsRegion: regions[0], byAccount: map[string]*assumed{}}
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
+	// Started in the order given (the semaphore is taken before each
+	// goroutine starts), at most limit at once.
 	for i := range out {
+		o := &out[i]
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			o.Err = &Failure{Account: o.Account, Region: o.Region, Step: StepRole, Err: ctx.Err(), Fix: "interrupted before it started"}
+			continue
+		}
 		wg.Add(1)
 		go func(o *Outcome) {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				o.Err = &Failure{Account: o.Account, Region: o.Region, Step: StepRole, Err: ctx.Err(), Fix: "interrupted before it started"}
-				return
-			}
 			defer func() { <-sem }()
 			tctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
@@ -289,7 +292,7 @@ func (f *Finder) Each(ctx context.Context, accounts, regions []string, read func
 					fl.Fix = fmt.Sprintf("no answer within %s: retry", timeout)
 				}
 			}
-		}(&out[i])
+		}(o)
 	}
 	wg.Wait()
 	return out
