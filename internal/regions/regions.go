@@ -260,6 +260,9 @@ func (f *Finder) Each(ctx context.Context, accounts, regions []string, read func
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	if len(accounts) == 0 || len(regions) == 0 {
+		return nil
+	}
 	out := make([]Outcome, 0, len(accounts)*len(regions))
 	for _, a := range accounts {
 		for _, r := range regions {
