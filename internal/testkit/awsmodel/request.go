@@ -18,6 +18,7 @@ var signingNames = map[string]string{
 	"ssm": "ssm", "sqs": "sqs", "sns": "sns", "ec2": "ec2", "s3": "s3", "kms": "kms", "sts": "sts",
 	"events": "events", "lambda": "lambda", "iam": "iam", "monitoring": "cloudwatch", "logs": "logs",
 	"scheduler": "scheduler",
+	"cloudformation": "cloudformation",
 }
 
 var scopeRE = regexp.MustCompile(`Credential=[^/]+/[0-9]{8}/[^/]+/([^/]+)/aws4_request`)
