@@ -17,7 +17,7 @@ var signingNames = map[string]string{
 	"acm": "acm", "acm-pca": "acm-pca", "secretsmanager": "secretsmanager", "dynamodb": "dynamodb",
 	"ssm": "ssm", "sqs": "sqs", "sns": "sns", "ec2": "ec2", "s3": "s3", "kms": "kms", "sts": "sts",
 	"events": "events", "lambda": "lambda", "iam": "iam", "monitoring": "cloudwatch", "logs": "logs",
-	"scheduler": "scheduler",
+	"scheduler":      "scheduler",
 	"cloudformation": "cloudformation",
 }
 
