@@ -225,7 +225,9 @@ func (e *Emitter) put(ctx context.Context, batch []ebtypes.PutEventsRequestEntry
 // Convenience senders, one per detail-type (the engine wires RenewalWaiting).
 
 // DeploymentFinished sends one Deployment Finished event.
-func (e *Emitter) DeploymentFinished(ctx context.Context, d DeploymentFinished) Result { return e.Emit(ctx, d) }
+func (e *Emitter) DeploymentFinished(ctx context.Context, d DeploymentFinished) Result {
+	return e.Emit(ctx, d)
+}
 
 // NodeFailed sends one Node Failed event.
 func (e *Emitter) NodeFailed(ctx context.Context, d NodeFailed) Result { return e.Emit(ctx, d) }
