@@ -76,7 +76,7 @@ lint: ## gofmt, go vet and staticcheck (both tiers' builds), go mod tidy diff, c
 	@cp go.mod /tmp/certferry.go.mod && cp go.sum /tmp/certferry.go.sum && $(GO) mod tidy && \
 	  { diff -q go.mod /tmp/certferry.go.mod >/dev/null && diff -q go.sum /tmp/certferry.go.sum >/dev/null || \
 	    { echo "go mod tidy changed go.mod/go.sum"; exit 1; }; }
-	cfn-lint template.yaml
+	cfn-lint template.yaml central.yaml
 
 demo: deps ## the whole flow, a renewal reaching nginx, on a private moto_server (ARGS="-v --keep")
 	$(GO) run $(CLI_LDFLAGS) ./cmd/certferry demo $(ARGS)

@@ -160,6 +160,11 @@ var nameProps = map[string]struct{ prop, scope string }{
 	"AWS::EC2::SecurityGroup":             {"GroupName", "region"},
 	"AWS::Serverless::StateMachine":       {"Name", "region"},
 	"AWS::CloudFormation::CustomResource": {"", ""},
+	"AWS::Logs::ResourcePolicy":           {"PolicyName", "region"},
+	"AWS::Events::EventBusPolicy":         {"", ""}, // StatementId: per bus
+	"AWS::SNS::TopicPolicy":               {"", ""},
+	"AWS::SNS::Subscription":              {"", ""},
+	"AWS::KMS::Key":                       {"", ""},
 }
 
 // namingViolations lists every explicitly named resource of a template
