@@ -165,6 +165,12 @@ var nameProps = map[string]struct{ prop, scope string }{
 	"AWS::SNS::TopicPolicy":               {"", ""},
 	"AWS::SNS::Subscription":              {"", ""},
 	"AWS::KMS::Key":                       {"", ""},
+	"AWS::Lambda::Alias":                  {"", ""}, // Name: per function
+	"AWS::Lambda::Version":                {"", ""},
+	"AWS::Lambda::Permission":             {"", ""},
+	"AWS::Lambda::EventInvokeConfig":      {"", ""},
+	"AWS::ApiGateway::Stage":              {"", ""}, // StageName: per API
+	"AWS::ApiGateway::Deployment":         {"", ""},
 }
 
 // namingViolations lists every explicitly named resource of a template
