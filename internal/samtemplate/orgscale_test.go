@@ -76,6 +76,7 @@ func TestCentralForward(t *testing.T) {
 		{"", true},
 		{"arn:aws:events:eu-west-1:111122223333:event-bus/certferry-central", true},
 		{"arn:aws-us-gov:events:us-gov-west-1:111122223333:event-bus/default", true},
+		{"arn:aws-eusc:events:eusc-de-east-1:111122223333:event-bus/certferry", true},
 		{"arn:aws:events:eu-west-1:111122223333:rule/certferry", false},
 		{"arn:aws:sqs:eu-west-1:111122223333:queue", false},
 		{"arn:aws:events:eu-west-1:1111:event-bus/x", false},
