@@ -285,3 +285,40 @@ func schemaPaths(t *testing.T) map[string]bool {
 	}
 	return out
 }
+
+// Every central.yaml parameter has a row in docs/stacksets.md's parameter
+// table, and every output that page names exists.
+func TestCentralDocumented(t *testing.T) {
+	tmpl := readCentral(t)
+	raw, err := os.ReadFile("../../docs/stacksets.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(raw)
+	for p := range tmpl["Parameters"].(map[string]any) {
+		if !regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(p) + "` \\|").MatchString(md) {
+			t.Errorf("central.yaml parameter %s has no row in docs/stacksets.md", p)
+		}
+	}
+	outputs := tmpl["Outputs"].(map[string]any)
+	named := 0
+	for _, m := range regexp.MustCompile("`(Central[A-Za-z]+)`").FindAllStringSubmatch(md, -1) {
+		if strings.HasSuffix(m[1], "Arn") || strings.HasSuffix(m[1], "Name") || strings.HasSuffix(m[1], "Url") {
+			named++
+			if _, ok := outputs[m[1]]; !ok {
+				if _, isParam := readTemplateParams(t)[m[1]]; !isParam {
+					t.Errorf("docs/stacksets.md names %s, which is neither a central.yaml output nor a template.yaml parameter", m[1])
+				}
+			}
+		}
+	}
+	if named < 4 {
+		t.Errorf("docs/stacksets.md names only %d central outputs", named)
+	}
+}
+
+func readTemplateParams(t *testing.T) map[string]any {
+	t.Helper()
+	_, tmpl := readTemplate(t)
+	return tmpl["Parameters"].(map[string]any)
+}
