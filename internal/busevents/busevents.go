@@ -147,3 +147,19 @@ func clean(d Detail) Detail {
 	}
 	return d
 }
+
+// WaitingReason maps a rollout phase (ROLLOUT.md §4, inventory.RolloutPhase:
+// waiting_window, awaiting_approval, halted) to its Renewal Waiting reason;
+// ok is false for phases that do not wait (rolling, paused, done,
+// superseded). The engine sends RenewalWaiting when a rollout enters one.
+func WaitingReason(phase string) (reason string, ok bool) {
+	switch phase {
+	case "waiting_window":
+		return WaitingWindow, true
+	case "awaiting_approval":
+		return WaitingApproval, true
+	case "halted":
+		return WaitingHalted, true
+	}
+	return "", false
+}

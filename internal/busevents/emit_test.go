@@ -250,3 +250,13 @@ func TestEmittedDetailsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitingReason(t *testing.T) {
+	for phase, want := range map[string]string{"waiting_window": WaitingWindow, "awaiting_approval": WaitingApproval, "halted": WaitingHalted,
+		"rolling": "", "paused": "", "done": "", "superseded": "", "": ""} {
+		got, ok := WaitingReason(phase)
+		if got != want || ok != (want != "") {
+			t.Errorf("WaitingReason(%q) = %q, %v; want %q", phase, got, ok, want)
+		}
+	}
+}
