@@ -136,7 +136,8 @@ var _ TrackerSSM = (*ssm.Client)(nil)
 
 // Tracker returns the SSM status-change handler (options: SSM, Metrics).
 func Tracker(awsCfg aws.Config, cfg config.Config, opts Options) *tracker.Tracker {
-	return newTracker(newStore(awsCfg, cfg), opts.ssm(awsCfg), alerts(awsCfg, cfg), opts.metrics(), cfg)
+	m := opts.metrics()
+	return newTracker(newStore(awsCfg, cfg), opts.ssm(awsCfg), alerts(awsCfg, cfg), m, cfg).WithEvents(busEvents(awsCfg, cfg, m))
 }
 
 // newStore is the inventory with the configured retention of finished
@@ -185,6 +186,7 @@ func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
 	}
 	pub := alerts(awsCfg, cfg)
 	m := opts.metrics()
-	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg)
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg)}
+	bus := busEvents(awsCfg, cfg, m)
+	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithEvents(bus)
+	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg).WithEvents(bus)}
 }

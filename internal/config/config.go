@@ -30,6 +30,9 @@ type Config struct {
 	// AllowedPrefixes: CERTFERRY_ALLOWED_PREFIXES, ':'-separated directories
 	// every target path must lie under (default spec.DefaultAllowedPrefixes).
 	AllowedPrefixes []string
+	// EventBus: CERTFERRY_EVENT_BUS, where certferry's own events go (an
+	// event bus name or ARN); empty: the account's default bus.
+	EventBus string
 	// Installer: where the stack published the node installer
 	// (CERTFERRY_INSTALLER_*); zero when not configured.
 	Installer Installer
@@ -79,6 +82,7 @@ const (
 	EnvMaxErrors       = "CERTFERRY_MAX_ERRORS"
 	EnvNotifySuccess   = "CERTFERRY_NOTIFY_SUCCESS"
 	EnvDeployRetention = "CERTFERRY_DEPLOY_RETENTION_DAYS"
+	EnvEventBus        = "CERTFERRY_EVENT_BUS"
 
 	EnvAllowedPrefixes             = "CERTFERRY_ALLOWED_PREFIXES"
 	EnvInstallerBucket             = "CERTFERRY_INSTALLER_BUCKET"
@@ -124,6 +128,11 @@ const DefaultInstallerKeyPrefix = "installer/"
 // letter or digit.
 var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
+// eventBusPattern is PutEventsRequestEntry.EventBusName's (botocore's
+// events model, NonPartnerEventBusNameOrArn; a bus name has 1 to 256
+// characters, "CreateEventBus").
+var eventBusPattern = regexp.MustCompile(`^(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus/)?[.\-_A-Za-z0-9]{1,256}$`)
+
 // prefixPattern keeps secret names within the SSM document's SecretId
 // allowedPattern.
 var prefixPattern = regexp.MustCompile(`^([A-Za-z0-9_+=@][A-Za-z0-9_+=@-]*/){1,4}$`)
@@ -151,6 +160,10 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		KMSKeyID:       get(EnvKMSKeyID, ""),
 		MaxConcurrency: get(EnvMaxConcurrency, ""),
 		MaxErrors:      get(EnvMaxErrors, ""),
+		EventBus:       get(EnvEventBus, ""),
+	}
+	if c.EventBus != "" && !eventBusPattern.MatchString(c.EventBus) {
+		errs = append(errs, fmt.Errorf("environment variable %s must be an event bus name or ARN", EnvEventBus))
 	}
 	if !prefixPattern.MatchString(c.SecretPrefix) {
 		errs = append(errs, fmt.Errorf("environment variable %s must be 1 to 4 path segments of letters, digits and _+=@- (not starting with -), each ending in '/' (e.g. certferry/)", EnvSecretPrefix))

@@ -85,6 +85,7 @@ type Tracker struct {
 	alerts  publisher
 	metrics *metrics.Emitter
 	cfg     Config
+	bus     busEmitter // certferry's own events (busevents.go); nil sends none
 }
 
 // New wires a Tracker.
@@ -187,6 +188,7 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		out.Status = StatusRecorded
 		slog.InfoContext(ctx, "node state recorded", "name", ref.Name, "instanceId", st.InstanceID, "state", r.State,
 			"unverified", r.Unverified, "deploymentId", ref.DeploymentID)
+		t.emitNodeFailed(ctx, *ref, dep, r)
 	} else {
 		expected, err := t.targetCount(ctx, st.CommandID, dep)
 		if err != nil {
@@ -531,6 +533,7 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 	t.metrics.Emit(map[string]string{"Name": name}, metrics.Values{
 		"DeploymentsFinished": 1, "DeploymentFailures": float64(failed), "NodesInstalledByDeployment": float64(installed),
 	})
+	t.emitFinished(ctx, name, dep, outcome, installed, failed, timedOut)
 	if outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess {
 		return out, nil
 	}
