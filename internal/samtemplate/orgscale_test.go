@@ -166,6 +166,7 @@ var nameProps = map[string]struct{ prop, scope string }{
 	"AWS::SNS::TopicPolicy":               {"", ""},
 	"AWS::SNS::Subscription":              {"", ""},
 	"AWS::KMS::Key":                       {"", ""},
+	"AWS::IAM::Policy":                    {"", ""}, // PolicyName: an inline policy, per role
 	"AWS::Lambda::Alias":                  {"", ""}, // Name: per function
 	"AWS::Lambda::Version":                {"", ""},
 	"AWS::Lambda::Permission":             {"", ""},
