@@ -85,6 +85,7 @@ type Tracker struct {
 	alerts  publisher
 	metrics *metrics.Emitter
 	cfg     Config
+	probes  *Probes // outside probes after a success (probes.go); nil: none
 }
 
 // New wires a Tracker.
@@ -531,6 +532,7 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 	t.metrics.Emit(map[string]string{"Name": name}, metrics.Values{
 		"DeploymentsFinished": 1, "DeploymentFailures": float64(failed), "NodesInstalledByDeployment": float64(installed),
 	})
+	t.probeAfter(ctx, name, dep, outcome)
 	if outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess {
 		return out, nil
 	}
