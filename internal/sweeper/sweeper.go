@@ -101,6 +101,7 @@ type Sweeper struct {
 	metrics *metrics.Emitter
 	cfg     Config
 	now     func() time.Time
+	probes  prober // outside probes (probes.go); nil: none
 }
 
 // New wires a Sweeper.
@@ -186,6 +187,7 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 	// export of the current serial.
 	ex, err := s.reconcile(ctx, c, info, now, &nr)
 	nr.Risks = append(Risks(info, ex, now, s.cfg), nr.Risks...)
+	nr.Risks = append(nr.Risks, s.probeRisks(ctx, c, info, now, &nr)...)
 	return nr, err
 }
 
