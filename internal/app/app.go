@@ -85,6 +85,10 @@ type Options struct {
 	// configuration's (CERTFERRY_RENEW_BEFORE_DAYS); other zero fields take
 	// the sweeper's defaults.
 	Sweep sweeper.Config
+	// Prober runs the outside probes of the tracker and the sweep. Nil:
+	// the probe function CERTFERRY_PROBE_FUNCTION names, else in-process
+	// (probe.go).
+	Prober Prober
 }
 
 func (o Options) ssm(awsCfg aws.Config) TrackerSSM {
@@ -136,7 +140,8 @@ var _ TrackerSSM = (*ssm.Client)(nil)
 
 // Tracker returns the SSM status-change handler (options: SSM, Metrics).
 func Tracker(awsCfg aws.Config, cfg config.Config, opts Options) *tracker.Tracker {
-	return newTracker(newStore(awsCfg, cfg), opts.ssm(awsCfg), alerts(awsCfg, cfg), opts.metrics(), cfg)
+	inv, pub := newStore(awsCfg, cfg), alerts(awsCfg, cfg)
+	return newTracker(inv, opts.ssm(awsCfg), pub, opts.metrics(), cfg).WithProbes(newProbes(awsCfg, cfg, opts, inv, pub))
 }
 
 // newStore is the inventory with the configured retention of finished
@@ -185,6 +190,6 @@ func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
 	}
 	pub := alerts(awsCfg, cfg)
 	m := opts.metrics()
-	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg)
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg)}
+	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithProbes(newProbes(awsCfg, cfg, opts, p.Inventory, pub))
+	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg).WithProber(opts.prober(awsCfg, cfg))}
 }

@@ -33,6 +33,9 @@ type Config struct {
 	// Installer: where the stack published the node installer
 	// (CERTFERRY_INSTALLER_*); zero when not configured.
 	Installer Installer
+	// ProbeFunction: CERTFERRY_PROBE_FUNCTION, the probe function the
+	// tracker and the sweeper invoke; empty: probes run in-process.
+	ProbeFunction string
 }
 
 // Installer locates the published node installer binaries; the pipeline
@@ -57,6 +60,7 @@ const (
 	EnvMaxErrors       = "CERTFERRY_MAX_ERRORS"
 	EnvNotifySuccess   = "CERTFERRY_NOTIFY_SUCCESS"
 	EnvDeployRetention = "CERTFERRY_DEPLOY_RETENTION_DAYS"
+	EnvProbeFunction   = "CERTFERRY_PROBE_FUNCTION"
 
 	EnvAllowedPrefixes             = "CERTFERRY_ALLOWED_PREFIXES"
 	EnvInstallerBucket             = "CERTFERRY_INSTALLER_BUCKET"
@@ -105,6 +109,7 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		KMSKeyID:       get(EnvKMSKeyID, ""),
 		MaxConcurrency: get(EnvMaxConcurrency, ""),
 		MaxErrors:      get(EnvMaxErrors, ""),
+		ProbeFunction:  get(EnvProbeFunction, ""),
 	}
 	if !prefixPattern.MatchString(c.SecretPrefix) {
 		errs = append(errs, fmt.Errorf("environment variable %s must be 1 to 4 path segments of letters, digits and _+=@- (not starting with -), each ending in '/' (e.g. certferry/)", EnvSecretPrefix))
