@@ -125,8 +125,9 @@ func (t *Tracker) WithProbes(p *Probes) *Tracker {
 // calls it only from the conditional write that set the outcome); the
 // outcome is already written, so a failure is logged, never returned (a
 // retried event would not conclude again). A deployment already
-// superseded by a newer one in the inventory is not probed: the newer one
-// will be.
+// superseded by a newer one in the inventory is not probed (the newer one
+// will be), nor one of a name with a waved rollout (Check, from the rollout
+// engine, probes when the whole rollout is done).
 func (t *Tracker) probeAfter(ctx context.Context, name string, dep *inventory.Deployment, outcome inventory.Outcome) {
 	if t.probes == nil || outcome != inventory.OutcomeSucceeded {
 		return
@@ -137,6 +138,11 @@ func (t *Tracker) probeAfter(ctx context.Context, name string, dep *inventory.De
 		slog.ErrorContext(ctx, "probes not checked: the name could not be read", "name", name, "deploymentId", dep.ID, "error", err)
 		return
 	case c == nil || len(c.Probes) == 0:
+		return
+	case c.Rollout.Waved():
+		// One wave's success says nothing of the nodes of the next waves:
+		// the rollout engine calls Check once the whole rollout is done.
+		slog.InfoContext(ctx, "probes left to the end of the waved rollout", "name", name, "deploymentId", dep.ID)
 		return
 	case c.Fingerprint != "" && c.Fingerprint != dep.Fingerprint:
 		slog.InfoContext(ctx, "probes not checked: a newer deployment superseded this one", "name", name, "deploymentId", dep.ID)

@@ -50,6 +50,7 @@ func TestProbeAfterDeployment(t *testing.T) {
 		metaFP    string // META's fingerprint (default: the deployment's)
 		counts    map[inventory.NodeState]int
 		lost      bool
+		waved     bool
 		probed    bool
 		alertKind string
 	}{
@@ -60,6 +61,7 @@ func TestProbeAfterDeployment(t *testing.T) {
 		{name: "deployment failed: not probed", probes: []string{stale}, counts: map[inventory.NodeState]int{"failed": 1}},
 		{name: "superseded by a newer deployment: not probed", probes: []string{stale}, metaFP: old.Fingerprint()},
 		{name: "another event concluded it: not probed again", probes: []string{stale}, lost: true},
+		{name: "a waved rollout: left to the engine's Check when the rollout is done", probes: []string{stale}, waved: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,6 +73,9 @@ func TestProbeAfterDeployment(t *testing.T) {
 				Outcome: inventory.OutcomeInProgress, Counts: counts, InstanceIDs: []string{"i-1", "i-2"}}
 			meta := &inventory.Cert{Spec: spec.Spec{Name: "shop-web", CertificateARN: "arn:aws:acm:us-east-1:123456789012:certificate/x", Probes: tc.probes},
 				Serial: deployed.Serial(), Fingerprint: cmpOr(tc.metaFP, deployed.Fingerprint()), DomainName: "shop.example.com"}
+			if tc.waved {
+				meta.Rollout = &spec.Rollout{Waves: []string{"1", "100%"}}
+			}
 			var st store = &fakeStore{dep: dep}
 			if tc.lost {
 				st = lostFinish{&fakeStore{dep: dep}}
