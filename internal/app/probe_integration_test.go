@@ -10,12 +10,9 @@ package app
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/probe/probetest"
@@ -30,23 +27,16 @@ func TestProbeSeesAnotherCertificate(t *testing.T) {
 	t.Parallel()
 	r := newTrackRig(t)
 	nodes := r.launch(1, map[string]string{"env": "prod"})
-	if status, ans := r.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
-		t.Fatalf("onboard: %d %v", status, ans)
-	}
-	c := r.cert("shop-web")
-
 	// What clients reach: a server still on another certificate.
 	stray := probetest.Issue(t, 0x5eed, "shop.example.com")
 	target := probetest.Target(probetest.Serve(t, map[string]probetest.Cert{"shop.example.com": stray}), "shop.example.com")
-	// The name's probes, as the API stores them (spec.Spec.Probes on META).
-	if _, err := r.ddb.UpdateItem(r.ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(r.cfg.Table),
-		Key: map[string]ddbtypes.AttributeValue{"PK": &ddbtypes.AttributeValueMemberS{Value: "CERT#shop-web"},
-			"SK": &ddbtypes.AttributeValueMemberS{Value: "META"}},
-		UpdateExpression:          aws.String("SET probes = :p"),
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":p": &ddbtypes.AttributeValueMemberL{Value: []ddbtypes.AttributeValue{&ddbtypes.AttributeValueMemberS{Value: target}}}},
-	}); err != nil {
-		t.Fatal(err)
+	body := strings.Replace(onboardBody(r.exportable("shop.example.com"), "shop-web"), `"targets":`, `"probes": [`+strconv.Quote(target)+`], "targets":`, 1)
+	if status, ans := r.post(body); status != 202 {
+		t.Fatalf("onboard: %d %v", status, ans)
+	}
+	c := r.cert("shop-web")
+	if len(c.Probes) != 1 || c.Probes[0] != target {
+		t.Fatalf("stored probes %v, want [%s]", c.Probes, target)
 	}
 
 	h := Tracker(r.aws, r.cfg, Options{Metrics: io.Discard})

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+
+	"github.com/certferry/certferry/internal/spec"
 )
 
 // Request is what the probe function takes (and what runs in-process
@@ -63,6 +65,9 @@ func (h *Handler) Handle(ctx context.Context, req Request) (Response, error) {
 		defer cancel()
 	}
 	res := h.p.Check(ctx, targets, req.ExpectedFingerprint)
+	for i := range res {
+		res[i].Target = req.Targets[i] // as asked, so callers match them
+	}
 	mismatches, failed := 0, 0
 	for _, r := range res {
 		switch {
@@ -98,7 +103,7 @@ func (req Request) Parse() ([]Target, error) {
 	}
 	out := make([]Target, 0, len(req.Targets))
 	for i, s := range req.Targets {
-		t, err := ParseTarget(s)
+		t, err := spec.ParseProbe(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: targets[%d]: %v", ErrBadRequest, i, err)
 		}

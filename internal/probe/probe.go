@@ -21,51 +21,22 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/spec"
 )
 
-// Target is one endpoint: a DNS name or an IP literal (IPv6 without
-// brackets), a port, and the server name sent as SNI ("" sends the host
-// when it is a name, and no SNI for an address).
-type Target struct {
-	Host string
-	Port int
-	SNI  string
-}
-
-// ServerName is the SNI the handshake sends: SNI, else the host when it
-// is a DNS name, else none (RFC 6066 §3: "Literal IPv4 and IPv6 addresses
-// are not permitted in HostName").
-func (t Target) ServerName() string {
-	if t.SNI != "" {
-		return t.SNI
-	}
-	if _, err := netip.ParseAddr(t.Host); err == nil {
-		return ""
-	}
-	return t.Host
-}
-
-// Address is host:port as net.Dial takes it (IPv6 in brackets).
-func (t Target) Address() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
-
-// String is the target in the probes grammar: host:port, IPv6 literals in
-// brackets, "/sni=name" when an SNI is set.
-func (t Target) String() string {
-	s := t.Address()
-	if t.SNI != "" {
-		s += "/sni=" + t.SNI
-	}
-	return s
-}
+// Target is one endpoint, as spec.ParseProbe reads a name's probes: a
+// DNS name or an IP literal (IPv6 without brackets), a port, and the SNI
+// to send (ParseProbe sets it to the host for a DNS name; empty: none, as
+// for an address without /sni=, RFC 6066 §3: "Literal IPv4 and IPv6
+// addresses are not permitted in HostName").
+type Target = spec.ProbeTarget
 
 // Status is a probe's verdict.
 type Status string
@@ -197,7 +168,7 @@ func (p *Prober) Check(ctx context.Context, targets []Target, expected string) [
 }
 
 func ctxResult(t Target, err error) Result {
-	r := Result{Target: t.String(), ServerName: t.ServerName(), Status: StatusError, ErrorKind: ErrTimeout,
+	r := Result{Target: t.String(), ServerName: t.SNI, Status: StatusError, ErrorKind: ErrTimeout,
 		Error: "not probed: the check's deadline passed"}
 	if errors.Is(err, context.Canceled) {
 		r.ErrorKind, r.Error = ErrCanceled, "not probed: the check was canceled"
@@ -207,7 +178,7 @@ func ctxResult(t Target, err error) Result {
 
 // Probe handshakes one target and compares its leaf with expected.
 func (p *Prober) Probe(ctx context.Context, t Target, expected string) Result {
-	r := Result{Target: t.String(), ServerName: t.ServerName()}
+	r := Result{Target: t.String(), ServerName: t.SNI}
 	if err := ctx.Err(); err != nil {
 		return ctxResult(t, err)
 	}
@@ -239,9 +210,9 @@ var errNoCertificate = errors.New("the server presented no certificate")
 // that the served leaf can be compared; verification is done after it, as
 // a side fact.
 func (p *Prober) handshake(ctx context.Context, t Target) (*Served, string, error) {
-	raw, err := p.cfg.Dialer.DialContext(ctx, "tcp", t.Address())
+	raw, err := p.cfg.Dialer.DialContext(ctx, "tcp", t.Addr())
 	if err != nil {
-		return nil, "", fmt.Errorf("connect to %s: %w", t.Address(), err)
+		return nil, "", fmt.Errorf("connect to %s: %w", t.Addr(), err)
 	}
 	addr := raw.RemoteAddr().String()
 	defer raw.Close()
@@ -249,7 +220,7 @@ func (p *Prober) handshake(ctx context.Context, t Target) (*Served, string, erro
 		_ = raw.SetDeadline(dl)
 	}
 	conn := tls.Client(raw, &tls.Config{
-		ServerName:         t.ServerName(),
+		ServerName:         t.SNI,
 		InsecureSkipVerify: true, // identity by fingerprint, not trust (package doc)
 		MinVersion:         tls.VersionTLS10,
 	})
@@ -286,7 +257,7 @@ func (p *Prober) verify(chain []*x509.Certificate, t Target) (bool, string) {
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
-	name := t.ServerName()
+	name := t.SNI
 	if name == "" {
 		name = t.Host
 	}
