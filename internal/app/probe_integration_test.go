@@ -69,8 +69,8 @@ func TestProbeSeesAnotherCertificate(t *testing.T) {
 		t.Fatalf("the sweep sent %+v", sent)
 	}
 	risks := strings.Join(rep.Names[0].Risks, "\n")
-	if !strings.Contains(risks, "probe "+target) || !strings.Contains(risks, "serves serial 5eed") ||
-		!strings.Contains(risks, "not the deployed serial "+c.Serial) || rep.AlertID == "" {
+	if !strings.Contains(risks, "probe sees another certificate than the deployed serial "+c.Serial+": "+target) ||
+		!strings.Contains(risks, "serves serial 5eed") || rep.AlertID == "" {
 		t.Fatalf("sweep report %+v, want the probe's mismatch as a risk in its alert", rep)
 	}
 }

@@ -35,19 +35,30 @@ func TestProbeAlertGolden(t *testing.T) {
 	unreachable := check
 	unreachable.DeploymentID = ""
 	unreachable.Results = []probe.Result{probeResults()[0], probeResults()[2]}
+	daysLeftEmail := 50
+	sweep, ok := SweepRisks([]SweepName{
+		{Name: "shop-web", DaysToExpiry: &daysLeft, Risks: []string{RiskProbeMismatch(probeResults()[1], "0b"), RiskProbeFailed(probeResults()[2])}},
+		{Name: "mail-web", DaysToExpiry: &daysLeftEmail, Risks: []string{RiskEmail, RiskEmailHTTPS("example.com", []probe.Result{
+			{Target: "example.com:443", Status: probe.StatusMismatch, Served: &probe.Served{Serial: "0a"}},
+			{Target: "www.example.com:443", Status: probe.StatusError, ErrorKind: probe.ErrRefused}})}},
+	}, 3)
+	if !ok {
+		t.Fatal("no sweep alert")
+	}
 	tests := []struct {
 		name  string
-		check ProbeCheck
+		alert Alert
 		kind  string
 	}{
-		{"probe-mismatch", check, "probe-mismatch"},
-		{"probe-unreachable", unreachable, "probe-unreachable"},
+		{"probe-mismatch", mustProbeAlert(t, check), "probe-mismatch"},
+		{"probe-unreachable", mustProbeAlert(t, unreachable), "probe-unreachable"},
+		{"sweep-probe-risks", sweep, "sweep-risks"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, ok := ProbeAlert(tc.check)
-			if !ok || a.Kind != tc.kind {
-				t.Fatalf("alert %v kind %q, want %q", ok, a.Kind, tc.kind)
+			a := tc.alert
+			if a.Kind != tc.kind {
+				t.Fatalf("kind %q, want %q", a.Kind, tc.kind)
 			}
 			got := "Subject: " + a.Subject() + "\nKind: " + a.Kind + "\n\n" + a.Text()
 			path := filepath.Join("testdata", tc.name+".golden")
@@ -70,11 +81,21 @@ func TestProbeAlertGolden(t *testing.T) {
 	}
 }
 
+func mustProbeAlert(t *testing.T, in ProbeCheck) Alert {
+	t.Helper()
+	a, ok := ProbeAlert(in)
+	if !ok {
+		t.Fatalf("no probe alert for %+v", in)
+	}
+	return a
+}
+
 // The sweep's probe risk lines say what was served or why nothing was,
 // and the EMAIL line says what to fix.
 func TestProbeRiskLines(t *testing.T) {
 	r := probeResults()
-	if got := RiskProbeMismatch(r[1], "0b"); !strings.Contains(got, "serves serial 0a, SHA-256 "+otherFP) || !strings.HasSuffix(got, "not the deployed serial 0b") {
+	if got := RiskProbeMismatch(r[1], "0b"); !strings.Contains(got, "serves serial 0a, SHA-256 "+otherFP) ||
+		!strings.HasPrefix(got, "probe sees another certificate than the deployed serial 0b: [2001:db8::1]:8443/sni=shop.example.com (connected to") {
 		t.Errorf("mismatch line %q", got)
 	}
 	if got := RiskProbeFailed(r[2]); got != "probe 10.0.0.5:443/sni=shop.example.com could not be probed (timeout): connect to 10.0.0.5:443: dial tcp 10.0.0.5:443: i/o timeout" {

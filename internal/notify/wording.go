@@ -397,7 +397,7 @@ func ProbeFailedText(r probe.Result) string {
 
 // RiskProbeMismatch: the sweep's probe saw another certificate.
 func RiskProbeMismatch(r probe.Result, deployedSerial string) string {
-	return "probe " + ProbeServedText(r) + ", not the deployed serial " + cmp.Or(deployedSerial, "(unknown)")
+	return "probe sees another certificate than the deployed serial " + cmp.Or(deployedSerial, "(unknown)") + ": " + ProbeServedText(r)
 }
 
 // RiskProbeFailed: the sweep could not probe an endpoint.

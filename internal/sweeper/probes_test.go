@@ -85,8 +85,8 @@ func TestSweepProbes(t *testing.T) {
 	}{
 		{name: "a probe serving another certificate: a risk", detail: detail(good, stale), info: info("shop.example.com", "DNS", 150),
 			wantTargets: []string{good, stale},
-			wantRisks:   []string{"probe " + stale + " (connected to 127.0.0.1:", "serves serial a, SHA-256 " + old.Fingerprint(), "not the deployed serial b"},
-			notRisks:    []string{"probe " + good}},
+			wantRisks:   []string{"probe sees another certificate than the deployed serial b: " + stale + " (connected to 127.0.0.1:", "serves serial a, SHA-256 " + old.Fingerprint()},
+			notRisks:    []string{good}},
 		{name: "every probe serves the deployed certificate: no risk", detail: detail(good), info: info("shop.example.com", "DNS", 150),
 			wantTargets: []string{good}},
 		{name: "an unreachable probe: a risk, not a mismatch", detail: detail("127.0.0.1:1/sni=shop.example.com"), info: info("shop.example.com", "DNS", 150),
