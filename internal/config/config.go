@@ -36,7 +36,29 @@ type Config struct {
 	// ProbeFunction: CERTFERRY_PROBE_FUNCTION, the probe function the
 	// tracker and the sweeper invoke; empty: probes run in-process.
 	ProbeFunction string
+	// Schedule: where timed rollout steps go (EventBridge Scheduler);
+	// zero when not configured.
+	Schedule Schedule
 }
+
+// Schedule locates the stack's EventBridge Scheduler setup for timed
+// rollout steps (internal/schedule).
+type Schedule struct {
+	Group   string // CERTFERRY_SCHEDULE_GROUP: the stack's schedule group
+	RoleARN string // CERTFERRY_SCHEDULER_ROLE_ARN: the role Scheduler assumes to invoke the target
+	// TargetARN: CERTFERRY_STEP_TARGET_ARN, the renewal function's ARN.
+	// The renewal function cannot name its own ARN in its environment (a
+	// circular reference in CloudFormation), so the template gives it
+	// "self" and Load derives the ARN from AWS_LAMBDA_FUNCTION_NAME and
+	// AWS_REGION (set by Lambda) and the role ARN's partition and account.
+	TargetARN string
+	// DeadLetterARN: CERTFERRY_STEP_DLQ_ARN, optional SQS queue for steps
+	// Scheduler could not deliver.
+	DeadLetterARN string
+}
+
+// Configured reports whether the schedule settings are set.
+func (s Schedule) Configured() bool { return s.Group != "" }
 
 // Installer locates the published node installer binaries; the pipeline
 // passes it to every command as the Installer* document parameters.
@@ -68,6 +90,30 @@ const (
 	EnvInstallerSHA256LinuxAmd64   = "CERTFERRY_INSTALLER_SHA256_LINUX_AMD64"
 	EnvInstallerSHA256LinuxArm64   = "CERTFERRY_INSTALLER_SHA256_LINUX_ARM64"
 	EnvInstallerSHA256WindowsAmd64 = "CERTFERRY_INSTALLER_SHA256_WINDOWS_AMD64"
+
+	EnvScheduleGroup    = "CERTFERRY_SCHEDULE_GROUP"
+	EnvSchedulerRoleARN = "CERTFERRY_SCHEDULER_ROLE_ARN"
+	EnvStepTargetARN    = "CERTFERRY_STEP_TARGET_ARN"
+	EnvStepDLQARN       = "CERTFERRY_STEP_DLQ_ARN"
+	// StepTargetSelf as CERTFERRY_STEP_TARGET_ARN: this function is the
+	// target (the renewal function; see Schedule.TargetARN).
+	StepTargetSelf = "self"
+)
+
+// ScheduleSettings are the settings that must be given together (the
+// dead-letter queue is optional).
+var ScheduleSettings = []string{EnvScheduleGroup, EnvSchedulerRoleARN, EnvStepTargetARN}
+
+// Grammars of the schedule settings: "CreateSchedule" and "Target"
+// (EventBridge Scheduler API Reference) for the group, role and queue; a
+// Lambda function ARN (unqualified) for the target.
+var (
+	scheduleGroupPattern = regexp.MustCompile(`^[0-9a-zA-Z-_.]{1,64}$`)
+	roleARNPattern       = regexp.MustCompile(`^arn:(aws(-[a-z]+)?):iam::(\d{12}):role\/[\w+=,.@\/-]+$`)
+	functionARNPattern   = regexp.MustCompile(`^arn:aws(-[a-z]+)?:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}$`)
+	functionNamePattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	regionPattern        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+	queueARNPattern      = regexp.MustCompile(`^arn:aws(-[a-z]+)?:sqs:[a-z0-9\-]+:\d{12}:[a-zA-Z0-9\-_]+$`)
 )
 
 // InstallerSettings are the CERTFERRY_INSTALLER_* settings that must be
@@ -133,6 +179,10 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 	if err != nil {
 		errs = append(errs, err)
 	}
+	c.Schedule, err = loadSchedule(get)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	switch get(EnvNotifySuccess, "false") {
 	case "true":
 		c.NotifySuccess = true
@@ -181,4 +231,50 @@ func loadInstaller(get func(k, def string) string) (Installer, error) {
 		}
 	}
 	return in, errors.Join(errs...)
+}
+
+// loadSchedule reads the schedule settings: none (no timed steps) or all,
+// each well formed; CERTFERRY_STEP_TARGET_ARN=self is this function's ARN.
+func loadSchedule(get func(k, def string) string) (Schedule, error) {
+	sc := Schedule{
+		Group: get(EnvScheduleGroup, ""), RoleARN: get(EnvSchedulerRoleARN, ""),
+		TargetARN: get(EnvStepTargetARN, ""), DeadLetterARN: get(EnvStepDLQARN, ""),
+	}
+	var set, missing []string
+	for _, k := range ScheduleSettings {
+		if get(k, "") == "" {
+			missing = append(missing, k)
+		} else {
+			set = append(set, k)
+		}
+	}
+	var errs []error
+	if len(set) > 0 && len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("environment variables %s are set but %s are not: the schedule settings go together", strings.Join(set, ", "), strings.Join(missing, ", ")))
+	}
+	if len(set) == 0 && sc.DeadLetterARN != "" {
+		errs = append(errs, fmt.Errorf("environment variable %s is set without %s", EnvStepDLQARN, strings.Join(ScheduleSettings, ", ")))
+	}
+	if sc.Group != "" && !scheduleGroupPattern.MatchString(sc.Group) {
+		errs = append(errs, fmt.Errorf("environment variable %s must be a schedule group name (1 to 64 letters, digits and -_.)", EnvScheduleGroup))
+	}
+	role := roleARNPattern.FindStringSubmatch(sc.RoleARN)
+	if sc.RoleARN != "" && role == nil {
+		errs = append(errs, fmt.Errorf("environment variable %s must be an IAM role ARN", EnvSchedulerRoleARN))
+	}
+	switch {
+	case sc.TargetARN == StepTargetSelf:
+		fn, region := get("AWS_LAMBDA_FUNCTION_NAME", ""), get("AWS_REGION", "")
+		if !functionNamePattern.MatchString(fn) || !regionPattern.MatchString(region) || role == nil {
+			errs = append(errs, fmt.Errorf("environment variable %s=%s needs AWS_LAMBDA_FUNCTION_NAME and AWS_REGION (set by Lambda) and a valid %s", EnvStepTargetARN, StepTargetSelf, EnvSchedulerRoleARN))
+			break
+		}
+		sc.TargetARN = fmt.Sprintf("arn:%s:lambda:%s:%s:function:%s", role[1], region, role[3], fn)
+	case sc.TargetARN != "" && !functionARNPattern.MatchString(sc.TargetARN):
+		errs = append(errs, fmt.Errorf("environment variable %s must be a Lambda function ARN (unqualified) or %q", EnvStepTargetARN, StepTargetSelf))
+	}
+	if sc.DeadLetterARN != "" && !queueARNPattern.MatchString(sc.DeadLetterARN) {
+		errs = append(errs, fmt.Errorf("environment variable %s must be an SQS queue ARN", EnvStepDLQARN))
+	}
+	return sc, errors.Join(errs...)
 }
