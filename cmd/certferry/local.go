@@ -29,6 +29,7 @@ import (
 	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/probe"
 	"github.com/certferry/certferry/internal/renewal"
 )
 
@@ -241,6 +242,13 @@ var functions = map[string]struct {
 	}},
 	"renewal": {app.RenewalRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
 		return app.Renewal(awsCfg, cfg, app.Options{}).Handle(ctx, event)
+	}},
+	"probe": {app.ProbeRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
+		var req probe.Request
+		if err := json.Unmarshal(event, &req); err != nil {
+			return nil, fmt.Errorf("event is not a probe request: %w", err)
+		}
+		return app.Probe(awsCfg, cfg, app.Options{}).Handle(ctx, req)
 	}},
 }
 

@@ -85,6 +85,10 @@ type Options struct {
 	// configuration's (CERTFERRY_RENEW_BEFORE_DAYS); other zero fields take
 	// the sweeper's defaults.
 	Sweep sweeper.Config
+	// Prober runs the outside probes of the tracker and the sweep. Nil:
+	// the probe function CERTFERRY_PROBE_FUNCTION names, else in-process
+	// (probe.go).
+	Prober Prober
 }
 
 func (o Options) ssm(awsCfg aws.Config) TrackerSSM {
@@ -137,7 +141,9 @@ var _ TrackerSSM = (*ssm.Client)(nil)
 // Tracker returns the SSM status-change handler (options: SSM, Metrics).
 func Tracker(awsCfg aws.Config, cfg config.Config, opts Options) *tracker.Tracker {
 	m := opts.metrics()
-	return newTracker(newStore(awsCfg, cfg), opts.ssm(awsCfg), alerts(awsCfg, cfg), m, cfg).WithEvents(busEvents(awsCfg, cfg, m))
+	inv, pub := newStore(awsCfg, cfg), alerts(awsCfg, cfg)
+	return newTracker(inv, opts.ssm(awsCfg), pub, m, cfg).WithEvents(busEvents(awsCfg, cfg, m)).
+		WithProbes(newProbes(awsCfg, cfg, opts, inv, pub))
 }
 
 // newStore is the inventory with the configured retention of finished
@@ -187,6 +193,8 @@ func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
 	pub := alerts(awsCfg, cfg)
 	m := opts.metrics()
 	bus := busEvents(awsCfg, cfg, m)
-	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithEvents(bus)
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg).WithEvents(bus)}
+	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithEvents(bus).
+		WithProbes(newProbes(awsCfg, cfg, opts, p.Inventory, pub))
+	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg).WithEvents(bus).
+		WithProber(opts.prober(awsCfg, cfg))}
 }

@@ -86,6 +86,7 @@ type Tracker struct {
 	metrics *metrics.Emitter
 	cfg     Config
 	bus     busEmitter // certferry's own events (busevents.go); nil sends none
+	probes  *Probes    // outside probes after a success (probes.go); nil: none
 }
 
 // New wires a Tracker.
@@ -534,6 +535,7 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 		"DeploymentsFinished": 1, "DeploymentFailures": float64(failed), "NodesInstalledByDeployment": float64(installed),
 	})
 	t.emitFinished(ctx, name, dep, outcome, installed, failed, timedOut)
+	t.probeAfter(ctx, name, dep, outcome)
 	if outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess {
 		return out, nil
 	}
