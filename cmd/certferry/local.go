@@ -83,7 +83,7 @@ local proxy; without it, the stack's group in your AWS account).
 // localFlags parses `local`'s arguments.
 func localFlags(args []string, stderr io.Writer) (seed, real bool, err error) {
 	if len(args) == 0 || args[0] != "up" {
-		return false, false, cli.Usagef("local: the subcommands are up and proxy\n%s", LocalUsage)
+		return false, false, cli.Usagef("local: the subcommands are up, proxy and schedules\n%s", LocalUsage)
 	}
 	fs := flag.NewFlagSet("local up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
