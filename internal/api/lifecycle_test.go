@@ -119,7 +119,7 @@ func TestLifecycleRefusals(t *testing.T) {
 		{name: "bad name", method: "POST", cert: "Shop_Web", action: "renewals", status: 400, code: "ValidationError", field: "name"},
 		{name: "GET renewals", method: "GET", cert: "shop-web", action: "renewals", status: 405, code: "MethodNotAllowed"},
 		{name: "refused reason", method: "POST", cert: "shop-web", action: "revocations", body: `{"reason":"KEY_COMPROMISE"}`,
-			err: spec.Wrap(certs.ErrBadReason, "reason", "\"KEY_COMPROMISE\" is not a reason ACM accepts; use one of UNSPECIFIED, AFFILIATION_CHANGED, SUPERSEDED, CESSATION_OF_OPERATION"),
+			err:    spec.Wrap(certs.ErrBadReason, "reason", "\"KEY_COMPROMISE\" is not a reason ACM accepts; use one of UNSPECIFIED, AFFILIATION_CHANGED, SUPERSEDED, CESSATION_OF_OPERATION"),
 			status: 400, code: "ValidationError", field: "reason", called: true},
 		{name: "not renewable", method: "POST", cert: "shop-web", action: "renewals", err: fmt.Errorf("x: %w", certs.ErrNotRenewable), status: 422, code: "CertificateNotRenewable", field: "certificateArn", called: true},
 		{name: "not revocable", method: "POST", cert: "shop-web", action: "revocations", body: `{"reason":"UNSPECIFIED"}`, err: fmt.Errorf("x: %w", certs.ErrNotRevocable), status: 422, code: "CertificateNotRevocable", field: "certificateArn", called: true},
