@@ -4,6 +4,7 @@ package app
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -285,5 +286,72 @@ func TestRevokeRenewedSerial(t *testing.T) {
 	// The sweep's redeploy path refuses it too: ACM reports it REVOKED.
 	if status, ans := r.call("POST", "/certificates/shop-web/deployments", "shop-web", ""); status != 422 || len(r.commands()) != cmds {
 		t.Fatalf("redeploying a revoked certificate: %d %v", status, ans)
+	}
+}
+
+// AUDIT items on moto's DynamoDB: newest first, apart within one
+// nanosecond, invisible to the certificateArn index (NamesByARN), the
+// name list and the page of deployments and nodes; MarkRevoked marks once
+// and only a name still bound to the ARN; Rebind refuses a stale version.
+func TestAuditAndMarksInTheTable(t *testing.T) {
+	t.Parallel()
+	r := newLifeRig(t)
+	arn, _ := r.onboarded("shop-web")
+	inv := inventory.NewStore(r.ddb, r.cfg.Table)
+	at := r.cert("shop-web").UpdatedAt
+	for i, a := range []inventory.AuditAction{inventory.AuditRotate, inventory.AuditRotate, inventory.AuditApprove} {
+		e := inventory.AuditEntry{Action: a, By: operator, At: at, ARN: arn, Detail: string(rune('a' + i))}
+		if err := inv.Audit(r.ctx, "shop-web", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trail := r.audit("shop-web")
+	// The second rotate at the same nanosecond moved on by one; the
+	// approve at that nanosecond has a key of its own.
+	if len(trail) != 3 || trail[0].Detail != "b" || !trail[0].At.After(trail[1].At) || !trail[1].At.Equal(trail[2].At) {
+		t.Fatalf("trail %+v", trail)
+	}
+	names, err := inv.NamesByARN(r.ctx, arn)
+	if err != nil || !slices.Equal(names, []string{"shop-web"}) {
+		t.Fatalf("NamesByARN %v %v", names, err)
+	}
+	list, err := inv.ListCerts(r.ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ListCerts %d %v", len(list), err)
+	}
+	page, err := inv.DescribePage(r.ctx, "shop-web", 100, "")
+	if err != nil || page.Cert == nil || len(page.Deployments) != 1 || len(page.Nodes) != 0 { // tag targets: no node reported yet
+		t.Fatalf("page %+v %v", page, err)
+	}
+
+	rev := inventory.Revocation{CertificateARN: arn, Serial: "0a", Reason: "SUPERSEDED", At: at, By: operator}
+	other := rev
+	other.CertificateARN = r.exportable("other.example.com")
+	for i, tc := range []struct {
+		r    inventory.Revocation
+		want bool
+	}{{other, false}, {rev, true}, {rev, false}} {
+		if got, err := inv.MarkRevoked(r.ctx, "shop-web", tc.r); err != nil || got != tc.want {
+			t.Fatalf("mark %d: %v %v, want %v", i, got, err, tc.want)
+		}
+	}
+	if ok, err := inv.MarkRevoked(r.ctx, "nobody", rev); ok || err != nil {
+		t.Fatalf("marking an unknown name: %v %v", ok, err)
+	}
+	c := r.cert("shop-web")
+	stale := *c
+	stale.Version--
+	if _, err := inv.Rebind(r.ctx, &stale, other.CertificateARN); !errors.Is(err, inventory.ErrConflict) {
+		t.Fatalf("rebind on a stale version: %v", err)
+	}
+	next, err := inv.Rebind(r.ctx, c, other.CertificateARN)
+	if err != nil || next.Version != c.Version+1 {
+		t.Fatal(err)
+	}
+	if got := r.cert("shop-web"); got.CertificateARN != other.CertificateARN || got.Revoked != nil || got.Version != next.Version {
+		t.Fatalf("after rebind %+v", got)
+	}
+	if names, _ := inv.NamesByARN(r.ctx, other.CertificateARN); !slices.Equal(names, []string{"shop-web"}) {
+		t.Fatalf("index after rebind %v", names)
 	}
 }

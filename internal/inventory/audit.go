@@ -29,9 +29,14 @@ const AuditRetention = 400 * 24 * time.Hour
 
 const auditPfx = "AUDIT#"
 
+// AuditTimeFormat is the time in an AUDIT item's sort key: RFC 3339 in
+// UTC with a fixed nine-digit fraction, so keys sort by time (RFC3339Nano
+// drops trailing zeros, and "Z" sorts after ".").
+const AuditTimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
 // AuditEntry is an AUDIT item: who did what to a name, and when. Its SK
-// is AUDIT#<at, RFC 3339 with nanoseconds>#<action>, so a name's entries
-// sort by time.
+// is AUDIT#<at, AuditTimeFormat>#<action>, so a name's entries sort by
+// time.
 //
 // AUDIT items outlive the name on purpose: DELETE /certificates/{name}
 // removes META, DEPLOY, NODE and COUNT items but never AUDIT ones (they
@@ -78,7 +83,7 @@ func (s *Store) Audit(ctx context.Context, name string, e AuditEntry) error {
 	e.PK = CertKey(name)
 	e.ExpiresAt = e.At.Add(AuditRetention).Unix()
 	for attempt := 0; ; attempt++ {
-		e.SK = auditPfx + e.At.Format(time.RFC3339Nano) + "#" + string(e.Action)
+		e.SK = auditPfx + e.At.Format(AuditTimeFormat) + "#" + string(e.Action)
 		item, err := marshalItem(e)
 		if err != nil {
 			return fmt.Errorf("encode audit entry of %s: %w", name, err)
