@@ -430,10 +430,3 @@ func invokeAnswer(function string, out []byte) error {
 	}
 	return cli.NewAPIError("invoke", function, resp.StatusCode, []byte(resp.Body))
 }
-
-// stdinIsTerminal reports whether standard input is a terminal (a
-// character device), where `certferry revoke` can ask for confirmation.
-func stdinIsTerminal() bool {
-	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
