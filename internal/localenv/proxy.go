@@ -15,15 +15,17 @@ import (
 
 // Proxy is the local rig's endpoint: an HTTP proxy on a free loopback port
 // in front of the emulator, with the ACM stand-ins moto lacks as layers
-// (Chain outside Renewals). Every process pointed at URL (the demo, the CLI
-// in another shell, certferry-node's SDK) sees one ACM: renewed certificates
-// under their ARN, chains that issue their leaf.
+// (Revocations outside Chain outside Renewals). Every process pointed at URL
+// (the demo, the CLI in another shell, certferry-node's SDK) sees one ACM:
+// renewed certificates under their ARN, chains that issue their leaf,
+// revocations.
 type Proxy struct {
-	URL      string
-	Target   string
-	Renewals *acmstandin.Renewals
-	Chain    *acmstandin.Chain
-	srv      *http.Server
+	URL         string
+	Target      string
+	Renewals    *acmstandin.Renewals
+	Chain       *acmstandin.Chain
+	Revocations *acmstandin.Revocations
+	srv         *http.Server
 }
 
 // StartProxy starts the proxy in front of target (the emulator's URL).
@@ -36,10 +38,12 @@ func StartProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for the rig's proxy: %w", err)
 	}
-	p := &Proxy{URL: "http://" + ln.Addr().String(), Target: target, Renewals: acmstandin.NewRenewals(), Chain: acmstandin.NewChain()}
+	p := &Proxy{URL: "http://" + ln.Addr().String(), Target: target, Renewals: acmstandin.NewRenewals(), Chain: acmstandin.NewChain(),
+		Revocations: acmstandin.NewRevocations()}
 	var h http.Handler = httputil.NewSingleHostReverseProxy(u)
 	h = p.Renewals.Layer(h)
 	h = p.Chain.Layer(h)
+	h = p.Revocations.Layer(h)
 	p.srv = &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
