@@ -112,7 +112,8 @@ func Onboard(awsCfg aws.Config, cfg config.Config, _ Options) *api.Handler {
 	// API Gateway gives up after 29 s: keep export retries inside that.
 	p.ACM.ExportAttempts = 4
 	return api.NewHandler(p.Pipeline, p.Inventory).
-		WithSecrets(pipeline.NewSecretRemover(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix))
+		WithSecrets(pipeline.NewSecretRemover(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix)).
+		WithLifecycle(Lifecycle(awsCfg, cfg, p))
 }
 
 // alerts is the publisher on the configured SNS topic.
@@ -124,7 +125,8 @@ func alerts(awsCfg aws.Config, cfg config.Config) *notify.Publisher {
 // today (see Onboard).
 func Renewal(awsCfg aws.Config, cfg config.Config, _ Options) *renewal.Handler {
 	p := NewParts(awsCfg, cfg)
-	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts(awsCfg, cfg))
+	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts(awsCfg, cfg)).
+		WithAtRisk(Lifecycle(awsCfg, cfg, p))
 }
 
 // TrackerSSM is what the tracker asks SSM: which step ran on the node

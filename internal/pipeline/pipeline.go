@@ -173,7 +173,7 @@ func (p *Pipeline) Onboard(ctx context.Context, sp spec.Spec) (Result, error) {
 	}
 	// An item without an ARN is what an interrupted DELETE leaves: the name is free.
 	if existing != nil && existing.CertificateARN != "" && existing.CertificateARN != sp.CertificateARN {
-		return Result{}, spec.Wrap(ErrNameTaken, "name", "%q is bound to %s; delete it first or choose another name", sp.Name, existing.CertificateARN)
+		return Result{}, spec.Wrap(ErrNameTaken, "name", "%q is bound to %s; to move it to %s use certferry rebind %s --arn %s (POST /certificates/%s/rebind), or delete it first, or choose another name", sp.Name, existing.CertificateARN, sp.CertificateARN, sp.Name, sp.CertificateARN, sp.Name)
 	}
 	info, err := p.deployable(ctx, sp.CertificateARN)
 	if err != nil {
