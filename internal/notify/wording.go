@@ -497,6 +497,21 @@ func RiskIneligible(info certs.Info, now time.Time) string {
 	return "ACM reports renewal INELIGIBLE (ACM renews an exportable certificate only once it has been exported since it was issued or last renewed, which certferry does for each serial it deploys)"
 }
 
+// RiskRevoked: ACM reports the certificate REVOKED (through certferry or
+// not). Revocation is permanent per ARN ("Revoke a public certificate",
+// ACM User Guide), so ACM never renews it: the only way out is another
+// certificate and a rebind.
+func RiskRevoked(info certs.Info) string {
+	what := "revoked"
+	if info.RevocationReason != "" {
+		what += " (" + info.RevocationReason + ")"
+	}
+	if !info.RevokedAt.IsZero() {
+		what += " on " + info.RevokedAt.UTC().Format("2006-01-02")
+	}
+	return "the certificate was " + what + ": ACM will never renew it and clients that check revocation reject it; request a replacement and move the name to it with certferry rebind NAME --arn NEW_ARN"
+}
+
 // RiskRenewal: ACM's renewal failed or waits for validation.
 func RiskRenewal(status, reason string) string {
 	if reason == "" {

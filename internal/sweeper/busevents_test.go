@@ -29,7 +29,7 @@ func TestRiskReason(t *testing.T) {
 		{notify.RiskRenewal("FAILED", "CAA_ERROR"), busevents.RiskRenewalFailed},
 		{notify.RiskRenewal("PENDING_VALIDATION", ""), busevents.RiskRenewalFailed},
 		{notify.RiskUndeployable("0a", errors.New("not issued")), busevents.RiskUndeployable},
-		{"the certificate was revoked (KEY_COMPROMISE)", busevents.RiskRevoked},
+		{notify.RiskRevoked(certs.Info{RevocationReason: "KEY_COMPROMISE"}), busevents.RiskRevoked},
 		{"probe: node serves another certificate", busevents.RiskOther},
 	} {
 		if got := RiskReason(tc.risk); got != tc.want {

@@ -468,6 +468,10 @@ func Risks(info certs.Info, ex Export, now time.Time, cfg Config) []string {
 	if slices.Contains(info.ValidationMethods, "EMAIL") {
 		risks = append(risks, notify.RiskEmail)
 	}
+	if info.Status == "REVOKED" {
+		// ACM's INELIGIBLE follows from it; its advice cannot help.
+		return append(risks, notify.RiskRevoked(info))
+	}
 	if IneligibleRisk(info, ex, now) {
 		risks = append(risks, notify.RiskIneligible(info, now))
 	}
