@@ -42,6 +42,15 @@ func ARNRegion(arn string) string {
 	return parts[3]
 }
 
+// ARNAccount returns the account field of a certificate ARN.
+func ARNAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
+
 // Info is what certferry needs from DescribeCertificate.
 type Info struct {
 	ARN                string

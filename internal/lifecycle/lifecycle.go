@@ -407,6 +407,11 @@ func (s *Service) Rebind(ctx context.Context, name, arn string, by caller.Caller
 	if r := certs.ARNRegion(arn); r != certs.ARNRegion(c.CertificateARN) {
 		return RebindResult{}, spec.Invalid("certificateArn", "certificate is in %s; %s is bound to a certificate in %s", r, name, certs.ARNRegion(c.CertificateARN))
 	}
+	if a := certs.ARNAccount(arn); a != certs.ARNAccount(c.CertificateARN) {
+		// ACM certificates are per account: this stack can neither
+		// describe nor export another account's.
+		return RebindResult{}, spec.Invalid("certificateArn", "certificate is in account %s; %s is bound to a certificate in account %s (this stack's)", a, name, certs.ARNAccount(c.CertificateARN))
+	}
 	info, err := s.cfg.ACM.Describe(ctx, arn)
 	if err != nil {
 		return RebindResult{}, err
