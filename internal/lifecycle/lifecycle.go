@@ -439,7 +439,11 @@ func (s *Service) Rebind(ctx context.Context, name, arn string, by caller.Caller
 		how = "deployed through the name's waves, maintenance windows and approval (" + why + ")"
 		res.Deployment, err = s.cfg.Renewer.Renew(ctx, name, inventory.TriggerAPI)
 	}
-	res.Recorded.Alert = s.announce(ctx, notify.Rebound(s.action(ctx, name, arn, info, by, nil), c.CertificateARN, how))
+	if err != nil {
+		res.Recorded.Alert = s.announce(ctx, notify.ReboundNotDeployed(s.action(ctx, name, arn, info, by, nil), c.CertificateARN))
+	} else {
+		res.Recorded.Alert = s.announce(ctx, notify.Rebound(s.action(ctx, name, arn, info, by, nil), c.CertificateARN, how))
+	}
 	if err != nil {
 		return res, fmt.Errorf("%w: %s is now bound to %s; POST /certificates/%s/deployments completes it: %w", ErrDeployAfterRebind, name, arn, name, err)
 	}

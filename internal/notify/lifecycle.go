@@ -66,6 +66,16 @@ func Rebound(a Action, from, how string) Alert {
 	return al
 }
 
+// ReboundNotDeployed: the name moved to another certificate, but the
+// deployment that should follow did not go out; the rebind stands.
+func ReboundNotDeployed(a Action, from string) Alert {
+	al := a.alert("name-rebound", a.Name+" moved to another certificate, but its deployment did not go out",
+		"The rebind stands, but the nodes still have the previous certificate: complete it with certferry redeploy "+a.Name+
+			" (POST /certificates/"+a.Name+"/deployments). The cause is in the API function's log.")
+	al.Facts = append(al.Facts, "Previous certificate: "+from)
+	return al
+}
+
 // Deleted: the name is no longer distributed.
 func Deleted(a Action, secretDeletion string) Alert {
 	advice := []string{"Nodes keep their certificate files; remove them where they are no longer needed (README runbook)."}
