@@ -267,6 +267,13 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 		nr.Deferred = true
 		return ex, nil
 	}
+	if info.Status == "REVOKED" && len(send) > 0 {
+		// The pipeline refuses a REVOKED certificate (revocation is
+		// permanent): nothing to send until the name is rebound; Risks
+		// reports it.
+		slog.WarnContext(ctx, "certificate revoked; nodes not sent the install", "name", c.Name, "nodes", len(send))
+		return ex, nil
+	}
 	for chunk := range slices.Chunk(send, 50) {
 		res, err := s.deploy.Resend(ctx, c.Name, chunk, failures, inventory.TriggerSweep)
 		if errors.Is(err, pipeline.ErrBusy) {
