@@ -121,12 +121,13 @@ func alerts(awsCfg aws.Config, cfg config.Config) *notify.Publisher {
 	return notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
 }
 
-// Renewal returns the ACM / AWS Health event handler. It takes no option
-// today (see Onboard).
-func Renewal(awsCfg aws.Config, cfg config.Config, _ Options) *renewal.Handler {
+// Renewal returns the ACM / AWS Health event handler (options: Metrics,
+// where the EventsNotSent metric of its Certificate At Risk events goes).
+func Renewal(awsCfg aws.Config, cfg config.Config, opts Options) *renewal.Handler {
 	p := NewParts(awsCfg, cfg)
 	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts(awsCfg, cfg)).
-		WithAtRisk(Lifecycle(awsCfg, cfg, p))
+		WithAtRisk(Lifecycle(awsCfg, cfg, p)).
+		WithEvents(busEvents(awsCfg, cfg, opts.metrics()))
 }
 
 // TrackerSSM is what the tracker asks SSM: which step ran on the node

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certferry/certferry/internal/busevents"
 	"github.com/certferry/certferry/internal/events"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/lifecycle"
@@ -28,6 +29,23 @@ func (h *Handler) WithAtRisk(r atRisk) *Handler {
 	return h
 }
 
+// busEmitter is where the handler sends certferry's Certificate At Risk
+// events; sending never fails the handler.
+type busEmitter interface {
+	Emit(ctx context.Context, details ...busevents.Detail) busevents.Result
+}
+
+var _ busEmitter = (*busevents.Emitter)(nil)
+
+// WithEvents makes "ACM Certificate Revoked" send one Certificate At Risk
+// event (reason revoked) per name bound to the certificate, once they are
+// marked: the organization's central view learns of a revocation when ACM
+// announces it, not at the next sweep.
+func (h *Handler) WithEvents(e busEmitter) *Handler {
+	h.bus = e
+	return h
+}
+
 // markRevoked marks the names bound to arn at risk, with what ACM says of
 // the revocation (serial, reason, time) or, failing that, the event's
 // time. It returns the facts for the alert and whether the alert is
@@ -44,9 +62,23 @@ func (h *Handler) markRevoked(ctx context.Context, ev events.Event, arn string) 
 	}
 	r := inventory.Revocation{CertificateARN: arn, Serial: info.Serial, Reason: info.RevocationReason, At: at,
 		By: "aws.acm event " + ev.ID}
-	marked, halted, _, err := h.risk.MarkAtRisk(ctx, r, "ACM Certificate Revoked event "+ev.ID)
+	marked, halted, names, err := h.risk.MarkAtRisk(ctx, r, "ACM Certificate Revoked event "+ev.ID)
 	if err != nil {
 		return nil, false, fmt.Errorf("mark names of %s at risk: %w", arn, err)
+	}
+	if h.bus != nil && len(names) > 0 {
+		detail := fmt.Sprintf("certificate %s revoked (%s) on %s: request a replacement and rebind the name to it",
+			arn, cmp.Or(r.Reason, "reason unknown"), r.At.Format(time.RFC3339))
+		ds := make([]busevents.Detail, 0, len(names))
+		for _, n := range names {
+			d := busevents.CertificateAtRisk{Name: n, Reason: busevents.RiskRevoked, Detail: detail}
+			if !info.NotAfter.IsZero() {
+				na := info.NotAfter.UTC()
+				d.NotAfter = &na
+			}
+			ds = append(ds, d)
+		}
+		h.bus.Emit(ctx, ds...)
 	}
 	for _, n := range marked {
 		facts = append(facts, n+": marked at risk (certferry status shows it until the name is rebound)")

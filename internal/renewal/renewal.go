@@ -81,7 +81,8 @@ type Handler struct {
 	acm    describer
 	alerts publisher
 	now    func() time.Time
-	risk   atRisk // WithAtRisk (atrisk.go)
+	risk   atRisk     // WithAtRisk (atrisk.go)
+	bus    busEmitter // WithEvents (atrisk.go); nil sends none
 }
 
 // NewHandler wires a Handler.
