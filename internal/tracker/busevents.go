@@ -45,7 +45,10 @@ func (t *Tracker) emitFinished(ctx context.Context, name string, dep *inventory.
 		// Wave: set from the deployment's wave/waves (1-based; 0 = not waved) once DEPLOY items carry them (ROLLOUT.md §4).
 	}
 	if g, ok := t.inv.(certGetter); ok {
-		if c, err := g.GetCert(ctx, name); err == nil && c != nil {
+		// Only while META still holds this deployment's certificate: after
+		// a rebind and a newer deployment the bound ARN is another
+		// certificate's, not this serial's.
+		if c, err := g.GetCert(ctx, name); err == nil && c != nil && c.Fingerprint == dep.Fingerprint {
 			d.CertificateARN = c.CertificateARN
 		}
 	}
