@@ -92,6 +92,9 @@ type Input struct {
 	Sent  map[string]bool
 	Gates Gates
 	Now   time.Time
+	// waveSent: the deployment ids of this rollout's current wave (the
+	// Engine's repair of unsent nodes).
+	waveSent map[string]bool
 }
 
 // Kind is what Decide asks the Engine to do.
