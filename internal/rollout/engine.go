@@ -265,7 +265,9 @@ func (e *Engine) RedeployNodes(ctx context.Context, name string, ids []string, t
 
 // Delete stops distributing name; its ROLLOUT item goes with the rest,
 // so a schedule that fires later finds nothing to step.
-func (e *Engine) Delete(ctx context.Context, name string) (bool, error) { return e.deploy.Delete(ctx, name) }
+func (e *Engine) Delete(ctx context.Context, name string) (bool, error) {
+	return e.deploy.Delete(ctx, name)
+}
 
 // Onboard binds and deploys a spec: in waves when it has them (never
 // gated), else exactly as the pipeline does.

@@ -89,7 +89,6 @@ func (w *world) Describe(context.Context, string) (*inventory.Detail, error) {
 	return d, nil
 }
 
-
 type acmFake struct{ w *world }
 
 func (a acmFake) Describe(context.Context, string) (certs.Info, error) {
@@ -97,13 +96,17 @@ func (a acmFake) Describe(context.Context, string) (certs.Info, error) {
 }
 
 // resolver
-func (w *world) Resolve(context.Context, []spec.Target) ([]string, error) { return slices.Clone(w.online), nil }
+func (w *world) Resolve(context.Context, []spec.Target) ([]string, error) {
+	return slices.Clone(w.online), nil
+}
 
 // deployer
 func (w *world) CheckOnboard(_ context.Context, sp spec.Spec) (pipeline.Checked, error) {
 	return pipeline.Checked{Spec: sp, Serial: w.serial}, nil
 }
-func (w *world) Onboard(context.Context, spec.Spec) (pipeline.Result, error) { return pipeline.Result{}, errors.New("not here") }
+func (w *world) Onboard(context.Context, spec.Spec) (pipeline.Result, error) {
+	return pipeline.Result{}, errors.New("not here")
+}
 func (w *world) Sync(context.Context, string, inventory.Trigger) (pipeline.Result, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -357,7 +360,9 @@ func TestEngineWindowWithinMarginGoesNow(t *testing.T) {
 	sp.MaintenanceWindows = []spec.MaintenanceWindow{{Days: []string{"Sat"}, Start: "02:00", End: "05:00", Timezone: "UTC"}}
 	w := newWorld(sp)
 	w.cert.NotAfter = t0.Add(3 * 24 * time.Hour) // inside the 9-day margin
-	e := w.engine(func([]spec.MaintenanceWindow, time.Time) (bool, time.Time, error) { return false, t0.Add(38 * time.Hour), nil })
+	e := w.engine(func([]spec.MaintenanceWindow, time.Time) (bool, time.Time, error) {
+		return false, t0.Add(38 * time.Hour), nil
+	})
 	res, err := e.Renew(ctx, "shop-web", inventory.TriggerACM)
 	if err != nil || res.Phase != inventory.PhaseRolling || len(w.waves) != 1 || !strings.Contains(res.Reason, "outside the maintenance window") {
 		t.Fatalf("%+v %v", res, err)
