@@ -134,9 +134,9 @@ type NameReport struct {
 	Deferred     bool     `json:"deferredForLiveDeployment,omitempty"`
 	// Rollout is the phase of the name's unfinished rollout (its nodes are
 	// the rollout's, never resent by the sweep) and its wave.
-	Rollout string `json:"rollout,omitempty"`
-	Risks        []string `json:"risks,omitempty"`
-	Error        string   `json:"error,omitempty"`
+	Rollout string   `json:"rollout,omitempty"`
+	Risks   []string `json:"risks,omitempty"`
+	Error   string   `json:"error,omitempty"`
 }
 
 // Report is one sweep's result.
