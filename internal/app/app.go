@@ -26,6 +26,8 @@ import (
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
 	"github.com/certferry/certferry/internal/renewal"
+	"github.com/certferry/certferry/internal/rollout"
+	"github.com/certferry/certferry/internal/schedule"
 	"github.com/certferry/certferry/internal/spec"
 	"github.com/certferry/certferry/internal/sweeper"
 	"github.com/certferry/certferry/internal/tracker"
@@ -49,6 +51,30 @@ type Parts struct {
 	ACM       *certs.Client
 	Fleet     *fleet.Fleet
 	Pipeline  *pipeline.Pipeline
+	// Rollouts runs waved and gated deployments over the pipeline
+	// (WithRollouts).
+	Rollouts *rollout.Engine
+}
+
+// WithRollouts builds the rollout engine on the parts: nodes resolved by
+// opts.Nodes (else SSM DescribeInstanceInformation), timed steps through
+// opts.Scheduler (nil: none; the sweep steps overdue rollouts), alerts on
+// the configured topic, opts.Now as its clock.
+func (p *Parts) WithRollouts(awsCfg aws.Config, cfg config.Config, opts Options) *Parts {
+	var sched rolloutScheduler
+	if opts.Scheduler != nil {
+		sched = opts.Scheduler
+	}
+	p.Rollouts = rollout.New(p.Pipeline, p.Inventory, p.ACM, opts.nodes(awsCfg), sched, alerts(awsCfg, cfg), rollout.Config{
+		Now: opts.Now, NotifySuccess: cfg.NotifySuccess,
+	})
+	return p
+}
+
+// rolloutScheduler is what the engine asks of EventBridge Scheduler.
+type rolloutScheduler interface {
+	At(ctx context.Context, st schedule.Step) error
+	Cancel(ctx context.Context, st schedule.Step) error
 }
 
 // NewParts builds the services from SDK clients.
@@ -85,6 +111,24 @@ type Options struct {
 	// configuration's (CERTFERRY_RENEW_BEFORE_DAYS); other zero fields take
 	// the sweeper's defaults.
 	Sweep sweeper.Config
+	// Scheduler creates the rollouts' one-time steps (window, pause,
+	// deadline, reminder). Nil: none (the sweep steps overdue rollouts).
+	// TODO(lead): production wires helper sched's schedule.Scheduler here.
+	Scheduler RolloutScheduler
+	// Now is the clock of the pipeline and the rollout engine; nil is
+	// time.Now. Integration tests move it on instead of sleeping.
+	Now func() time.Time
+}
+
+// RolloutScheduler creates and deletes one-time rollout steps.
+type RolloutScheduler = rolloutScheduler
+
+// nodes is opts.Nodes, else SSM DescribeInstanceInformation.
+func (o Options) nodes(awsCfg aws.Config) NodeResolver {
+	if o.Nodes != nil {
+		return o.Nodes
+	}
+	return fleet.NewResolver(ssm.NewFromConfig(awsCfg))
 }
 
 func (o Options) ssm(awsCfg aws.Config) TrackerSSM {
@@ -101,13 +145,13 @@ func (o Options) metrics() *metrics.Emitter {
 	return metrics.New(os.Stdout)
 }
 
-// Onboard returns the API handler. It takes no option today; the
-// parameter keeps every function's constructor one shape for Start.
-func Onboard(awsCfg aws.Config, cfg config.Config, _ Options) *api.Handler {
-	p := NewParts(awsCfg, cfg)
+// Onboard returns the API handler (options: Nodes, Scheduler, Now):
+// onboarding and redeploys of waved names go through the rollout engine.
+func Onboard(awsCfg aws.Config, cfg config.Config, opts Options) *api.Handler {
+	p := newParts(awsCfg, cfg, opts)
 	// API Gateway gives up after 29 s: keep export retries inside that.
 	p.ACM.ExportAttempts = 4
-	return api.NewHandler(p.Pipeline, p.Inventory).
+	return api.NewHandler(p.Rollouts, p.Inventory).
 		WithSecrets(pipeline.NewSecretRemover(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix))
 }
 
@@ -116,11 +160,22 @@ func alerts(awsCfg aws.Config, cfg config.Config) *notify.Publisher {
 	return notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
 }
 
-// Renewal returns the ACM / AWS Health event handler. It takes no option
-// today (see Onboard).
-func Renewal(awsCfg aws.Config, cfg config.Config, _ Options) *renewal.Handler {
+// Renewal returns the ACM / AWS Health event and rollout step handler
+// (options: Nodes, Scheduler, Now).
+func Renewal(awsCfg aws.Config, cfg config.Config, opts Options) *renewal.Handler {
+	p := newParts(awsCfg, cfg, opts)
+	return renewal.NewHandler(p.Inventory, p.Inventory, p.Rollouts, p.ACM, alerts(awsCfg, cfg))
+}
+
+// newParts is NewParts with the pipeline on opts.Now and the rollout
+// engine.
+func newParts(awsCfg aws.Config, cfg config.Config, opts Options) *Parts {
 	p := NewParts(awsCfg, cfg)
-	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts(awsCfg, cfg))
+	if opts.Now != nil {
+		p.Pipeline = pipeline.New(p.ACM, p.Bundles, p.Inventory, p.Fleet,
+			pipeline.Config{Region: awsCfg.Region, AllowedPrefixes: cfg.AllowedPrefixes, Now: opts.Now})
+	}
+	return p.WithRollouts(awsCfg, cfg, opts)
 }
 
 // TrackerSSM is what the tracker asks SSM: which step ran on the node
@@ -134,9 +189,11 @@ type TrackerSSM interface {
 
 var _ TrackerSSM = (*ssm.Client)(nil)
 
-// Tracker returns the SSM status-change handler (options: SSM, Metrics).
+// Tracker returns the SSM status-change handler (options: SSM, Metrics;
+// Nodes, Scheduler, Now for the rollouts it moves on).
 func Tracker(awsCfg aws.Config, cfg config.Config, opts Options) *tracker.Tracker {
-	return newTracker(newStore(awsCfg, cfg), opts.ssm(awsCfg), alerts(awsCfg, cfg), opts.metrics(), cfg)
+	p := newParts(awsCfg, cfg, opts)
+	return newTracker(p.Inventory, opts.ssm(awsCfg), alerts(awsCfg, cfg), opts.metrics(), cfg).WithRollouts(p.Rollouts)
 }
 
 // newStore is the inventory with the configured retention of finished
@@ -174,17 +231,14 @@ var _ NodeResolver = (*fleet.Resolver)(nil)
 // Sweeper returns the scheduled reconcile handler (options: Nodes, SSM,
 // Metrics, Sweep).
 func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
-	p := NewParts(awsCfg, cfg)
-	nodes := opts.Nodes
-	if nodes == nil {
-		nodes = fleet.NewResolver(ssm.NewFromConfig(awsCfg))
-	}
+	p := newParts(awsCfg, cfg, opts)
+	nodes := opts.nodes(awsCfg)
 	scfg := opts.Sweep
 	if scfg.RenewBeforeDays == 0 {
 		scfg.RenewBeforeDays = cfg.RenewBeforeDays
 	}
 	pub := alerts(awsCfg, cfg)
 	m := opts.metrics()
-	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg)
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg)}
+	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithRollouts(p.Rollouts)
+	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, p.Rollouts, nodes, track, pub, m, scfg)}
 }
