@@ -1,0 +1,383 @@
+//go:build integration
+
+package app
+
+// Rollouts (issue 14) on moto with the SSM stand-in: waves resolved with
+// DescribeInstanceInformation and sent by instance ids, the tracker moving
+// them on from SSM's status events, the stop alarm honoured as
+// SendCommand's AlarmConfiguration documents, gates on renewals (windows,
+// approvals, the expiry override) with an injected clock and a recording
+// scheduler whose steps the test fires: no sleeps.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/renewal"
+	"github.com/certferry/certferry/internal/schedule"
+	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/testkit"
+	"github.com/certferry/certferry/internal/tracker"
+)
+
+// testClock is the handlers' clock, moved on by the test; each reading
+// moves it a millisecond on, so that deployment ids (which start with the
+// time) keep the order of the sends.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// recordingScheduler keeps the one-time steps the engine asks for, as
+// EventBridge Scheduler would hold them; the test fires them.
+type recordingScheduler struct {
+	mu       sync.Mutex
+	steps    []schedule.Step
+	canceled []schedule.Step
+}
+
+func (s *recordingScheduler) At(_ context.Context, st schedule.Step) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.steps = append(s.steps, st)
+	return nil
+}
+
+func (s *recordingScheduler) Cancel(_ context.Context, st schedule.Step) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.canceled = append(s.canceled, st)
+	return nil
+}
+
+func (s *recordingScheduler) find(kind schedule.StepKind) (schedule.Step, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.steps) - 1; i >= 0; i-- {
+		if s.steps[i].Kind == kind {
+			return s.steps[i], true
+		}
+	}
+	return schedule.Step{}, false
+}
+
+type rolloutRig struct {
+	*ssmRig
+	clock *testClock
+	sched *recordingScheduler
+	parts *Parts
+	track *tracker.Tracker
+}
+
+// newRolloutRig is the stand-in rig with every handler on the test's
+// clock and scheduler; the tracker moves rollouts on.
+func newRolloutRig(t *testing.T) *rolloutRig {
+	r := newSSMRig(t)
+	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
+	sched := &recordingScheduler{}
+	opts := Options{Now: clock.Now, Scheduler: sched, SSM: ssm.NewFromConfig(r.aws)}
+	r.handler, r.renewal = Onboard(r.aws, r.cfg, opts), Renewal(r.aws, r.cfg, opts)
+	rr := &rolloutRig{ssmRig: r, clock: clock, sched: sched, parts: newParts(r.aws, r.cfg, opts), track: Tracker(r.aws, r.cfg, opts)}
+	rr.tracker = rr.track
+	return rr
+}
+
+// fleet launches n instances tagged env=prod, known to SSM as Linux
+// nodes, sorted as the resolver sorts them.
+func (r *rolloutRig) fleet(n int) []string {
+	r.t.Helper()
+	tags := map[string]string{"env": "prod"}
+	ids := r.launch(n, tags)
+	for _, id := range ids {
+		r.nodes.Register(testkit.SSMNode{InstanceID: id, Platform: "Linux", Tags: tags})
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// onboardWaved onboards name for a new exportable certificate with the
+// given options through the engine (the API's onboarding of a waved
+// name).
+func (r *rolloutRig) onboardWaved(name string, opts func(*spec.Spec)) {
+	r.t.Helper()
+	sp := specOf(r.t.(*testing.T), onboardBody(r.exportable("shop.example.com"), name))
+	opts(&sp)
+	if _, err := r.parts.Rollouts.Onboard(r.ctx, sp); err != nil {
+		r.t.Fatalf("onboard %s: %v", name, err)
+	}
+}
+
+// sent is every deployment of name, oldest first.
+func (r *rolloutRig) deployments(name string) []inventory.Deployment {
+	r.t.Helper()
+	d, err := r.inv.Describe(r.ctx, name)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return d.Deployments
+}
+
+func (r *rolloutRig) rollout(name string) *inventory.Rollout {
+	r.t.Helper()
+	ro, err := r.inv.GetRollout(r.ctx, name)
+	if err != nil || ro == nil {
+		r.t.Fatalf("rollout of %s: %+v %v", name, ro, err)
+	}
+	return ro
+}
+
+// report posts a node's result for its last command and delivers the
+// invocation's status event to the tracker.
+func (r *rolloutRig) report(name, id string, ok bool) tracker.Outcome {
+	r.t.Helper()
+	c, n := r.cert(name), r.nodeRecord(name, id)
+	if n == nil {
+		r.t.Fatalf("no node record of %s", id)
+	}
+	file, res := "tracker-invocation-success.json", testkit.NodeResult{Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "ok")}
+	if !ok {
+		file = "tracker-invocation-failed.json"
+		res = testkit.NodeResult{Status: "Failed", ResponseCode: 1, Stderr: "certferry: handshake failed\n",
+			Stdout: resultLine("rolled_back", c.Fingerprint, c.Serial, "handshake served another certificate")}
+	}
+	r.postResult(n.LastCommandID, id, res)
+	return r.mustTrack(file, n.LastCommandID, id)
+}
+
+// commandsSent is how many SendCommand calls the stand-in saw since the
+// last call.
+func (r *rolloutRig) commandsSent() int { return r.nodes.Calls()["AmazonSSM.SendCommand"] }
+
+func waves(ws ...string) func(*spec.Spec) {
+	return func(sp *spec.Spec) { sp.Rollout = &spec.Rollout{Waves: ws} }
+}
+
+// Waves of 1, 50% and 100% over 4 instances: the first command goes to
+// exactly one instance; the next only after its success event (a
+// duplicate of that event sends nothing more); each deployment says its
+// wave; the rollout ends done with no alert.
+func TestRolloutWavesOverFourInstances(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	ids := r.fleet(4)
+	r.onboardWaved("shop-web", waves("1", "50%", "100%"))
+	deps := r.deployments("shop-web")
+	if n := r.commandsSent(); n != 1 || len(deps) != 1 || !slices.Equal(deps[0].InstanceIDs, ids[:1]) || deps[0].Wave != 1 || deps[0].Waves != 3 {
+		t.Fatalf("onboarding sent %d command(s), deployments %+v; want one to %s alone, wave 1 of 3", n, deps, ids[0])
+	}
+	if got, _ := r.nodes.Targets(deps[0].CommandID); !slices.Equal(got, ids[:1]) {
+		t.Fatalf("first command targets %v", got)
+	}
+	if ro := r.rollout("shop-web"); ro.Phase != inventory.PhaseRolling || ro.Wave != 1 || !slices.Equal(ro.Waves, []int{1, 2, 4}) {
+		t.Fatalf("rollout %+v", ro)
+	}
+
+	r.report("shop-web", ids[0], true)
+	// The same success event again: recorded once, nothing more sent.
+	if o := r.mustTrack("tracker-invocation-success.json", deps[0].CommandID, ids[0]); o.Status != tracker.StatusStale {
+		t.Fatalf("duplicate event: %+v", o)
+	}
+	deps = r.deployments("shop-web")
+	if n := r.commandsSent(); n != 1 || len(deps) != 2 || !slices.Equal(deps[1].InstanceIDs, ids[1:2]) || deps[1].Wave != 2 {
+		t.Fatalf("after the canary: %d command(s), deployments %+v", n, deps)
+	}
+	r.report("shop-web", ids[1], true)
+	deps = r.deployments("shop-web")
+	if n := r.commandsSent(); n != 1 || len(deps) != 3 || !slices.Equal(deps[2].InstanceIDs, ids[2:]) || deps[2].Wave != 3 {
+		t.Fatalf("after wave 2: %d command(s), deployments %+v", n, deps)
+	}
+	r.report("shop-web", ids[2], true)
+	r.report("shop-web", ids[3], true)
+	if ro := r.rollout("shop-web"); ro.Phase != inventory.PhaseDone || r.commandsSent() != 0 {
+		t.Fatalf("rollout %+v", ro)
+	}
+	if a := r.alerts(); len(a) != 0 {
+		t.Fatalf("alerts %+v for a rollout that succeeded", a)
+	}
+	// The API shows each deployment's wave and the rollout.
+	status, page := r.call("GET", "/certificates/shop-web", "shop-web", "")
+	if status != 200 || page["currentRollout"].(map[string]any)["phase"] != "done" {
+		t.Fatalf("GET: %d %v", status, page["currentRollout"])
+	}
+	for i, d := range page["deployments"].([]any) {
+		if w := d.(map[string]any)["wave"]; w != float64(i+1) || d.(map[string]any)["waves"] != float64(3) {
+			t.Fatalf("deployment %d shows wave %v", i, d)
+		}
+	}
+}
+
+// A failure in the canary halts the rollout: one alert, nothing more sent
+// (a redelivered failure changes nothing); redeploy resumes from the
+// halted wave, re-sending its failed node, and the rollout goes on.
+func TestRolloutCanaryFailureHaltsAndRedeployResumes(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	ids := r.fleet(4)
+	r.onboardWaved("shop-web", waves("1", "50%", "100%"))
+	r.commandsSent()
+	r.report("shop-web", ids[0], false)
+	first := r.deployments("shop-web")[0]
+	if o := r.mustTrack("tracker-invocation-failed.json", first.CommandID, ids[0]); o.Status != tracker.StatusStale {
+		t.Fatalf("duplicate failure: %+v", o)
+	}
+	ro := r.rollout("shop-web")
+	if ro.Phase != inventory.PhaseHalted || r.commandsSent() != 0 || len(r.deployments("shop-web")) != 1 {
+		t.Fatalf("after the canary failed: %+v", ro)
+	}
+	alerts := r.alerts()
+	if len(alerts) != 1 || !strings.Contains(alerts[0].Subject, "rollout halted at wave 1 of 3") ||
+		!strings.Contains(alerts[0].Message, ids[0]) || !strings.Contains(alerts[0].Message, "certferry redeploy shop-web") {
+		t.Fatalf("alerts %+v, want one saying the rollout halted, the node and how to resume", alerts)
+	}
+
+	status, ans := r.call("POST", "/certificates/shop-web/deployments", "shop-web", "")
+	if status != 202 {
+		t.Fatalf("redeploy: %d %v", status, ans)
+	}
+	deps := r.deployments("shop-web")
+	if r.commandsSent() != 1 || len(deps) != 2 || !slices.Equal(deps[1].InstanceIDs, ids[:1]) || deps[1].Wave != 1 {
+		t.Fatalf("resume: deployments %+v", deps)
+	}
+	r.report("shop-web", ids[0], true)
+	if deps = r.deployments("shop-web"); len(deps) != 3 || !slices.Equal(deps[2].InstanceIDs, ids[1:2]) {
+		t.Fatalf("after the resumed canary: %+v", deps)
+	}
+	if ro := r.rollout("shop-web"); ro.Phase != inventory.PhaseRolling || ro.Wave != 2 {
+		t.Fatalf("rollout %+v", ro)
+	}
+	if a := r.alerts(); len(a) != 0 {
+		t.Fatalf("more alerts: %+v", a)
+	}
+}
+
+// awsCLI runs the aws CLI against the rig's emulator directly.
+func (r *rolloutRig) awsCLI(args ...string) []byte {
+	r.t.Helper()
+	cmd := exec.Command("aws", append(args, "--endpoint-url", r.server.URL, "--region", "us-east-1", "--output", "json")...)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_PAGER=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("aws %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+// An alarm in ALARM stops the command (SendCommand's AlarmConfiguration,
+// exactly one alarm, on every command of the name): its invocations end
+// Cancelled, the rollout halts with one alert and nothing more is sent.
+// The alarm lives in moto's CloudWatch (PutMetricAlarm, SetAlarmState);
+// the stand-in reads it as SSM does.
+func TestRolloutStopAlarmStopsIt(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	r.nodes.AlarmState = func(name string) (string, error) {
+		var out struct{ MetricAlarms []struct{ StateValue string } }
+		cmd := exec.Command("aws", "cloudwatch", "describe-alarms", "--alarm-names", name, "--endpoint-url", r.server.URL,
+			"--region", "us-east-1", "--output", "json")
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_PAGER=")
+		b, err := cmd.Output()
+		if err != nil {
+			return "", err
+		}
+		if err := json.Unmarshal(b, &out); err != nil || len(out.MetricAlarms) != 1 {
+			return "", fmt.Errorf("alarm %s: %v %s", name, err, b)
+		}
+		return out.MetricAlarms[0].StateValue, nil
+	}
+	r.awsCLI("cloudwatch", "put-metric-alarm", "--alarm-name", "shop-5xx", "--namespace", "Shop", "--metric-name", "5xx",
+		"--statistic", "Sum", "--period", "60", "--evaluation-periods", "1", "--threshold", "1", "--comparison-operator", "GreaterThanThreshold")
+	r.awsCLI("cloudwatch", "set-alarm-state", "--alarm-name", "shop-5xx", "--state-value", "OK", "--state-reason", "quiet")
+	ids := r.fleet(4)
+	r.onboardWaved("shop-web", func(sp *spec.Spec) {
+		sp.Rollout = &spec.Rollout{Waves: []string{"1", "50%", "100%"}, StopAlarm: "shop-5xx"}
+	})
+	r.commandsSent()
+	dep := r.deployments("shop-web")[0]
+	lc, err := ssm.NewFromConfig(r.aws).ListCommands(r.ctx, &ssm.ListCommandsInput{CommandId: aws.String(dep.CommandID)})
+	if err != nil || len(lc.Commands) != 1 || lc.Commands[0].AlarmConfiguration == nil ||
+		aws.ToString(lc.Commands[0].AlarmConfiguration.Alarms[0].Name) != "shop-5xx" || lc.Commands[0].AlarmConfiguration.IgnorePollAlarmFailure {
+		t.Fatalf("command %+v %v, want AlarmConfiguration with shop-5xx", lc, err)
+	}
+	if got := r.nodes.PollAlarms(); len(got) != 0 {
+		t.Fatalf("alarm OK stopped %v", got)
+	}
+
+	r.awsCLI("cloudwatch", "set-alarm-state", "--alarm-name", "shop-5xx", "--state-value", "ALARM", "--state-reason", "5xx spike")
+	stopped := r.nodes.PollAlarms()
+	if !slices.Equal(stopped[dep.CommandID], ids[:1]) {
+		t.Fatalf("stopped %v, want the canary's invocation", stopped)
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "tracker-invocation-failed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := localenv.StatusEvent([]byte(strings.Replace(string(raw), `"status": "Failed"`, `"status": "Cancelled"`, 1)),
+		dep.CommandID, ids[0], r.cfg.Document, "cancelled-"+ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := r.tracker.Handle(r.ctx, ev); err != nil || o.NodeState != inventory.NodeFailed {
+		t.Fatalf("cancelled invocation: %+v %v", o, err)
+	}
+	if ro := r.rollout("shop-web"); ro.Phase != inventory.PhaseHalted || r.commandsSent() != 0 {
+		t.Fatalf("rollout %+v", ro)
+	}
+	if a := r.alerts(); len(a) != 1 || !strings.Contains(a[0].Message, "SSM reports Cancelled") {
+		t.Fatalf("alerts %+v", a)
+	}
+}
+
+// A spec without rollout or gates keeps today's path: one tag-target
+// command to every node, no DescribeInstanceInformation, no ROLLOUT item,
+// and a renewal is one tag-target command too.
+func TestRolloutPlainSpecKeepsOneTagTargetCommand(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	ids := r.fleet(3)
+	r.nodes.Calls()
+	if status, ans := r.post(onboardBody(r.exportable("shop.example.com"), "shop-web")); status != 202 {
+		t.Fatalf("onboard: %d %v", status, ans)
+	}
+	calls := r.nodes.Calls()
+	if calls["AmazonSSM.SendCommand"] != 1 || calls["AmazonSSM.DescribeInstanceInformation"] != 0 {
+		t.Fatalf("calls %v", calls)
+	}
+	c := r.cert("shop-web")
+	if got, _ := r.nodes.Targets(c.LastCommandID); !slices.Equal(got, ids) {
+		t.Fatalf("targets %v", got)
+	}
+	if ro, err := r.inv.GetRollout(r.ctx, "shop-web"); err != nil || ro != nil {
+		t.Fatalf("rollout item %+v %v", ro, err)
+	}
+	out := r.handle(r.event("renewal-available-renewal.json", c.CertificateARN, "")) // same serial: checked, nothing sent
+	if out.Status != renewal.StatusDone || !slices.Equal(out.Unchanged, []string{"shop-web"}) || r.nodes.Calls()["AmazonSSM.SendCommand"] != 0 {
+		t.Fatalf("renewal of an unchanged serial: %+v", out)
+	}
+}
