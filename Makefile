@@ -91,7 +91,7 @@ bench: deps ## benchmarks: micro (export check, PFX, onboarding) + fleet-scale s
 # in Go 1.27). A count has no deadline to race. FUZZTIME=30s still works.
 FUZZTIME ?= 300000x
 # Every fuzz target, as package:Function (a test checks the list is complete).
-FUZZ_TARGETS := internal/events:FuzzParse internal/events:FuzzParseStatus internal/api:FuzzParseOnboard internal/agentrun:FuzzAllowedPatterns
+FUZZ_TARGETS := internal/events:FuzzParse internal/events:FuzzParseStatus internal/api:FuzzParseOnboard internal/agentrun:FuzzAllowedPatterns internal/spec:FuzzParseProbe
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 300000x executions, 20-70 s each; CI uses 50000x)
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \

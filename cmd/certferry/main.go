@@ -90,11 +90,22 @@ the answer: name, certificateArn, deploymentId, commandId, serial, notAfter.
   --server-name HOST     SNI name of the check (default: the certificate's domain)
   --starttls PROTO       smtp, imap or pop3 for the check
   --windows-store STORE  --iis-site SITE  Windows certificate store and IIS site
+Rollout and lifecycle options (README "Rollout and lifecycle options"; none given: one
+command to every target, renewals go at once):
+  --waves W,W,…          cumulative waves, node counts or shares, the last 100% (e.g. 1,25%,100%)
+  --pause-minutes N      pause between waves, 0–1440 (default 0)
+  --stop-alarm NAME      CloudWatch alarm that stops the command (SSM AlarmConfiguration)
+  --window "DAYS HH:MM-HH:MM ZONE"  renewal window, e.g. "Sat,Sun 02:00-05:00 Europe/Berlin" (repeatable, up to 7)
+  --safety-margin-days N renewals go despite windows/approval this close to expiry, 1–60
+                         (default: the larger of 7 days and a tenth of the lifetime)
+  --approval required    renewal deployments wait for certferry approve NAME
+  --probe HOST:PORT[/sni=NAME]  outside TLS probe after deployments (repeatable, up to 10)
 ` + apiFlags},
 		{"get", "show a name's certificate, install options and deployments", `usage: certferry get NAME [-o table|json] [-api URL]
 
 Show a name's certificate (domain, serial, expiry), targets, files, reload and
-check, secret and every deployment (GET /certificates/NAME, all pages).
+check, rollout and lifecycle options, secret and every deployment
+(GET /certificates/NAME, all pages).
   -o table|json   table (default) or the API's answer as indented JSON
 ` + apiFlags},
 		{"status", "names, serials, expiry and nodes by state (or one name, or one node)", `usage: certferry status [NAME] [--node ID] [-o table|json] [-api URL]

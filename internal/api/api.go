@@ -199,6 +199,14 @@ type CertView struct {
 	LastDeploymentID string               `json:"lastDeploymentId,omitempty"`
 	LastCommandID    string               `json:"lastCommandId,omitempty"`
 	UpdatedAt        time.Time            `json:"updatedAt"`
+
+	// Rollout and lifecycle options, as the onboarding body spells them
+	// (absent when not set).
+	Rollout            *spec.Rollout            `json:"rollout,omitempty"`
+	MaintenanceWindows []spec.MaintenanceWindow `json:"maintenanceWindows,omitempty"`
+	SafetyMarginDays   *int                     `json:"safetyMarginDays,omitempty"`
+	Approval           string                   `json:"approval,omitempty"`
+	Probes             []string                 `json:"probes,omitempty"`
 }
 
 // NodeView is one node's state.
@@ -268,6 +276,7 @@ func certView(c inventory.Cert) CertView {
 		Name: c.Name, CertificateARN: c.CertificateARN, Status: c.Status, Serial: c.Serial, NotAfter: c.NotAfter,
 		Fingerprint: c.Fingerprint, DomainName: c.DomainName, Targets: c.Targets, Linux: c.Linux, Windows: c.Windows,
 		SecretARN: c.SecretARN, LastDeploymentID: c.LastDeploymentID, LastCommandID: c.LastCommandID, UpdatedAt: c.UpdatedAt,
+		Rollout: c.Rollout, MaintenanceWindows: c.MaintenanceWindows, SafetyMarginDays: c.SafetyMarginDays, Approval: c.Approval, Probes: c.Probes,
 	}
 }
 

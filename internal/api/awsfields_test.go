@@ -164,6 +164,79 @@ func rows() []fieldRow {
 			params: []string{"CertStore"}, gen: func() []any { return strs(variants(`LocalMachine\My`, 0, 100)) }, set: windowsSet("store")},
 		{field: "windows.iisSite", reaches: []string{"ssm:SendCommand Parameters.IisSite (document allowedPattern)"},
 			params: []string{"IisSite"}, gen: func() []any { return strs(variants("Default Web Site", 0, 200)) }, set: windowsSet("iisSite")},
+
+		// Rollout and lifecycle options (issue 14): stored with the spec in
+		// the inventory; the stop alarm also reaches SendCommand.
+		{field: "rollout.waves", reaches: []string{"dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{[]any{"1", "25%", "100%"}, []any{"100%"}, []any{"10000", "100%"}, []any{"10001", "100%"}, []any{"0", "100%"}, []any{"1", "50%"},
+				[]any{"1", "2", "3", "4", "5", "6", "7", "8", "9", "100%"}, []any{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "100%"},
+				[]any{1, 100}, "1,100%", []any{}},
+			gen: func() []any {
+				var out []any
+				for _, v := range variants("25%", 0, 300) {
+					out = append(out, []any{v, "100%"})
+				}
+				return out
+			},
+			set: func(b map[string]any, v any) { b["rollout"] = map[string]any{"waves": v} }},
+		{field: "rollout.pauseMinutes", reaches: []string{"dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{-1, 0, 1, 10, 1440, 1441, 1e10, 1.5, "10"},
+			set: func(b map[string]any, v any) {
+				b["rollout"] = map[string]any{"waves": []any{"1", "100%"}, "pauseMinutes": v}
+			}},
+		{field: "rollout.stopAlarm", reaches: []string{"ssm:SendCommand AlarmConfiguration.Alarms[].Name (1–255, pattern ^(?!\\s*$).+)", "dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{"shop-5xx", "shop 5xx / p99 > 2s", " ", strings.Repeat("a", 255), strings.Repeat("a", 256), strings.Repeat("é", 255)},
+			gen:    func() []any { return strs(variants("shop-5xx", 0, 300)) },
+			set:    func(b map[string]any, v any) { b["rollout"] = map[string]any{"stopAlarm": v} }},
+		{field: "maintenanceWindows[].days", reaches: []string{"dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{[]any{"Sat", "Sun"}, []any{"sat"}, []any{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}, []any{"Sat", "Sat"}, []any{}, []any{"Saturday"}, "Sat"},
+			gen: func() []any {
+				var out []any
+				for _, v := range variants("Sat", 0, 100) {
+					out = append(out, []any{v})
+				}
+				return out
+			},
+			set: windowField("days")},
+		{field: "maintenanceWindows[].start", reaches: []string{"dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{"00:00", "02:00", "23:59", "24:00", "2:00", "02:60", 200},
+			gen:    func() []any { return strs(variants("02:00", 0, 100)) }, set: windowField("start")},
+		{field: "maintenanceWindows[].end", reaches: []string{"dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{"00:00", "05:00", "01:00", "02:00", "23:59", "24:00"},
+			gen:    func() []any { return strs(variants("05:00", 0, 100)) }, set: windowField("end")},
+		{field: "maintenanceWindows[].timezone", reaches: []string{"dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{"Europe/Berlin", "UTC", "Etc/GMT+5", "America/Argentina/Buenos_Aires", "Local", "Europe/Atlantis", "../etc/passwd", "+02:00"},
+			gen:    func() []any { return strs(variants("Europe/Berlin", 0, 300)) }, set: windowField("timezone")},
+		{field: "safetyMarginDays", reaches: []string{"dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{-1, 0, 1, 7, 60, 61, 1e10, 1.5, "7"},
+			set:    func(b map[string]any, v any) { b["safetyMarginDays"] = v }},
+		{field: "approval", reaches: []string{"dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{"", "required", "Required", "none", true},
+			gen:    func() []any { return strs(variants("required", 0, 100)) },
+			set:    func(b map[string]any, v any) { b["approval"] = v }},
+		{field: "probes", reaches: []string{"dynamodb:PutItem Item (≤ 400 KB)"},
+			values: []any{[]any{"shop.example.com:443", "[2001:db8::1]:8443/sni=shop.example.com", "10.0.0.5:443/sni=x"}, []any{}, "shop.example.com:443",
+				[]any{"2001:db8::1:443"}, []any{"[fe80::1%eth0]:443"}, []any{"shop.example.com:0"}, []any{"a:1", "a:1"}},
+			gen: func() []any {
+				var out []any
+				for _, v := range variants("shop.example.com:443", 0, 700) {
+					out = append(out, []any{v})
+				}
+				for _, v := range variants("shop.example.com", 0, 300) {
+					out = append(out, []any{"10.0.0.5:443/sni=" + v})
+				}
+				return out
+			},
+			set: func(b map[string]any, v any) { b["probes"] = v }},
+	}
+}
+
+// windowField sets one field of a valid maintenance window.
+func windowField(key string) func(map[string]any, any) {
+	return func(b map[string]any, v any) {
+		w := map[string]any{"days": []any{"Sat", "Sun"}, "start": "02:00", "end": "05:00", "timezone": "Europe/Berlin"}
+		w[key] = v
+		b["maintenanceWindows"] = []any{w}
 	}
 }
 

@@ -24,6 +24,15 @@ type onboardBody struct {
 	Linux          *spec.Linux     `json:"linux"`
 	Windows        *spec.Windows   `json:"windows"`
 
+	// Rollout and lifecycle options (issue 14); the nested objects are
+	// decoded on their own so that an unknown or mistyped field inside
+	// them is named with its path (rollout.foo, maintenanceWindows[1].end).
+	Rollout            json.RawMessage `json:"rollout"`
+	MaintenanceWindows json.RawMessage `json:"maintenanceWindows"`
+	SafetyMarginDays   *int            `json:"safetyMarginDays"`
+	Approval           string          `json:"approval"`
+	Probes             []string        `json:"probes"`
+
 	SampleCertificateARN string `json:"CertificateArn"`
 	SampleCertName       string `json:"CertName"`
 	SampleTagKey         string `json:"TargetTagKey"`
@@ -57,9 +66,10 @@ func ParseOnboard(body string, base64Encoded bool) (spec.Spec, error) {
 		return spec.Spec{}, spec.Invalid("body", "holds data after the JSON object")
 	}
 	sample := b.SampleCertificateARN != "" || b.SampleCertName != "" || b.SampleTagKey != "" || b.SampleTagValue != ""
-	native := b.CertificateARN != "" || b.Name != "" || len(b.Targets) > 0 || b.Linux != nil || b.Windows != nil
+	options := len(b.Rollout) > 0 || len(b.MaintenanceWindows) > 0 || b.SafetyMarginDays != nil || b.Approval != "" || b.Probes != nil
+	native := b.CertificateARN != "" || b.Name != "" || len(b.Targets) > 0 || b.Linux != nil || b.Windows != nil || options
 	if sample && native {
-		return spec.Spec{}, spec.Invalid("body", "mixes certferry fields (certificateArn, name, targets) with the AWS sample's (CertificateArn, CertName, TargetTagKey, TargetTagValue)")
+		return spec.Spec{}, spec.Invalid("body", "mixes certferry fields (certificateArn, name, targets, options such as rollout) with the AWS sample's (CertificateArn, CertName, TargetTagKey, TargetTagValue)")
 	}
 	if sample {
 		return fromSample(b)
@@ -76,7 +86,62 @@ func ParseOnboard(body string, base64Encoded bool) (spec.Spec, error) {
 		return spec.Spec{}, err
 	}
 	sp.Targets = targets
+	if err := parseOptions(b, &sp); err != nil {
+		return spec.Spec{}, err
+	}
 	return sp, nil
+}
+
+// parseOptions decodes the nested option objects strictly, naming a bad
+// field by its path.
+func parseOptions(b onboardBody, sp *spec.Spec) error {
+	sp.SafetyMarginDays, sp.Approval, sp.Probes = b.SafetyMarginDays, b.Approval, b.Probes
+	if raw := bytes.TrimSpace(b.Rollout); len(raw) > 0 && string(raw) != "null" {
+		if raw[0] != '{' {
+			return spec.Invalid("rollout", `must be an object: {"waves": ["1", "25%%", "100%%"], "pauseMinutes": 10, "stopAlarm": "alarm-name"}`)
+		}
+		var r spec.Rollout
+		if err := strictDecode(raw, &r); err != nil {
+			return nestedError("rollout", err)
+		}
+		sp.Rollout = &r
+	}
+	if raw := bytes.TrimSpace(b.MaintenanceWindows); len(raw) > 0 && string(raw) != "null" {
+		var items []json.RawMessage
+		if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+			return spec.Invalid("maintenanceWindows", `must be a list of windows: [{"days": ["Sat", "Sun"], "start": "02:00", "end": "05:00", "timezone": "Europe/Berlin"}]`)
+		}
+		sp.MaintenanceWindows = make([]spec.MaintenanceWindow, len(items))
+		for i, item := range items {
+			field := fmt.Sprintf("maintenanceWindows[%d]", i)
+			if item = bytes.TrimSpace(item); len(item) == 0 || item[0] != '{' {
+				return spec.Invalid(field, `must be an object: {"days": ["Sat", "Sun"], "start": "02:00", "end": "05:00", "timezone": "Europe/Berlin"}`)
+			}
+			if err := strictDecode(item, &sp.MaintenanceWindows[i]); err != nil {
+				return nestedError(field, err)
+			}
+		}
+	}
+	return nil
+}
+
+func strictDecode(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}
+
+// nestedError is jsonError for an object decoded at field.
+func nestedError(field string, err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return spec.Invalid(field+"."+typeErr.Field, "has the wrong type: want %s", typeErr.Type)
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return spec.Invalid(field+"."+name, "is not a known field")
+	}
+	return spec.Invalid(field, "is not valid: %s", cleanJSONError(err))
 }
 
 func fromSample(b onboardBody) (spec.Spec, error) {

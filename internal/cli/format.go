@@ -313,6 +313,9 @@ func CertDetail(w io.Writer, p api.CertPage, now time.Time) error {
 	if p.Windows.Store != "" || p.Windows.IISSite != "" {
 		row("Windows", strings.TrimSpace(p.Windows.Store+" "+p.Windows.IISSite))
 	}
+	for _, o := range options(p) {
+		row(o[0], o[1])
+	}
 	row("Secret", p.SecretARN)
 	row("Updated", stamp(p.UpdatedAt))
 	if err := tw.Flush(); err != nil {
@@ -352,4 +355,40 @@ func NodeNames(w io.Writer, p api.NodePage) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, state, Short(c.Serial), dash(c.LastCommandID), dash(stamp(c.UpdatedAt)), dash(c.Error))
 	}
 	return tw.Flush()
+}
+
+// options are the rows of the rollout and lifecycle options that are set,
+// windows spelled as --window takes them.
+func options(p api.CertPage) [][2]string {
+	var out [][2]string
+	if r := p.Rollout; r != nil {
+		var parts []string
+		if len(r.Waves) > 0 {
+			parts = append(parts, "waves "+strings.Join(r.Waves, ","))
+		}
+		if r.PauseMinutes > 0 {
+			parts = append(parts, fmt.Sprintf("pause %d min", r.PauseMinutes))
+		}
+		if r.StopAlarm != "" {
+			parts = append(parts, fmt.Sprintf("stop alarm %q", r.StopAlarm))
+		}
+		out = append(out, [2]string{"Rollout", strings.Join(parts, ", ")})
+	}
+	if len(p.MaintenanceWindows) > 0 {
+		var ws []string
+		for _, w := range p.MaintenanceWindows {
+			ws = append(ws, WindowString(w))
+		}
+		out = append(out, [2]string{"Maintenance", strings.Join(ws, "; ")})
+	}
+	if p.SafetyMarginDays != nil {
+		out = append(out, [2]string{"Safety margin", fmt.Sprintf("%d days", *p.SafetyMarginDays)})
+	}
+	if p.Approval != "" {
+		out = append(out, [2]string{"Approval", p.Approval})
+	}
+	if len(p.Probes) > 0 {
+		out = append(out, [2]string{"Probes", strings.Join(p.Probes, " ")})
+	}
+	return out
 }

@@ -84,6 +84,14 @@ func RunOnboard(ctx context.Context, env Env, args []string) error {
 	verifyPort := fs.Int("verify-port", 0, "")
 	store := fs.String("windows-store", "", "")
 	site := fs.String("iis-site", "", "")
+	var windows, probes multi
+	fs.StringVar(&o.Waves, "waves", "", "")
+	pause := fs.Int("pause-minutes", 0, "")
+	fs.StringVar(&o.StopAlarm, "stop-alarm", "", "")
+	fs.Var(&windows, "window", "")
+	margin := fs.Int("safety-margin-days", 0, "")
+	fs.StringVar(&o.Approval, "approval", "", "")
+	fs.Var(&probes, "probe", "")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -103,6 +111,13 @@ func RunOnboard(ctx context.Context, env Env, args []string) error {
 	if set["verify-port"] {
 		o.Linux["verifyPort"] = *verifyPort
 	}
+	if set["pause-minutes"] {
+		o.PauseMinutes = pause
+	}
+	if set["safety-margin-days"] {
+		o.SafetyMarginDays = margin
+	}
+	o.MaintenanceWindows, o.Probes = windows, probes
 	if *store != "" {
 		o.Windows["store"] = *store
 	}

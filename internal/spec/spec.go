@@ -60,7 +60,7 @@ var (
 	// Installer delivery parameters: a lowercase hex SHA-256 and the key
 	// prefix of the installer objects.
 	SHA256Pattern    = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	KeyPrefixPattern = regexp.MustCompile(`^([A-Za-z0-9_-][A-Za-z0-9._-]{0,62}/){1,4}$`)
+	KeyPrefixPattern = regexp.MustCompile(`^([A-Za-z0-9_][A-Za-z0-9._-]{0,62}/){1,4}$`)
 	// Tag keys and values: the AWS tag character set (letters, digits,
 	// spaces, _ . : / = + - @), without leading or trailing space.
 	tagKeyPattern = regexp.MustCompile(`^[\p{L}\p{N}_.:/=+\-@]([\p{L}\p{Z}\p{N}_.:/=+\-@]{0,126}[\p{L}\p{N}_.:/=+\-@])?$`)
@@ -237,6 +237,7 @@ func (s *Spec) ApplyDefaults() {
 	if s.Windows.Store == "" {
 		s.Windows.Store = DefaultStore
 	}
+	s.normaliseOptions()
 }
 
 // Validate checks every field against the grammar the node and SSM accept.
@@ -282,7 +283,7 @@ func (s *Spec) Validate(arnOK func(string) error) error {
 	if s.Windows.IISSite != "" && !IISSitePattern.MatchString(s.Windows.IISSite) {
 		return Invalid("windows.iisSite", "must match %s", IISSitePattern)
 	}
-	return nil
+	return s.validateOptions()
 }
 
 // validateLinuxFiles checks the format, the paths it needs (and only
