@@ -12,14 +12,13 @@ package rollout
 
 import (
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/schedule"
+	"github.com/certferry/certferry/internal/spec"
 )
 
 // Step kinds (ROLLOUT.md §3).
@@ -46,21 +45,11 @@ func WaveSizes(shares []string, n int) ([]int, error) {
 	}
 	var out []int
 	for i, s := range shares {
-		var c int
-		if p, ok := strings.CutSuffix(s, "%"); ok {
-			f, err := strconv.ParseFloat(p, 64)
-			if err != nil || f <= 0 || f > 100 {
-				return nil, fmt.Errorf("rollout.waves[%d]: %q is not a share from 0 to 100%%", i, s)
-			}
-			c = int(math.Ceil(float64(n) * f / 100))
-		} else {
-			v, err := strconv.Atoi(s)
-			if err != nil || v < 1 {
-				return nil, fmt.Errorf("rollout.waves[%d]: %q is neither a node count nor a percentage", i, s)
-			}
-			c = v
+		w, err := spec.ParseWave(s)
+		if err != nil {
+			return nil, fmt.Errorf("rollout.waves[%d]: %q %w", i, s, err)
 		}
-		c = min(c, n)
+		c := w.Of(n)
 		if len(out) > 0 && c <= out[len(out)-1] {
 			continue // adds no node
 		}
