@@ -25,9 +25,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/pipeline"
 	"github.com/certferry/certferry/internal/renewal"
+	"github.com/certferry/certferry/internal/rollout"
 	"github.com/certferry/certferry/internal/schedule"
 	"github.com/certferry/certferry/internal/spec"
 	"github.com/certferry/certferry/internal/testkit"
@@ -379,5 +383,197 @@ func TestRolloutPlainSpecKeepsOneTagTargetCommand(t *testing.T) {
 	out := r.handle(r.event("renewal-available-renewal.json", c.CertificateARN, "")) // same serial: checked, nothing sent
 	if out.Status != renewal.StatusDone || !slices.Equal(out.Unchanged, []string{"shop-web"}) || r.nodes.Calls()["AmazonSSM.SendCommand"] != 0 {
 		t.Fatalf("renewal of an unchanged serial: %+v", out)
+	}
+}
+
+// stagedRenewal onboards name with the given options as it was before ACM
+// renewed its certificate (renewalRig.onboardedBeforeRenewal, with
+// options): the nodes of fleet have the old serial, ACM holds a newer one.
+func (r *rolloutRig) stagedRenewal(name string, fleet []string, opts func(*spec.Spec)) (arn, renewed string) {
+	r.t.Helper()
+	arn = r.exportable("shop.example.com")
+	now, err := r.parts.ACM.Describe(r.ctx, arn)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	exp := testkit.NewExport(r.t, testkit.RSA2048, "shop.example.com", "unused")
+	before := now
+	before.Serial = certs.SerialHex(exp.Leaf.SerialNumber)
+	before.NotBefore, before.NotAfter = exp.Leaf.NotBefore, exp.Leaf.NotAfter
+	sp := specOf(r.t.(*testing.T), onboardBody(arn, name))
+	opts(&sp)
+	p := pipeline.New(&preRenewalACM{t: r.t, info: before, exp: exp}, r.parts.Bundles, r.parts.Inventory, r.parts.Fleet,
+		pipeline.Config{Region: "us-east-1", Now: r.clock.Now})
+	if _, err := p.Onboard(r.ctx, sp); err != nil {
+		r.t.Fatal(err)
+	}
+	c := r.cert(name)
+	for _, id := range fleet { // every node has the old serial
+		r.postResult(c.LastCommandID, id, testkit.NodeResult{Status: "Success", Stdout: resultLine("installed", c.Fingerprint, c.Serial, "ok")})
+		r.mustTrack("tracker-invocation-success.json", c.LastCommandID, id)
+	}
+	if c.Serial != before.Serial || now.Serial == before.Serial {
+		r.t.Fatalf("staged serial %s, ACM %s", c.Serial, now.Serial)
+	}
+	r.bundleOf(name)
+	r.commandsSent()
+	r.alerts()
+	return arn, now.Serial
+}
+
+// stepID is the schedule's name, which the delivered event carries as id.
+func stepID(st schedule.Step) string {
+	return fmt.Sprintf("certferry-%s-%s-%s-%d", st.Name, st.RolloutID, st.Kind, st.At.Unix())
+}
+
+// A renewal outside the maintenance window waits (waiting_window:
+// nothing exported, nothing sent; status says when it goes) and goes,
+// in waves, when the window step fires; a repeated step changes nothing.
+func TestRolloutRenewalWaitsForTheWindow(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	ids := r.fleet(2)
+	day := r.clock.Now().Add(48 * time.Hour).Weekday().String()[:3] // two days on: not open now
+	arn, renewed := r.stagedRenewal("shop-web", ids, func(sp *spec.Spec) {
+		sp.Rollout = &spec.Rollout{Waves: []string{"1", "100%"}}
+		sp.MaintenanceWindows = []spec.MaintenanceWindow{{Days: []string{day}, Start: "02:00", End: "05:00", Timezone: "UTC"}}
+	})
+	before := r.counts()
+	out := r.handle(r.event("renewal-available-renewal.json", arn, ""))
+	if out.Status != renewal.StatusDone || len(out.Deployed) != 1 || out.Deployed[0].Phase != "waiting_window" {
+		t.Fatalf("renewal: %+v", out)
+	}
+	if after := r.counts(); after.versions != before.versions || r.commandsSent() != 0 {
+		t.Fatalf("a waiting renewal exported or sent: %+v -> %+v", before, after)
+	}
+	win, ok := r.sched.find("window")
+	if _, dl := r.sched.find("deadline"); !ok || !dl || win.At.Weekday().String()[:3] != day || win.At.Hour() != 2 {
+		t.Fatalf("steps %+v", r.sched.steps)
+	}
+	// status shows when the waiting deployment goes.
+	page, err := r.client().Get(r.ctx, "shop-web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := cli.NameStatus(&b, page, r.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "waiting_window; goes at "+win.At.UTC().Format(time.RFC3339)) {
+		t.Fatalf("status:\n%s", b.String())
+	}
+
+	r.clock.Set(win.At.Add(time.Second))
+	so, err := r.renewal.HandleStep(r.ctx, stepID(win), win)
+	if err != nil || so.Status != renewal.StatusDone {
+		t.Fatalf("window step: %+v %v", so, err)
+	}
+	deps := r.deployments("shop-web")
+	last := deps[len(deps)-1]
+	if r.commandsSent() != 1 || last.Wave != 1 || last.Waves != 2 || !slices.Equal(last.InstanceIDs, ids[:1]) || last.Serial != renewed {
+		t.Fatalf("after the window opened: %+v", last)
+	}
+	if b := r.bundleOf("shop-web"); b.Serial != renewed {
+		t.Fatalf("secret holds %s, want the renewed %s", b.Serial, renewed)
+	}
+	// The same step delivered again, and another delivery of it: nothing more.
+	if so, err := r.renewal.HandleStep(r.ctx, stepID(win), win); err != nil || so.Status != renewal.StatusDuplicate {
+		t.Fatalf("redelivery: %+v %v", so, err)
+	}
+	if _, err := r.renewal.HandleStep(r.ctx, stepID(win)+"-again", win); err != nil || r.commandsSent() != 0 {
+		t.Fatalf("second delivery sent again: %v", err)
+	}
+	if a := r.alerts(); len(a) != 0 {
+		t.Fatalf("alerts %+v", a)
+	}
+}
+
+// A renewal within the safety margin of the certificate on the nodes goes
+// now, outside the window, and says why (the alert and the rollout's
+// reason).
+func TestRolloutRenewalWithinTheMarginGoesNow(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	ids := r.fleet(2)
+	day := r.clock.Now().Add(48 * time.Hour).Weekday().String()[:3]
+	arn, renewed := r.stagedRenewal("shop-web", ids, func(sp *spec.Spec) {
+		margin := 60
+		sp.SafetyMarginDays = &margin
+		sp.MaintenanceWindows = []spec.MaintenanceWindow{{Days: []string{day}, Start: "02:00", End: "05:00", Timezone: "UTC"}}
+	})
+	r.clock.Set(r.cert("shop-web").NotAfter.Add(-30 * 24 * time.Hour)) // 30 days left, margin 60
+	out := r.handle(r.event("renewal-available-renewal.json", arn, ""))
+	if len(out.Deployed) != 1 || !strings.Contains(out.Deployed[0].Reason, "expiry override") ||
+		!strings.Contains(out.Deployed[0].Reason, "outside the maintenance window") {
+		t.Fatalf("renewal: %+v", out)
+	}
+	c := r.cert("shop-web")
+	if got, _ := r.nodes.Targets(c.LastCommandID); r.commandsSent() != 1 || c.Serial != renewed || !slices.Equal(got, ids) {
+		t.Fatalf("within the margin: command to %v, serial %s", got, c.Serial)
+	}
+	if a := r.alerts(); len(a) != 1 || !strings.Contains(a[0].Subject, "shop-web: renewal deployed now (expiry override)") ||
+		!strings.Contains(a[0].Message, "within the safety margin") || !strings.Contains(a[0].Message, ids[0]) {
+		t.Fatalf("alerts %+v", a)
+	}
+}
+
+// An approval-required renewal sends nothing until approved: the alert
+// says how to approve; the reminder alerts again once; at the margin
+// (the deadline step) it goes on its own and says why. Another name is
+// approved and goes at once.
+func TestRolloutApprovalRequired(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	ids := r.fleet(2)
+	required := func(sp *spec.Spec) { sp.Approval = spec.ApprovalRequired }
+	arn, renewed := r.stagedRenewal("shop-web", ids, required)
+	before := r.counts()
+	out := r.handle(r.event("renewal-available-renewal.json", arn, ""))
+	if len(out.Deployed) != 1 || out.Deployed[0].Phase != "awaiting_approval" || r.commandsSent() != 0 || r.counts().versions != before.versions {
+		t.Fatalf("renewal: %+v", out)
+	}
+	a := r.alerts()
+	if len(a) != 1 || !strings.Contains(a[0].Message, "certferry approve shop-web") || !strings.Contains(a[0].Message, "POST /certificates/shop-web/approvals") {
+		t.Fatalf("alerts %+v", a)
+	}
+	remind, ok1 := r.sched.find("remind")
+	deadline, ok2 := r.sched.find("deadline")
+	if !ok1 || !ok2 || !remind.At.Before(deadline.At) {
+		t.Fatalf("steps %+v", r.sched.steps)
+	}
+	r.clock.Set(remind.At.Add(time.Second))
+	for _, id := range []string{stepID(remind), stepID(remind) + "-again"} {
+		if _, err := r.renewal.HandleStep(r.ctx, id, remind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := r.alerts(); len(a) != 1 || !strings.Contains(a[0].Subject, "still awaits approval") || r.commandsSent() != 0 {
+		t.Fatalf("reminder: %+v", a)
+	}
+	r.clock.Set(deadline.At.Add(time.Second))
+	if _, err := r.renewal.HandleStep(r.ctx, stepID(deadline), deadline); err != nil {
+		t.Fatal(err)
+	}
+	c := r.cert("shop-web")
+	if got, _ := r.nodes.Targets(c.LastCommandID); r.commandsSent() != 1 || c.Serial != renewed || !slices.Equal(got, ids) {
+		t.Fatalf("deadline: command to %v, serial %s", got, c.Serial)
+	}
+	if ro := r.rollout("shop-web"); ro.Phase != inventory.PhaseDone {
+		t.Fatalf("rollout %+v", ro)
+	}
+	if a := r.alerts(); len(a) != 1 || !strings.Contains(a[0].Message, "without approval") {
+		t.Fatalf("alerts %+v", a)
+	}
+
+	// Approved before the margin: goes at once, recording who approved.
+	arn2, renewed2 := r.stagedRenewal("shop-api", ids, required)
+	r.handle(r.event("renewal-available-renewal.json", arn2, "renewal-of-shop-api"))
+	r.alerts()
+	res, err := r.parts.Rollouts.Approve(r.ctx, "shop-api", rollout.Caller{ARN: "arn:aws:iam::123456789012:user/ops"})
+	if err != nil || res.Serial != renewed2 || r.commandsSent() != 1 {
+		t.Fatalf("approve: %+v %v", res, err)
+	}
+	if ro := r.rollout("shop-api"); ro.ApprovedBy != "arn:aws:iam::123456789012:user/ops" || ro.ApprovedAt.IsZero() {
+		t.Fatalf("rollout %+v", ro)
 	}
 }

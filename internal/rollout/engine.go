@@ -538,13 +538,13 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 		case ActWait, ActPause:
 			e.schedule(ctx, a.Steps)
 			if a.Kind == ActWait && w.Phase == inventory.PhaseAwaitingApproval {
-				e.publish(ctx, e.approvalAlert(c, w, false))
+				e.publish(ctx, e.approvalAlert(c, w, e.alertNodes(ctx, c.Name), false))
 			}
 			res := Result{}
 			res.of(w)
 			return res, nil
 		case ActRemind:
-			e.publish(ctx, e.approvalAlert(c, w, true))
+			e.publish(ctx, e.approvalAlert(c, w, e.alertNodes(ctx, c.Name), true))
 			res := Result{}
 			res.of(w)
 			return res, nil
@@ -555,7 +555,7 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 			return res, nil
 		case ActDone:
 			if e.cfg.NotifySuccess {
-				e.publish(ctx, e.doneAlert(c, w))
+				e.publish(ctx, e.doneAlert(c, w, e.alertNodes(ctx, c.Name)))
 			}
 			res := Result{}
 			res.of(w)
@@ -564,7 +564,7 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 			if r.Phase.Waiting() || r.Phase == "" {
 				e.cancel(ctx, r)
 				if isOverride(a.Reason) {
-					e.publish(ctx, e.overrideAlert(c, w))
+					e.publish(ctx, e.overrideAlert(c, w, e.alertNodes(ctx, c.Name)))
 				}
 			}
 			if w.Wave == 0 {
