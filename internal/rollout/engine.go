@@ -273,7 +273,17 @@ func (e *Engine) Delete(ctx context.Context, name string) (bool, error) {
 // gated), else exactly as the pipeline does.
 func (e *Engine) Onboard(ctx context.Context, sp spec.Spec) (pipeline.Result, error) {
 	if !waved(sp) {
-		return e.deploy.Onboard(ctx, sp)
+		res, err := e.deploy.Onboard(ctx, sp)
+		if err == nil && !res.Unchanged {
+			// A rollout of the name's earlier spec with waves ends here:
+			// the new spec deploys to every target at once.
+			if r, gerr := e.inv.GetRollout(ctx, sp.Name); gerr == nil && r != nil && !r.Phase.Final() {
+				if _, serr := e.supersede(ctx, r, res.Serial); serr != nil {
+					slog.WarnContext(ctx, "earlier rollout not ended; the next look ends it", "name", sp.Name, "error", serr)
+				}
+			}
+		}
+		return res, err
 	}
 	chk, err := e.deploy.CheckOnboard(ctx, sp)
 	if err != nil || chk.Unchanged != nil {

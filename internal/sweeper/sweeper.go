@@ -263,13 +263,21 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 		}
 	}
 
+	current, err := s.nodes.Resolve(ctx, c.Targets)
+	if err != nil {
+		return ex, err
+	}
+	byID := d.NodesByID()
+	send, exhausted, failures := s.plan(d.Cert.Serial, byID, deps, current, now)
+	nr.Exhausted = exhausted
+	s.emit(c.Name, nr.DaysToExpiry, d.Cert.Serial, byID, current)
 	if r := d.Rollout; r != nil && !r.Phase.Final() {
 		// The rollout owns the name's nodes: the sweep never resends to
 		// them; it steps the rollout when a schedule or a send was lost,
 		// and reports a halted one near expiry (no continuation: its
 		// canary failed).
 		if r.Phase == inventory.PhaseHalted {
-			if risk, ok := haltedRisk(r, d.NodesByID(), now); ok {
+			if risk, ok := haltedRisk(r, byID, now); ok {
 				nr.Risks = append(nr.Risks, risk)
 			}
 			nr.Rollout = fmt.Sprintf("%s at wave %d of %d", r.Phase, r.Wave, len(r.Waves))
@@ -282,14 +290,6 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 		nr.Rollout = rolloutText(res)
 		return ex, nil
 	}
-	current, err := s.nodes.Resolve(ctx, c.Targets)
-	if err != nil {
-		return ex, err
-	}
-	byID := d.NodesByID()
-	send, exhausted, failures := s.plan(d.Cert.Serial, byID, deps, current, now)
-	nr.Exhausted = exhausted
-	s.emit(c.Name, nr.DaysToExpiry, d.Cert.Serial, byID, current)
 	if live {
 		// A deployment is still running: a tag-target one lists its nodes
 		// only as they report, so "new" nodes may be on their way. The next
