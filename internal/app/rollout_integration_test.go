@@ -232,6 +232,13 @@ func TestRolloutWavesOverFourInstances(t *testing.T) {
 			t.Fatalf("deployment %d shows wave %v", i, d)
 		}
 	}
+	// DELETE removes the ROLLOUT item with the rest.
+	if status, ans := r.call("DELETE", "/certificates/shop-web", "shop-web", ""); status != 200 {
+		t.Fatalf("delete: %d %v", status, ans)
+	}
+	if ro, err := r.inv.GetRollout(r.ctx, "shop-web"); err != nil || ro != nil {
+		t.Fatalf("rollout after DELETE: %+v %v", ro, err)
+	}
 }
 
 // A failure in the canary halts the rollout: one alert, nothing more sent

@@ -414,3 +414,30 @@ func TestEngineHaltStops(t *testing.T) {
 		t.Fatalf("phase %s sent %v", w.rollout.Phase, sentTo(w))
 	}
 }
+
+// Ten concurrent looks at a finished canary (duplicate tracker events,
+// a schedule and the sweep at once): the conditional ROLLOUT write lets
+// one of them send wave 2, once.
+func TestEngineConcurrentAdvanceSendsOnce(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(wavedSpec())
+	e := w.engine(nil)
+	if _, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil {
+		t.Fatal(err)
+	}
+	w.report("i-1", inventory.NodeInstalled)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.Advance(ctx, "shop-web"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if fmt.Sprint(sentTo(w)) != "[[i-1] [i-2]]" {
+		t.Fatalf("sent %v, want wave 2 once", sentTo(w))
+	}
+}
