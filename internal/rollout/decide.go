@@ -113,7 +113,7 @@ type Action struct {
 
 // RemindAt is when an unanswered approval is reminded of: RemindBefore
 // before the override, or halfway there when that is before the rollout
-// began.
+// began; in UTC, to the second (as schedules keep it).
 func RemindAt(r inventory.Rollout) time.Time {
 	if r.GoBy.IsZero() {
 		return time.Time{}
@@ -122,7 +122,7 @@ func RemindAt(r inventory.Rollout) time.Time {
 	if !r.CreatedAt.IsZero() && !at.After(r.CreatedAt) {
 		at = r.CreatedAt.Add(r.GoBy.Sub(r.CreatedAt) / 2)
 	}
-	return at
+	return at.UTC().Truncate(time.Second) // schedules are kept to the second
 }
 
 // Decide is the rollout's next move. It is pure: the same input gives the

@@ -201,3 +201,10 @@ func TestRemindAt(t *testing.T) {
 		t.Fatalf("long lead: %s", got)
 	}
 }
+
+func TestRemindAtToTheSecond(t *testing.T) {
+	r := inventory.Rollout{CreatedAt: t0, GoBy: t0.Add(10*time.Hour + time.Second)}
+	if got := RemindAt(r); got.Nanosecond() != 0 || got.Location() != time.UTC {
+		t.Fatalf("RemindAt %s not to the second in UTC", got)
+	}
+}
