@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,7 @@ import (
 	"github.com/certferry/certferry/internal/rollout"
 	"github.com/certferry/certferry/internal/schedule"
 	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/sweeper"
 	"github.com/certferry/certferry/internal/testkit"
 	"github.com/certferry/certferry/internal/tracker"
 )
@@ -577,5 +579,34 @@ func TestRolloutApprovalRequired(t *testing.T) {
 	}
 	if ro := r.rollout("shop-api"); ro.ApprovedBy != "arn:aws:iam::123456789012:user/ops" || ro.ApprovedAt.IsZero() {
 		t.Fatalf("rollout %+v", ro)
+	}
+}
+
+// The sweep and a rollout: while a rollout of the name is under way the
+// sweep sends nothing to its nodes (three of them have no record yet, which
+// would otherwise be "new" nodes to send to); a pause whose schedule was
+// lost is stepped by the sweep once it is overdue.
+func TestRolloutSweepStepsOverduePauseAndResendsNothing(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	ids := r.fleet(4)
+	r.onboardWaved("shop-web", `"rollout": {"waves": ["1", "50%", "100%"], "pauseMinutes": 10}`)
+	r.commandsSent()
+	r.report("shop-web", ids[0], true)
+	ro := r.rollout("shop-web")
+	if _, ok := r.sched.find("pause"); !ok || ro.Phase != inventory.PhasePaused || r.commandsSent() != 0 {
+		t.Fatalf("after the canary: %+v, steps %+v", ro, r.sched.steps)
+	}
+	sweep := Sweeper(r.aws, r.cfg, Options{Now: r.clock.Now, Scheduler: r.sched, SSM: ssm.NewFromConfig(r.aws), Metrics: io.Discard,
+		Sweep: sweeper.Config{Now: r.clock.Now}})
+	rep, err := sweep.Handle(r.ctx, nil)
+	if err != nil || r.commandsSent() != 0 || len(rep.Names) != 1 || len(rep.Names[0].Resent) != 0 || rep.Names[0].Rollout != "paused at wave 1 of 3" {
+		t.Fatalf("sweep during the pause: %+v %v", rep, err)
+	}
+	r.clock.Set(ro.NotBefore.Add(time.Minute)) // the pause step was lost
+	rep, err = sweep.Handle(r.ctx, nil)
+	deps := r.deployments("shop-web")
+	if err != nil || r.commandsSent() != 1 || !slices.Equal(deps[len(deps)-1].InstanceIDs, ids[1:2]) || rep.Names[0].Rollout != "rolling at wave 2 of 3" {
+		t.Fatalf("sweep after the pause: %+v %v, deployments %+v", rep, err, deps)
 	}
 }
