@@ -19,7 +19,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 CLI_LDFLAGS = -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
-.PHONY: help deps build installer-binaries test test-unit lint demo bench fuzz deploy sync-template $(addprefix invoke-,$(FUNCTIONS))
+.PHONY: help deps build installer-binaries test test-unit lint demo bench fuzz deploy package-regions sync-template $(addprefix invoke-,$(FUNCTIONS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-22s %s\n", $$1, $$2}'
@@ -76,7 +76,7 @@ lint: ## gofmt, go vet and staticcheck (both tiers' builds), go mod tidy diff, c
 	@cp go.mod /tmp/certferry.go.mod && cp go.sum /tmp/certferry.go.sum && $(GO) mod tidy && \
 	  { diff -q go.mod /tmp/certferry.go.mod >/dev/null && diff -q go.sum /tmp/certferry.go.sum >/dev/null || \
 	    { echo "go mod tidy changed go.mod/go.sum"; exit 1; }; }
-	cfn-lint template.yaml
+	cfn-lint template.yaml central.yaml
 
 demo: deps ## the whole flow, a renewal reaching nginx, on a private moto_server (ARGS="-v --keep")
 	$(GO) run $(CLI_LDFLAGS) ./cmd/certferry demo $(ARGS)
@@ -109,6 +109,15 @@ $(addprefix invoke-,$(FUNCTIONS)): invoke-%: ## run a handler locally and fail o
 
 sync-template: ## copy ssm-documents/certferry-install.yaml into template.yaml
 	$(GO) run ./cmd/certferry sync-template
+
+# StackSets (docs/stacksets.md): service-managed StackSets run no transform,
+# so the SAM template is packaged once, its code copied to one bucket per
+# region (<ARTIFACT_PREFIX>-<region>), processed by CloudFormation and
+# rewritten to read the code from the stack's own region.
+package-regions: ## StackSets: package once, copy the code to ARTIFACT_PREFIX-<region> for each of REGIONS, print the processed template's URL
+	@test -n "$(ARTIFACT_PREFIX)" && test -n "$(HOME_REGION)" && test -n "$(REGIONS)" || \
+	  { echo 'usage: make package-regions ARTIFACT_PREFIX=acme-certferry HOME_REGION=us-east-1 REGIONS="us-east-1 eu-west-1"'; exit 2; }
+	bash scripts/stackset-template.sh package $(ARTIFACT_PREFIX) $(HOME_REGION) "$(REGIONS)"
 
 deploy: ## sam build && sam deploy (first time: sam deploy --guided)
 	sam build && sam deploy

@@ -62,6 +62,28 @@ Exit codes: 0 ok, 1 local failure, 2 usage, 3 the API refused (4xx), 4 the API
 or AWS failed (5xx).
 `
 
+// regionsUsage is status's usage across accounts and regions.
+const regionsUsage = `
+Across accounts and regions (README "Across accounts and regions"):
+usage: certferry status --regions R,R… [--stack-name NAME] [--role-arn ARN --accounts A,A… [--external-id ID]] [-o table|json] [NAME]
+
+One table of every account and region, ACCOUNT and REGION first; each
+region's table is its stack's InventoryTableName output (DescribeStacks), or
+CERTFERRY_TABLE in every region when it is set and --stack-name is not given.
+  --regions R,R…       region codes (e.g. us-east-1,eu-west-1), at most 40
+  --stack-name NAME    the certferry stack in each region (default certferry)
+  --role-arn ARN       role assumed in each account (session certferry-status,
+                       15 minutes): arn:aws:iam::{account}:role/NAME with
+                       --accounts, or one account's role ARN; without it, your
+                       own credentials and account
+  --accounts A,A…      12-digit account ids, at most 200 (needs --role-arn)
+  --external-id ID     the external id the role's trust policy asks for
+An account or region that fails (role refused, no stack, throttled) has a row
+saying what failed and how to fix it; the others are still shown. Exit codes:
+0 ok, 1 some failed here (credentials, network), 2 usage, 4 AWS refused or
+failed some.
+`
+
 // command is one subcommand: its usage (printed by --help) and what it does.
 type command struct{ name, summary, usage string }
 
@@ -116,7 +138,7 @@ check, rollout and lifecycle options, secret and every deployment
                                the command it waits for
   certferry status --node ID   every name the node has: state, serial, last command
   -o table|json                table (default) or indented JSON
-` + apiFlags},
+` + apiFlags + regionsUsage},
 		{"redeploy", "deploy a name again now, to all its targets or to some nodes", `usage: certferry redeploy NAME [--instance ID …] [-api URL]
 
 Send the name's current certificate again (POST /certificates/NAME/deployments).
@@ -279,6 +301,9 @@ func (c command) dispatch(ctx context.Context, args []string, stdout, stderr io.
 	case "get":
 		return cli.RunGet(ctx, env, args)
 	case "status":
+		if cli.WantsRegions(args) {
+			return statusRegions(ctx, args, stdout)
+		}
 		return cli.RunStatus(ctx, env, args)
 	case "redeploy":
 		return cli.RunRedeploy(ctx, env, args)

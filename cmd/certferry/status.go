@@ -12,6 +12,7 @@ import (
 	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/config"
+	"github.com/certferry/certferry/internal/regions"
 )
 
 // caller sends one API request: to the deployed API (SigV4-signed) or,
@@ -54,4 +55,22 @@ func status(ctx context.Context, call caller, name string, w io.Writer, now time
 		args = []string{name}
 	}
 	return cli.RunStatus(ctx, env, args)
+}
+
+// statusRegions is `certferry status --regions …`: every account and
+// region's inventory in one table (internal/regions).
+func statusRegions(ctx context.Context, args []string, stdout io.Writer) error {
+	env := cli.RegionsEnv{
+		Stdout: stdout,
+		Connect: func(ctx context.Context) (regions.Clients, error) {
+			cfg, err := loadAWS(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return regions.SDK{Config: cfg}, nil
+		},
+		LocalTable: os.Getenv(config.EnvTable),
+		Now:        time.Now,
+	}
+	return cli.RunStatusRegions(ctx, env, args)
 }

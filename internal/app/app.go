@@ -58,12 +58,16 @@ type Parts struct {
 
 // WithRollouts builds the rollout engine on the parts: nodes resolved by
 // opts.Nodes (else SSM DescribeInstanceInformation), timed steps through
-// opts.Scheduler (nil: none; the sweep steps overdue rollouts), alerts on
-// the configured topic, opts.Now as its clock.
+// opts.Scheduler (else EventBridge Scheduler when configured, else none:
+// the sweep steps overdue rollouts), alerts on the configured topic,
+// opts.Now as its clock.
 func (p *Parts) WithRollouts(awsCfg aws.Config, cfg config.Config, opts Options) *Parts {
 	var sched rolloutScheduler
-	if opts.Scheduler != nil {
+	switch s := NewScheduler(awsCfg, cfg); {
+	case opts.Scheduler != nil:
 		sched = opts.Scheduler
+	case s != nil:
+		sched = s
 	}
 	p.Rollouts = rollout.New(p.Pipeline, p.Inventory, p.ACM, opts.nodes(awsCfg), sched, alerts(awsCfg, cfg), rollout.Config{
 		Now: opts.Now, NotifySuccess: cfg.NotifySuccess,
@@ -112,8 +116,9 @@ type Options struct {
 	// the sweeper's defaults.
 	Sweep sweeper.Config
 	// Scheduler creates the rollouts' one-time steps (window, pause,
-	// deadline, reminder). Nil: none (the sweep steps overdue rollouts).
-	// TODO(lead): production wires helper sched's schedule.Scheduler here.
+	// deadline, reminder). Nil: EventBridge Scheduler when the
+	// configuration has the schedule settings (NewScheduler), else none
+	// (the sweep steps overdue rollouts).
 	Scheduler RolloutScheduler
 	// Now is the clock of the pipeline and the rollout engine; nil is
 	// time.Now. Integration tests move it on instead of sleeping.
@@ -193,7 +198,8 @@ var _ TrackerSSM = (*ssm.Client)(nil)
 // Nodes, Scheduler, Now for the rollouts it moves on).
 func Tracker(awsCfg aws.Config, cfg config.Config, opts Options) *tracker.Tracker {
 	p := newParts(awsCfg, cfg, opts)
-	return newTracker(p.Inventory, opts.ssm(awsCfg), alerts(awsCfg, cfg), opts.metrics(), cfg).WithRollouts(p.Rollouts)
+	m := opts.metrics()
+	return newTracker(p.Inventory, opts.ssm(awsCfg), alerts(awsCfg, cfg), m, cfg).WithEvents(busEvents(awsCfg, cfg, m)).WithRollouts(p.Rollouts)
 }
 
 // newStore is the inventory with the configured retention of finished
@@ -239,6 +245,7 @@ func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
 	}
 	pub := alerts(awsCfg, cfg)
 	m := opts.metrics()
-	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithRollouts(p.Rollouts)
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, p.Rollouts, nodes, track, pub, m, scfg)}
+	bus := busEvents(awsCfg, cfg, m)
+	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithEvents(bus).WithRollouts(p.Rollouts)
+	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, p.Rollouts, nodes, track, pub, m, scfg).WithEvents(bus)}
 }

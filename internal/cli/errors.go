@@ -91,9 +91,12 @@ func ExitCode(err error) int {
 	var ue *UsageError
 	var ae *APIError
 	var he *HandlerError
+	var coder interface{ ExitCode() int }
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &coder):
+		return coder.ExitCode()
 	case errors.As(err, &ue):
 		return ExitUsage
 	case errors.As(err, &ae) && ae.Status >= 500:

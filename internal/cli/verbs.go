@@ -255,17 +255,9 @@ func RunStatus(ctx context.Context, env Env, args []string) error {
 		}
 		return NameStatus(env.Stdout, p, env.Now())
 	}
-	list, err := c.List(ctx)
+	pages, err := statusPages(ctx, c)
 	if err != nil {
 		return err
-	}
-	pages := []api.CertPage{}
-	for _, cv := range list {
-		p, err := c.Get(ctx, cv.Name)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", cv.Name, err)
-		}
-		pages = append(pages, p)
 	}
 	if *out == OutputJSON {
 		return PrintJSON(env.Stdout, map[string]any{"certificates": pages})
@@ -275,4 +267,21 @@ func RunStatus(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	return StatusTable(env.Stdout, pages, env.Now())
+}
+
+// statusPages reads every name (GET /certificates) and each name's pages.
+func statusPages(ctx context.Context, c Client) ([]api.CertPage, error) {
+	list, err := c.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pages := []api.CertPage{}
+	for _, cv := range list {
+		p, err := c.Get(ctx, cv.Name)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", cv.Name, err)
+		}
+		pages = append(pages, p)
+	}
+	return pages, nil
 }

@@ -30,10 +30,35 @@ type Config struct {
 	// AllowedPrefixes: CERTFERRY_ALLOWED_PREFIXES, ':'-separated directories
 	// every target path must lie under (default spec.DefaultAllowedPrefixes).
 	AllowedPrefixes []string
+	// EventBus: CERTFERRY_EVENT_BUS, where certferry's own events go (an
+	// event bus name or ARN); empty: the account's default bus.
+	EventBus string
 	// Installer: where the stack published the node installer
 	// (CERTFERRY_INSTALLER_*); zero when not configured.
 	Installer Installer
+	// Schedule: where timed rollout steps go (EventBridge Scheduler);
+	// zero when not configured.
+	Schedule Schedule
 }
+
+// Schedule locates the stack's EventBridge Scheduler setup for timed
+// rollout steps (internal/schedule).
+type Schedule struct {
+	Group   string // CERTFERRY_SCHEDULE_GROUP: the stack's schedule group
+	RoleARN string // CERTFERRY_SCHEDULER_ROLE_ARN: the role Scheduler assumes to invoke the target
+	// TargetARN: CERTFERRY_STEP_TARGET_ARN, the renewal function's ARN.
+	// The renewal function cannot name its own ARN in its environment (a
+	// circular reference in CloudFormation), so the template gives it
+	// "self" and Load derives the ARN from AWS_LAMBDA_FUNCTION_NAME and
+	// AWS_REGION (set by Lambda) and the role ARN's partition and account.
+	TargetARN string
+	// DeadLetterARN: CERTFERRY_STEP_DLQ_ARN, optional SQS queue for steps
+	// Scheduler could not deliver.
+	DeadLetterARN string
+}
+
+// Configured reports whether the schedule settings are set.
+func (s Schedule) Configured() bool { return s.Group != "" }
 
 // Installer locates the published node installer binaries; the pipeline
 // passes it to every command as the Installer* document parameters.
@@ -57,6 +82,7 @@ const (
 	EnvMaxErrors       = "CERTFERRY_MAX_ERRORS"
 	EnvNotifySuccess   = "CERTFERRY_NOTIFY_SUCCESS"
 	EnvDeployRetention = "CERTFERRY_DEPLOY_RETENTION_DAYS"
+	EnvEventBus        = "CERTFERRY_EVENT_BUS"
 
 	EnvAllowedPrefixes             = "CERTFERRY_ALLOWED_PREFIXES"
 	EnvInstallerBucket             = "CERTFERRY_INSTALLER_BUCKET"
@@ -64,6 +90,30 @@ const (
 	EnvInstallerSHA256LinuxAmd64   = "CERTFERRY_INSTALLER_SHA256_LINUX_AMD64"
 	EnvInstallerSHA256LinuxArm64   = "CERTFERRY_INSTALLER_SHA256_LINUX_ARM64"
 	EnvInstallerSHA256WindowsAmd64 = "CERTFERRY_INSTALLER_SHA256_WINDOWS_AMD64"
+
+	EnvScheduleGroup    = "CERTFERRY_SCHEDULE_GROUP"
+	EnvSchedulerRoleARN = "CERTFERRY_SCHEDULER_ROLE_ARN"
+	EnvStepTargetARN    = "CERTFERRY_STEP_TARGET_ARN"
+	EnvStepDLQARN       = "CERTFERRY_STEP_DLQ_ARN"
+	// StepTargetSelf as CERTFERRY_STEP_TARGET_ARN: this function is the
+	// target (the renewal function; see Schedule.TargetARN).
+	StepTargetSelf = "self"
+)
+
+// ScheduleSettings are the settings that must be given together (the
+// dead-letter queue is optional).
+var ScheduleSettings = []string{EnvScheduleGroup, EnvSchedulerRoleARN, EnvStepTargetARN}
+
+// Grammars of the schedule settings: "CreateSchedule" and "Target"
+// (EventBridge Scheduler API Reference) for the group, role and queue; a
+// Lambda function ARN (unqualified) for the target.
+var (
+	scheduleGroupPattern = regexp.MustCompile(`^[0-9a-zA-Z-_.]{1,64}$`)
+	roleARNPattern       = regexp.MustCompile(`^arn:(aws(-[a-z]+)?):iam::(\d{12}):role\/[\w+=,.@\/-]+$`)
+	functionARNPattern   = regexp.MustCompile(`^arn:aws(-[a-z]+)?:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}$`)
+	functionNamePattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	regionPattern        = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+	queueARNPattern      = regexp.MustCompile(`^arn:aws(-[a-z]+)?:sqs:[a-z0-9\-]+:\d{12}:[a-zA-Z0-9\-_]+$`)
 )
 
 // InstallerSettings are the CERTFERRY_INSTALLER_* settings that must be
@@ -77,6 +127,11 @@ const DefaultInstallerKeyPrefix = "installer/"
 // 63 lower-case letters, digits, '.' and '-', starting and ending with a
 // letter or digit.
 var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// eventBusPattern is PutEventsRequestEntry.EventBusName's (botocore's
+// events model, NonPartnerEventBusNameOrArn; a bus name has 1 to 256
+// characters, "CreateEventBus").
+var eventBusPattern = regexp.MustCompile(`^(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus/)?[.\-_A-Za-z0-9]{1,256}$`)
 
 // prefixPattern keeps secret names within the SSM document's SecretId
 // allowedPattern.
@@ -105,6 +160,10 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		KMSKeyID:       get(EnvKMSKeyID, ""),
 		MaxConcurrency: get(EnvMaxConcurrency, ""),
 		MaxErrors:      get(EnvMaxErrors, ""),
+		EventBus:       get(EnvEventBus, ""),
+	}
+	if c.EventBus != "" && !eventBusPattern.MatchString(c.EventBus) {
+		errs = append(errs, fmt.Errorf("environment variable %s must be an event bus name or ARN", EnvEventBus))
 	}
 	if !prefixPattern.MatchString(c.SecretPrefix) {
 		errs = append(errs, fmt.Errorf("environment variable %s must be 1 to 4 path segments of letters, digits and _+=@- (not starting with -), each ending in '/' (e.g. certferry/)", EnvSecretPrefix))
@@ -125,6 +184,10 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 	}
 	c.AllowedPrefixes = prefixes
 	c.Installer, err = loadInstaller(get)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Schedule, err = loadSchedule(get)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -176,4 +239,50 @@ func loadInstaller(get func(k, def string) string) (Installer, error) {
 		}
 	}
 	return in, errors.Join(errs...)
+}
+
+// loadSchedule reads the schedule settings: none (no timed steps) or all,
+// each well formed; CERTFERRY_STEP_TARGET_ARN=self is this function's ARN.
+func loadSchedule(get func(k, def string) string) (Schedule, error) {
+	sc := Schedule{
+		Group: get(EnvScheduleGroup, ""), RoleARN: get(EnvSchedulerRoleARN, ""),
+		TargetARN: get(EnvStepTargetARN, ""), DeadLetterARN: get(EnvStepDLQARN, ""),
+	}
+	var set, missing []string
+	for _, k := range ScheduleSettings {
+		if get(k, "") == "" {
+			missing = append(missing, k)
+		} else {
+			set = append(set, k)
+		}
+	}
+	var errs []error
+	if len(set) > 0 && len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("environment variables %s are set but %s are not: the schedule settings go together", strings.Join(set, ", "), strings.Join(missing, ", ")))
+	}
+	if len(set) == 0 && sc.DeadLetterARN != "" {
+		errs = append(errs, fmt.Errorf("environment variable %s is set without %s", EnvStepDLQARN, strings.Join(ScheduleSettings, ", ")))
+	}
+	if sc.Group != "" && !scheduleGroupPattern.MatchString(sc.Group) {
+		errs = append(errs, fmt.Errorf("environment variable %s must be a schedule group name (1 to 64 letters, digits and -_.)", EnvScheduleGroup))
+	}
+	role := roleARNPattern.FindStringSubmatch(sc.RoleARN)
+	if sc.RoleARN != "" && role == nil {
+		errs = append(errs, fmt.Errorf("environment variable %s must be an IAM role ARN", EnvSchedulerRoleARN))
+	}
+	switch {
+	case sc.TargetARN == StepTargetSelf:
+		fn, region := get("AWS_LAMBDA_FUNCTION_NAME", ""), get("AWS_REGION", "")
+		if !functionNamePattern.MatchString(fn) || !regionPattern.MatchString(region) || role == nil {
+			errs = append(errs, fmt.Errorf("environment variable %s=%s needs AWS_LAMBDA_FUNCTION_NAME and AWS_REGION (set by Lambda) and a valid %s", EnvStepTargetARN, StepTargetSelf, EnvSchedulerRoleARN))
+			break
+		}
+		sc.TargetARN = fmt.Sprintf("arn:%s:lambda:%s:%s:function:%s", role[1], region, role[3], fn)
+	case sc.TargetARN != "" && !functionARNPattern.MatchString(sc.TargetARN):
+		errs = append(errs, fmt.Errorf("environment variable %s must be a Lambda function ARN (unqualified) or %q", EnvStepTargetARN, StepTargetSelf))
+	}
+	if sc.DeadLetterARN != "" && !queueARNPattern.MatchString(sc.DeadLetterARN) {
+		errs = append(errs, fmt.Errorf("environment variable %s must be an SQS queue ARN", EnvStepDLQARN))
+	}
+	return sc, errors.Join(errs...)
 }

@@ -117,3 +117,60 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+// The schedule settings: none, or group + role + target together; the
+// renewal function's "self" target is derived from Lambda's environment.
+func TestLoadSchedule(t *testing.T) {
+	const (
+		role   = "arn:aws:iam::123456789012:role/certferry-prod-SchedulerRole-1AbC"
+		target = "arn:aws:lambda:eu-central-1:123456789012:function:certferry-prod-RenewalFunction-XyZ"
+		dlq    = "arn:aws:sqs:eu-central-1:123456789012:certferry-prod-EventsDLQ-1a2B"
+	)
+	base := func(extra map[string]string) map[string]string {
+		m := map[string]string{EnvTable: "t", EnvDocument: "d"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Schedule
+		wantErr []string
+	}{
+		{name: "not configured", env: base(nil)},
+		{name: "all set", env: base(map[string]string{EnvScheduleGroup: "certferry-prod", EnvSchedulerRoleARN: role, EnvStepTargetARN: target, EnvStepDLQARN: dlq}),
+			want: Schedule{Group: "certferry-prod", RoleARN: role, TargetARN: target, DeadLetterARN: dlq}},
+		{name: "renewal function targets itself", env: base(map[string]string{EnvScheduleGroup: "certferry-prod", EnvSchedulerRoleARN: role, EnvStepTargetARN: "self",
+			"AWS_LAMBDA_FUNCTION_NAME": "certferry-prod-RenewalFunction-XyZ", "AWS_REGION": "eu-central-1"}),
+			want: Schedule{Group: "certferry-prod", RoleARN: role, TargetARN: target}},
+		{name: "self in another partition", env: base(map[string]string{EnvScheduleGroup: "g", EnvSchedulerRoleARN: "arn:aws-cn:iam::123456789012:role/r", EnvStepTargetARN: "self",
+			"AWS_LAMBDA_FUNCTION_NAME": "fn", "AWS_REGION": "cn-north-1"}),
+			want: Schedule{Group: "g", RoleARN: "arn:aws-cn:iam::123456789012:role/r", TargetARN: "arn:aws-cn:lambda:cn-north-1:123456789012:function:fn"}},
+		{name: "self outside Lambda", env: base(map[string]string{EnvScheduleGroup: "g", EnvSchedulerRoleARN: role, EnvStepTargetARN: "self"}),
+			wantErr: []string{EnvStepTargetARN + "=self needs AWS_LAMBDA_FUNCTION_NAME"}},
+		{name: "settings go together", env: base(map[string]string{EnvScheduleGroup: "g"}),
+			wantErr: []string{"the schedule settings go together", EnvSchedulerRoleARN, EnvStepTargetARN}},
+		{name: "queue alone", env: base(map[string]string{EnvStepDLQARN: dlq}), wantErr: []string{EnvStepDLQARN + " is set without"}},
+		{name: "values well formed", env: base(map[string]string{EnvScheduleGroup: "bad group", EnvSchedulerRoleARN: "arn:aws:iam::123:user/x",
+			EnvStepTargetARN: "arn:aws:lambda:us-east-1:123456789012:function:f:live", EnvStepDLQARN: "arn:aws:sns:us-east-1:123456789012:t"}),
+			wantErr: []string{EnvScheduleGroup + " must be", EnvSchedulerRoleARN + " must be", EnvStepTargetARN + " must be", EnvStepDLQARN + " must be"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Load(lookupFrom(tc.env), EnvTable, EnvDocument)
+			if len(tc.wantErr) > 0 {
+				for _, w := range tc.wantErr {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Errorf("Load() error = %v, want it to mention %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil || got.Schedule != tc.want || got.Schedule.Configured() != (tc.want.Group != "") {
+				t.Fatalf("Load() = %+v, %v; want %+v", got.Schedule, err, tc.want)
+			}
+		})
+	}
+}

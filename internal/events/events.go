@@ -1,5 +1,9 @@
 // Package events reads the EventBridge events certferry reacts to: ACM's
-// certificate events and AWS Health's ACM renewal events.
+// certificate events, AWS Health's ACM renewal events, and certferry's own
+// timed rollout steps (KindRolloutStep, delivered by EventBridge Scheduler
+// in an EventBridge-shaped envelope, internal/schedule). A step is parsed
+// strictly (certferry wrote it): a missing or malformed field is
+// ErrMalformed.
 //
 // Parsing is tolerant by design. Real events differ from the documented
 // samples (`"InUse": true` and `"InUse": "TRUE"` both occur; numbers arrive
@@ -26,6 +30,7 @@ import (
 
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/schedule"
 )
 
 // ErrMalformed marks an event certferry cannot act upon.
@@ -46,7 +51,11 @@ const (
 	KindRotated           Kind = "certificate-rotated"
 	KindRenewed           Kind = "health-renewal-completed"
 	KindRenewalProblem    Kind = "health-renewal-problem"
-	KindUnknown           Kind = "unknown"
+	// KindRolloutStep is one of certferry's own timed rollout steps,
+	// delivered by its EventBridge Scheduler schedule (schedule.Render):
+	// Event.Step says which. It names no certificate.
+	KindRolloutStep Kind = "rollout-step"
+	KindUnknown     Kind = "unknown"
 )
 
 // Event sources, detail types and Health codes certferry handles.
@@ -106,6 +115,9 @@ type Event struct {
 	HealthEventARN string
 	HealthCode     string
 	Description    string // latestDescription, trimmed to MaxTextLength
+
+	// Step is the rollout step of a KindRolloutStep event (nil otherwise).
+	Step *schedule.Step
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]*$`)
@@ -174,6 +186,14 @@ func Parse(raw []byte) (Event, error) {
 		e.Time = t.UTC()
 	}
 	e.Kind = kindOf(e.Source, e.DetailType)
+	if e.Kind == KindRolloutStep {
+		st, err := readStep(env.Detail)
+		if err != nil {
+			return Event{}, fmt.Errorf("%w: rollout step %s: %v", ErrMalformed, e.ID, err)
+		}
+		e.Step = &st
+		return e, nil
+	}
 	arns := []string(env.Resources)
 	switch e.Kind {
 	case KindAvailable, KindActionRequired, KindApproachingExpiry, KindExpired, KindRevoked, KindRotated:
@@ -201,6 +221,9 @@ func Parse(raw []byte) (Event, error) {
 }
 
 func kindOf(source, detailType string) Kind {
+	if source == schedule.Source && detailType == schedule.DetailType {
+		return KindRolloutStep
+	}
 	if source != SourceACM {
 		return KindUnknown
 	}
@@ -233,6 +256,33 @@ func (e *Event) readACM(d map[string]json.RawMessage) {
 	}
 	e.InUse = boolean(d, "InUse")
 	e.Exported = boolean(d, "Exported")
+}
+
+// readStep reads a rollout step's detail strictly: certferry wrote it
+// (schedule.Render), so every field is a string of its own grammar and
+// anything else is malformed.
+func readStep(raw json.RawMessage) (schedule.Step, error) {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return schedule.Step{}, errors.New("detail is not an object")
+	}
+	var d map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return schedule.Step{}, errors.New("detail is not an object")
+	}
+	var det schedule.Detail
+	for _, f := range []struct {
+		key string
+		to  *string
+	}{{"name", &det.Name}, {"rolloutId", &det.RolloutID}, {"step", (*string)(&det.Step)}, {"at", &det.At}} {
+		v, ok := d[f.key]
+		if !ok {
+			continue // FromDetail names what is missing
+		}
+		if err := json.Unmarshal(v, f.to); err != nil {
+			return schedule.Step{}, fmt.Errorf("detail field %s is not a string", f.key)
+		}
+	}
+	return schedule.FromDetail(det)
 }
 
 // readHealth classifies an AWS Health event about ACM and returns the

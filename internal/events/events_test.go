@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/schedule"
 )
 
 const sampleARN = localenv.SampleARN
@@ -20,6 +22,7 @@ func TestSamples(t *testing.T) {
 		kind      Kind
 		malformed bool
 		trigger   inventory.Trigger
+		step      *schedule.Step
 	}{
 		"renewal-available-renewal.json":      {kind: KindAvailable, trigger: "acm-event"},
 		"renewal-available-issuance.json":     {kind: KindAvailable, trigger: "acm-event"},
@@ -35,6 +38,10 @@ func TestSamples(t *testing.T) {
 		"renewal-health-failed.json":          {kind: KindRenewalProblem, trigger: "health-event"},
 		"renewal-unknown-kind.json":           {kind: KindUnknown, trigger: "health-event"},
 		"renewal-malformed-no-resources.json": {malformed: true},
+		// certferry's own timed rollout step, as its schedule delivers it.
+		"renewal-rollout-step.json": {kind: KindRolloutStep, trigger: "acm-event", step: &schedule.Step{
+			Name: "shop-web", RolloutID: "r-20261128T101500Z-7f3a", Kind: schedule.KindWindow, At: time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)}},
+		"renewal-rollout-step-malformed.json": {malformed: true},
 	}
 	files, err := filepath.Glob("../../events/renewal-*.json")
 	if err != nil || len(files) == 0 {
@@ -63,7 +70,17 @@ func TestSamples(t *testing.T) {
 			if ev.Kind != w.kind || ev.Trigger() != w.trigger {
 				t.Fatalf("kind %s trigger %s, want %s %s", ev.Kind, ev.Trigger(), w.kind, w.trigger)
 			}
-			if w.kind != KindUnknown && (len(ev.CertificateARNs) != 1 || ev.CertificateARNs[0] != sampleARN) {
+			if w.step != nil {
+				if ev.Step == nil || *ev.Step != *w.step || len(ev.CertificateARNs) != 0 || ev.Deploys() {
+					t.Fatalf("step %+v, certificates %v, deploys %v; want %+v", ev.Step, ev.CertificateARNs, ev.Deploys(), *w.step)
+				}
+				if ev.ID != w.step.ScheduleName() {
+					t.Fatalf("id %s, want the step's schedule name %s", ev.ID, w.step.ScheduleName())
+				}
+			} else if ev.Step != nil {
+				t.Fatalf("step %+v on a %s event", ev.Step, ev.Kind)
+			}
+			if w.kind != KindUnknown && w.kind != KindRolloutStep && (len(ev.CertificateARNs) != 1 || ev.CertificateARNs[0] != sampleARN) {
 				t.Fatalf("certificates %v", ev.CertificateARNs)
 			}
 			if ev.ID == "" || ev.Time.IsZero() {
@@ -126,6 +143,27 @@ func TestHostileVariants(t *testing.T) {
 		{name: "health for ACM without resources", raw: env(`"AWS Health Event"`, `"aws.health"`, `[]`,
 			`{"service":"ACM","eventTypeCode":"AWS_ACM_RENEWAL_STATE_CHANGE","eventDescription":[{"latestDescription":"renewal has completed"}]}`), malformed: true},
 
+		{name: "step without detail", raw: stepEnv(`null`), malformed: true},
+		{name: "step detail of wrong type", raw: stepEnv(`"window"`), malformed: true},
+		{name: "step without name", raw: stepEnv(`{"rolloutId":"r-1","step":"window","at":"2027-01-02T03:04:05Z"}`), malformed: true},
+		{name: "step without rolloutId", raw: stepEnv(`{"name":"shop-web","step":"window","at":"2027-01-02T03:04:05Z"}`), malformed: true},
+		{name: "step without kind", raw: stepEnv(`{"name":"shop-web","rolloutId":"r-1","at":"2027-01-02T03:04:05Z"}`), malformed: true},
+		{name: "step of unknown kind", raw: stepEnv(`{"name":"shop-web","rolloutId":"r-1","step":"soon","at":"2027-01-02T03:04:05Z"}`), malformed: true},
+		{name: "step without time", raw: stepEnv(`{"name":"shop-web","rolloutId":"r-1","step":"pause"}`), malformed: true},
+		{name: "step with a bad time", raw: stepEnv(`{"name":"shop-web","rolloutId":"r-1","step":"pause","at":"next Saturday"}`), malformed: true},
+		{name: "step time as a number", raw: stepEnv(`{"name":"shop-web","rolloutId":"r-1","step":"pause","at":1798859045}`), malformed: true},
+		{name: "step name as a number", raw: stepEnv(`{"name":42,"rolloutId":"r-1","step":"pause","at":"2027-01-02T03:04:05Z"}`), malformed: true},
+		{name: "step with a hostile name", raw: stepEnv(`{"name":"shop\nweb; rm","rolloutId":"r-1","step":"pause","at":"2027-01-02T03:04:05Z"}`), malformed: true},
+		{name: "step with a huge rolloutId", raw: stepEnv(`{"name":"shop-web","rolloutId":"` + huge + `","step":"pause","at":"2027-01-02T03:04:05Z"}`), malformed: true},
+		{name: "step from another source", raw: `{"id":"x1","source":"aws.scheduler","detail-type":"certferry Rollout Step","detail":{"name":"shop-web","rolloutId":"r-1","step":"pause","at":"2027-01-02T03:04:05Z"}}`, kind: KindUnknown},
+		{name: "step with extra fields and resources", raw: `{"id":"x1","source":"certferry","detail-type":"certferry Rollout Step","resources":[` + arn + `],` +
+			`"detail":{"name":"shop-web","rolloutId":"r-1","step":"deadline","at":"2027-01-02T03:04:05.250+01:00","extra":{"a":1}}}`, kind: KindRolloutStep,
+			check: func(t *testing.T, ev Event) {
+				want := schedule.Step{Name: "shop-web", RolloutID: "r-1", Kind: schedule.KindDeadline, At: time.Date(2027, 1, 2, 2, 4, 5, 0, time.UTC)}
+				if ev.Step == nil || *ev.Step != want || len(ev.CertificateARNs) != 0 || ev.Deploys() {
+					t.Fatalf("step %+v certificates %v", ev.Step, ev.CertificateARNs)
+				}
+			}},
 		{name: "resources as one string", raw: env(`"ACM Certificate Available"`, `"aws.acm"`, arn, `{"Action":"RENEWAL"}`), kind: KindAvailable},
 		{name: "duplicate and foreign resources", raw: env(`"ACM Certificate Available"`, `"aws.acm"`, `[`+arn+`,`+arn+`,7,null,"i-1"]`, `{}`), kind: KindAvailable,
 			check: func(t *testing.T, ev Event) {
@@ -227,6 +265,35 @@ func TestRenewalCompleted(t *testing.T) {
 	for _, tc := range tests {
 		if got := RenewalCompleted(tc.text); got != tc.want {
 			t.Errorf("RenewalCompleted(%q) = %v, want %v", tc.text, got, tc.want)
+		}
+	}
+}
+
+func stepEnv(detail string) string {
+	return `{"version":"0","id":"cf-pause-shop-web-0123456789abcdef","detail-type":"certferry Rollout Step","source":"certferry",` +
+		`"time":"2027-01-02T03:04:05Z","resources":[],"detail":` + detail + `}`
+}
+
+// The producer (schedule.Render) and the parser agree on every kind: what
+// a schedule delivers parses back to exactly the step it was made for,
+// with its schedule name as the event id (the dedupe mark's key).
+func TestRolloutStepRoundTrip(t *testing.T) {
+	at := time.Date(2027, 2, 27, 23, 59, 59, 0, time.UTC)
+	for _, k := range schedule.Kinds {
+		for _, name := range []string{"a", "shop-web", strings.Repeat("n", 63)} {
+			st := schedule.Step{Name: name, RolloutID: "r-20270227T120000Z-0001", Kind: k, At: at}
+			raw, err := schedule.Render(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := Parse(raw)
+			if err != nil {
+				t.Fatalf("%s %s: %v", k, name, err)
+			}
+			if ev.Kind != KindRolloutStep || ev.Step == nil || *ev.Step != st || ev.ID != st.ScheduleName() ||
+				!ev.Time.Equal(at) || ev.Source != schedule.Source || ev.Deploys() || len(ev.CertificateARNs) != 0 {
+				t.Fatalf("%s %s: parsed %+v (step %+v)", k, name, ev, ev.Step)
+			}
 		}
 	}
 }

@@ -25,7 +25,8 @@ func addSamples(f *testing.F, prefix string) {
 }
 
 // Whatever arrives, Parse neither panics nor lets through an event that
-// names anything but well-formed ACM ARNs, or text with control characters.
+// names anything but well-formed ACM ARNs, or text with control characters;
+// a rollout step only as a valid schedule.Step.
 func FuzzParse(f *testing.F) {
 	addSamples(f, "renewal-")
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -38,6 +39,17 @@ func FuzzParse(f *testing.F) {
 		}
 		if ev.ID == "" || len(ev.ID) > MaxIDLength || !idPattern.MatchString(ev.ID) {
 			t.Fatalf("id %q accepted", ev.ID)
+		}
+		if ev.Kind == KindRolloutStep {
+			// A step names no certificate, only a valid step whose fields
+			// keep their grammars; it never deploys by itself.
+			if ev.Step == nil || ev.Step.Validate() != nil || len(ev.CertificateARNs) != 0 || ev.Deploys() {
+				t.Fatalf("rollout step accepted: %+v (certificates %v)", ev.Step, ev.CertificateARNs)
+			}
+			return
+		}
+		if ev.Step != nil {
+			t.Fatalf("step %+v on a %s event", ev.Step, ev.Kind)
 		}
 		if ev.Kind != KindUnknown && (len(ev.CertificateARNs) == 0 || len(ev.CertificateARNs) > MaxCertificates) {
 			t.Fatalf("%s event with %d certificates accepted", ev.Kind, len(ev.CertificateARNs))

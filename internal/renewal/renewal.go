@@ -151,9 +151,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 	}
 	log := slog.With("eventId", ev.ID, "kind", ev.Kind, "detailType", ev.DetailType)
 	out := Outcome{EventID: ev.ID, Kind: string(ev.Kind)}
-	// TODO(lead): dispatch a fired rollout schedule once helper sched's
-	// events.KindRolloutStep is on main (one line):
-	//   if ev.Kind == events.KindRolloutStep && ev.Step != nil { return h.HandleStep(ctx, ev.ID, *ev.Step) }
+	if ev.Kind == events.KindRolloutStep && ev.Step != nil {
+		// A fired rollout schedule names no certificate: the engine steps
+		// the rollout it names.
+		return h.HandleStep(ctx, ev.ID, *ev.Step)
+	}
 	if ev.Kind == events.KindUnknown {
 		log.InfoContext(ctx, "event kind not handled by certferry; acknowledged", "source", ev.Source)
 		out.Status, out.Reason = StatusIgnored, "event kind not handled"

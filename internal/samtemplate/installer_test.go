@@ -298,6 +298,14 @@ func TestEveryFunctionsEnvironmentLoads(t *testing.T) {
 				return strings.Repeat("ab", 32)
 			case x == "InstallerBucket":
 				return "certferry-installerbucket-1a2b3c4d5e6f"
+			case x == "StepSchedules": // Ref: the group's name
+				return "certferry-StepSchedules-1A2B3C4D5E6F"
+			case x == "StepSchedulerRole.Arn":
+				return "arn:aws:iam::123456789012:role/certferry-StepSchedulerRole-1A2B3C4D5E6F"
+			case x == "RenewalFunction.Arn":
+				return "arn:aws:lambda:us-east-1:123456789012:function:certferry-RenewalFunction-1A2B3C4D5E6F"
+			case x == "EventsDLQ.Arn":
+				return "arn:aws:sqs:us-east-1:123456789012:certferry-EventsDLQ-1A2B3C4D5E6F"
 			case strings.HasSuffix(x, ".Arn"):
 				return "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 			}
@@ -311,7 +319,8 @@ func TestEveryFunctionsEnvironmentLoads(t *testing.T) {
 		if r.(map[string]any)["Type"] != "AWS::Serverless::Function" {
 			continue
 		}
-		env := map[string]string{}
+		// What Lambda itself sets in every function's environment.
+		env := map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "certferry-" + id + "-1A2B3C4D5E6F", "AWS_REGION": "us-east-1"}
 		for k, v := range globals {
 			env[k] = value(v)
 		}

@@ -225,6 +225,19 @@ func policyViolations(tmpl map[string]any) []string {
 				if id == "ApiCallerPolicy" && a != "execute-api:Invoke" {
 					bad("API caller policy allows %s", a)
 				}
+				// Timed rollout steps: schedules only in this stack's group,
+				// the step role passed only to EventBridge Scheduler, and
+				// that role invoking only the renewal function.
+				if strings.HasPrefix(a, "scheduler:") && resources != "["+stepSchedulesResource+"]" {
+					bad("%s: %s on %s (only %s)", id, a, resources, stepSchedulesResource)
+				}
+				if a == "iam:PassRole" && (resources != "[StepSchedulerRole.Arn]" ||
+					!strings.Contains(fmt.Sprint(s["Condition"]), "iam:PassedToService:scheduler.amazonaws.com")) {
+					bad("%s: iam:PassRole on %s (only StepSchedulerRole.Arn, passed to scheduler.amazonaws.com)", id, resources)
+				}
+				if a == "lambda:InvokeFunction" && (id != "StepSchedulerInvokePolicy" || resources != "[RenewalFunction.Arn]") {
+					bad("%s: lambda:InvokeFunction on %s (only the step role, on RenewalFunction.Arn)", id, resources)
+				}
 				// S3: nodes read and the publisher writes the installer
 				// objects, and nothing else touches S3.
 				if strings.HasPrefix(a, "s3:") {
@@ -274,6 +287,11 @@ func TestPolicyCheckerCatches(t *testing.T) {
 		{"s3 delete", `{Effect: Allow, Action: s3:DeleteObject, Resource: "${InstallerBucket.Arn}/installer/*"}`, "s3:DeleteObject on"},
 		{"s3 list", `{Effect: Allow, Action: s3:ListBucket, Resource: "${InstallerBucket.Arn}"}`, "s3:ListBucket on"},
 		{"invoke any API", `{Effect: Allow, Action: execute-api:Invoke, Resource: "arn:aws:execute-api:r:a:*"}`, "execute-api:Invoke on"},
+		{"schedules of any group", `{Effect: Allow, Action: scheduler:CreateSchedule, Resource: "arn:aws:scheduler:r:a:schedule/*"}`, "scheduler:CreateSchedule on"},
+		{"schedule groups", `{Effect: Allow, Action: scheduler:DeleteScheduleGroup, Resource: "arn:aws:scheduler:r:a:schedule-group/${StepSchedules}"}`, "scheduler:DeleteScheduleGroup on"},
+		{"pass any role", `{Effect: Allow, Action: iam:PassRole, Resource: "arn:aws:iam::a:role/*", Condition: {StringEquals: {"iam:PassedToService": scheduler.amazonaws.com}}}`, "iam:PassRole on"},
+		{"pass the step role to anyone", `{Effect: Allow, Action: iam:PassRole, Resource: StepSchedulerRole.Arn}`, "iam:PassRole on"},
+		{"invoke any function", `{Effect: Allow, Action: lambda:InvokeFunction, Resource: "arn:aws:lambda:r:a:function:*"}`, "lambda:InvokeFunction on"},
 		{"manage the API", `{Effect: Allow, Action: execute-api:ManageConnections, Resource: "` + apiCallerResource + `"}`, "execute-api:ManageConnections on"},
 	}
 	for _, tc := range tests {

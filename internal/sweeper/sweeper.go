@@ -110,6 +110,7 @@ type Sweeper struct {
 	metrics *metrics.Emitter
 	cfg     Config
 	now     func() time.Time
+	bus     busEmitter // certferry's own events (busevents.go); nil sends none
 }
 
 // New wires a Sweeper.
@@ -180,6 +181,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
 
 func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, error) {
 	nr := NameReport{Name: c.Name, Serial: c.Serial}
+	defer s.emitRisks(ctx, c, &nr)
 	now := s.now()
 	info, err := s.acm.Describe(ctx, c.CertificateARN)
 	if err != nil {

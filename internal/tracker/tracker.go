@@ -90,6 +90,7 @@ type Tracker struct {
 	alerts  publisher
 	metrics *metrics.Emitter
 	cfg     Config
+	bus     busEmitter // certferry's own events (busevents.go); nil sends none
 	rollout advancer
 }
 
@@ -200,6 +201,7 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		out.Status = StatusRecorded
 		slog.InfoContext(ctx, "node state recorded", "name", ref.Name, "instanceId", st.InstanceID, "state", r.State,
 			"unverified", r.Unverified, "deploymentId", ref.DeploymentID)
+		t.emitNodeFailed(ctx, *ref, dep, r)
 	} else {
 		expected, err := t.targetCount(ctx, st.CommandID, dep)
 		if err != nil {
@@ -564,6 +566,7 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 	t.metrics.Emit(map[string]string{"Name": name}, metrics.Values{
 		"DeploymentsFinished": 1, "DeploymentFailures": float64(failed), "NodesInstalledByDeployment": float64(installed),
 	})
+	t.emitFinished(ctx, name, dep, outcome, installed, failed, timedOut)
 	if dep.RolloutID != "" {
 		// A rollout's deployment: the rollout alerts (once, on halt; on
 		// done when NotifySuccess), not each of its commands.

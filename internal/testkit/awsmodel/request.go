@@ -17,6 +17,8 @@ var signingNames = map[string]string{
 	"acm": "acm", "acm-pca": "acm-pca", "secretsmanager": "secretsmanager", "dynamodb": "dynamodb",
 	"ssm": "ssm", "sqs": "sqs", "sns": "sns", "ec2": "ec2", "s3": "s3", "kms": "kms", "sts": "sts",
 	"events": "events", "lambda": "lambda", "iam": "iam", "monitoring": "cloudwatch", "logs": "logs",
+	"scheduler":      "scheduler",
+	"cloudformation": "cloudformation",
 }
 
 var scopeRE = regexp.MustCompile(`Credential=[^/]+/[0-9]{8}/[^/]+/([^/]+)/aws4_request`)
@@ -121,7 +123,7 @@ func Check(r *http.Request, body []byte) (Request, []Violation) {
 			vs = append(vs, Violation{Service: svc, Member: k, Constraint: "unknown", Message: fmt.Sprintf("'%s' is not a member of the input shape (unknown member)", k)})
 		}
 	case "rest-xml", "rest-json":
-		op, v, err := restInput(m, r)
+		op, v, err := restInput(m, r, body)
 		if err != nil {
 			return bad("operation", "%v", err)
 		}

@@ -1,6 +1,8 @@
 package awsmodel
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,10 +12,12 @@ import (
 
 // restInput finds a REST operation (S3: the SDK names it in the x-id query
 // parameter; otherwise by method and URI template) and rebuilds its input
-// from the URI labels, query string and headers. Members in an XML or
-// JSON body are not decoded (certferry sends none to a REST service but
-// S3 object bodies, which are blobs without a size limit in the model).
-func restInput(m *Model, r *http.Request) (string, map[string]any, error) {
+// from the URI labels, query string and headers, and, for a rest-json
+// service, the members of the JSON body (EventBridge Scheduler's
+// CreateSchedule). XML bodies are not decoded (certferry sends none to a
+// rest-xml service but S3 object bodies, which are blobs without a size
+// limit in the model), nor is a body that is the operation's payload.
+func restInput(m *Model, r *http.Request, body []byte) (string, map[string]any, error) {
 	q := r.URL.Query()
 	path := r.URL.EscapedPath()
 	var op string
@@ -89,6 +93,20 @@ func restInput(m *Model, r *http.Request) (string, map[string]any, error) {
 			if s := r.Header.Values(loc); len(s) > 0 {
 				v[name] = s[0]
 			}
+		}
+	}
+	if m.Protocol() == "rest-json" && in.Payload == "" && len(bytes.TrimSpace(body)) > 0 {
+		var obj map[string]any
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&obj); err != nil {
+			return op, nil, fmt.Errorf("body of %s is not a JSON object: %v", op, err)
+		}
+		for k, x := range obj {
+			if ref, ok := in.Members[k]; ok && ref.Location != "" {
+				return op, nil, fmt.Errorf("body of %s carries %s, which the model places in the %s", op, k, ref.Location)
+			}
+			v[k] = x // a key the input shape lacks is reported as an unknown member
 		}
 	}
 	return op, v, nil
