@@ -409,3 +409,19 @@ func TestRevokedHaltsRollouts(t *testing.T) {
 		t.Fatalf("halted %v, renewed %v", f.halted, f.synced)
 	}
 }
+
+// A fired rollout schedule (events/renewal-rollout-step.json) goes to the
+// engine's Step once, under the event's dedupe mark.
+func TestHandleDispatchesRolloutSteps(t *testing.T) {
+	f := newFake()
+	h := f.handler()
+	for i, want := range []Status{StatusDone, StatusDuplicate} {
+		out, err := h.Handle(context.Background(), sample(t, "renewal-rollout-step.json"))
+		if err != nil || out.Status != want || out.Kind != "rollout-step" {
+			t.Fatalf("delivery %d: %+v %v, want %s", i, out, err, want)
+		}
+	}
+	if f.steps != 1 || len(f.synced) != 0 {
+		t.Fatalf("steps %d, renewals %v", f.steps, f.synced)
+	}
+}
