@@ -71,7 +71,7 @@ func (p *Parts) WithRollouts(awsCfg aws.Config, cfg config.Config, opts Options)
 	}
 	p.Rollouts = rollout.New(p.Pipeline, p.Inventory, p.ACM, opts.nodes(awsCfg), sched, alerts(awsCfg, cfg), rollout.Config{
 		Now: opts.Now, NotifySuccess: cfg.NotifySuccess,
-	})
+	}).WithEvents(busEvents(awsCfg, cfg, opts.metrics()))
 	return p
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certferry/certferry/internal/busevents"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/notify"
@@ -50,13 +51,19 @@ type (
 	publisher interface {
 		Publish(ctx context.Context, a notify.Alert) (string, error)
 	}
+	// waitingEmitter sends certferry's own "Renewal Waiting" event
+	// ((*busevents.Emitter).RenewalWaiting; it never fails the caller).
+	waitingEmitter interface {
+		RenewalWaiting(ctx context.Context, d busevents.RenewalWaiting) busevents.Result
+	}
 )
 
 var (
 	_ deployer  = (*pipeline.Pipeline)(nil)
 	_ store     = (*inventory.Store)(nil)
 	_ describer = (*certs.Client)(nil)
-	_ publisher = (*notify.Publisher)(nil)
+	_ publisher      = (*notify.Publisher)(nil)
+	_ waitingEmitter = (*busevents.Emitter)(nil)
 )
 
 // ErrNotAwaitingApproval refuses an approval when no rollout of the name
@@ -93,7 +100,34 @@ type Engine struct {
 	nodes  resolver
 	sched  scheduler
 	alerts publisher
+	bus    waitingEmitter
 	cfg    Config
+}
+
+// WithEvents makes the engine send a "Renewal Waiting" event when a
+// rollout starts waiting (window, approval) or halts (nil: none).
+func (e *Engine) WithEvents(w waitingEmitter) *Engine {
+	e.bus = w
+	return e
+}
+
+// waiting sends the Renewal Waiting event of a rollout that just entered
+// a waiting phase (the winner of the write sends it, once).
+func (e *Engine) waiting(ctx context.Context, r *inventory.Rollout) {
+	reason, ok := busevents.WaitingReason(string(r.Phase))
+	if !ok || e.bus == nil {
+		return
+	}
+	d := busevents.RenewalWaiting{Name: r.Name, Reason: reason, Since: r.UpdatedAt, Serial: r.Serial, RolloutID: r.ID, Detail: r.Reason}
+	switch {
+	case r.Phase == inventory.PhaseWaitingWindow && !r.NotBefore.IsZero():
+		at := r.NotBefore
+		d.GoesAt = &at
+	case r.Phase == inventory.PhaseAwaitingApproval && !r.GoBy.IsZero():
+		at := r.GoBy
+		d.GoesAt = &at
+	}
+	e.bus.RenewalWaiting(ctx, d)
 }
 
 // New wires an Engine; sched may be nil.
@@ -547,6 +581,9 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 		switch a.Kind {
 		case ActWait, ActPause:
 			e.schedule(ctx, a.Steps)
+			if a.Kind == ActWait && w.Phase != r.Phase {
+				e.waiting(ctx, w)
+			}
 			if a.Kind == ActWait && w.Phase == inventory.PhaseAwaitingApproval {
 				e.publish(ctx, e.approvalAlert(c, w, e.alertNodes(ctx, c.Name), false))
 			}
@@ -560,6 +597,7 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 			return res, nil
 		case ActHalt:
 			e.publish(ctx, e.haltAlert(c, w, a.Failed, in.Nodes))
+			e.waiting(ctx, w)
 			res := Result{}
 			res.of(w)
 			return res, nil

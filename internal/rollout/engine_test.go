@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certferry/certferry/internal/busevents"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/notify"
@@ -439,5 +440,40 @@ func TestEngineConcurrentAdvanceSendsOnce(t *testing.T) {
 	wg.Wait()
 	if fmt.Sprint(sentTo(w)) != "[[i-1] [i-2]]" {
 		t.Fatalf("sent %v, want wave 2 once", sentTo(w))
+	}
+}
+
+type busFake struct{ sent []busevents.RenewalWaiting }
+
+func (b *busFake) RenewalWaiting(_ context.Context, d busevents.RenewalWaiting) busevents.Result {
+	b.sent = append(b.sent, d)
+	return busevents.Result{Sent: 1}
+}
+
+// "Renewal Waiting" goes out once when a rollout starts waiting for an
+// approval (with when it goes on its own) and once when it halts.
+func TestEngineRenewalWaitingEvents(t *testing.T) {
+	ctx := context.Background()
+	sp := wavedSpec()
+	sp.Approval = spec.ApprovalRequired
+	w := newWorld(sp)
+	bus := &busFake{}
+	e := w.engine(nil).WithEvents(bus)
+	for range 2 {
+		if _, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(bus.sent) != 1 || bus.sent[0].Reason != busevents.WaitingApproval || bus.sent[0].GoesAt == nil || !bus.sent[0].GoesAt.Equal(w.rollout.GoBy) {
+		t.Fatalf("events %+v", bus.sent)
+	}
+	if _, err := e.Approve(ctx, "shop-web", Caller{ARN: "arn:aws:iam::123456789012:user/ops"}); err != nil {
+		t.Fatal(err)
+	}
+	w.report("i-1", inventory.NodeFailed)
+	_ = e.Advance(ctx, "shop-web")
+	_ = e.Advance(ctx, "shop-web")
+	if len(bus.sent) != 2 || bus.sent[1].Reason != busevents.WaitingHalted || bus.sent[1].RolloutID != w.rollout.ID {
+		t.Fatalf("events %+v", bus.sent)
 	}
 }

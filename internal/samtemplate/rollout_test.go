@@ -32,12 +32,14 @@ func actionsOf(tmpl map[string]any, function string) map[string]string {
 // resolves tag targets (ssm:DescribeInstanceInformation) and sends
 // through the pipeline, with the stop alarm readable (only alarms of the
 // stack's account and region); the tracker, which sends the next wave,
-// has the pipeline's permissions and the installer's location.
+// has the pipeline's permissions and the installer's location; each may
+// alert and send Renewal Waiting (a rollout's transitions).
 func TestRolloutPermissions(t *testing.T) {
 	_, tmpl := readTemplate(t)
 	for _, fn := range []string{"OnboardFunction", "RenewalFunction", "TrackerFunction", "SweeperFunction"} {
 		acts := actionsOf(tmpl, fn)
-		for _, a := range []string{"ssm:DescribeInstanceInformation", "ssm:SendCommand", "cloudwatch:DescribeAlarms", "secretsmanager:GetSecretValue"} {
+		for _, a := range []string{"ssm:DescribeInstanceInformation", "ssm:SendCommand", "cloudwatch:DescribeAlarms", "secretsmanager:GetSecretValue",
+			"sns:Publish", "events:PutEvents"} {
 			if _, ok := acts[a]; !ok {
 				t.Errorf("%s lacks %s", fn, a)
 			}
