@@ -59,9 +59,9 @@ type (
 )
 
 var (
-	_ deployer  = (*pipeline.Pipeline)(nil)
-	_ store     = (*inventory.Store)(nil)
-	_ describer = (*certs.Client)(nil)
+	_ deployer       = (*pipeline.Pipeline)(nil)
+	_ store          = (*inventory.Store)(nil)
+	_ describer      = (*certs.Client)(nil)
 	_ publisher      = (*notify.Publisher)(nil)
 	_ waitingEmitter = (*busevents.Emitter)(nil)
 )
