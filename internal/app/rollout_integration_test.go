@@ -570,6 +570,7 @@ func TestRolloutApprovalRequired(t *testing.T) {
 	}
 
 	// Approved before the margin: goes at once, recording who approved.
+	r.clock.Set(time.Now().UTC()) // back before shop-api's own margin
 	arn2, renewed2 := r.stagedRenewal("shop-api", ids, required)
 	r.handle(r.event("renewal-available-renewal.json", arn2, "renewal-of-shop-api"))
 	r.alerts()
