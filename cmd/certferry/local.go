@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -21,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -29,6 +32,7 @@ import (
 	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/localenv"
+	"github.com/certferry/certferry/internal/probe"
 	"github.com/certferry/certferry/internal/renewal"
 )
 
@@ -47,6 +51,7 @@ func loadAWS(ctx context.Context) (aws.Config, error) {
 // LocalUsage is `certferry local`'s usage text.
 const LocalUsage = `usage: certferry local up [--seed] [--real]
        certferry local proxy
+       certferry local schedules
 
 Creates what certferry's handlers need at AWS_ENDPOINT_URL (moto_server
 locally): the inventory table, the SSM document, the SNS topic, the KMS key
@@ -64,13 +69,22 @@ stand-ins moto lacks (RenewCertificate, chains that issue their certificate)
 and prints the endpoint to use instead; with CERTFERRY_TABLE,
 CERTFERRY_DOCUMENT and CERTFERRY_TOPIC_ARN set it delivers each renewal's
 "ACM Certificate Available" event to the renewal handler, as EventBridge
-would. Runs until Ctrl-C.
+would. It also serves EventBridge Scheduler (CERTFERRY_SCHEDULE_GROUP, which
+local up exports, is created there) and, every second, delivers each due
+timed rollout step (window, pause, deadline, remind) to the renewal handler,
+as Scheduler and Lambda would: once, then the schedule is deleted; a failed
+delivery is retried on the next second, 3 attempts in all. It logs each
+schedule when it appears and each delivery. Runs until Ctrl-C.
+
+local schedules lists the schedule group's pending steps, soonest first:
+due time (UTC), time left, what each delivers (with AWS_ENDPOINT_URL at the
+local proxy; without it, the stack's group in your AWS account).
 `
 
 // localFlags parses `local`'s arguments.
 func localFlags(args []string, stderr io.Writer) (seed, real bool, err error) {
 	if len(args) == 0 || args[0] != "up" {
-		return false, false, cli.Usagef("local: the subcommands are up and proxy\n%s", LocalUsage)
+		return false, false, cli.Usagef("local: the subcommands are up, proxy and schedules\n%s", LocalUsage)
 	}
 	fs := flag.NewFlagSet("local up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -100,6 +114,16 @@ func local(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return cli.Usagef("local proxy takes no arguments\n%s", LocalUsage)
 		}
 		return localProxy(ctx, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "schedules" {
+		if len(args) > 1 {
+			if args[1] == "-h" || args[1] == "--help" || args[1] == "-help" {
+				fmt.Fprint(stderr, LocalUsage)
+				return nil
+			}
+			return cli.Usagef("local schedules takes no arguments\n%s", LocalUsage)
+		}
+		return localSchedules(ctx, stdout)
 	}
 	seed, real, err := localFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -173,7 +197,11 @@ func localProxy(ctx context.Context, stdout, stderr io.Writer) error {
 	defer proxy.Close()
 	fmt.Fprintf(stdout, "export AWS_ENDPOINT_URL=%s\n", proxy.URL)
 	fmt.Fprintf(stderr, "certferry: ACM stand-ins in front of %s on %s until Ctrl-C (RenewCertificate counts only exports made through it)\n", endpoint, proxy.URL)
-	var handler *renewal.Handler
+	var (
+		handler *renewal.Handler
+		steps   <-chan time.Time // nil: timed steps are not fired
+		firer   *localenv.StepFirer
+	)
 	if cfg, err := config.Load(os.LookupEnv, app.RenewalRequired...); err == nil {
 		awsCfg, err := loadAWS(ctx)
 		if err != nil {
@@ -181,13 +209,26 @@ func localProxy(ctx context.Context, stdout, stderr io.Writer) error {
 		}
 		awsCfg.BaseEndpoint = aws.String(proxy.URL)
 		handler = app.Renewal(awsCfg, cfg, app.Options{})
+		if sc := cfg.Schedule; sc.Configured() {
+			proxy.Scheduler.CreateGroup(sc.Group) // the stack's AWS::Scheduler::ScheduleGroup
+			firer = &localenv.StepFirer{Schedules: proxy.Scheduler, Target: sc.TargetARN, Log: stderr,
+				Handle: func(ctx context.Context, ev json.RawMessage) (any, error) { return handler.Handle(ctx, ev) }}
+			ticker := time.NewTicker(time.Second)
+			defer ticker.Stop()
+			steps = ticker.C
+			fmt.Fprintf(stderr, "certferry: EventBridge Scheduler stand-in on %s: timed rollout steps of group %s go to the renewal handler when due (`certferry local schedules` lists them)\n", proxy.URL, sc.Group)
+		} else {
+			fmt.Fprintf(stderr, "certferry: timed rollout steps are not fired (%s is not set: run `certferry local up` and eval its output)\n", config.EnvScheduleGroup)
+		}
 	} else {
-		fmt.Fprintf(stderr, "certferry: renewal events are printed, not delivered (%v)\n", err)
+		fmt.Fprintf(stderr, "certferry: renewal events are printed, not delivered, and timed rollout steps are not fired (%v)\n", err)
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case now := <-steps:
+			firer.Tick(ctx, now)
 		case ev := <-proxy.Renewals.Events():
 			if handler == nil {
 				fmt.Fprintf(stdout, "# ACM Certificate Available (RENEWAL): %s\n", ev)
@@ -202,6 +243,48 @@ func localProxy(ctx context.Context, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "certferry: renewal event delivered: %s\n", b)
 		}
 	}
+}
+
+// localSchedules prints the pending timed rollout steps of
+// CERTFERRY_SCHEDULE_GROUP's schedule group, soonest first.
+func localSchedules(ctx context.Context, stdout io.Writer) error {
+	group := os.Getenv(config.EnvScheduleGroup)
+	if group == "" {
+		return fmt.Errorf("%s is not set: run `certferry local up` and eval its output", config.EnvScheduleGroup)
+	}
+	awsCfg, err := loadAWS(ctx)
+	if err != nil {
+		return err
+	}
+	endpoint := os.Getenv("AWS_ENDPOINT_URL")
+	if endpoint != "" {
+		if err := CheckLocalEndpoint(ctx, endpoint); err != nil {
+			return err
+		}
+	}
+	pending, err := localenv.PendingSchedules(ctx, scheduler.NewFromConfig(awsCfg), group)
+	var missing *schedtypes.ResourceNotFoundException
+	if errors.As(err, &missing) && endpoint != "" {
+		return fmt.Errorf("%w\nno schedule group %s at %s: point AWS_ENDPOINT_URL at `certferry local proxy` (its schedules live in that process), started with local up's settings", err, group, endpoint)
+	}
+	if err != nil {
+		return ActionableError(err, endpoint)
+	}
+	if len(pending) == 0 {
+		fmt.Fprintf(stdout, "no pending steps in schedule group %s\n", group)
+		return nil
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DUE (UTC)\tIN\tSTEP\tSTATE\tSCHEDULE")
+	for _, p := range pending {
+		due, in := "-", "-"
+		if !p.Due.IsZero() {
+			due, in = p.Due.Format(time.RFC3339), p.Due.Sub(now).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", due, in, p.What, p.State, p.Name)
+	}
+	return tw.Flush()
 }
 
 // realTarget says which account and region `local up --real` is about to
@@ -241,6 +324,13 @@ var functions = map[string]struct {
 	}},
 	"renewal": {app.RenewalRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
 		return app.Renewal(awsCfg, cfg, app.Options{}).Handle(ctx, event)
+	}},
+	"probe": {app.ProbeRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
+		var req probe.Request
+		if err := json.Unmarshal(event, &req); err != nil {
+			return nil, fmt.Errorf("event is not a probe request: %w", err)
+		}
+		return app.Probe(awsCfg, cfg, app.Options{}).Handle(ctx, req)
 	}},
 }
 

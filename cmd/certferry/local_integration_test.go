@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,7 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
+	"github.com/certferry/certferry/internal/app"
+	"github.com/certferry/certferry/internal/config"
 	"github.com/certferry/certferry/internal/motoserver"
+	"github.com/certferry/certferry/internal/schedule"
 )
 
 // TestLocalUpSeed: before `local up`, a local path says to run it; `local up
@@ -114,6 +118,62 @@ func TestLocalUpSeed(t *testing.T) {
 		}
 	}
 	t.Setenv("AWS_ENDPOINT_URL", proxyURL)
+
+	// Timed rollout steps: local up exported the schedule settings, the
+	// proxy serves Scheduler with that group. A step scheduled through it
+	// as the engine schedules one (app.NewScheduler on the handlers'
+	// configuration) is listed by `local schedules` with its due time and
+	// announced by the proxy; cancelled, it is gone. (Firing when due, on
+	// an injected clock: internal/localenv TestStepFirer*.)
+	for _, k := range config.ScheduleSettings {
+		if exports[k] == "" {
+			t.Errorf("local up exports no %s:\n%s", k, out.String())
+		}
+	}
+	if !strings.Contains(perr.String(), "EventBridge Scheduler stand-in on "+proxyURL) {
+		t.Errorf("the proxy does not say it fires timed steps:\n%s", perr.String())
+	}
+	hcfg, err := config.Load(os.LookupEnv, app.RenewalRequired...)
+	if err != nil {
+		t.Fatalf("local up's settings: %v", err)
+	}
+	scfg, err := loadAWS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch := app.NewScheduler(scfg, hcfg)
+	if sch == nil {
+		t.Fatal("no scheduler on local up's settings")
+	}
+	st := schedule.Step{Name: "shop-web", RolloutID: "r-local", Kind: schedule.KindPause, At: time.Now().Add(time.Hour).UTC().Truncate(time.Second)}
+	if err := sch.At(ctx, st); err != nil {
+		t.Fatalf("schedule a step through the proxy: %v", err)
+	}
+	var list bytes.Buffer
+	if err := local(ctx, []string{"schedules"}, &list, io.Discard); err != nil {
+		t.Fatalf("local schedules: %v", err)
+	}
+	for _, want := range []string{st.At.Format(time.RFC3339), "pause step of shop-web, rollout r-local", st.ScheduleName(), "ENABLED"} {
+		if !strings.Contains(list.String(), want) {
+			t.Errorf("local schedules does not show %q:\n%s", want, list.String())
+		}
+	}
+	announced := time.After(time.Minute)
+	for !strings.Contains(perr.String(), "step schedule "+st.ScheduleName()+" pending: pause step of shop-web, rollout r-local, due "+st.At.Format(time.RFC3339)) {
+		select {
+		case <-announced:
+			t.Fatalf("the proxy did not announce the step:\n%s", perr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := sch.Cancel(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	list.Reset()
+	if err := local(ctx, []string{"schedules"}, &list, io.Discard); err != nil || !strings.Contains(list.String(), "no pending steps in schedule group "+hcfg.Schedule.Group) {
+		t.Errorf("local schedules after the cancel: %v\n%s", err, list.String())
+	}
+
 	var answer bytes.Buffer
 	if err := invoke(ctx, "onboard", "events/onboard-post.json", exports["CERT_ARN"], &answer); err != nil || !strings.Contains(answer.String(), `\"commandId\"`) {
 		t.Fatalf("onboard through the proxy: %v\n%s", err, answer.String())

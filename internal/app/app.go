@@ -115,6 +115,10 @@ type Options struct {
 	// configuration's (CERTFERRY_RENEW_BEFORE_DAYS); other zero fields take
 	// the sweeper's defaults.
 	Sweep sweeper.Config
+	// Prober runs the outside probes of the tracker and the sweep. Nil:
+	// the probe function CERTFERRY_PROBE_FUNCTION names, else in-process
+	// (probe.go).
+	Prober Prober
 	// Scheduler creates the rollouts' one-time steps (window, pause,
 	// deadline, reminder). Nil: EventBridge Scheduler when the
 	// configuration has the schedule settings (NewScheduler), else none
@@ -199,7 +203,9 @@ var _ TrackerSSM = (*ssm.Client)(nil)
 func Tracker(awsCfg aws.Config, cfg config.Config, opts Options) *tracker.Tracker {
 	p := newParts(awsCfg, cfg, opts)
 	m := opts.metrics()
-	return newTracker(p.Inventory, opts.ssm(awsCfg), alerts(awsCfg, cfg), m, cfg).WithEvents(busEvents(awsCfg, cfg, m)).WithRollouts(p.Rollouts)
+	inv, pub := p.Inventory, alerts(awsCfg, cfg)
+	return newTracker(inv, opts.ssm(awsCfg), pub, m, cfg).WithEvents(busEvents(awsCfg, cfg, m)).
+		WithProbes(newProbes(awsCfg, cfg, opts, inv, pub)).WithRollouts(p.Rollouts)
 }
 
 // newStore is the inventory with the configured retention of finished
@@ -246,6 +252,8 @@ func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
 	pub := alerts(awsCfg, cfg)
 	m := opts.metrics()
 	bus := busEvents(awsCfg, cfg, m)
-	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithEvents(bus).WithRollouts(p.Rollouts)
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, p.Rollouts, nodes, track, pub, m, scfg).WithEvents(bus)}
+	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithEvents(bus).
+		WithProbes(newProbes(awsCfg, cfg, opts, p.Inventory, pub)).WithRollouts(p.Rollouts)
+	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, p.Rollouts, nodes, track, pub, m, scfg).WithEvents(bus).
+		WithProber(opts.prober(awsCfg, cfg))}
 }

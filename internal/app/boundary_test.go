@@ -18,6 +18,7 @@ var rigs = []string{
 	"testing",
 	"gopkg.in/yaml.v3",
 	module + "/internal/testkit",
+	module + "/internal/schedulerstandin",
 	module + "/internal/motoserver",
 	module + "/internal/localenv",
 	module + "/internal/agentrun",

@@ -36,6 +36,9 @@ type Config struct {
 	// Installer: where the stack published the node installer
 	// (CERTFERRY_INSTALLER_*); zero when not configured.
 	Installer Installer
+	// ProbeFunction: CERTFERRY_PROBE_FUNCTION, the probe function the
+	// tracker and the sweeper invoke; empty: probes run in-process.
+	ProbeFunction string
 	// Schedule: where timed rollout steps go (EventBridge Scheduler);
 	// zero when not configured.
 	Schedule Schedule
@@ -83,6 +86,7 @@ const (
 	EnvNotifySuccess   = "CERTFERRY_NOTIFY_SUCCESS"
 	EnvDeployRetention = "CERTFERRY_DEPLOY_RETENTION_DAYS"
 	EnvEventBus        = "CERTFERRY_EVENT_BUS"
+	EnvProbeFunction   = "CERTFERRY_PROBE_FUNCTION"
 
 	EnvAllowedPrefixes             = "CERTFERRY_ALLOWED_PREFIXES"
 	EnvInstallerBucket             = "CERTFERRY_INSTALLER_BUCKET"
@@ -161,6 +165,7 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		MaxConcurrency: get(EnvMaxConcurrency, ""),
 		MaxErrors:      get(EnvMaxErrors, ""),
 		EventBus:       get(EnvEventBus, ""),
+		ProbeFunction:  get(EnvProbeFunction, ""),
 	}
 	if c.EventBus != "" && !eventBusPattern.MatchString(c.EventBus) {
 		errs = append(errs, fmt.Errorf("environment variable %s must be an event bus name or ARN", EnvEventBus))

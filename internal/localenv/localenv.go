@@ -34,7 +34,9 @@ const (
 	DocumentFile = "ssm-documents/certferry-install.yaml"
 )
 
-// Env is what Up created, as the handlers' configuration.
+// Env is what Up created, as the handlers' configuration. Against an
+// emulator it includes the local schedule settings (LocalSchedule): the
+// schedule group is the local proxy's (Proxy, ScheduleGroup).
 type Env struct {
 	Region   string
 	Endpoint string
@@ -50,6 +52,12 @@ func (e Env) Exports() []string {
 		"export " + config.EnvTopicARN + "=" + e.Config.TopicARN,
 		"export " + config.EnvKMSKeyID + "=" + e.Config.KMSKeyID,
 		"export " + config.EnvSecretPrefix + "=" + e.Config.SecretPrefix,
+	}
+	if sc := e.Config.Schedule; sc.Configured() {
+		lines = append(lines,
+			"export "+config.EnvScheduleGroup+"="+sc.Group,
+			"export "+config.EnvSchedulerRoleARN+"="+sc.RoleARN,
+			"export "+config.EnvStepTargetARN+"="+sc.TargetARN)
 	}
 	if e.Endpoint != "" {
 		lines = append([]string{"export AWS_ENDPOINT_URL=" + e.Endpoint}, lines...)
@@ -78,6 +86,12 @@ func Up(ctx context.Context, cfg aws.Config, documentPath string) (Env, error) {
 	}
 	if env.Config.KMSKeyID, err = ensureKey(ctx, kms.NewFromConfig(cfg)); err != nil {
 		return env, err
+	}
+	if env.Endpoint != "" {
+		// Timed rollout steps: the local proxy serves Scheduler and fires
+		// the schedules (StepFirer). In a real account they need the
+		// stack's schedule group and role: none here.
+		env.Config.Schedule = LocalSchedule(accountOf(env.Config.TopicARN), env.Region)
 	}
 	return env, nil
 }

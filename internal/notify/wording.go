@@ -10,6 +10,7 @@ import (
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/events"
 	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/probe"
 	"github.com/certferry/certferry/internal/spec"
 )
 
@@ -293,6 +294,140 @@ func DeploymentFinished(d Deployment) Alert {
 		a.Facts = append(a.Facts, "SSM sent no final status for the command in time; nodes that never reported are counted as failed and get the install again from the sweep.")
 	}
 	return a
+}
+
+// ProbeCheck is what a probe check found for one name: after a deployment
+// (DeploymentID set) or when a waved rollout is done.
+type ProbeCheck struct {
+	Name                string
+	CertificateARN      string
+	Domain              string
+	DeploymentID        string // "" when not after one deployment
+	DeployedSerial      string
+	DeployedFingerprint string
+	Results             []probe.Result // one per probe target, in the name's order
+}
+
+// ProbeAlert composes the alert for a probe check that saw another
+// certificate (kind probe-mismatch) or could not probe a target (kind
+// probe-unreachable); false when every target served the deployed
+// certificate.
+func ProbeAlert(in ProbeCheck) (Alert, bool) {
+	var mismatched, failed, matched []probe.Result
+	for _, r := range in.Results {
+		switch {
+		case r.Mismatch():
+			mismatched = append(mismatched, r)
+		case r.Failed():
+			failed = append(failed, r)
+		default:
+			matched = append(matched, r)
+		}
+	}
+	if len(mismatched) == 0 && len(failed) == 0 {
+		return Alert{}, false
+	}
+	a := Alert{CertificateARN: in.CertificateARN, Domain: in.Domain}
+	if len(mismatched) > 0 {
+		a.Kind = "probe-mismatch"
+		a.Title = fmt.Sprintf("probe: %s serves another certificate at %d of %d endpoint(s)", in.Name, len(mismatched), len(in.Results))
+	} else {
+		a.Kind = "probe-unreachable"
+		a.Title = fmt.Sprintf("probe: %s could not be checked at %d of %d endpoint(s)", in.Name, len(failed), len(in.Results))
+	}
+	a.Facts = append(a.Facts, "Deployed: serial "+cmp.Or(in.DeployedSerial, "unknown")+", SHA-256 "+cmp.Or(in.DeployedFingerprint, "unknown"))
+	if in.DeploymentID != "" {
+		a.Facts = append(a.Facts, "After deployment "+in.DeploymentID)
+	}
+	for _, r := range mismatched {
+		a.Facts = append(a.Facts, ProbeServedText(r))
+	}
+	for _, r := range failed {
+		a.Facts = append(a.Facts, ProbeFailedText(r))
+	}
+	if len(matched) > 0 {
+		names := make([]string, 0, len(matched))
+		for _, r := range matched {
+			names = append(names, r.Target)
+		}
+		a.Facts = append(a.Facts, fmt.Sprintf("Serving the deployed certificate: %s", strings.Join(names, ", ")))
+	}
+	a.Facts = append(a.Facts, "A probe compares the SHA-256 fingerprint of the leaf certificate the endpoint serves with the deployed one; it does not judge trust (the chain's verification is shown as a fact).")
+	if len(mismatched) > 0 {
+		a.Advice = append(a.Advice,
+			"Find what answers at the address listed: a load balancer, CDN or proxy terminating TLS with its own certificate, a node outside the name's targets, or a server that was not reloaded. Look yourself: openssl s_client -connect <address> -servername <SNI> </dev/null | openssl x509 -noout -fingerprint -sha256 -serial.",
+			"If that endpoint should serve the deployed certificate: tag its nodes with the name's targets or install the certificate where TLS terminates, then POST /certificates/"+in.Name+"/deployments.",
+			"If the endpoint rightly serves another certificate, remove it from the name's probes (onboard the name again without it).")
+	}
+	if len(failed) > 0 {
+		a.Advice = append(a.Advice,
+			"An endpoint that could not be probed is not a mismatch, but nothing is known of what it serves: check that it listens and speaks TLS on that port, and that the probe function can reach it (stack parameters ProbeSubnetIds and ProbeSecurityGroupIds place it in a VPC for private addresses; its security group must allow the outbound connection).")
+	}
+	return a, true
+}
+
+// ProbeServedText says what one endpoint served.
+func ProbeServedText(r probe.Result) string {
+	var b strings.Builder
+	b.WriteString(r.Target)
+	if r.Address != "" {
+		b.WriteString(" (connected to " + r.Address + prefixed(", SNI ", r.ServerName) + ")")
+	}
+	s := r.Served
+	if s == nil {
+		return b.String() + " served nothing"
+	}
+	fmt.Fprintf(&b, " serves serial %s, SHA-256 %s, subject %s", s.Serial, s.Fingerprint, cmp.Or(s.Subject, "(empty)"))
+	if len(s.DNSNames) > 0 {
+		b.WriteString(", names " + strings.Join(s.DNSNames, " "))
+	}
+	fmt.Fprintf(&b, ", issuer %s, expires %s", cmp.Or(s.Issuer, "(empty)"), s.NotAfter.UTC().Format(time.RFC3339))
+	if s.Verified {
+		b.WriteString("; its chain verifies for " + cmp.Or(r.ServerName, "the address"))
+	} else {
+		b.WriteString("; its chain does not verify" + prefixed(": ", s.VerifyError))
+	}
+	return b.String()
+}
+
+// ProbeFailedText says why one endpoint could not be probed.
+func ProbeFailedText(r probe.Result) string {
+	return r.Target + " could not be probed (" + string(r.ErrorKind) + "): " + r.Error
+}
+
+// RiskProbeMismatch: the sweep's probe saw another certificate.
+func RiskProbeMismatch(r probe.Result, deployedSerial string) string {
+	return "probe sees another certificate than the deployed serial " + cmp.Or(deployedSerial, "(unknown)") + ": " + ProbeServedText(r)
+}
+
+// RiskProbeFailed: the sweep could not probe an endpoint.
+func RiskProbeFailed(r probe.Result) string {
+	return "probe " + ProbeFailedText(r)
+}
+
+// RiskEmailHTTPS: an EMAIL-validated certificate that neither the
+// domain's apex nor its www. name serves over HTTPS. ACM tries to validate
+// an email-validated domain automatically by an HTTPS request to the
+// domain and to www.<domain> before it renews, and accepts the domain when
+// one of them returns the very certificate being renewed; otherwise the
+// renewal waits for a person to approve ACM's e-mail (AWS Knowledge
+// Center, "How does the ACM managed renewal process work with
+// email-validated certificates that use wildcards and subdomains?" and
+// "How do I use email to validate my certificate domains during the ACM
+// managed renewal process?"; ACM User Guide, "Renewal for domains
+// validated by email").
+func RiskEmailHTTPS(domain string, results []probe.Result) string {
+	seen := make([]string, 0, len(results))
+	for _, r := range results {
+		switch {
+		case r.Failed():
+			seen = append(seen, r.Target+": "+string(r.ErrorKind))
+		case r.Served != nil:
+			seen = append(seen, r.Target+": serial "+r.Served.Serial)
+		}
+	}
+	return fmt.Sprintf("EMAIL validation: neither https://%s nor https://www.%s serves this certificate (%s), so ACM cannot validate the renewal over HTTPS and it will wait for a person to approve ACM's e-mail; serve this certificate on %s or www.%s (port 443), or switch to DNS validation",
+		domain, domain, strings.Join(seen, "; "), domain, domain)
 }
 
 // SweepName is one name the sweep found at risk.

@@ -85,6 +85,9 @@ func TestStepSchedulesIAM(t *testing.T) {
 			continue
 		}
 		for _, g := range grants(id) {
+			if g == "lambda:InvokeFunction [ProbeFunction.Arn] <nil>" && (id == "TrackerFunction" || id == "SweeperFunction") {
+				continue // the outside probes (TestProbeFunction)
+			}
 			if strings.HasPrefix(g, "scheduler:") || strings.HasPrefix(g, "iam:PassRole") || strings.HasPrefix(g, "lambda:") {
 				t.Errorf("%s also grants %s", id, g)
 			}

@@ -111,6 +111,7 @@ type Sweeper struct {
 	cfg     Config
 	now     func() time.Time
 	bus     busEmitter // certferry's own events (busevents.go); nil sends none
+	probes  prober     // outside probes (probes.go); nil: none
 }
 
 // New wires a Sweeper.
@@ -200,6 +201,7 @@ func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, 
 	// export of the current serial.
 	ex, err := s.reconcile(ctx, c, info, now, &nr)
 	nr.Risks = append(Risks(info, ex, now, s.cfg), nr.Risks...)
+	nr.Risks = append(nr.Risks, s.probeRisks(ctx, c, info, now, &nr)...)
 	return nr, err
 }
 

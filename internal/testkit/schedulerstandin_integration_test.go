@@ -11,11 +11,19 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 
 	"github.com/certferry/certferry/internal/schedule"
 )
+
+var standInT0 = time.Date(2027, 3, 6, 2, 0, 0, 0, time.UTC)
+
+func sdkClient(url string) *scheduler.Client {
+	return scheduler.New(scheduler.Options{Region: StandInRegion, BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider("x", "x", "")})
+}
 
 // Behind the rig, every Scheduler request the production code sends is
 // checked against botocore's "scheduler" model before the stand-in answers

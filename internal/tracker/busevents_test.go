@@ -91,8 +91,4 @@ func TestBusEventsOnceOnConclude(t *testing.T) {
 	}
 }
 
-type lostFinish struct{ *fakeStore }
 
-func (lostFinish) FinishDeployment(context.Context, string, string, inventory.Outcome) (bool, error) {
-	return false, nil
-}

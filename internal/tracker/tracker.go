@@ -91,6 +91,7 @@ type Tracker struct {
 	metrics *metrics.Emitter
 	cfg     Config
 	bus     busEmitter // certferry's own events (busevents.go); nil sends none
+	probes  *Probes    // outside probes after a success (probes.go); nil: none
 	rollout advancer
 }
 
@@ -567,6 +568,7 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 		"DeploymentsFinished": 1, "DeploymentFailures": float64(failed), "NodesInstalledByDeployment": float64(installed),
 	})
 	t.emitFinished(ctx, name, dep, outcome, installed, failed, timedOut)
+	t.probeAfter(ctx, name, dep, outcome)
 	if dep.RolloutID != "" {
 		// A rollout's deployment: the rollout alerts (once, on halt; on
 		// done when NotifySuccess), not each of its commands.

@@ -1,4 +1,4 @@
-package testkit
+package schedulerstandin
 
 import (
 	"context"
@@ -27,10 +27,10 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func startStandIn(t *testing.T) (*SchedulerStandIn, *schedule.Scheduler, *clock, string) {
+func startStandIn(t *testing.T) (*StandIn, *schedule.Scheduler, *clock, string) {
 	t.Helper()
 	c := &clock{t: standInT0.Add(-24 * time.Hour)}
-	s := NewSchedulerStandIn()
+	s := New()
 	s.Now = c.now
 	url, stop := s.Start()
 	t.Cleanup(stop)
@@ -38,7 +38,7 @@ func startStandIn(t *testing.T) (*SchedulerStandIn, *schedule.Scheduler, *clock,
 }
 
 func sdkClient(url string) *scheduler.Client {
-	return scheduler.New(scheduler.Options{Region: StandInRegion, BaseEndpoint: aws.String(url),
+	return scheduler.New(scheduler.Options{Region: Region, BaseEndpoint: aws.String(url),
 		Credentials: credentials.NewStaticCredentialsProvider("x", "x", "")})
 }
 
@@ -148,7 +148,7 @@ func TestSchedulerStandInRetriesAndCancel(t *testing.T) {
 
 // What AWS refuses, the stand-in refuses, with the error AWS answers.
 func TestSchedulerStandInRefusals(t *testing.T) {
-	s := NewSchedulerStandIn("certferry-test")
+	s := New("certferry-test")
 	s.Now = func() time.Time { return standInT0 }
 	future := "at(2027-03-07T00:00:00)"
 	body := func(mod func(m map[string]any)) string {
@@ -280,7 +280,7 @@ func TestSchedulerStandInSDK(t *testing.T) {
 
 // The layer answers only requests signed for "scheduler"; the rest go on.
 func TestSchedulerStandInLayer(t *testing.T) {
-	s := NewSchedulerStandIn()
+	s := New()
 	next := 0
 	h := s.Layer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { next++ }))
 	for _, svc := range []string{"scheduler", "events", "ssm"} {
