@@ -223,6 +223,19 @@ func localProxy(ctx context.Context, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(stderr, "certferry: renewal events are printed, not delivered, and timed rollout steps are not fired (%v)\n", err)
 	}
+	deliver := func(kind, short string, ev []byte) {
+		if handler == nil {
+			fmt.Fprintf(stdout, "# %s: %s\n", kind, ev)
+			return
+		}
+		out, err := handler.Handle(ctx, ev)
+		if err != nil {
+			fmt.Fprintf(stderr, "certferry: renewal handler: %v\n", err)
+			return
+		}
+		b, _ := json.Marshal(out)
+		fmt.Fprintf(stderr, "certferry: %s event delivered: %s\n", short, b)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -230,17 +243,9 @@ func localProxy(ctx context.Context, stdout, stderr io.Writer) error {
 		case now := <-steps:
 			firer.Tick(ctx, now)
 		case ev := <-proxy.Renewals.Events():
-			if handler == nil {
-				fmt.Fprintf(stdout, "# ACM Certificate Available (RENEWAL): %s\n", ev)
-				continue
-			}
-			out, err := handler.Handle(ctx, ev)
-			if err != nil {
-				fmt.Fprintf(stderr, "certferry: renewal handler: %v\n", err)
-				continue
-			}
-			b, _ := json.Marshal(out)
-			fmt.Fprintf(stderr, "certferry: renewal event delivered: %s\n", b)
+			deliver("ACM Certificate Available (RENEWAL)", "renewal", ev)
+		case ev := <-proxy.Revocations.Events():
+			deliver("ACM Certificate Revoked", "revocation", ev)
 		}
 	}
 }

@@ -155,6 +155,50 @@ unless --delete-secret.
                     30-day recovery window (aws secretsmanager restore-secret
                     undoes it until then)
 ` + apiFlags},
+		{"rotate", "ask ACM to renew a name's certificate now (RenewCertificate)", `usage: certferry rotate NAME [-api URL]
+
+Ask ACM to renew the certificate bound to NAME now (POST /certificates/NAME/renewals:
+ACM RenewCertificate, once). Only exportable public and private certificates
+that were exported before; ACM charges for each renewal of a public one. The
+renewal's ACM event then deploys it to every name bound to the certificate
+through each name's waves, maintenance windows and approval. Not idempotent:
+each accepted call is a renewal. Records who asked (audit) and alerts.
+` + apiFlags},
+		{"approve", "release a name's deployment waiting for approval", `usage: certferry approve NAME [-api URL]
+
+Release the renewal deployment of NAME that waits for approval
+(POST /certificates/NAME/approvals). Records who approved (audit) and alerts.
+` + apiFlags},
+		{"rebind", "move a name to another certificate and deploy it", `usage: certferry rebind NAME --arn ARN [-api URL]
+
+Move NAME to the ACM certificate ARN (POST /certificates/NAME/rebind): same
+region, issued and exportable, not the one it is bound to. The new certificate
+deploys at once, bypassing maintenance windows and approval when the bound one
+is revoked or expired, else through the name's renewal path. Clears the
+name's at-risk mark; records who rebound it (audit) and alerts.
+  --arn ARN   the certificate to move NAME to
+` + apiFlags},
+		{"revoke", "revoke a name's certificate in ACM (permanent; asks to confirm)", `usage: certferry revoke NAME --reason REASON [--yes] [-api URL]
+
+Revoke the certificate bound to NAME in ACM (POST /certificates/NAME/revocations:
+ACM RevokeCertificate). Permanent, and for every name bound to that certificate:
+each is marked at risk, its deployments stop, one alert says to request a
+replacement and rebind. Asks you to type NAME back on a terminal first.
+  --reason REASON   exportable public certificates: UNSPECIFIED, AFFILIATION_CHANGED,
+                    SUPERSEDED, CESSATION_OF_OPERATION; private ones also
+                    KEY_COMPROMISE, CA_COMPROMISE, PRIVILEGE_WITHDRAWN, A_A_COMPROMISE
+  --yes             do not ask (scripts); without it and without a terminal,
+                    revoke refuses (exit 2)
+` + apiFlags},
+		{"audit", "who rotated, approved, revoked, rebound or deleted a name, and when", `usage: certferry audit NAME [--limit N] [-o table|json] [-api URL]
+
+Show the name's audit trail, newest first (GET /certificates/NAME/audit): every
+rotation, approval, revocation, rebind and delete with the caller's IAM ARN
+(or local:USER for commands run without -api) and time. Entries outlive a
+deleted name for 400 days.
+  --limit N        at most N entries (1-500, default 50)
+  -o table|json    table (default) or indented JSON
+` + apiFlags},
 		{"local", "create the local resources (moto, or AWS with --real), seed, or run the rig proxy", LocalUsage},
 		{"invoke", "run a real handler on an event file, no Docker", `usage: certferry invoke [-arn ARN] <function> <event.json>
 
@@ -190,9 +234,9 @@ func usage() string {
 		fmt.Fprintf(&b, "  %-14s %s\n", c.name, c.summary)
 	}
 	b.WriteString(`
-Without -api, the API commands (onboard, get, status, redeploy, delete) run the
-API handler here against CERTFERRY_TABLE / CERTFERRY_DOCUMENT with your AWS
-credentials. Exit codes: 0 ok, 1 local failure, 2 usage, 3 the API refused the
+Without -api, the API commands (onboard, get, status, redeploy, delete, rotate,
+approve, rebind, revoke, audit) run the API handler here against CERTFERRY_TABLE /
+CERTFERRY_DOCUMENT with your AWS credentials. Exit codes: 0 ok, 1 local failure, 2 usage, 3 the API refused the
 request (4xx), 4 the API or AWS failed (5xx).
 `)
 	return b.String()
@@ -288,7 +332,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func (c command) dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	env := cli.Env{Stdout: stdout, Connect: newCaller, Now: time.Now}
+	env := cli.Env{Stdout: stdout, Connect: newCaller, Now: time.Now, Stdin: os.Stdin, Stderr: stderr, Interactive: stdinIsTerminal}
 	noArgs := func() error {
 		if len(args) > 0 {
 			return cli.Usagef("certferry %s takes no arguments\n%s", c.name, c.usage)
@@ -309,6 +353,16 @@ func (c command) dispatch(ctx context.Context, args []string, stdout, stderr io.
 		return cli.RunRedeploy(ctx, env, args)
 	case "delete":
 		return cli.RunDelete(ctx, env, args)
+	case "rotate":
+		return cli.RunRotate(ctx, env, args)
+	case "approve":
+		return cli.RunApprove(ctx, env, args)
+	case "rebind":
+		return cli.RunRebind(ctx, env, args)
+	case "revoke":
+		return cli.RunRevoke(ctx, env, args)
+	case "audit":
+		return cli.RunAudit(ctx, env, args)
 	case "local":
 		return local(ctx, args, stdout, stderr)
 	case "invoke":

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,8 +17,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/certferry/certferry/internal/bundle"
+	"github.com/certferry/certferry/internal/caller"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/lifecycle"
 	"github.com/certferry/certferry/internal/pipeline"
 	"github.com/certferry/certferry/internal/rollout"
 	"github.com/certferry/certferry/internal/spec"
@@ -67,6 +70,7 @@ type Handler struct {
 	deploy  deployer
 	catalog catalog
 	secrets secretRemover
+	life    lifecycler
 }
 
 // NewHandler returns a Handler.
@@ -109,11 +113,19 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 		case http.MethodGet:
 			return h.get(ctx, parts[1], req.QueryStringParameters)
 		case http.MethodDelete:
-			return h.remove(ctx, parts[1], req.QueryStringParameters)
+			return h.remove(ctx, parts[1], req)
 		}
 	case len(parts) == 3 && parts[0] == "certificates" && parts[2] == "deployments":
 		if method == http.MethodPost {
 			return h.redeploy(ctx, parts[1], req)
+		}
+	case len(parts) == 3 && parts[0] == "certificates" && lifecycleRoutes[parts[2]]:
+		if method == http.MethodPost {
+			return h.lifecycleRoute(ctx, parts[1], parts[2], req)
+		}
+	case len(parts) == 3 && parts[0] == "certificates" && parts[2] == "audit":
+		if method == http.MethodGet {
+			return h.audit(ctx, parts[1], req.QueryStringParameters)
 		}
 	case len(parts) == 2 && parts[0] == "nodes":
 		if method == http.MethodGet {
@@ -124,6 +136,10 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	}
 	return errorResponse(http.StatusMethodNotAllowed, "MethodNotAllowed", method+" is not allowed on "+req.Path, ""), nil
 }
+
+// lifecycleRoutes are the POST /certificates/{name}/… routes of the
+// operator's actions (lifecycle.go).
+var lifecycleRoutes = map[string]bool{"renewals": true, "approvals": true, "rebind": true, "revocations": true}
 
 // route splits the request path into segments, taking {name} from the
 // path parameters when API Gateway matched a resource template.
@@ -198,7 +214,10 @@ type CertView struct {
 	SecretARN        string               `json:"secretArn,omitempty"`
 	LastDeploymentID string               `json:"lastDeploymentId,omitempty"`
 	LastCommandID    string               `json:"lastCommandId,omitempty"`
-	UpdatedAt        time.Time            `json:"updatedAt"`
+	// Revoked marks the name at risk: its certificate was revoked; rebind
+	// it (POST /certificates/{name}/rebind).
+	Revoked   *inventory.Revocation `json:"revoked,omitempty"`
+	UpdatedAt time.Time             `json:"updatedAt"`
 
 	// Rollout and lifecycle options, as the onboarding body spells them
 	// (absent when not set).
@@ -275,7 +294,7 @@ func certView(c inventory.Cert) CertView {
 	return CertView{
 		Name: c.Name, CertificateARN: c.CertificateARN, Status: c.Status, Serial: c.Serial, NotAfter: c.NotAfter,
 		Fingerprint: c.Fingerprint, DomainName: c.DomainName, Targets: c.Targets, Linux: c.Linux, Windows: c.Windows,
-		SecretARN: c.SecretARN, LastDeploymentID: c.LastDeploymentID, LastCommandID: c.LastCommandID, UpdatedAt: c.UpdatedAt,
+		SecretARN: c.SecretARN, LastDeploymentID: c.LastDeploymentID, LastCommandID: c.LastCommandID, Revoked: c.Revoked, UpdatedAt: c.UpdatedAt,
 		Rollout: c.Rollout, MaintenanceWindows: c.MaintenanceWindows, SafetyMarginDays: c.SafetyMarginDays, Approval: c.Approval, Probes: c.Probes,
 	}
 }
@@ -362,7 +381,16 @@ func (h *Handler) get(ctx context.Context, name string, query map[string]string)
 	return jsonResponse(http.StatusOK, out), nil
 }
 
-func (h *Handler) remove(ctx context.Context, name string, query map[string]string) (events.APIGatewayProxyResponse, error) {
+// deleted records a DELETE's audit entry and alert, when the handler
+// serves the operator's actions.
+func (h *Handler) deleted(ctx context.Context, name, arn string, by caller.Caller, secretDeletion string) {
+	if h.life != nil {
+		h.life.Deleted(ctx, name, arn, by, secretDeletion)
+	}
+}
+
+func (h *Handler) remove(ctx context.Context, name string, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	query := req.QueryStringParameters
 	if !spec.NamePattern.MatchString(name) {
 		return fromError(ctx, spec.Invalid("name", "must match %s", spec.NamePattern)), nil
 	}
@@ -373,6 +401,14 @@ func (h *Handler) remove(ctx context.Context, name string, query map[string]stri
 	if opts.deleteSecret && h.secrets == nil {
 		return errorResponse(http.StatusInternalServerError, "InternalError", "this handler cannot delete secrets", ""), nil
 	}
+	// The bound certificate, for the audit entry and alert of the delete.
+	var boundARN string
+	if h.life != nil {
+		if c, err := h.catalog.GetCert(ctx, name); err == nil && c != nil {
+			boundARN = c.CertificateARN
+		}
+	}
+	by := callerOf(req, time.Now())
 	// Through the pipeline: a DELETE respects a deployment's live claim
 	// (409) and holds the claim itself while it deletes.
 	found, err := h.deploy.Delete(ctx, name)
@@ -380,12 +416,13 @@ func (h *Handler) remove(ctx context.Context, name string, query map[string]stri
 		return fromError(ctx, err), nil
 	}
 	if found {
-		slog.InfoContext(ctx, "certificate no longer distributed", "name", name)
+		slog.InfoContext(ctx, "certificate no longer distributed", "name", name, "by", by.ARN)
 	}
 	if !opts.deleteSecret {
 		if !found {
 			return errorResponse(http.StatusNotFound, "NotFound", "unknown certificate name: "+name, "name"), nil
 		}
+		h.deleted(ctx, name, boundARN, by, "")
 		return jsonResponse(http.StatusOK, DeleteView{Name: name, Deleted: true, SecretKept: true}), nil
 	}
 	// After the inventory delete, so nothing deploys from a secret being
@@ -402,6 +439,9 @@ func (h *Handler) remove(ctx context.Context, name string, query map[string]stri
 		return errorResponse(http.StatusNotFound, "NotFound", "unknown certificate name: "+name, "name"), nil
 	}
 	slog.InfoContext(ctx, "secret deletion scheduled", "name", name, "secrets", len(scheduled), "recoveryWindowDays", opts.recoveryDays)
+	if found {
+		h.deleted(ctx, name, boundARN, by, fmt.Sprintf("Secrets scheduled for deletion with a %d-day recovery window (aws secretsmanager restore-secret undoes it until then).", opts.recoveryDays))
+	}
 	return jsonResponse(http.StatusOK, DeleteView{
 		Name: name, Deleted: true, AlreadyGone: !found,
 		SecretDeletion: &SecretDeletionView{RecoveryWindowDays: opts.recoveryDays, Secrets: append([]pipeline.ScheduledSecret{}, scheduled...)},
@@ -440,6 +480,31 @@ func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
 		return errorResponse(http.StatusUnprocessableEntity, "CertificateNotExportable", err.Error(), "certificateArn")
 	case errors.Is(err, certs.ErrNotIssued):
 		return errorResponse(http.StatusUnprocessableEntity, "CertificateNotIssued", err.Error(), "certificateArn")
+	case errors.Is(err, certs.ErrBadReason):
+		msg := err.Error()
+		if de != nil {
+			msg = de.Field + ": " + de.Message
+		}
+		return errorResponse(http.StatusBadRequest, "ValidationError", msg, "reason")
+	case errors.Is(err, certs.ErrNotRenewable):
+		return errorResponse(http.StatusUnprocessableEntity, "CertificateNotRenewable", err.Error()+"; nothing was called", "certificateArn")
+	case errors.Is(err, certs.ErrNotRevocable):
+		return errorResponse(http.StatusUnprocessableEntity, "CertificateNotRevocable", err.Error()+"; nothing was called", "certificateArn")
+	case errors.Is(err, certs.ErrAlreadyRevoked):
+		return errorResponse(http.StatusConflict, "AlreadyRevoked", err.Error()+"; rebind the name to a replacement (POST /certificates/{name}/rebind)", "certificateArn")
+	case errors.Is(err, certs.ErrACMBusy):
+		return errorResponse(http.StatusConflict, "CertificateBusy", err.Error(), "certificateArn")
+	case errors.Is(err, lifecycle.ErrSameCertificate):
+		msg := err.Error()
+		if de != nil {
+			msg = de.Message
+		}
+		return errorResponse(http.StatusConflict, "AlreadyBound", msg, "certificateArn")
+	case errors.Is(err, lifecycle.ErrNothingToApprove):
+		return errorResponse(http.StatusConflict, "NothingToApprove", err.Error(), "name")
+	case errors.Is(err, lifecycle.ErrNotConfigured):
+		slog.ErrorContext(ctx, "action not wired", "error", err)
+		return errorResponse(http.StatusNotImplemented, "NotConfigured", "this action is not available in this deployment of certferry", "")
 	case errors.Is(err, certs.ErrBadExport):
 		slog.ErrorContext(ctx, "export failed verification", "error", err)
 		return errorResponse(http.StatusBadGateway, "ExportVerificationFailed", "ACM's export did not pass verification; nothing was stored", "")

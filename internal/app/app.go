@@ -161,7 +161,8 @@ func Onboard(awsCfg aws.Config, cfg config.Config, opts Options) *api.Handler {
 	// API Gateway gives up after 29 s: keep export retries inside that.
 	p.ACM.ExportAttempts = 4
 	return api.NewHandler(p.Rollouts, p.Inventory).
-		WithSecrets(pipeline.NewSecretRemover(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix))
+		WithSecrets(pipeline.NewSecretRemover(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix)).
+		WithLifecycle(Lifecycle(awsCfg, cfg, p))
 }
 
 // alerts is the publisher on the configured SNS topic.
@@ -173,7 +174,8 @@ func alerts(awsCfg aws.Config, cfg config.Config) *notify.Publisher {
 // (options: Nodes, Scheduler, Now).
 func Renewal(awsCfg aws.Config, cfg config.Config, opts Options) *renewal.Handler {
 	p := newParts(awsCfg, cfg, opts)
-	return renewal.NewHandler(p.Inventory, p.Inventory, p.Rollouts, p.ACM, alerts(awsCfg, cfg))
+	return renewal.NewHandler(p.Inventory, p.Inventory, p.Rollouts, p.ACM, alerts(awsCfg, cfg)).
+		WithAtRisk(Lifecycle(awsCfg, cfg, p))
 }
 
 // newParts is NewParts with the pipeline on opts.Now and the rollout

@@ -58,6 +58,10 @@ type Info struct {
 	RenewalReason      string // RenewalSummary.RenewalStatusReason when a renewal failed
 	ValidationMethods  []string
 	InUseBy            []string
+	// RevokedAt and RevocationReason are set when Status is REVOKED
+	// ("CertificateDetail", ACM API Reference).
+	RevokedAt        time.Time
+	RevocationReason string
 }
 
 // Exportable reports whether ACM lets this certificate be exported.
@@ -137,6 +141,10 @@ func (c *Client) Describe(ctx context.Context, arn string) (Info, error) {
 	if d.NotAfter != nil {
 		info.NotAfter = d.NotAfter.UTC()
 	}
+	if d.RevokedAt != nil {
+		info.RevokedAt = d.RevokedAt.UTC()
+	}
+	info.RevocationReason = string(d.RevocationReason)
 	if d.RenewalSummary != nil {
 		info.RenewalStatus = string(d.RenewalSummary.RenewalStatus)
 		info.RenewalReason = string(d.RenewalSummary.RenewalStatusReason)

@@ -119,7 +119,11 @@ func StatusTable(w io.Writer, pages []api.CertPage, now time.Time) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", p.Name, dash(p.DomainName), Short(p.Serial), Expires(p.NotAfter, now), in, pend, fail, last)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	atRisk(w, pages)
+	return nil
 }
 
 // NameStatus prints a name's line, its nodes (pending ones with the
@@ -284,6 +288,9 @@ func CertDetail(w io.Writer, p api.CertPage, now time.Time) error {
 	row("Serial", p.Serial)
 	row("Fingerprint", p.Fingerprint)
 	row("Expires", Expires(p.NotAfter, now))
+	if r := p.Revoked; r != nil {
+		row("At risk", fmt.Sprintf("certificate revoked (%s) at %s by %s; rebind it: certferry rebind %s --arn NEW_ARN", dash(r.Reason), r.At.UTC().Format(time.RFC3339), dash(r.By), p.Name))
+	}
 	row("Targets", targetsString(p.Targets))
 	l := p.Linux
 	row("Files", files(p))

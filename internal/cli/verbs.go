@@ -18,6 +18,11 @@ type Env struct {
 	Stdout  io.Writer
 	Connect func(ctx context.Context, apiURL string) (Caller, error)
 	Now     func() time.Time
+	// Stdin, Stderr and Interactive (stdin is a terminal) serve the
+	// confirmation `certferry revoke` asks for.
+	Stdin       io.Reader
+	Stderr      io.Writer
+	Interactive func() bool
 }
 
 // multi is a repeatable string flag.

@@ -83,6 +83,9 @@ type Cert struct {
 	// last renewed; the sweep reads this to tell a fresh INELIGIBLE from a
 	// lasting one. Zero on items written before it was recorded.
 	ExportedAt time.Time `dynamodbav:"exportedAt,omitempty"`
+	// Revoked marks the name at risk: its certificate was revoked
+	// (audit.go). Rebind clears it.
+	Revoked *Revocation `dynamodbav:"revoked,omitempty"`
 }
 
 // DeploymentTimeFormat starts deployment ids: RFC 3339 in UTC with fixed

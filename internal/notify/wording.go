@@ -35,8 +35,8 @@ const (
 	AdviceAuto  = "Once ACM issues the renewed certificate, certferry deploys it on its own (ACM Certificate Available or AWS Health event, or the daily sweep)."
 
 	AdviceRevoked          = "Revocation is permanent for this certificate ARN: ACM will not renew it, and clients that check revocation reject it."
-	AdviceRevokedReplace   = "Request a replacement certificate in ACM (DNS validation with Options.Export=ENABLED, or issue one from your private CA), then rebind every name listed: DELETE /certificates/{name}, then POST /certificates with the new ARN under the same name."
-	AdviceRevokedMeanwhile = "Until then the nodes listed keep serving the revoked certificate: certferry no longer deploys it (ACM reports it REVOKED)."
+	AdviceRevokedReplace   = "Request a replacement certificate in ACM (DNS validation with Options.Export=ENABLED, or issue one from your private CA), then move every name listed to it: certferry rebind NAME --arn NEW_ARN (POST /certificates/{name}/rebind {\"certificateArn\": NEW_ARN}), which deploys it at once, bypassing maintenance windows and approval."
+	AdviceRevokedMeanwhile = "Until then the nodes listed keep serving the revoked certificate: certferry no longer deploys it (ACM reports it REVOKED), stopped its deployments, and shows the names at risk (certferry status)."
 
 	// AdviceImported: ACM does not renew imported certificates ("Managed
 	// certificate renewal": NOT ELIGIBLE if imported).

@@ -202,7 +202,7 @@ func (p *Pipeline) CheckOnboard(ctx context.Context, sp spec.Spec) (Checked, err
 	}
 	// An item without an ARN is what an interrupted DELETE leaves: the name is free.
 	if existing != nil && existing.CertificateARN != "" && existing.CertificateARN != sp.CertificateARN {
-		return Checked{}, spec.Wrap(ErrNameTaken, "name", "%q is bound to %s; delete it first or choose another name", sp.Name, existing.CertificateARN)
+		return Checked{}, spec.Wrap(ErrNameTaken, "name", "%q is bound to %s; to move it to %s use certferry rebind %s --arn %s (POST /certificates/%s/rebind), or delete it first, or choose another name", sp.Name, existing.CertificateARN, sp.CertificateARN, sp.Name, sp.CertificateARN, sp.Name)
 	}
 	info, err := p.deployable(ctx, sp.CertificateARN)
 	if err != nil {

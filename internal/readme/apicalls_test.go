@@ -3,6 +3,7 @@ package readme
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +17,7 @@ import (
 )
 
 // valueFlags are the CLI flags the README passes that take a value.
-var valueFlags = []string{"api", "node", "instance", "name", "arn", "target", "reload", "verify-port", "server-name", "o"}
+var valueFlags = []string{"api", "node", "instance", "name", "arn", "target", "reload", "verify-port", "server-name", "o", "reason", "limit"}
 
 // route is the API request a README command must make, from the command
 // itself (verb, NAME, --node, --instance, --delete-secret) and the API
@@ -50,6 +51,16 @@ func route(verb string, args []string) (method, path string, ok bool) {
 		return http.MethodDelete, "/v1/certificates/" + name, true
 	case verb == "redeploy" && name != "":
 		return http.MethodPost, "/v1/certificates/" + name + "/deployments", true
+	case verb == "rotate" && name != "":
+		return http.MethodPost, "/v1/certificates/" + name + "/renewals", true
+	case verb == "approve" && name != "":
+		return http.MethodPost, "/v1/certificates/" + name + "/approvals", true
+	case verb == "rebind" && name != "":
+		return http.MethodPost, "/v1/certificates/" + name + "/rebind", true
+	case verb == "revoke" && name != "":
+		return http.MethodPost, "/v1/certificates/" + name + "/revocations", true
+	case verb == "audit" && name != "":
+		return http.MethodGet, "/v1/certificates/" + name + "/audit", true
 	}
 	return "", "", false
 }
@@ -92,6 +103,7 @@ func TestDeployedCommandsCallTheAPI(t *testing.T) {
 		for _, w := range words {
 			w = strings.ReplaceAll(w, "$API", srv.URL+"/v1")
 			w = strings.ReplaceAll(w, "$CERT_ARN", "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555")
+			w = strings.ReplaceAll(w, "$NEW_CERT_ARN", "arn:aws:acm:us-east-1:123456789012:certificate/22222222-2222-3333-4444-555555555555")
 			args = append(args, w)
 		}
 		name := strings.Join(c, " ")
@@ -116,10 +128,18 @@ func TestDeployedCommandsCallTheAPI(t *testing.T) {
 			cmd.Env = []string{"HOME=" + dir, "PATH=" + dir, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
 				"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "AWS_CONFIG_FILE=" + filepath.Join(dir, "none"),
 				"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "none"), "AWS_EC2_METADATA_DISABLED=true"}
-			out, _ := cmd.CombinedOutput() // the endpoint answers 404: a non-zero exit is expected
+			out, err := cmd.CombinedOutput() // the endpoint answers 404: a non-zero exit is expected
 			mu.Lock()
 			got := slices.Clone(calls)
 			mu.Unlock()
+			if verb == "revoke" && !slices.Contains(args, "--yes") {
+				// Here stdin is no terminal: revoke refuses (exit 2) before any request.
+				var ee *exec.ExitError
+				if len(got) != 0 || !errors.As(err, &ee) || ee.ExitCode() != 2 {
+					t.Fatalf("revoke without a terminal and without --yes: %d requests, %v; output:\n%s", len(got), err, out)
+				}
+				return
+			}
 			if len(got) == 0 {
 				t.Fatalf("sent no request; output:\n%s", out)
 			}

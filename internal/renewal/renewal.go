@@ -87,6 +87,7 @@ type Handler struct {
 	acm    describer
 	alerts publisher
 	now    func() time.Time
+	risk   atRisk // WithAtRisk (atrisk.go)
 }
 
 // NewHandler wires a Handler.
@@ -361,11 +362,27 @@ func (h *Handler) revoked(ctx context.Context, log *slog.Logger, ev events.Event
 			}
 		}
 	}
+	// Every bound name is marked at risk and its deployments halted; a
+	// revocation made through certferry's API marked them already and
+	// alerted, so the event alerts only for names it marked itself or
+	// deployed.
+	needed := map[string]bool{}
+	for _, arn := range ev.CertificateARNs {
+		if len(bound[arn]) == 0 {
+			continue
+		}
+		more, need, err := h.markRevoked(ctx, ev, arn)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		facts[arn] = append(facts[arn], more...)
+		needed[arn] = need
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...) // the retry alerts once, after deploying
 	}
 	for _, arn := range ev.CertificateARNs {
-		if len(bound[arn]) == 0 {
+		if len(bound[arn]) == 0 || !needed[arn] && !deployedAny(out, bound[arn]) {
 			continue
 		}
 		a := notify.ForEvent(h.gather(ctx, ev, arn, bound[arn]), facts[arn]...)

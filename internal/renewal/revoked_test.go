@@ -70,7 +70,7 @@ func TestRevokedAlertsAndStopsDeploying(t *testing.T) {
 			text := a.Text()
 			for _, want := range append([]string{"shop-web", "shop-admin", "i-0aaa", "mi-0bbb", "i-0ccc", arn,
 				"Revocation is permanent for this certificate ARN", "Request a replacement certificate",
-				"POST /certificates with the new ARN under the same name"}, tc.wantFacts...) {
+				"certferry rebind NAME --arn NEW_ARN", "POST /certificates/{name}/rebind"}, tc.wantFacts...) {
 				if !strings.Contains(text, want) {
 					t.Errorf("message lacks %q:\n%s", want, text)
 				}

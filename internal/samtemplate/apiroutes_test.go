@@ -30,8 +30,9 @@ func TestOnboardRoutes(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"DELETE /certificates/{name}", "GET /certificates", "GET /certificates/{name}", "GET /nodes/{instanceId}",
-		"POST /certificates", "POST /certificates/{name}/deployments",
+		"DELETE /certificates/{name}", "GET /certificates", "GET /certificates/{name}", "GET /certificates/{name}/audit", "GET /nodes/{instanceId}",
+		"POST /certificates", "POST /certificates/{name}/approvals", "POST /certificates/{name}/deployments",
+		"POST /certificates/{name}/rebind", "POST /certificates/{name}/renewals", "POST /certificates/{name}/revocations",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("API events %v, want %v", got, want)
