@@ -12,6 +12,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -574,12 +575,19 @@ func TestRolloutApprovalRequired(t *testing.T) {
 	arn2, renewed2 := r.stagedRenewal("shop-api", ids, required)
 	r.handle(r.event("renewal-available-renewal.json", arn2, "renewal-of-shop-api"))
 	r.alerts()
-	res, err := r.parts.Rollouts.Approve(r.ctx, "shop-api", rollout.Caller{ARN: "arn:aws:iam::123456789012:user/ops"})
-	if err != nil || res.Serial != renewed2 || r.commandsSent() != 1 {
-		t.Fatalf("approve: %+v %v", res, err)
+	status, ans := r.call("POST", "/certificates/shop-api/approvals", "shop-api", "")
+	if status != 202 || ans["phase"] != "done" || r.commandsSent() != 1 || r.cert("shop-api").Serial != renewed2 {
+		t.Fatalf("approve through the API: %d %v", status, ans)
 	}
-	if ro := r.rollout("shop-api"); ro.ApprovedBy != "arn:aws:iam::123456789012:user/ops" || ro.ApprovedAt.IsZero() {
-		t.Fatalf("rollout %+v", ro)
+	if ro := r.rollout("shop-api"); ro.ApprovedBy == "" || ro.ApprovedAt.IsZero() {
+		t.Fatalf("rollout %+v, want who approved and when", ro)
+	}
+	// Nothing waits any more: 409, nothing sent.
+	if status, ans := r.call("POST", "/certificates/shop-api/approvals", "shop-api", ""); status != 409 || r.commandsSent() != 0 {
+		t.Fatalf("second approval: %d %v", status, ans)
+	}
+	if _, err := r.parts.Rollouts.Approve(r.ctx, "shop-api", rollout.Caller{ARN: "arn:aws:iam::123456789012:user/ops"}); !errors.Is(err, rollout.ErrNotAwaitingApproval) {
+		t.Fatalf("engine approval of a done rollout: %v", err)
 	}
 }
 
