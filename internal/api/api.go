@@ -22,6 +22,7 @@ import (
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/lifecycle"
 	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/rollout"
 	"github.com/certferry/certferry/internal/spec"
 )
 
@@ -47,6 +48,7 @@ type secretRemover interface {
 
 var (
 	_ deployer      = (*pipeline.Pipeline)(nil)
+	_ deployer      = (*rollout.Engine)(nil) // waved names: onboarding and redeploys in waves
 	_ catalog       = (*inventory.Store)(nil)
 	_ secretRemover = (*pipeline.SecretRemover)(nil)
 )
@@ -252,6 +254,40 @@ type DeploymentView struct {
 	Expected     int                         `json:"expected,omitempty"` // nodes SSM targeted, once the command finished
 	CreatedAt    time.Time                   `json:"createdAt"`
 	FinishedAt   time.Time                   `json:"finishedAt,omitzero"`
+	// The rollout and wave (k of n) the deployment sends; absent outside
+	// a waved rollout.
+	RolloutID string `json:"rolloutId,omitempty"`
+	Wave      int    `json:"wave,omitempty"`
+	Waves     int    `json:"waves,omitempty"`
+}
+
+// RolloutView is a name's current rollout: its phase, the wave sent,
+// when a waiting one goes (notBefore: the window or the pause's end;
+// goBy: the expiry override), why.
+type RolloutView struct {
+	ID         string                 `json:"rolloutId"`
+	Serial     string                 `json:"serial"`
+	Trigger    inventory.Trigger      `json:"trigger"`
+	Phase      inventory.RolloutPhase `json:"phase"`
+	Wave       int                    `json:"wave"`
+	Waves      []int                  `json:"waves,omitempty"` // cumulative node counts
+	Nodes      int                    `json:"nodes"`
+	NotBefore  time.Time              `json:"notBefore,omitzero"`
+	GoBy       time.Time              `json:"goBy,omitzero"`
+	Reason     string                 `json:"reason,omitempty"`
+	ApprovedBy string                 `json:"approvedBy,omitempty"`
+	ApprovedAt time.Time              `json:"approvedAt,omitzero"`
+	HaltedAt   time.Time              `json:"haltedAt,omitzero"`
+	UpdatedAt  time.Time              `json:"updatedAt"`
+}
+
+func rolloutView(r *inventory.Rollout) *RolloutView {
+	if r == nil {
+		return nil
+	}
+	return &RolloutView{ID: r.ID, Serial: r.Serial, Trigger: r.Trigger, Phase: r.Phase, Wave: r.Wave, Waves: r.Waves, Nodes: len(r.Nodes),
+		NotBefore: r.NotBefore, GoBy: r.GoBy, Reason: r.Reason, ApprovedBy: r.ApprovedBy, ApprovedAt: r.ApprovedAt, HaltedAt: r.HaltedAt,
+		UpdatedAt: r.UpdatedAt}
 }
 
 func certView(c inventory.Cert) CertView {
@@ -284,7 +320,10 @@ type CertPage struct {
 	CertView
 	Nodes       []NodeView       `json:"nodes"`
 	Deployments []DeploymentView `json:"deployments"`
-	Next        string           `json:"next,omitempty"`
+	// CurrentRollout is the name's rollout (first page only; "rollout"
+	// is the spec's option).
+	CurrentRollout *RolloutView `json:"currentRollout,omitempty"`
+	Next           string       `json:"next,omitempty"`
 }
 
 // pageParams reads ?limit= (1 to inventory.MaxPageLimit, default
@@ -323,7 +362,8 @@ func (h *Handler) get(ctx context.Context, name string, query map[string]string)
 	if d.Cert == nil {
 		return errorResponse(http.StatusNotFound, "NotFound", "unknown certificate name: "+name, "name"), nil
 	}
-	out := CertPage{CertView: certView(*d.Cert), Nodes: []NodeView{}, Deployments: []DeploymentView{}, Next: d.Next}
+	out := CertPage{CertView: certView(*d.Cert), Nodes: []NodeView{}, Deployments: []DeploymentView{}, Next: d.Next,
+		CurrentRollout: rolloutView(d.Rollout)}
 	for _, n := range d.Nodes {
 		out.Nodes = append(out.Nodes, NodeView{
 			InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Fingerprint: n.Fingerprint,
@@ -335,6 +375,7 @@ func (h *Handler) get(ctx context.Context, name string, query map[string]string)
 		out.Deployments = append(out.Deployments, DeploymentView{
 			DeploymentID: dep.ID, CommandID: dep.CommandID, Trigger: dep.Trigger, Serial: dep.Serial,
 			Counts: dep.Counts, Outcome: dep.Outcome, CommandState: dep.CommandStatus, Expected: dep.Expected, CreatedAt: dep.CreatedAt, FinishedAt: dep.FinishedAt,
+			RolloutID: dep.RolloutID, Wave: dep.Wave, Waves: dep.Waves,
 		})
 	}
 	return jsonResponse(http.StatusOK, out), nil

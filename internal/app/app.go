@@ -26,6 +26,8 @@ import (
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
 	"github.com/certferry/certferry/internal/renewal"
+	"github.com/certferry/certferry/internal/rollout"
+	"github.com/certferry/certferry/internal/schedule"
 	"github.com/certferry/certferry/internal/spec"
 	"github.com/certferry/certferry/internal/sweeper"
 	"github.com/certferry/certferry/internal/tracker"
@@ -49,6 +51,34 @@ type Parts struct {
 	ACM       *certs.Client
 	Fleet     *fleet.Fleet
 	Pipeline  *pipeline.Pipeline
+	// Rollouts runs waved and gated deployments over the pipeline
+	// (WithRollouts).
+	Rollouts *rollout.Engine
+}
+
+// WithRollouts builds the rollout engine on the parts: nodes resolved by
+// opts.Nodes (else SSM DescribeInstanceInformation), timed steps through
+// opts.Scheduler (else EventBridge Scheduler when configured, else none:
+// the sweep steps overdue rollouts), alerts on the configured topic,
+// opts.Now as its clock.
+func (p *Parts) WithRollouts(awsCfg aws.Config, cfg config.Config, opts Options) *Parts {
+	var sched rolloutScheduler
+	switch s := NewScheduler(awsCfg, cfg); {
+	case opts.Scheduler != nil:
+		sched = opts.Scheduler
+	case s != nil:
+		sched = s
+	}
+	p.Rollouts = rollout.New(p.Pipeline, p.Inventory, p.ACM, opts.nodes(awsCfg), sched, alerts(awsCfg, cfg), rollout.Config{
+		Now: opts.Now, NotifySuccess: cfg.NotifySuccess,
+	}).WithEvents(busEvents(awsCfg, cfg, opts.metrics()))
+	return p
+}
+
+// rolloutScheduler is what the engine asks of EventBridge Scheduler.
+type rolloutScheduler interface {
+	At(ctx context.Context, st schedule.Step) error
+	Cancel(ctx context.Context, st schedule.Step) error
 }
 
 // NewParts builds the services from SDK clients.
@@ -89,6 +119,25 @@ type Options struct {
 	// the probe function CERTFERRY_PROBE_FUNCTION names, else in-process
 	// (probe.go).
 	Prober Prober
+	// Scheduler creates the rollouts' one-time steps (window, pause,
+	// deadline, reminder). Nil: EventBridge Scheduler when the
+	// configuration has the schedule settings (NewScheduler), else none
+	// (the sweep steps overdue rollouts).
+	Scheduler RolloutScheduler
+	// Now is the clock of the pipeline and the rollout engine; nil is
+	// time.Now. Integration tests move it on instead of sleeping.
+	Now func() time.Time
+}
+
+// RolloutScheduler creates and deletes one-time rollout steps.
+type RolloutScheduler = rolloutScheduler
+
+// nodes is opts.Nodes, else SSM DescribeInstanceInformation.
+func (o Options) nodes(awsCfg aws.Config) NodeResolver {
+	if o.Nodes != nil {
+		return o.Nodes
+	}
+	return fleet.NewResolver(ssm.NewFromConfig(awsCfg))
 }
 
 func (o Options) ssm(awsCfg aws.Config) TrackerSSM {
@@ -105,13 +154,13 @@ func (o Options) metrics() *metrics.Emitter {
 	return metrics.New(os.Stdout)
 }
 
-// Onboard returns the API handler. It takes no option today; the
-// parameter keeps every function's constructor one shape for Start.
-func Onboard(awsCfg aws.Config, cfg config.Config, _ Options) *api.Handler {
-	p := NewParts(awsCfg, cfg)
+// Onboard returns the API handler (options: Nodes, Scheduler, Now):
+// onboarding and redeploys of waved names go through the rollout engine.
+func Onboard(awsCfg aws.Config, cfg config.Config, opts Options) *api.Handler {
+	p := newParts(awsCfg, cfg, opts)
 	// API Gateway gives up after 29 s: keep export retries inside that.
 	p.ACM.ExportAttempts = 4
-	return api.NewHandler(p.Pipeline, p.Inventory).
+	return api.NewHandler(p.Rollouts, p.Inventory).
 		WithSecrets(pipeline.NewSecretRemover(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix)).
 		WithLifecycle(Lifecycle(awsCfg, cfg, p))
 }
@@ -121,13 +170,25 @@ func alerts(awsCfg aws.Config, cfg config.Config) *notify.Publisher {
 	return notify.NewPublisher(sns.NewFromConfig(awsCfg), cfg.TopicARN)
 }
 
-// Renewal returns the ACM / AWS Health event handler (options: Metrics,
-// where the EventsNotSent metric of its Certificate At Risk events goes).
+// Renewal returns the ACM / AWS Health event and rollout step handler
+// (options: Nodes, Scheduler, Now, and Metrics, where the EventsNotSent
+// metric of its Certificate At Risk events goes).
 func Renewal(awsCfg aws.Config, cfg config.Config, opts Options) *renewal.Handler {
-	p := NewParts(awsCfg, cfg)
-	return renewal.NewHandler(p.Inventory, p.Inventory, p.Pipeline, p.ACM, alerts(awsCfg, cfg)).
+	p := newParts(awsCfg, cfg, opts)
+	return renewal.NewHandler(p.Inventory, p.Inventory, p.Rollouts, p.ACM, alerts(awsCfg, cfg)).
 		WithAtRisk(Lifecycle(awsCfg, cfg, p)).
 		WithEvents(busEvents(awsCfg, cfg, opts.metrics()))
+}
+
+// newParts is NewParts with the pipeline on opts.Now and the rollout
+// engine.
+func newParts(awsCfg aws.Config, cfg config.Config, opts Options) *Parts {
+	p := NewParts(awsCfg, cfg)
+	if opts.Now != nil {
+		p.Pipeline = pipeline.New(p.ACM, p.Bundles, p.Inventory, p.Fleet,
+			pipeline.Config{Region: awsCfg.Region, AllowedPrefixes: cfg.AllowedPrefixes, Now: opts.Now})
+	}
+	return p.WithRollouts(awsCfg, cfg, opts)
 }
 
 // TrackerSSM is what the tracker asks SSM: which step ran on the node
@@ -141,12 +202,14 @@ type TrackerSSM interface {
 
 var _ TrackerSSM = (*ssm.Client)(nil)
 
-// Tracker returns the SSM status-change handler (options: SSM, Metrics).
+// Tracker returns the SSM status-change handler (options: SSM, Metrics;
+// Nodes, Scheduler, Now for the rollouts it moves on).
 func Tracker(awsCfg aws.Config, cfg config.Config, opts Options) *tracker.Tracker {
+	p := newParts(awsCfg, cfg, opts)
 	m := opts.metrics()
-	inv, pub := newStore(awsCfg, cfg), alerts(awsCfg, cfg)
+	inv, pub := p.Inventory, alerts(awsCfg, cfg)
 	return newTracker(inv, opts.ssm(awsCfg), pub, m, cfg).WithEvents(busEvents(awsCfg, cfg, m)).
-		WithProbes(newProbes(awsCfg, cfg, opts, inv, pub))
+		WithProbes(newProbes(awsCfg, cfg, opts, inv, pub)).WithRollouts(p.Rollouts)
 }
 
 // newStore is the inventory with the configured retention of finished
@@ -184,11 +247,8 @@ var _ NodeResolver = (*fleet.Resolver)(nil)
 // Sweeper returns the scheduled reconcile handler (options: Nodes, SSM,
 // Metrics, Sweep).
 func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
-	p := NewParts(awsCfg, cfg)
-	nodes := opts.Nodes
-	if nodes == nil {
-		nodes = fleet.NewResolver(ssm.NewFromConfig(awsCfg))
-	}
+	p := newParts(awsCfg, cfg, opts)
+	nodes := opts.nodes(awsCfg)
 	scfg := opts.Sweep
 	if scfg.RenewBeforeDays == 0 {
 		scfg.RenewBeforeDays = cfg.RenewBeforeDays
@@ -197,7 +257,7 @@ func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
 	m := opts.metrics()
 	bus := busEvents(awsCfg, cfg, m)
 	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithEvents(bus).
-		WithProbes(newProbes(awsCfg, cfg, opts, p.Inventory, pub))
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg).WithEvents(bus).
+		WithProbes(newProbes(awsCfg, cfg, opts, p.Inventory, pub)).WithRollouts(p.Rollouts)
+	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, p.Rollouts, nodes, track, pub, m, scfg).WithEvents(bus).
 		WithProber(opts.prober(awsCfg, cfg))}
 }

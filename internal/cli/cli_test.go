@@ -90,6 +90,17 @@ const shopWeb = `{"name":"shop-web","certificateArn":"arn:aws:acm:us-east-1:1234
  "deployments":[{"deploymentId":"d1","commandId":"c-1","createdAt":"2026-11-01T00:00:00Z","outcome":"succeeded","trigger":"api","serial":"0b","counts":{"installed":2}},
                 {"deploymentId":"d2","commandId":"c-2","createdAt":"2026-11-20T00:00:00Z","outcome":"in_progress","trigger":"acm-event","serial":"0c","counts":{"installed":2,"rolled_back":1}}]}`
 
+// wavedName is a name whose renewal waits for its maintenance window,
+// after a halted-free first rollout of three waves.
+const wavedName = `{"name":"waved","certificateArn":"arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
+"status":"active","serial":"0c","notAfter":"2026-12-23T00:00:00Z","targets":[{"key":"tag:env","values":["prod"]}],"linux":{},"windows":{},
+"nodes":[{"instanceId":"i-0000000000000001a","state":"installed","serial":"0c","lastCommandId":"c-1","updatedAt":"2026-11-20T00:01:00Z"}],
+"deployments":[{"deploymentId":"d1","commandId":"c-1","trigger":"api","serial":"0c","counts":{"installed":1},"outcome":"succeeded",
+"createdAt":"2026-11-20T00:00:00Z","rolloutId":"r0","wave":1,"waves":3}],
+"currentRollout":{"rolloutId":"4f2a9c1d5e6b7a80","serial":"0d","trigger":"acm-event","phase":"waiting_window","wave":0,"nodes":0,
+"notBefore":"2026-11-28T01:00:00Z","goBy":"2026-12-14T00:00:00Z","reason":"waiting for the maintenance window opening at 2026-11-28T01:00:00Z",
+"updatedAt":"2026-11-23T00:00:00Z"}}`
+
 const emptyName = `{"name":"empty","status":"onboarding","targets":[{"key":"InstanceIds","values":["i-0000000000000009a"]}],"linux":{},"windows":{},"nodes":[],"deployments":[]}`
 
 func routes() map[string]string {
@@ -97,6 +108,7 @@ func routes() map[string]string {
 		"GET /certificates":          `{"certificates":[{"name":"shop-web"},{"name":"empty"}]}`,
 		"GET /certificates/shop-web": shopWeb,
 		"GET /certificates/empty":    emptyName,
+		"GET /certificates/waved":    wavedName,
 		"GET /nodes/i-0000000000000001a": `{"instanceId":"i-0000000000000001a","certificates":[
 			{"name":"api","state":"failed","serial":"0a","lastCommandId":"c-9","error":"reload failed: nginx -t","updatedAt":"2026-11-21T00:00:00Z"},
 			{"name":"shop-web","state":"installed","serial":"0c","lastCommandId":"c-2","updatedAt":"2026-11-20T00:01:00Z"}]}`,
@@ -116,6 +128,8 @@ func TestReadVerbsGolden(t *testing.T) {
 		{"status-node.txt", RunStatus, []string{"--node", "i-0000000000000001a"}},
 		{"status-node-none.txt", RunStatus, []string{"--node", "i-0000000000000007a"}},
 		{"get.txt", RunGet, []string{"shop-web"}},
+		{"status-rollout.txt", RunStatus, []string{"waved"}},
+		{"get-rollout.txt", RunGet, []string{"waved"}},
 		{"get-empty.txt", RunGet, []string{"empty", "-o", "table"}},
 		{"get.json", RunGet, []string{"shop-web", "-o", "json"}},
 		{"status-node.json", RunStatus, []string{"-o", "json", "--node", "i-0000000000000001a"}},

@@ -136,6 +136,9 @@ func NameStatus(w io.Writer, p api.CertPage, now time.Time) error {
 	if p.Linux.CertPath != "" || p.Linux.KeystorePath != "" {
 		fmt.Fprintf(w, "\nFiles on each Linux node: %s\n", files(p))
 	}
+	if line := RolloutLine(p.CurrentRollout, now); line != "" {
+		fmt.Fprintf(w, "\n%s\n", line)
+	}
 	fmt.Fprintln(w)
 	if err := NodeTable(w, p.Nodes); err != nil {
 		return err
@@ -145,6 +148,59 @@ func NameStatus(w io.Writer, p api.CertPage, now time.Time) error {
 		fmt.Fprintln(w, note)
 	}
 	return nil
+}
+
+// RolloutLine says where a name's rollout stands: its phase, the wave
+// sent, and when a waiting deployment will go (the window or the pause's
+// end, and the expiry override that sends it whatever the gates say).
+func RolloutLine(r *api.RolloutView, now time.Time) string {
+	if r == nil {
+		return ""
+	}
+	b := fmt.Sprintf("Rollout %s of serial %s: %s", r.ID, Short(r.Serial), r.Phase)
+	if len(r.Waves) > 0 && r.Wave > 0 {
+		b += fmt.Sprintf(", wave %d of %d (%d of %d nodes)", r.Wave, len(r.Waves), r.Waves[min(r.Wave, len(r.Waves))-1], r.Nodes)
+	}
+	switch r.Phase {
+	case inventory.PhaseWaitingWindow:
+		b += "; goes at " + when(r.NotBefore, now) + " (maintenance window)"
+		if !r.GoBy.IsZero() {
+			b += ", at the latest " + when(r.GoBy, now) + " (expiry override)"
+		}
+	case inventory.PhaseAwaitingApproval:
+		b += "; goes once approved (certferry approve NAME)"
+		if !r.GoBy.IsZero() {
+			b += ", or on its own at " + when(r.GoBy, now) + " (expiry override)"
+		}
+	case inventory.PhasePaused:
+		b += "; next wave at " + when(r.NotBefore, now)
+	case inventory.PhaseHalted:
+		b += fmt.Sprintf(" since %s; `certferry redeploy NAME` resumes from wave %d", stamp(r.HaltedAt), r.Wave)
+	}
+	if r.ApprovedBy != "" {
+		b += "; approved by " + r.ApprovedBy + " at " + stamp(r.ApprovedAt)
+	}
+	if r.Reason != "" {
+		b += "\n  " + r.Reason
+	}
+	return b
+}
+
+// when is a time and how far from now it is.
+func when(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now).Round(time.Minute)
+	if d <= 0 {
+		return stamp(t) + " (due)"
+	}
+	days, hours, mins := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	in := fmt.Sprintf("%dh%02dm", hours, mins)
+	if days > 0 {
+		in = fmt.Sprintf("%dd%02dh", days, hours)
+	}
+	return fmt.Sprintf("%s (in %s)", stamp(t), in)
 }
 
 // files is where a Linux node installs the name: the format and each path.
@@ -278,9 +334,13 @@ func CertDetail(w io.Writer, p api.CertPage, now time.Time) error {
 		return err
 	}
 	tw = table(w)
-	fmt.Fprintln(tw, "DEPLOYMENT\tTRIGGER\tSERIAL\tCOMMAND\tOUTCOME\tINSTALLED\tPENDING\tFAILED")
+	fmt.Fprintln(tw, "DEPLOYMENT\tTRIGGER\tSERIAL\tCOMMAND\tWAVE\tOUTCOME\tINSTALLED\tPENDING\tFAILED")
 	for _, d := range p.Deployments {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", stamp(d.CreatedAt), d.Trigger, Short(d.Serial), d.CommandID, d.Outcome,
+		wave := "-"
+		if d.Waves > 0 {
+			wave = fmt.Sprintf("%d/%d", d.Wave, d.Waves)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", stamp(d.CreatedAt), d.Trigger, Short(d.Serial), d.CommandID, wave, d.Outcome,
 			d.Counts["installed"], d.Counts["pending"], d.Counts["failed"]+d.Counts["rolled_back"])
 	}
 	return tw.Flush()

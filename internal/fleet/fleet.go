@@ -100,6 +100,9 @@ type Install struct {
 	// AllowedPrefixes are the directories the node may write under (the
 	// list the spec was checked against); nil lets the node use its default.
 	AllowedPrefixes []string
+	// StopAlarm, when set, is the CloudWatch alarm that stops the command
+	// (the name's rollout.stopAlarm): SendCommand's AlarmConfiguration.
+	StopAlarm string
 }
 
 // sendIDPattern is the shape of a send id: 32 lowercase hex digits.
@@ -122,7 +125,8 @@ func InstallKey(in Install) string {
 	b, _ := json.Marshal(struct {
 		P map[string][]string
 		T any
-	}{Parameters(in), targets})
+		A string `json:",omitempty"`
+	}{Parameters(in), targets, in.StopAlarm})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -204,6 +208,16 @@ func (f *Fleet) Send(ctx context.Context, in Install) (Command, error) {
 		TimeoutSeconds: aws.Int32(f.opts.TimeoutSeconds),
 		Comment:        aws.String(comment(in)),
 	}
+	if in.StopAlarm != "" {
+		// "SendCommand" / AlarmConfiguration (Systems Manager API
+		// Reference): Alarms holds exactly one alarm (the model's
+		// AlarmList: min 1, max 1); IgnorePollAlarmFailure false, so a
+		// command whose alarm cannot be read does not run blind.
+		req.AlarmConfiguration = &ssmtypes.AlarmConfiguration{
+			Alarms:                 []ssmtypes.Alarm{{Name: aws.String(in.StopAlarm)}},
+			IgnorePollAlarmFailure: false,
+		}
+	}
 	if ids := in.Instances(); ids != nil {
 		req.InstanceIds = ids
 	} else {
@@ -248,7 +262,7 @@ func (f *Fleet) Find(ctx context.Context, in Install, since time.Time) (*Command
 				continue
 			}
 			if sendIDOf(aws.ToString(c.Comment)) != in.SendID ||
-				!maps.EqualFunc(c.Parameters, want, slices.Equal) || !sameTargets(c, in) {
+				!maps.EqualFunc(c.Parameters, want, slices.Equal) || !sameTargets(c, in) || alarmOf(c) != in.StopAlarm {
 				continue
 			}
 			cmd := fromSDK(c)
@@ -272,6 +286,14 @@ func sameTargets(c *ssmtypes.Command, in Install) bool {
 		}
 	}
 	return true
+}
+
+// alarmOf is the stop alarm a listed command carries, or "".
+func alarmOf(c *ssmtypes.Command) string {
+	if c.AlarmConfiguration == nil || len(c.AlarmConfiguration.Alarms) == 0 {
+		return ""
+	}
+	return aws.ToString(c.AlarmConfiguration.Alarms[0].Name)
 }
 
 func sorted(xs []string) []string { return slices.Sorted(slices.Values(xs)) }

@@ -116,6 +116,12 @@ type Deployment struct {
 	// ExpiresAt (epoch seconds) is set when the deployment finishes:
 	// DynamoDB's TTL removes the item DeployRetention later.
 	ExpiresAt int64 `dynamodbav:"expiresAt,omitempty"`
+	// RolloutID, Wave (1-based) and Waves (the rollout's wave count) link
+	// a deployment to the wave of a rollout it sends; empty and 0 for a
+	// deployment that is not part of a waved rollout.
+	RolloutID string `dynamodbav:"rolloutId,omitempty"`
+	Wave      int    `dynamodbav:"wave,omitempty"`
+	Waves     int    `dynamodbav:"waves,omitempty"`
 }
 
 // Reported returns how many nodes of the deployment reported an install
@@ -377,6 +383,7 @@ type Detail struct {
 	Cert        *Cert
 	Deployments []Deployment // oldest first, counts with their shards' added
 	Nodes       []Node
+	Rollout     *Rollout                             // the name's current rollout, if any
 	shardKeys   []map[string]ddbtypes.AttributeValue // COUNT items (counts.go)
 }
 
@@ -419,6 +426,9 @@ func (s *Store) Describe(ctx context.Context, name string) (*Detail, error) {
 		case sk == metaSK:
 			d.Cert = &Cert{}
 			err = unmarshalItem(it, d.Cert)
+		case sk == rolloutSK:
+			d.Rollout = &Rollout{}
+			err = unmarshalItem(it, d.Rollout)
 		case strings.HasPrefix(sk, deployPfx):
 			var dep Deployment
 			err = unmarshalItem(it, &dep)
@@ -527,6 +537,9 @@ func (s *Store) DeleteCert(ctx context.Context, name string) (bool, error) {
 		keys = append(keys, key(n.PK, n.SK))
 	}
 	keys = append(keys, d.shardKeys...)
+	if d.Rollout != nil {
+		keys = append(keys, key(CertKey(name), rolloutSK))
+	}
 	keys = append(keys, key(CertKey(name), metaSK))
 	if err := s.batchDelete(ctx, keys); err != nil {
 		return false, fmt.Errorf("delete certificate %s: %w", name, err)

@@ -32,6 +32,8 @@ type Page struct {
 	Cert        *Cert
 	Deployments []Deployment
 	Nodes       []Node
+	// Rollout is the name's current rollout (first page only), or nil.
+	Rollout *Rollout
 	// Next continues after this page; empty on the last one.
 	Next string
 }
@@ -105,6 +107,11 @@ func (s *Store) DescribePage(ctx context.Context, name string, limit int, next s
 		return &Page{Cert: c}, err
 	}
 	p := &Page{Cert: c}
+	if next == "" {
+		if p.Rollout, err = s.GetRollout(ctx, name); err != nil {
+			return nil, err
+		}
+	}
 	for left := limit; left > 0; {
 		out, err := s.api.Query(ctx, &dynamodb.QueryInput{
 			TableName:              aws.String(s.table),

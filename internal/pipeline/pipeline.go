@@ -160,37 +160,69 @@ func (p *Pipeline) CheckARN(arn string) error {
 // Onboard binds sp.Name to sp.CertificateARN and deploys it. Re-onboarding
 // an unchanged spec whose serial is already deployed changes nothing.
 func (p *Pipeline) Onboard(ctx context.Context, sp spec.Spec) (Result, error) {
+	c, err := p.CheckOnboard(ctx, sp)
+	if err != nil || c.Unchanged != nil {
+		return c.result(), err
+	}
+	return p.deploy(ctx, c.existing, c.Spec, c.info, inventory.TriggerAPI, sendOpts{})
+}
+
+// Checked is an onboarding request that passed every check (CheckOnboard):
+// its spec with defaults applied, the serial ACM holds, and, when the
+// inventory already holds exactly this, the unchanged result.
+type Checked struct {
+	Spec      spec.Spec
+	Serial    string
+	Unchanged *Result
+	existing  *inventory.Cert
+	info      certs.Info
+}
+
+func (c Checked) result() Result {
+	if c.Unchanged != nil {
+		return *c.Unchanged
+	}
+	return Result{}
+}
+
+// CheckOnboard runs every check of an onboarding before anything is
+// written (a refused request writes nothing): the spec, the name's
+// binding, ACM's certificate, the secret's state.
+func (p *Pipeline) CheckOnboard(ctx context.Context, sp spec.Spec) (Checked, error) {
 	sp.ApplyDefaults()
 	if err := sp.Validate(p.CheckARN); err != nil {
-		return Result{}, err
+		return Checked{}, err
 	}
 	if err := sp.CheckPrefixes(p.cfg.AllowedPrefixes); err != nil {
-		return Result{}, err
+		return Checked{}, err
 	}
 	existing, err := p.inv.GetCert(ctx, sp.Name)
 	if err != nil {
-		return Result{}, err
+		return Checked{}, err
 	}
 	// An item without an ARN is what an interrupted DELETE leaves: the name is free.
 	if existing != nil && existing.CertificateARN != "" && existing.CertificateARN != sp.CertificateARN {
-		return Result{}, spec.Wrap(ErrNameTaken, "name", "%q is bound to %s; to move it to %s use certferry rebind %s --arn %s (POST /certificates/%s/rebind), or delete it first, or choose another name", sp.Name, existing.CertificateARN, sp.CertificateARN, sp.Name, sp.CertificateARN, sp.Name)
+		return Checked{}, spec.Wrap(ErrNameTaken, "name", "%q is bound to %s; to move it to %s use certferry rebind %s --arn %s (POST /certificates/%s/rebind), or delete it first, or choose another name", sp.Name, existing.CertificateARN, sp.CertificateARN, sp.Name, sp.CertificateARN, sp.Name)
 	}
 	info, err := p.deployable(ctx, sp.CertificateARN)
 	if err != nil {
-		return Result{}, err
+		return Checked{}, err
 	}
+	c := Checked{Spec: sp, Serial: info.Serial, existing: existing, info: info}
 	if existing != nil && existing.Status == inventory.StatusActive && existing.Serial == info.Serial &&
 		reflect.DeepEqual(existing.Spec, sp) {
 		slog.InfoContext(ctx, "onboarding unchanged", "name", sp.Name, "serial", info.Serial)
-		return resultOf(existing, true), nil
+		r := resultOf(existing, true)
+		c.Unchanged = &r
+		return c, nil
 	}
 	// Before anything is written: a secret an earlier DELETE
 	// ?deleteSecret=true scheduled for deletion can be neither read nor
 	// written until it is restored (a refusal, not a retryable failure).
 	if err := p.store.CheckNotScheduledForDeletion(ctx, sp.Name, sp.Linux.UsesKeystore()); err != nil {
-		return Result{}, err
+		return Checked{}, err
 	}
-	return p.deploy(ctx, existing, sp, info, inventory.TriggerAPI, sendOpts{})
+	return c, nil
 }
 
 // Redeploy sends the current certificate of name to its targets again, even
@@ -318,6 +350,13 @@ type sendOpts struct {
 	force    bool
 	only     []string
 	failures map[string]int
+	wave     *waveTag
+}
+
+// waveTag links a deployment to the wave of a rollout it sends.
+type waveTag struct {
+	rolloutID   string
+	wave, waves int
 }
 
 // knownDeployable reads name's inventory item and ACM's view of its
@@ -406,6 +445,10 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 		ServerName: serverName(sp, info), ExpectedFingerprint: b.Fingerprint, Serial: b.Serial,
 		Only: opts.only, AllowedPrefixes: p.cfg.AllowedPrefixes,
 	}
+	if sp.Rollout != nil {
+		// Every command of the name carries its stop alarm.
+		install.StopAlarm = sp.Rollout.StopAlarm
+	}
 	var cmd *fleet.Command
 	installKey := fleet.InstallKey(install)
 	if ps := c.PendingSend; ps != nil && ps.Install == installKey && !opts.force {
@@ -460,6 +503,9 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 		SecretVersionID: ver.VersionID, InstanceIDs: nodes,
 		Counts:  map[inventory.NodeState]int{inventory.NodePending: len(nodes)},
 		Outcome: inventory.OutcomeInProgress,
+	}
+	if w := opts.wave; w != nil {
+		dep.RolloutID, dep.Wave, dep.Waves = w.rolloutID, w.wave, w.waves
 	}
 	committed, err := p.inv.Commit(ctx, c, dep, opts.failures)
 	if err != nil {

@@ -24,6 +24,8 @@ import (
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/rollout"
+	"github.com/certferry/certferry/internal/schedule"
 )
 
 // Dependencies, each the narrowest surface the handler calls.
@@ -38,8 +40,12 @@ type (
 		NamesByARN(ctx context.Context, arn string) ([]string, error)
 		Describe(ctx context.Context, name string) (*inventory.Detail, error)
 	}
-	syncer interface {
-		Sync(ctx context.Context, name string, trigger inventory.Trigger) (pipeline.Result, error)
+	// renewer deploys renewals through the rollout engine: gates, then
+	// waves; a spec without them is today's pipeline.Sync.
+	renewer interface {
+		Renew(ctx context.Context, name string, trigger inventory.Trigger) (rollout.Result, error)
+		Step(ctx context.Context, st schedule.Step) (rollout.Result, error)
+		Halt(ctx context.Context, name, reason string) error
 	}
 	describer interface {
 		Describe(ctx context.Context, arn string) (certs.Info, error)
@@ -52,7 +58,7 @@ type (
 var (
 	_ eventMarks      = (*inventory.Store)(nil)
 	_ inventoryReader = (*inventory.Store)(nil)
-	_ syncer          = (*pipeline.Pipeline)(nil)
+	_ renewer         = (*rollout.Engine)(nil)
 	_ describer       = (*certs.Client)(nil)
 	_ publisher       = (*notify.Publisher)(nil)
 )
@@ -77,7 +83,7 @@ const KeepMarks = 7 * 24 * time.Hour
 type Handler struct {
 	marks  eventMarks
 	inv    inventoryReader
-	deploy syncer
+	deploy renewer
 	acm    describer
 	alerts publisher
 	now    func() time.Time
@@ -86,7 +92,7 @@ type Handler struct {
 }
 
 // NewHandler wires a Handler.
-func NewHandler(marks eventMarks, inv inventoryReader, deploy syncer, acm describer, alerts publisher) *Handler {
+func NewHandler(marks eventMarks, inv inventoryReader, deploy renewer, acm describer, alerts publisher) *Handler {
 	return &Handler{marks: marks, inv: inv, deploy: deploy, acm: acm, alerts: alerts, now: time.Now}
 }
 
@@ -108,6 +114,18 @@ type Deployed struct {
 	Serial       string `json:"serial"`
 	DeploymentID string `json:"deploymentId"`
 	CommandID    string `json:"commandId"`
+	// The name's rollout, when it has one: its phase (waiting_window,
+	// awaiting_approval: nothing sent yet), the wave sent, why.
+	RolloutID string `json:"rolloutId,omitempty"`
+	Phase     string `json:"phase,omitempty"`
+	Wave      int    `json:"wave,omitempty"`
+	Waves     int    `json:"waves,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+func deployed(name string, res rollout.Result) Deployed {
+	return Deployed{Name: name, Serial: res.Serial, DeploymentID: res.DeploymentID, CommandID: res.CommandID,
+		RolloutID: res.RolloutID, Phase: string(res.Phase), Wave: res.Wave, Waves: res.Waves, Reason: res.Reason}
 }
 
 // Outcome is what the handler did with an event (the Lambda's answer, also
@@ -135,6 +153,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 	}
 	log := slog.With("eventId", ev.ID, "kind", ev.Kind, "detailType", ev.DetailType)
 	out := Outcome{EventID: ev.ID, Kind: string(ev.Kind)}
+	if ev.Kind == events.KindRolloutStep && ev.Step != nil {
+		// A fired rollout schedule names no certificate: the engine steps
+		// the rollout it names.
+		return h.HandleStep(ctx, ev.ID, *ev.Step)
+	}
 	if ev.Kind == events.KindUnknown {
 		log.InfoContext(ctx, "event kind not handled by certferry; acknowledged", "source", ev.Source)
 		out.Status, out.Reason = StatusIgnored, "event kind not handled"
@@ -204,6 +227,50 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 	return out, nil
 }
 
+// HandleStep acts on a fired rollout schedule (a "certferry Rollout Step"
+// event, id its schedule's name) once, under the same dedupe mark as any
+// event: the engine re-checks everything, so a late or repeated step
+// changes nothing twice.
+func (h *Handler) HandleStep(ctx context.Context, id string, st schedule.Step) (Outcome, error) {
+	out := Outcome{EventID: id, Kind: "rollout-step"}
+	log := slog.With("eventId", id, "name", st.Name, "rolloutId", st.RolloutID, "step", st.Kind)
+	err := h.marks.MarkEvent(ctx, id, out.Kind, h.leaseEnd(ctx), KeepMarks)
+	if errors.Is(err, inventory.ErrConflict) {
+		m, gerr := h.marks.GetEvent(ctx, id)
+		if gerr != nil {
+			return out, fmt.Errorf("step %s: %w", id, gerr)
+		}
+		if m == nil || m.State != inventory.EventDone {
+			out.Status = StatusBusy
+			return out, fmt.Errorf("step %s is being handled by another invocation (mark %s); retry: %w", id, markState(m), ErrInProgress)
+		}
+		out.Status = StatusDuplicate
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("step %s: %w", id, err)
+	}
+	res, err := h.deploy.Step(ctx, st)
+	if err != nil {
+		if rerr := h.marks.ReleaseEvent(context.WithoutCancel(ctx), id); rerr != nil {
+			log.WarnContext(ctx, "event mark not released; it lapses at the end of its lease", "error", rerr)
+		}
+		log.ErrorContext(ctx, "rollout step not handled; Lambda retries it", "error", err)
+		return out, err
+	}
+	if ferr := h.marks.FinishEvent(context.WithoutCancel(ctx), id); ferr != nil {
+		log.WarnContext(ctx, "step handled but not marked done; its mark lapses at the end of its lease", "error", ferr)
+	}
+	out.Status = StatusDone
+	if res.RolloutID != "" {
+		out.Deployed = append(out.Deployed, deployed(st.Name, res))
+	} else {
+		out.Reason = res.Reason
+	}
+	log.InfoContext(ctx, "rollout step handled", "phase", res.Phase, "wave", res.Wave)
+	return out, nil
+}
+
 // leaseEnd is when this invocation's mark stops blocking redeliveries: just
 // after the invocation's own deadline, so a retry after a crash or timeout
 // (Lambda retries no sooner than a minute later) acts again.
@@ -223,13 +290,14 @@ func (h *Handler) sync(ctx context.Context, log *slog.Logger, ev events.Event, b
 	blocked := map[string][]string{} // arn → "name: reason"
 	for _, arn := range ev.CertificateARNs {
 		for _, name := range bound[arn] {
-			res, err := h.deploy.Sync(ctx, name, ev.Trigger())
+			res, err := h.deploy.Renew(ctx, name, ev.Trigger())
 			switch {
 			case err == nil && res.Unchanged:
 				out.Unchanged = append(out.Unchanged, name)
 			case err == nil:
-				out.Deployed = append(out.Deployed, Deployed{Name: name, Serial: res.Serial, DeploymentID: res.DeploymentID, CommandID: res.CommandID})
-				log.InfoContext(ctx, "renewed certificate deployed", "name", name, "serial", res.Serial, "commandId", res.CommandID)
+				out.Deployed = append(out.Deployed, deployed(name, res))
+				log.InfoContext(ctx, "renewed certificate deployed", "name", name, "serial", res.Serial, "commandId", res.CommandID,
+					"rolloutId", res.RolloutID, "phase", res.Phase, "wave", res.Wave)
 			case errors.Is(err, pipeline.ErrUnknownName):
 				log.InfoContext(ctx, "name was deleted meanwhile; skipped", "name", name)
 			case errors.Is(err, certs.ErrNotFound), errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
@@ -270,10 +338,16 @@ func (h *Handler) revoked(ctx context.Context, log *slog.Logger, ev events.Event
 	facts := map[string][]string{} // arn → what happened to each name
 	for _, arn := range ev.CertificateARNs {
 		for _, name := range bound[arn] {
-			res, err := h.deploy.Sync(ctx, name, ev.Trigger())
+			// Deployments of the revoked certificate stop (a rollout of it
+			// halts); a newer serial ACM holds goes through Renew.
+			if err := h.deploy.Halt(ctx, name, "certificate "+arn+" revoked"); err != nil {
+				errs = append(errs, fmt.Errorf("halt rollout of %s: %w", name, err))
+				continue
+			}
+			res, err := h.deploy.Renew(ctx, name, ev.Trigger())
 			switch {
 			case err == nil && !res.Unchanged:
-				out.Deployed = append(out.Deployed, Deployed{Name: name, Serial: res.Serial, DeploymentID: res.DeploymentID, CommandID: res.CommandID})
+				out.Deployed = append(out.Deployed, deployed(name, res))
 				facts[arn] = append(facts[arn], fmt.Sprintf("%s: newer serial %s deployed (command %s)", name, res.Serial, res.CommandID))
 				log.InfoContext(ctx, "newer certificate deployed after a revocation", "name", name, "serial", res.Serial, "commandId", res.CommandID)
 			case err == nil:

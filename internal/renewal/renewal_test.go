@@ -19,6 +19,8 @@ import (
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/rollout"
+	"github.com/certferry/certferry/internal/schedule"
 )
 
 const arn = localenv.SampleARN // the ARN the events/ samples carry
@@ -30,6 +32,8 @@ type fake struct {
 	marks     map[string]inventory.EventState // id → state
 	markErr   error
 	syncFn    func(name string) (pipeline.Result, error)
+	steps     int
+	halted    []string
 	synced    []string
 	triggers  []inventory.Trigger
 	info      certs.Info
@@ -106,6 +110,22 @@ func (f *fake) Sync(_ context.Context, name string, trigger inventory.Trigger) (
 		return f.syncFn(name)
 	}
 	return pipeline.Result{Name: name, Serial: "0c", CommandID: "cmd-" + name, DeploymentID: "d-" + name}, nil
+}
+func (f *fake) Renew(ctx context.Context, name string, trigger inventory.Trigger) (rollout.Result, error) {
+	res, err := f.Sync(ctx, name, trigger)
+	return rollout.Result{Result: res}, err
+}
+func (f *fake) Step(context.Context, schedule.Step) (rollout.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.steps++
+	return rollout.Result{RolloutID: "r1", Phase: inventory.PhaseRolling, Wave: 1, Waves: 3}, nil
+}
+func (f *fake) Halt(_ context.Context, name, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.halted = append(f.halted, name)
+	return nil
 }
 func (f *fake) Publish(_ context.Context, a notify.Alert) (string, error) {
 	f.mu.Lock()
@@ -360,5 +380,48 @@ func TestStatusJSON(t *testing.T) {
 				t.Errorf("marshal %q: %s, %v", tc.status, b, err)
 			}
 		})
+	}
+}
+
+// A fired rollout schedule is stepped once: a redelivery finds the mark
+// done and changes nothing.
+func TestHandleStepOnce(t *testing.T) {
+	f := newFake()
+	h := f.handler()
+	st := schedule.Step{Name: "shop-web", RolloutID: "r1", Kind: "window", At: time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)}
+	out, err := h.HandleStep(context.Background(), "certferry-shop-web-r1-window", st)
+	if err != nil || out.Status != StatusDone || len(out.Deployed) != 1 || out.Deployed[0].Phase != "rolling" || out.Deployed[0].Wave != 1 {
+		t.Fatalf("first delivery: %+v %v", out, err)
+	}
+	out, err = h.HandleStep(context.Background(), "certferry-shop-web-r1-window", st)
+	if err != nil || out.Status != StatusDuplicate || f.steps != 1 {
+		t.Fatalf("redelivery: %+v %v, steps %d", out, err, f.steps)
+	}
+}
+
+// A revocation halts the names' rollouts before anything else is deployed.
+func TestRevokedHaltsRollouts(t *testing.T) {
+	f := newFake()
+	if _, err := f.handler().Handle(context.Background(), sample(t, "renewal-revoked.json")); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.halted, []string{"shop-web", "shop-admin"}) || len(f.synced) != 2 {
+		t.Fatalf("halted %v, renewed %v", f.halted, f.synced)
+	}
+}
+
+// A fired rollout schedule (events/renewal-rollout-step.json) goes to the
+// engine's Step once, under the event's dedupe mark.
+func TestHandleDispatchesRolloutSteps(t *testing.T) {
+	f := newFake()
+	h := f.handler()
+	for i, want := range []Status{StatusDone, StatusDuplicate} {
+		out, err := h.Handle(context.Background(), sample(t, "renewal-rollout-step.json"))
+		if err != nil || out.Status != want || out.Kind != "rollout-step" {
+			t.Fatalf("delivery %d: %+v %v, want %s", i, out, err, want)
+		}
+	}
+	if f.steps != 1 || len(f.synced) != 0 {
+		t.Fatalf("steps %d, renewals %v", f.steps, f.synced)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/certferry/certferry/internal/metrics"
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/rollout"
 	"github.com/certferry/certferry/internal/spec"
 	"github.com/certferry/certferry/internal/tracker"
 )
@@ -44,16 +45,23 @@ type fakeACM struct{ info certs.Info }
 func (f *fakeACM) Describe(context.Context, string) (certs.Info, error) { return f.info, nil }
 
 type fakeDeployer struct {
-	sync   func() (pipeline.Result, error)
-	synced int
+	sync    func() (pipeline.Result, error)
+	synced  int
+	checked int
+	check   rollout.Result
 }
 
-func (f *fakeDeployer) Sync(context.Context, string, inventory.Trigger) (pipeline.Result, error) {
+func (f *fakeDeployer) Renew(context.Context, string, inventory.Trigger) (rollout.Result, error) {
 	f.synced++
 	if f.sync == nil {
-		return pipeline.Result{}, errors.New("unexpected Sync")
+		return rollout.Result{}, errors.New("unexpected Renew")
 	}
-	return f.sync()
+	res, err := f.sync()
+	return rollout.Result{Result: res}, err
+}
+func (f *fakeDeployer) Check(context.Context, string) (rollout.Result, error) {
+	f.checked++
+	return f.check, nil
 }
 func (f *fakeDeployer) Resend(context.Context, string, []string, map[string]int, inventory.Trigger) (pipeline.Result, error) {
 	return pipeline.Result{}, errors.New("unexpected Resend")
@@ -133,7 +141,7 @@ func TestSweepIneligibleAlert(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pub := &fakePublisher{}
 			dep := &fakeDeployer{sync: tc.sync}
-			s := New(&fakeStore{detail: tc.detail}, &fakeACM{info: tc.info}, dep, fakeNodes{ids: []string{"i-0aaa"}},
+			s := New(&fakeStore{detail: tc.detail}, &fakeACM{info: tc.info}, dep, dep, fakeNodes{ids: []string{"i-0aaa"}},
 				fakeTracker{}, pub, metrics.New(io.Discard), Config{})
 			s.now = func() time.Time { return now }
 			rep, err := s.Sweep(context.Background())
@@ -157,6 +165,66 @@ func TestSweepIneligibleAlert(t *testing.T) {
 				if !strings.Contains(text, want) {
 					t.Errorf("alert lacks %q:\n%s", want, text)
 				}
+			}
+		})
+	}
+}
+
+// A name whose rollout is not finished: the sweep never resends to its
+// nodes (even ones on the old serial); it looks at the rollout again
+// (Check), and a halted rollout within the safety margin of the old
+// certificate's expiry is a risk, with no continuation.
+func TestSweepLeavesRolloutNodesToTheRollout(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	const arn = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+	detail := func(r inventory.Rollout) inventory.Detail {
+		return inventory.Detail{
+			Cert: &inventory.Cert{Spec: spec.Spec{Name: "shop-web", CertificateARN: arn}, Status: inventory.StatusActive, Serial: "0c",
+				ExportedAt: now.Add(-time.Hour)},
+			Nodes: []inventory.Node{{InstanceID: "i-0aaa", State: inventory.NodeFailed, Serial: "0b", DeploymentID: "d1"},
+				{InstanceID: "i-0bbb", State: inventory.NodeInstalled, Serial: "0b"}},
+			Rollout: &r,
+		}
+	}
+	info := certs.Info{ARN: arn, Serial: "0c", Type: "PRIVATE", Status: "ISSUED", ValidationMethods: []string{"DNS"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * day), RenewalEligibility: "ELIGIBLE"}
+	base := inventory.Rollout{ID: "r1", Name: "shop-web", Serial: "0c", Waves: []int{1, 2}, Nodes: []string{"i-0aaa", "i-0bbb"}, Wave: 1,
+		OldNotAfter: now.Add(5 * day), GoBy: now.Add(-2 * day), HaltedAt: now.Add(-3 * day)}
+	tests := []struct {
+		name     string
+		phase    inventory.RolloutPhase
+		goBy     time.Time
+		checks   int
+		wantRisk bool
+	}{
+		{"rolling", inventory.PhaseRolling, base.GoBy, 1, false},
+		{"paused", inventory.PhasePaused, base.GoBy, 1, false},
+		{"waiting", inventory.PhaseWaitingWindow, base.GoBy, 1, false},
+		{"halted within the margin", inventory.PhaseHalted, base.GoBy, 0, true},
+		{"halted before the margin", inventory.PhaseHalted, now.Add(day), 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := base
+			r.Phase, r.GoBy = tc.phase, tc.goBy
+			pub, dep := &fakePublisher{}, &fakeDeployer{check: rollout.Result{RolloutID: "r1", Phase: tc.phase, Wave: 1, Waves: 2}}
+			s := New(&fakeStore{detail: detail(r)}, &fakeACM{info: info}, dep, dep, fakeNodes{ids: []string{"i-0aaa", "i-0bbb"}},
+				fakeTracker{}, pub, metrics.New(io.Discard), Config{})
+			s.now = func() time.Time { return now }
+			rep, err := s.Sweep(context.Background())
+			if err != nil { // fakeDeployer.Resend fails: no resend happened
+				t.Fatal(err)
+			}
+			nr := rep.Names[0]
+			if dep.checked != tc.checks || len(nr.Resent) != 0 || !strings.HasPrefix(nr.Rollout, string(tc.phase)) {
+				t.Fatalf("checks %d, report %+v", dep.checked, nr)
+			}
+			text := ""
+			if len(pub.published) == 1 {
+				text = pub.published[0].Text()
+			}
+			if got := strings.Contains(text, "halted at wave 1 of 2 since 2026-11-20T12:00:00Z; 2 node(s) still on the old certificate expiring 2026-11-28T12:00:00Z"); got != tc.wantRisk {
+				t.Fatalf("risk in the alert %v, want %v:\n%s", got, tc.wantRisk, text)
 			}
 		})
 	}

@@ -113,7 +113,8 @@ func TestSweepProbes(t *testing.T) {
 				reroute[h] = true
 			}
 			pr := &localProber{inner: probe.NewHandler(probe.New(probe.Config{})), port: port, reroute: reroute}
-			s := New(&fakeStore{detail: tc.detail}, &fakeACM{info: tc.info}, &fakeDeployer{sync: tc.sync}, fakeNodes{ids: []string{"i-0aaa"}},
+			dep := &fakeDeployer{sync: tc.sync}
+			s := New(&fakeStore{detail: tc.detail}, &fakeACM{info: tc.info}, dep, dep, fakeNodes{ids: []string{"i-0aaa"}},
 				fakeTracker{}, pub, metrics.New(io.Discard), Config{}).WithProber(pr)
 			s.now = func() time.Time { return now }
 			rep, err := s.Sweep(context.Background())

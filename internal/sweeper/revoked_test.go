@@ -64,7 +64,8 @@ func TestSweepRevokedSendsNothing(t *testing.T) {
 		RenewalEligibility: "INELIGIBLE", RevocationReason: "SUPERSEDED", RevokedAt: now.Add(-time.Hour)}
 	pub := &fakePublisher{}
 	// i-0bbb is a node tagged since: it would need the install.
-	s := New(&fakeStore{detail: detail}, &fakeACM{info: info}, &fakeDeployer{}, fakeNodes{ids: []string{"i-0aaa", "i-0bbb"}},
+	dep := &fakeDeployer{}
+	s := New(&fakeStore{detail: detail}, &fakeACM{info: info}, dep, dep, fakeNodes{ids: []string{"i-0aaa", "i-0bbb"}},
 		fakeTracker{}, pub, metrics.New(io.Discard), Config{})
 	s.now = func() time.Time { return now }
 	rep, err := s.Sweep(context.Background())

@@ -19,6 +19,7 @@ import (
 	"github.com/certferry/certferry/internal/metrics"
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/rollout"
 	"github.com/certferry/certferry/internal/spec"
 	"github.com/certferry/certferry/internal/tracker"
 )
@@ -36,8 +37,14 @@ type (
 		Describe(ctx context.Context, arn string) (certs.Info, error)
 	}
 	deployer interface {
-		Sync(ctx context.Context, name string, trigger inventory.Trigger) (pipeline.Result, error)
 		Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
+	}
+	// renewer deploys a renewal no event delivered (gates, then waves:
+	// (*rollout.Engine).Renew) and looks at a name's rollout again (Check:
+	// overdue steps whose schedule was lost, sends a crashed run left out).
+	renewer interface {
+		Renew(ctx context.Context, name string, trigger inventory.Trigger) (rollout.Result, error)
+		Check(ctx context.Context, name string) (rollout.Result, error)
 	}
 	resolver interface {
 		Resolve(ctx context.Context, targets []spec.Target) ([]string, error)
@@ -54,6 +61,7 @@ var (
 	_ store     = (*inventory.Store)(nil)
 	_ describer = (*certs.Client)(nil)
 	_ deployer  = (*pipeline.Pipeline)(nil)
+	_ renewer   = (*rollout.Engine)(nil)
 	_ concluder = (*tracker.Tracker)(nil)
 	_ publisher = (*notify.Publisher)(nil)
 )
@@ -95,6 +103,7 @@ type Sweeper struct {
 	inv     store
 	acm     describer
 	deploy  deployer
+	renew   renewer
 	nodes   resolver
 	track   concluder
 	alerts  publisher
@@ -106,13 +115,13 @@ type Sweeper struct {
 }
 
 // New wires a Sweeper.
-func New(inv store, acm describer, deploy deployer, nodes resolver, track concluder, alerts publisher, m *metrics.Emitter, cfg Config) *Sweeper {
+func New(inv store, acm describer, deploy deployer, renew renewer, nodes resolver, track concluder, alerts publisher, m *metrics.Emitter, cfg Config) *Sweeper {
 	cfg.defaults()
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Sweeper{inv: inv, acm: acm, deploy: deploy, nodes: nodes, track: track, alerts: alerts, metrics: m, cfg: cfg, now: now}
+	return &Sweeper{inv: inv, acm: acm, deploy: deploy, renew: renew, nodes: nodes, track: track, alerts: alerts, metrics: m, cfg: cfg, now: now}
 }
 
 // NameReport is what one sweep found and did for one name.
@@ -125,8 +134,11 @@ type NameReport struct {
 	Exhausted    []string `json:"exhausted,omitempty"` // failed nodes out of attempts
 	Stuck        []string `json:"stuckDeployments,omitempty"`
 	Deferred     bool     `json:"deferredForLiveDeployment,omitempty"`
-	Risks        []string `json:"risks,omitempty"`
-	Error        string   `json:"error,omitempty"`
+	// Rollout is the phase of the name's unfinished rollout (its nodes are
+	// the rollout's, never resent by the sweep) and its wave.
+	Rollout string   `json:"rollout,omitempty"`
+	Risks   []string `json:"risks,omitempty"`
+	Error   string   `json:"error,omitempty"`
 }
 
 // Report is one sweep's result.
@@ -201,15 +213,18 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 
 	// A renewal whose events were lost.
 	if info.Serial != "" && info.Serial != c.Serial {
-		res, err := s.deploy.Sync(ctx, c.Name, inventory.TriggerSweep)
+		res, err := s.renew.Renew(ctx, c.Name, inventory.TriggerSweep)
 		switch {
 		case err == nil:
 			// This sweep just started the deployment of ACM's serial (or
-			// found one committed a moment ago).
-			nr.Redeployed, nr.Serial = !res.Unchanged, res.Serial
+			// found one committed a moment ago, or its rollout waiting for
+			// a gate).
+			nr.Redeployed, nr.Serial = !res.Unchanged && res.CommandID != "", res.Serial
+			nr.Rollout = rolloutText(res)
 			ex.Deploying = true
-			slog.InfoContext(ctx, "sweep deployed a renewal no event delivered", "name", c.Name, "serial", res.Serial)
-			return ex, nil // the new deployment targets every node
+			slog.InfoContext(ctx, "sweep deployed a renewal no event delivered", "name", c.Name, "serial", res.Serial,
+				"rolloutId", res.RolloutID, "phase", res.Phase)
+			return ex, nil // the new deployment (or rollout) targets every node
 		case errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
 			nr.Risks = append(nr.Risks, notify.RiskUndeployable(info.Serial, err))
 		case errors.Is(err, pipeline.ErrBusy):
@@ -260,6 +275,25 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 	send, exhausted, failures := s.plan(d.Cert.Serial, byID, deps, current, now)
 	nr.Exhausted = exhausted
 	s.emit(c.Name, nr.DaysToExpiry, d.Cert.Serial, byID, current)
+	if r := d.Rollout; r != nil && !r.Phase.Final() {
+		// The rollout owns the name's nodes: the sweep never resends to
+		// them; it steps the rollout when a schedule or a send was lost,
+		// and reports a halted one near expiry (no continuation: its
+		// canary failed).
+		if r.Phase == inventory.PhaseHalted {
+			if risk, ok := haltedRisk(r, byID, now); ok {
+				nr.Risks = append(nr.Risks, risk)
+			}
+			nr.Rollout = fmt.Sprintf("%s at wave %d of %d", r.Phase, r.Wave, len(r.Waves))
+			return ex, nil
+		}
+		res, err := s.renew.Check(ctx, c.Name)
+		if err != nil {
+			return ex, err
+		}
+		nr.Rollout = rolloutText(res)
+		return ex, nil
+	}
 	if live {
 		// A deployment is still running: a tag-target one lists its nodes
 		// only as they report, so "new" nodes may be on their way. The next
@@ -318,6 +352,35 @@ func (s *Sweeper) plan(serial string, nodes map[string]inventory.Node, deps map[
 		}
 	}
 	return send, exhausted, failures
+}
+
+// rolloutText says where a rollout stands, for the sweep's report.
+func rolloutText(res rollout.Result) string {
+	if res.RolloutID == "" {
+		return ""
+	}
+	t := string(res.Phase)
+	if res.Waves > 0 {
+		t += fmt.Sprintf(" at wave %d of %d", res.Wave, res.Waves)
+	}
+	return t
+}
+
+// haltedRisk is the risk of a halted rollout within the safety margin of
+// the expiry of the certificate its remaining nodes still hold.
+func haltedRisk(r *inventory.Rollout, nodes map[string]inventory.Node, now time.Time) (string, bool) {
+	if r.GoBy.IsZero() || now.Before(r.GoBy) {
+		return "", false
+	}
+	old := 0
+	for _, id := range r.Nodes {
+		if n, ok := nodes[id]; !ok || n.State != inventory.NodeInstalled || n.Serial != r.Serial {
+			old++
+		}
+	}
+	return fmt.Sprintf("rollout %s halted at wave %d of %d since %s; %d node(s) still on the old certificate expiring %s "+
+		"(the rollout does not continue on its own: find why wave %d failed, then `certferry redeploy %s` resumes it)",
+		r.ID, r.Wave, len(r.Waves), r.HaltedAt.UTC().Format(time.RFC3339), old, r.OldNotAfter.UTC().Format(time.RFC3339), r.Wave, r.Name), true
 }
 
 func (s *Sweeper) stuck(dep *inventory.Deployment, now time.Time) bool {

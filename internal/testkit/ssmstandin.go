@@ -93,6 +93,10 @@ type SSMStandIn struct {
 	commands map[string]*standInCommand
 	lag      int
 	calls    map[string]int
+	// AlarmState reads a CloudWatch alarm's state (OK | ALARM |
+	// INSUFFICIENT_DATA) for commands sent with an AlarmConfiguration; an
+	// error is an alarm SSM cannot read. Nil: such commands are refused.
+	AlarmState func(name string) (string, error)
 }
 
 type standInCommand struct {
@@ -101,6 +105,12 @@ type standInCommand struct {
 	byIDs        bool     // sent with InstanceIds (not Targets)
 	requested    time.Time
 	results      map[string]*postedResult
+	// alarm is the command's AlarmConfiguration (one alarm), ignorePoll
+	// its IgnorePollAlarmFailure; triggered is set once the alarm stopped
+	// the command (PollAlarms).
+	alarm      string
+	ignorePoll bool
+	triggered  string
 }
 
 type postedResult struct {
@@ -192,8 +202,63 @@ func (s *SSMStandIn) Post(commandID, instanceID string, r NodeResult) error {
 	if r.Status == "" {
 		r.Status = "Success"
 	}
+	if prev, ok := c.results[instanceID]; ok && c.triggered != "" {
+		return fmt.Errorf("ssm stand-in: command %s was stopped by alarm %s; %s ended %s", commandID, c.alarm, instanceID, prev.Status)
+	}
 	c.results[instanceID] = &postedResult{NodeResult: r, at: time.Now()}
 	return nil
+}
+
+// PollAlarms does what SSM does for commands sent with an
+// AlarmConfiguration while they run: it reads each alarm, and a command
+// whose alarm is in ALARM (or cannot be read, unless
+// IgnorePollAlarmFailure) is stopped: every invocation that has not ended
+// ends Cancelled, the command is Cancelled and lists the alarm in
+// TriggeredAlarms. "AlarmConfiguration" (Systems Manager API Reference):
+// Alarms holds exactly one alarm; "When this value is true, your
+// automation or command continues to run in cases where we can't retrieve
+// alarm status information from CloudWatch. In cases where we
+// successfully retrieve an alarm status of OK or INSUFFICIENT_DATA, the
+// automation or command continues to run" (so ALARM stops it); "Command"
+// (same reference): TriggeredAlarms, "the CloudWatch alarm that was
+// invoked by the command"; Cancelled is a final invocation status
+// ("Understanding command statuses", Systems Manager User Guide).
+// It returns the instances whose invocation it cancelled, by command.
+func (s *SSMStandIn) PollAlarms() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{}
+	for id, c := range s.commands {
+		if cancelled := s.pollLocked(c); len(cancelled) > 0 {
+			out[id] = cancelled
+		}
+	}
+	return out
+}
+
+func (s *SSMStandIn) pollLocked(c *standInCommand) []string {
+	if c.alarm == "" || c.triggered != "" || len(c.results) == len(c.instances) {
+		return nil
+	}
+	state, err := "", fmt.Errorf("no alarm reader")
+	if s.AlarmState != nil {
+		state, err = s.AlarmState(c.alarm)
+	}
+	switch {
+	case err != nil && c.ignorePoll, err == nil && state != "ALARM":
+		return nil
+	case err != nil:
+		state = "UNKNOWN"
+	}
+	c.triggered = state
+	var cancelled []string
+	for _, inst := range c.instances {
+		if _, ok := c.results[inst]; !ok {
+			c.results[inst] = &postedResult{NodeResult: NodeResult{Status: "Cancelled", ResponseCode: -1}, at: time.Now()}
+			cancelled = append(cancelled, inst)
+		}
+	}
+	return cancelled
 }
 
 // Plug puts the stand-in into p: SendCommand and ListCommands go to the
@@ -255,9 +320,13 @@ type wireTarget struct {
 // instance and TargetCount is 0 until the command runs.
 func (s *SSMStandIn) sent(reqBody, respBody []byte) []byte {
 	var in struct {
-		DocumentName string
-		InstanceIds  []string
-		Targets      []wireTarget
+		DocumentName       string
+		InstanceIds        []string
+		Targets            []wireTarget
+		AlarmConfiguration *struct {
+			Alarms                 []struct{ Name string }
+			IgnorePollAlarmFailure bool
+		}
 	}
 	var out map[string]map[string]any
 	if json.Unmarshal(reqBody, &in) != nil || json.Unmarshal(respBody, &out) != nil || out["Command"] == nil {
@@ -284,7 +353,12 @@ func (s *SSMStandIn) sent(reqBody, respBody []byte) []byte {
 		c.instances = s.resolve(in.Targets, motoIDs)
 		cmd["InstanceIds"], cmd["TargetCount"] = []string{}, 0
 	}
+	if ac := in.AlarmConfiguration; ac != nil && len(ac.Alarms) == 1 {
+		c.alarm, c.ignorePoll = ac.Alarms[0].Name, ac.IgnorePollAlarmFailure
+		cmd["AlarmConfiguration"] = map[string]any{"Alarms": []any{map[string]any{"Name": c.alarm}}, "IgnorePollAlarmFailure": c.ignorePoll}
+	}
 	s.commands[id] = c
+	s.pollLocked(c) // an alarm already in ALARM stops the command at once
 	b, err := json.Marshal(out)
 	if err != nil {
 		return respBody
@@ -369,7 +443,15 @@ func (s *SSMStandIn) listed(respBody []byte) []byte {
 			}
 		}
 		m["InstanceIds"], m["CompletedCount"], m["ErrorCount"] = ids, done, failed
+		if c.alarm != "" {
+			m["AlarmConfiguration"] = map[string]any{"Alarms": []any{map[string]any{"Name": c.alarm}}, "IgnorePollAlarmFailure": c.ignorePoll}
+		}
+		if c.triggered != "" {
+			m["TriggeredAlarms"] = []any{map[string]any{"Name": c.alarm, "State": c.triggered}}
+		}
 		switch {
+		case c.triggered != "":
+			m["Status"], m["StatusDetails"], m["TargetCount"] = "Cancelled", "Cancelled", len(c.instances)
 		case done < len(c.instances):
 			m["Status"], m["StatusDetails"] = "InProgress", "InProgress"
 			if !c.byIDs {

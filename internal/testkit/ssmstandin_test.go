@@ -336,3 +336,76 @@ func TestSSMStandInDescribeInstanceInformation(t *testing.T) {
 		}
 	}
 }
+
+// A command sent with an AlarmConfiguration runs while its alarm is OK or
+// INSUFFICIENT_DATA; once SSM reads it in ALARM the command is stopped:
+// the invocations that had not ended are Cancelled (final), the command
+// is Cancelled with the alarm in TriggeredAlarms, and no later result is
+// taken. An alarm already in ALARM stops the command when it is sent; one
+// SSM cannot read stops it unless IgnorePollAlarmFailure.
+func TestSSMStandInStopAlarm(t *testing.T) {
+	s := NewSSMStandIn(fourSteps())
+	s.Register(SSMNode{InstanceID: linuxNode}, SSMNode{InstanceID: otherNode})
+	state := map[string]string{"shop-5xx": "OK"}
+	s.AlarmState = func(name string) (string, error) {
+		st, ok := state[name]
+		if !ok {
+			return "", fmt.Errorf("alarm %s not found", name)
+		}
+		return st, nil
+	}
+	api := standInClient(t, s, []string{linuxNode, otherNode}, nil)
+	ctx := context.Background()
+	send := func(alarm string, ignore bool) string {
+		t.Helper()
+		out, err := api.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("certferry-install"), InstanceIds: []string{linuxNode, otherNode},
+			AlarmConfiguration: &ssmtypes.AlarmConfiguration{Alarms: []ssmtypes.Alarm{{Name: aws.String(alarm)}}, IgnorePollAlarmFailure: ignore}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.Command.CommandId)
+	}
+	id := send("shop-5xx", false)
+	if got := s.PollAlarms(); len(got) != 0 {
+		t.Fatalf("alarm OK stopped %v", got)
+	}
+	if err := s.Post(id, linuxNode, NodeResult{Status: "Success"}); err != nil {
+		t.Fatal(err)
+	}
+	state["shop-5xx"] = "ALARM"
+	if got := s.PollAlarms(); !slices.Equal(got[id], []string{otherNode}) {
+		t.Fatalf("alarm in ALARM cancelled %v, want only the node that had not ended", got)
+	}
+	if err := s.Post(id, otherNode, NodeResult{Status: "Success"}); err == nil {
+		t.Fatal("a cancelled invocation took a result")
+	}
+	lc, err := api.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
+	if err != nil || len(lc.Commands) != 1 {
+		t.Fatalf("ListCommands %+v %v", lc, err)
+	}
+	c := lc.Commands[0]
+	if c.Status != ssmtypes.CommandStatusCancelled || len(c.TriggeredAlarms) != 1 || aws.ToString(c.TriggeredAlarms[0].Name) != "shop-5xx" ||
+		c.AlarmConfiguration == nil || aws.ToString(c.AlarmConfiguration.Alarms[0].Name) != "shop-5xx" {
+		t.Fatalf("command %+v", c)
+	}
+	inv, err := api.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{CommandId: aws.String(id), InstanceId: aws.String(otherNode)})
+	if err != nil || len(inv.CommandInvocations) != 1 || inv.CommandInvocations[0].Status != ssmtypes.CommandInvocationStatusCancelled {
+		t.Fatalf("cancelled invocation %+v %v", inv, err)
+	}
+	// Already in ALARM when sent: stopped at once.
+	id2 := send("shop-5xx", false)
+	lc, _ = api.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id2)})
+	if lc.Commands[0].Status != ssmtypes.CommandStatusCancelled || len(s.PollAlarms()[id2]) != 0 {
+		t.Fatalf("sent while in ALARM: %s", lc.Commands[0].Status)
+	}
+	// Unreadable alarm: stopped, unless IgnorePollAlarmFailure.
+	stopped := send("missing", false)
+	kept := send("missing", true)
+	lc, _ = api.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(stopped)})
+	if lc.Commands[0].Status != ssmtypes.CommandStatusCancelled {
+		t.Fatalf("unreadable alarm: %s", lc.Commands[0].Status)
+	}
+	if len(s.PollAlarms()[kept]) != 0 {
+		t.Fatal("IgnorePollAlarmFailure: the command was stopped")
+	}
+}

@@ -47,6 +47,11 @@ type (
 	publisher interface {
 		Publish(ctx context.Context, a notify.Alert) (string, error)
 	}
+	// advancer moves a rollout on once one of its deployments concluded
+	// ((*rollout.Engine).Advance).
+	advancer interface {
+		Advance(ctx context.Context, name string) error
+	}
 )
 
 var (
@@ -87,6 +92,14 @@ type Tracker struct {
 	cfg     Config
 	bus     busEmitter // certferry's own events (busevents.go); nil sends none
 	probes  *Probes    // outside probes after a success (probes.go); nil: none
+	rollout advancer
+}
+
+// WithRollouts makes the tracker hand every concluded deployment of a
+// rollout to a (nil: none).
+func (t *Tracker) WithRollouts(a advancer) *Tracker {
+	t.rollout = a
+	return t
 }
 
 // New wires a Tracker.
@@ -485,10 +498,27 @@ func (t *Tracker) finish(ctx context.Context, ref inventory.CommandRef, out Outc
 	}
 	expected, known := expectedNodes(dep)
 	installed, failed := dep.Reported()
-	if dep.Outcome != inventory.OutcomeInProgress || !known || installed+failed < expected {
+	if dep.Outcome != inventory.OutcomeInProgress {
+		// Finished already: a redelivered event of a rollout's deployment
+		// looks at the rollout again (the earlier delivery may have failed
+		// after the finish); Advance changes nothing twice.
+		return out, t.advance(ctx, ref.Name, dep)
+	}
+	if !known || installed+failed < expected {
 		return out, nil
 	}
 	return t.Conclude(ctx, ref.Name, dep, false, out)
+}
+
+// advance hands a finished deployment of a rollout to the rollout.
+func (t *Tracker) advance(ctx context.Context, name string, dep *inventory.Deployment) error {
+	if dep.RolloutID == "" || t.rollout == nil {
+		return nil
+	}
+	if err := t.rollout.Advance(ctx, name); err != nil {
+		return fmt.Errorf("advance rollout %s of %s: %w", dep.RolloutID, name, err)
+	}
+	return nil
 }
 
 // expectedNodes is how many nodes a deployment waits for: SSM's target
@@ -525,8 +555,11 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 		outcome = inventory.OutcomeFailed
 	}
 	won, err := t.inv.FinishDeployment(ctx, name, dep.ID, outcome)
-	if err != nil || !won {
+	if err != nil {
 		return out, err
+	}
+	if !won {
+		return out, t.advance(ctx, name, dep)
 	}
 	out.Status, out.Deployment = StatusFinished, outcome
 	slog.InfoContext(ctx, "deployment finished", "name", name, "deploymentId", dep.ID, "outcome", outcome,
@@ -536,6 +569,11 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 	})
 	t.emitFinished(ctx, name, dep, outcome, installed, failed, timedOut)
 	t.probeAfter(ctx, name, dep, outcome)
+	if dep.RolloutID != "" {
+		// A rollout's deployment: the rollout alerts (once, on halt; on
+		// done when NotifySuccess), not each of its commands.
+		return out, t.advance(ctx, name, dep)
+	}
 	if outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess {
 		return out, nil
 	}

@@ -528,3 +528,56 @@ func TestResultStepsInDocument(t *testing.T) {
 		t.Errorf("ResultSteps %v", ResultSteps)
 	}
 }
+
+type fakeAdvancer struct{ calls []string }
+
+func (f *fakeAdvancer) Advance(_ context.Context, name string) error {
+	f.calls = append(f.calls, name)
+	return nil
+}
+
+// A deployment of a rollout: its conclusion hands over to the rollout
+// (which alerts once, on halt) instead of the per-deployment alert; a
+// conclusion another delivery won looks at the rollout again (Advance
+// changes nothing twice); a deployment outside a rollout alerts as before
+// and advances nothing.
+func TestConcludeHandsRolloutDeploymentsToTheRollout(t *testing.T) {
+	failed := map[inventory.NodeState]int{"failed": 1}
+	for _, tc := range []struct {
+		name      string
+		rolloutID string
+		won       bool
+		advances  int
+		alerts    int
+	}{
+		{"rollout deployment", "r1", true, 1, 0},
+		{"rollout deployment finished by another delivery", "r1", false, 1, 0},
+		{"plain deployment", "", true, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &wonStore{won: tc.won}
+			alerts, adv := &fakeAlerts{}, &fakeAdvancer{}
+			dep := &inventory.Deployment{ID: "d1", Counts: failed, Outcome: inventory.OutcomeInProgress, RolloutID: tc.rolloutID, Wave: 1, Waves: 3}
+			if _, err := New(st, &fakeSSM{}, alerts, nil, Config{}).WithRollouts(adv).Conclude(context.Background(), "shop-web", dep, false, Outcome{}); err != nil {
+				t.Fatal(err)
+			}
+			if len(adv.calls) != tc.advances || len(alerts.sent) != tc.alerts {
+				t.Fatalf("advances %v, alerts %d; want %d and %d", adv.calls, len(alerts.sent), tc.advances, tc.alerts)
+			}
+		})
+	}
+	// Without an advancer (nil-safe) a rollout deployment concludes silently.
+	dep := &inventory.Deployment{ID: "d1", Counts: failed, Outcome: inventory.OutcomeInProgress, RolloutID: "r1"}
+	if _, err := New(&fakeStore{}, &fakeSSM{}, &fakeAlerts{}, nil, Config{}).Conclude(context.Background(), "shop-web", dep, false, Outcome{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type wonStore struct {
+	fakeStore
+	won bool
+}
+
+func (f *wonStore) FinishDeployment(context.Context, string, string, inventory.Outcome) (bool, error) {
+	return f.won, nil
+}
