@@ -40,7 +40,7 @@ type Local struct {
 	// QueueURL is the sweep queue; QueueARN only fills the events'
 	// eventSourceARN.
 	QueueURL, QueueARN, Region string
-	BatchSize              int // messages per worker invocation (default 5, the template's BatchSize)
+	BatchSize                  int // messages per worker invocation (default 5, the template's BatchSize)
 }
 
 // Run sweeps every name: a new run (runID), drained to the end.

@@ -115,6 +115,12 @@ func (f *fakeRuns) SettleAlert(_ context.Context, id, alertID string, now time.T
 	r.AlertedAt, r.AlertID, r.AlertClaimUntil = now, alertID, 0
 	return nil
 }
+func (f *fakeRuns) MarkEnqueued(_ context.Context, id string, now time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.runs[id].EnqueuedAt = now
+	return nil
+}
 func (f *fakeRuns) ReleaseAlert(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -259,4 +265,8 @@ func localSweep(s *Sweeper, st interface {
 		QueueURL: "q",
 	}
 	return l.Run(context.Background(), runID)
+}
+
+func receiveAll() *sqs.ReceiveMessageInput {
+	return &sqs.ReceiveMessageInput{QueueUrl: aws.String("q"), MaxNumberOfMessages: 10}
 }

@@ -61,6 +61,7 @@ type (
 		ClaimAlert(ctx context.Context, id string, complete bool, now time.Time, lease time.Duration) error
 		SettleAlert(ctx context.Context, id, alertID string, now time.Time) error
 		ReleaseAlert(ctx context.Context, id string) error
+		MarkEnqueued(ctx context.Context, id string, now time.Time) error
 	}
 )
 
@@ -138,11 +139,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // RunReport is what one scheduled invocation did.
 type RunReport struct {
 	RunID    string `json:"runId"`
-	Names    int    `json:"names"`              // sweepable names listed
-	Enqueued int    `json:"enqueued"`           // messages SQS accepted
-	Skipped  int    `json:"skipped,omitempty"`  // names of a retried run that have a result already
-	Failed   int    `json:"failed,omitempty"`   // names SQS refused after every attempt
-	Resumed  bool   `json:"resumed,omitempty"`  // the run existed already (a retry of the same schedule event)
+	Names    int    `json:"names"`             // sweepable names listed
+	Enqueued int    `json:"enqueued"`          // messages SQS accepted
+	Skipped  int    `json:"skipped,omitempty"` // names of a retried run that have a result already
+	Failed   int    `json:"failed,omitempty"`  // names SQS refused after every attempt
+	Resumed  bool   `json:"resumed,omitempty"` // the run existed already (a retry of the same schedule event)
 	Previous string `json:"previousRunId,omitempty"`
 	// PreviousAlertID is the alert this invocation sent for the previous
 	// run, which never completed (some name has no result).
@@ -187,6 +188,12 @@ func (f *Fanout) Start(ctx context.Context, runID string) (RunReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	if !created && !run.EnqueuedAt.IsZero() {
+		// A duplicate invocation for an event whose run is under way.
+		rep.Resumed = true
+		slog.InfoContext(ctx, "sweep run enqueued already", "runId", runID)
+		return rep, nil
+	}
 	if !created {
 		rep.Resumed = true
 		results, err := f.runs.Results(ctx, runID)
@@ -214,6 +221,11 @@ func (f *Fanout) Start(ctx context.Context, runID string) (RunReport, error) {
 	rep.Enqueued, rep.Failed = enqueued, len(failed)
 	f.metrics.Emit(nil, metrics.Values{"SweepNamesEnqueued": float64(enqueued), "SweepEnqueueFailures": float64(len(failed))})
 	slog.InfoContext(ctx, "sweep run enqueued", "runId", runID, "names", rep.Names, "enqueued", enqueued, "failed", len(failed), "resumed", rep.Resumed)
+	if len(failed) == 0 {
+		if err := f.runs.MarkEnqueued(ctx, runID, f.cfg.Now()); err != nil {
+			return rep, err
+		}
+	}
 	if len(failed) > 0 {
 		return rep, fmt.Errorf("enqueue sweep run %s: %d of %d names refused by SQS (%v)", runID, len(failed), len(names), failed[0])
 	}

@@ -40,6 +40,7 @@ type Run struct {
 	Total           int       `dynamodbav:"total"`
 	Done            int       `dynamodbav:"done"`
 	StartedAt       time.Time `dynamodbav:"startedAt"`
+	EnqueuedAt      time.Time `dynamodbav:"enqueuedAt,omitempty"` // every name's message was accepted
 	AlertClaimUntil int64     `dynamodbav:"alertClaimUntil,omitempty"`
 	AlertedAt       time.Time `dynamodbav:"alertedAt,omitempty"`
 	AlertID         string    `dynamodbav:"alertId,omitempty"`
@@ -295,6 +296,18 @@ func (r *Runs) SettleAlert(ctx context.Context, id, alertID string, now time.Tim
 		UpdateExpression: aws.String(upd), ExpressionAttributeValues: vals})
 	if err != nil {
 		return fmt.Errorf("settle the alert of sweep run %s: %w", id, err)
+	}
+	return nil
+}
+
+// MarkEnqueued records that every name of the run was enqueued, so that
+// a duplicate invocation for the same schedule event enqueues nothing.
+func (r *Runs) MarkEnqueued(ctx context.Context, id string, now time.Time) error {
+	_, err := r.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: key(runPKPrefix+id, runSK),
+		UpdateExpression:          aws.String("SET enqueuedAt = :at"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":at": avS(now.UTC().Format(time.RFC3339))}})
+	if err != nil {
+		return fmt.Errorf("mark sweep run %s enqueued: %w", id, err)
 	}
 	return nil
 }
