@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"os"
 	"time"
@@ -26,7 +25,6 @@ import (
 	"github.com/certferry/certferry/internal/notify"
 	"github.com/certferry/certferry/internal/pipeline"
 	"github.com/certferry/certferry/internal/renewal"
-	"github.com/certferry/certferry/internal/spec"
 	"github.com/certferry/certferry/internal/sweeper"
 	"github.com/certferry/certferry/internal/tracker"
 )
@@ -34,12 +32,11 @@ import (
 // OnboardRequired lists the settings the onboard function needs.
 var OnboardRequired = []string{config.EnvTable, config.EnvDocument}
 
-// RenewalRequired, TrackerRequired and SweeperRequired list the settings
-// of the event-driven functions: all three deploy or alert.
+// RenewalRequired and TrackerRequired list the settings of the
+// event-driven functions: both deploy or alert (the sweep's: sweep.go).
 var (
 	RenewalRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
 	TrackerRequired = RenewalRequired
-	SweeperRequired = RenewalRequired
 )
 
 // Parts are the shared services, built once per cold start.
@@ -85,6 +82,11 @@ type Options struct {
 	// configuration's (CERTFERRY_RENEW_BEFORE_DAYS); other zero fields take
 	// the sweeper's defaults.
 	Sweep sweeper.Config
+	// SweepPacing is the time a sweep worker keeps between the starts of
+	// its names. Zero: its share of ExportCertificate's rate
+	// (SweepNameInterval); negative: no wait (tests and benchmarks, which
+	// count calls instead of pacing them).
+	SweepPacing time.Duration
 }
 
 func (o Options) ssm(awsCfg aws.Config) TrackerSSM {
@@ -154,37 +156,4 @@ func newStore(awsCfg aws.Config, cfg config.Config) *inventory.Store {
 // inventory with).
 func newTracker(inv *inventory.Store, api TrackerSSM, alerts *notify.Publisher, m *metrics.Emitter, cfg config.Config) *tracker.Tracker {
 	return tracker.New(inv, api, alerts, m, tracker.Config{Document: cfg.Document, NotifySuccess: cfg.NotifySuccess})
-}
-
-// SweepHandler runs one sweep per scheduled event.
-type SweepHandler struct{ Sweeper *sweeper.Sweeper }
-
-// Handle ignores the schedule event's content: every invocation sweeps.
-func (h SweepHandler) Handle(ctx context.Context, _ json.RawMessage) (sweeper.Report, error) {
-	return h.Sweeper.Sweep(ctx)
-}
-
-// NodeResolver finds the nodes a spec's targets match now.
-type NodeResolver interface {
-	Resolve(ctx context.Context, targets []spec.Target) ([]string, error)
-}
-
-var _ NodeResolver = (*fleet.Resolver)(nil)
-
-// Sweeper returns the scheduled reconcile handler (options: Nodes, SSM,
-// Metrics, Sweep).
-func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
-	p := NewParts(awsCfg, cfg)
-	nodes := opts.Nodes
-	if nodes == nil {
-		nodes = fleet.NewResolver(ssm.NewFromConfig(awsCfg))
-	}
-	scfg := opts.Sweep
-	if scfg.RenewBeforeDays == 0 {
-		scfg.RenewBeforeDays = cfg.RenewBeforeDays
-	}
-	pub := alerts(awsCfg, cfg)
-	m := opts.metrics()
-	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg)
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, nodes, track, pub, m, scfg)}
 }

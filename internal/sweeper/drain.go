@@ -45,10 +45,16 @@ type Local struct {
 
 // Run sweeps every name: a new run (runID), drained to the end.
 func (l *Local) Run(ctx context.Context, runID string) (Report, error) {
-	rep := Report{RunID: runID, Names: []NameReport{}}
 	if _, err := l.Fanout.Start(ctx, runID); err != nil {
-		return rep, err
+		return Report{RunID: runID, Names: []NameReport{}}, err
 	}
+	return l.Drain(ctx, runID)
+}
+
+// Drain hands the queue's messages to the worker until the queue is
+// empty, and reports run runID's names and alert.
+func (l *Local) Drain(ctx context.Context, runID string) (Report, error) {
+	rep := Report{RunID: runID, Names: []NameReport{}}
 	batch := l.BatchSize
 	if batch == 0 {
 		batch = 5

@@ -212,8 +212,9 @@ func (r *Runs) Record(ctx context.Context, id string, res NameResult, now time.T
 	_, err = r.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{
 		{Put: &ddbtypes.Put{TableName: aws.String(r.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 		{Update: &ddbtypes.Update{TableName: aws.String(r.table), Key: key(runPKPrefix+id, runSK),
-			UpdateExpression:          aws.String("ADD done :one"),
+			UpdateExpression:          aws.String("ADD #done :one"),
 			ConditionExpression:       aws.String("attribute_exists(PK)"),
+			ExpressionAttributeNames:  map[string]string{"#done": "done"},
 			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":one": avN(1)}}},
 	}})
 	if err == nil {
@@ -226,7 +227,8 @@ func (r *Runs) Record(ctx context.Context, id string, res NameResult, now time.T
 		return nil, nil // recorded already (or the run is gone): keep the first
 	}
 	_, err = r.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(r.table), Item: item,
-		ConditionExpression: aws.String("attribute_exists(PK) AND failed = :t"),
+		ConditionExpression:      aws.String("attribute_exists(PK) AND #failed = :t"),
+		ExpressionAttributeNames: map[string]string{"#failed": "failed"},
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 			":t": &ddbtypes.AttributeValueMemberBOOL{Value: true}}})
 	if err != nil && !conditionFailed(err) {
@@ -266,12 +268,17 @@ func (r *Runs) Results(ctx context.Context, id string) ([]NameResult, error) {
 // the condition does not hold.
 func (r *Runs) ClaimAlert(ctx context.Context, id string, complete bool, now time.Time, lease time.Duration) error {
 	cond := "attribute_exists(PK) AND attribute_not_exists(alertedAt) AND (attribute_not_exists(alertClaimUntil) OR alertClaimUntil < :now)"
+	var names map[string]string
 	if complete {
-		cond += " AND done >= total"
+		// TOTAL is one of DynamoDB's reserved words ("Reserved words in
+		// DynamoDB"): name both counters through placeholders.
+		cond += " AND #done >= #total"
+		names = map[string]string{"#done": "done", "#total": "total"}
 	}
 	_, err := r.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(r.table), Key: key(runPKPrefix+id, runSK),
-		UpdateExpression:    aws.String("SET alertClaimUntil = :until"),
-		ConditionExpression: aws.String(cond),
+		UpdateExpression:         aws.String("SET alertClaimUntil = :until"),
+		ConditionExpression:      aws.String(cond),
+		ExpressionAttributeNames: names,
 		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
 			":now": avN(now.Unix()), ":until": avN(now.Add(lease).Unix())}})
 	if conditionFailed(err) {
