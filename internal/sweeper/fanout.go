@@ -396,21 +396,20 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (*NameReport, err
 		slog.ErrorContext(ctx, "sweep message is not a name of a run", "messageId", m.MessageId)
 		return nil, fmt.Errorf("sweep message %s: want {\"name\", \"runId\"}", m.MessageId)
 	}
-	log := slog.With("name", msg.Name, "runId", msg.RunID)
 	prior, err := w.runs.Result(ctx, msg.RunID, msg.Name)
 	if err != nil {
-		log.ErrorContext(ctx, "sweep of a name failed", "error", err)
+		slog.ErrorContext(ctx, "sweep of a name failed", "name", msg.Name, "runId", msg.RunID, "error", err)
 		return nil, err
 	}
 	if prior != nil && !prior.Failed() {
-		log.InfoContext(ctx, "sweep message delivered again; the name has its result")
+		slog.InfoContext(ctx, "sweep message delivered again; the name has its result", "name", msg.Name, "runId", msg.RunID)
 		return nil, nil
 	}
 	attempts, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
 	nr, err := w.sweepOne(ctx, msg.Name)
 	if err != nil {
 		w.metrics.Emit(nil, metrics.Values{"SweepNameFailures": 1})
-		log.ErrorContext(ctx, "sweep of a name failed", "error", err, "attempt", attempts)
+		slog.ErrorContext(ctx, "sweep of a name failed", "name", msg.Name, "runId", msg.RunID, "error", err, "attempt", attempts)
 		if attempts < w.cfg.MaxReceiveCount {
 			return &nr, err
 		}
@@ -419,7 +418,7 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (*NameReport, err
 		// moves it to the dead-letter queue.
 		nr.Error = err.Error()
 		if rerr := w.finish(ctx, msg.RunID, NameResult{Report: nr, SweptAt: w.cfg.Now().UTC(), Attempts: attempts}); rerr != nil {
-			log.ErrorContext(ctx, "recording a failed sweep failed", "error", rerr)
+			slog.ErrorContext(ctx, "recording a failed sweep failed", "name", msg.Name, "runId", msg.RunID, "error", rerr)
 		}
 		return &nr, err
 	}
@@ -427,7 +426,7 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (*NameReport, err
 	if err := w.finish(ctx, msg.RunID, NameResult{Report: nr, SweptAt: w.cfg.Now().UTC(), Attempts: attempts}); err != nil {
 		// Swept, not recorded: the redelivery sweeps again, which the
 		// per-name unit tolerates (its deploys go through the pipeline's claims).
-		log.ErrorContext(ctx, "sweep of a name failed", "error", err)
+		slog.ErrorContext(ctx, "sweep of a name failed", "name", msg.Name, "runId", msg.RunID, "error", err)
 		return &nr, err
 	}
 	return &nr, nil
