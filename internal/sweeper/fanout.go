@@ -410,13 +410,13 @@ func (w *Worker) one(ctx context.Context, m events.SQSMessage) (*NameReport, err
 	if err != nil {
 		w.metrics.Emit(nil, metrics.Values{"SweepNameFailures": 1})
 		slog.ErrorContext(ctx, "sweep of a name failed", "name", msg.Name, "runId", msg.RunID, "error", err, "attempt", attempts)
+		nr.Error = err.Error()
 		if attempts < w.cfg.MaxReceiveCount {
 			return &nr, err
 		}
 		// The last delivery: record the failure so that the run completes
 		// and its alert names the name; the message still fails, and SQS
 		// moves it to the dead-letter queue.
-		nr.Error = err.Error()
 		if rerr := w.finish(ctx, msg.RunID, NameResult{Report: nr, SweptAt: w.cfg.Now().UTC(), Attempts: attempts}); rerr != nil {
 			slog.ErrorContext(ctx, "recording a failed sweep failed", "name", msg.Name, "runId", msg.RunID, "error", rerr)
 		}
