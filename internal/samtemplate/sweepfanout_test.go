@@ -21,7 +21,7 @@ func TestSweepFanout(t *testing.T) {
 	_, tmpl := readTemplate(t)
 	params := tmpl["Parameters"].(map[string]any)
 	for name, want := range map[string][3]int{
-		"SweepMaxConcurrency":  {app.DefaultSweepConcurrency, 2, 1000},   // ScalingConfig MaximumConcurrency's range
+		"SweepMaxConcurrency":  {app.DefaultSweepConcurrency, 2, 1000},     // ScalingConfig MaximumConcurrency's range
 		"SweepMaxReceiveCount": {app.DefaultSweepMaxReceiveCount, 1, 1000}, // RedrivePolicy maxReceiveCount's range
 	} {
 		p, _ := params[name].(map[string]any)
