@@ -341,16 +341,6 @@ func (s *Sweeper) emit(name string, days *int, serial string, byID map[string]in
 	s.metrics.Emit(map[string]string{"Name": name}, v)
 }
 
-// riskAlert is the sweep's one alert on the names at risk (notify
-// composes the words).
-func (s *Sweeper) riskAlert(rep Report) (notify.Alert, bool) {
-	names := make([]notify.SweepName, 0, len(rep.Names))
-	for _, n := range rep.Names {
-		names = append(names, notify.SweepName{Name: n.Name, DaysToExpiry: n.DaysToExpiry, Risks: n.Risks, Exhausted: n.Exhausted})
-	}
-	return notify.SweepRisks(names, s.cfg.MaxAttempts)
-}
-
 // DueWindow is how long before expiry a certificate not yet renewed is a
 // risk: the configured number of days or the configured part of the
 // certificate's own lifetime, whichever is shorter, so that short-lived
