@@ -246,6 +246,21 @@ var functions = map[string]struct {
 		}
 		return h.Handle(ctx, event)
 	}},
+	// One SQS batch of the sweep queue through the worker, as the event
+	// source mapping delivers it (events/sweep-worker-message.json); a
+	// message of a run that does not exist is swept and not recorded.
+	"sweep-worker": {app.SweepWorkerRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(event, &ev); err != nil {
+			return nil, fmt.Errorf("event is not an SQS event: %w", err)
+		}
+		var nodes app.NodeResolver
+		if os.Getenv("AWS_ENDPOINT_URL") != "" {
+			fmt.Fprintln(os.Stderr, "certferry: AWS_ENDPOINT_URL is set: the sweep resolves nodes with EC2 DescribeInstances")
+			nodes = localenv.EC2Nodes{API: ec2.NewFromConfig(awsCfg)}
+		}
+		return app.SweepWorker(awsCfg, cfg, app.Options{Nodes: nodes}).Handle(ctx, ev)
+	}},
 	"renewal": {app.RenewalRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
 		return app.Renewal(awsCfg, cfg, app.Options{}).Handle(ctx, event)
 	}},

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -295,5 +297,37 @@ func TestNextRunAlertsForAnIncompletePrevious(t *testing.T) {
 	}
 	if len(q.batches) != 2 || len(q.batches[1]) != 3 { // run-1's and run-2's, once
 		t.Fatalf("the retried run-2 enqueued again: batches %v", q.batches)
+	}
+}
+
+// The sam local invoke fixture of the worker is an SQS event the worker
+// handles: its one message is swept, nothing fails.
+func TestWorkerHandlesTheFixture(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "sweep-worker-message.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	st := newManyStore("shop-web")
+	acm := &manyACM{}
+	pub := &fakePublisher{}
+	runs := newFakeRuns()
+	var m Message
+	if err := json.Unmarshal([]byte(ev.Records[0].Body), &m); err != nil || m.Name != "shop-web" {
+		t.Fatalf("fixture body %q: %v", ev.Records[0].Body, err)
+	}
+	if _, _, err := runs.Begin(context.Background(), m.RunID, 1, fanNow); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWorker(newFanSweeper(st, acm, pub), st, runs, pub, metrics.New(io.Discard), WorkerConfig{Now: func() time.Time { return fanNow }})
+	resp, err := w.Handle(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 || acm.calls[arnOf("shop-web")] != 1 {
+		t.Fatalf("response %+v, %v, described %v", resp, err, acm.calls)
+	}
+	if run, _ := runs.Get(context.Background(), m.RunID); run.Done != 1 || !run.Alerted() {
+		t.Fatalf("run %+v", run)
 	}
 }
