@@ -7,7 +7,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # builds through bootstrap-% too, so the sizes it reports are these builds'.
 LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
-FUNCTIONS := onboard renewal tracker sweeper publish-installer probe
+FUNCTIONS := onboard renewal tracker sweeper sweep-worker publish-installer probe
 # The node installer, one build per platform the stack publishes
 # (internal/publish.Platforms), named as the publisher's package holds them.
 NODE_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w"
@@ -47,6 +47,10 @@ build-SweeperFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweeper
 build-ProbeFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/probe
+
+build-SweepWorkerFunction:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweep-worker
+
 # The publisher's package carries the installer builds next to its bootstrap.
 build-PublishInstallerFunction:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/publish-installer

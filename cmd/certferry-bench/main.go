@@ -3,7 +3,8 @@
 // stdout): cold start and size of every function, onboarding and renewal
 // latency (p50/p99) with AWS calls per deployment for fleets of 1, 100 and
 // 10 000 tagged instances, the tracker over 10 000 status events, and the
-// sweeper over 1 000 certificates × 10 nodes.
+// sweep fanned out over 10 000 names × 10 nodes (enqueue, then the queue
+// drained through the worker).
 //
 // Where moto lacks an API (DescribeInstanceInformation, output of
 // GetCommandInvocation) or is far slower than AWS at scale (SendCommand to
@@ -55,7 +56,7 @@ func main() {
 	out := flag.String("out", "bench/results.json", "where to write the results")
 	runs := flag.Int("runs", 100, "onboarding and renewal runs per fleet size")
 	events := flag.Int("tracker-events", 10000, "status events for the tracker benchmark")
-	certs := flag.Int("sweep-certs", 1000, "certificates for the sweeper benchmark")
+	certs := flag.Int("sweep-certs", 10000, "certificate names for the sweeper fan-out benchmark")
 	nodes := flag.Int("sweep-nodes", 10, "nodes per certificate for the sweeper benchmark")
 	starts := flag.Int("cold-starts", 10, "process starts per function")
 	only := flag.String("only", "", "run one section: coldstart, onboarding, renewal, tracker, sweeper")

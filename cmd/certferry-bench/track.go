@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -190,24 +191,64 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 	if err := flush(); err != nil {
 		return err
 	}
-	h := app.Sweeper(r.aws, r.cfg, app.Options{})
-	r.count.take()
-	start := time.Now()
-	res, err := h.Handle(ctx, nil)
-	elapsed := time.Since(start)
+	// The fan-out as it runs locally (app.LocalSweep): the scheduled side
+	// enqueues one SQS message per name on moto's SQS, then one worker
+	// drains the queue in batches of app.SweepBatchSize through the same
+	// Worker.Handle the sweep-worker function runs. Pacing is off (-1):
+	// in AWS each worker keeps app.SweepNameInterval between names
+	// (docs/performance.md); here the bench measures certferry's own cost.
+	h, err := app.LocalSweep(ctx, r.aws, r.cfg, app.Options{SweepPacing: -1, Metrics: io.Discard})
 	if err != nil {
 		return err
 	}
-	calls := r.count.take()
+	runID := app.RunID(nil, time.Now())
+	r.count.take()
+	start := time.Now()
+	started, err := h.Local.Fanout.Start(ctx, runID)
+	if err != nil {
+		return err
+	}
+	enqueueTime := time.Since(start)
+	enqueueCalls := r.count.take()
+	res, err := h.Local.Drain(ctx, runID)
+	elapsed := time.Since(start)
+	drainTime := elapsed - enqueueTime
+	if err != nil {
+		return err
+	}
+	drainCalls := r.count.take()
+	if started.Enqueued != cfg.certs || len(res.Names) != cfg.certs || len(res.DeadLettered) != 0 {
+		return fmt.Errorf("the fan-out enqueued %d and swept %d of %d names (%d dead-lettered)", started.Enqueued, len(res.Names), cfg.certs, len(res.DeadLettered))
+	}
 	for _, n := range res.Names {
 		if len(n.Resent) > 0 || n.Redeployed {
 			return fmt.Errorf("a sweep of a converged fleet acted on %s: %+v", n.Name, n)
 		}
 	}
-	section := fmt.Sprintf("sweeper, %d certificates × %d nodes", cfg.certs, cfg.nodes)
-	rep.add(section, "one sweep", elapsed.Seconds(), "s", "DescribeInstanceInformation: stand-in (moto lacks it); the rest moto")
+	calls := map[string]int{}
+	for _, m := range []map[string]int{enqueueCalls, drainCalls} {
+		for op, k := range m {
+			calls[op] += k
+		}
+	}
+	names := float64(cfg.certs)
+	section := fmt.Sprintf("sweeper fan-out, %d names × %d nodes", cfg.certs, cfg.nodes)
+	rep.add(section, "whole run (enqueue + drain, one process)", elapsed.Seconds(), "s", "DescribeInstanceInformation: stand-in (moto lacks it); ACM, DynamoDB, SQS, SNS: moto")
+	rep.add(section, "enqueue (ListCerts + SendMessageBatch)", enqueueTime.Seconds(), "s", opsList(enqueueCalls))
+	rep.add(section, "queue drain (one worker, batches of 5)", drainTime.Seconds(), "s", "")
+	rep.add(section, "time per name (drain)", float64(drainTime.Microseconds())/1000/names, "ms", "sequential, one worker")
 	rep.add(section, "AWS calls", float64(total(calls, nil)), "calls", opsList(calls))
-	rep.add(section, "AWS calls per certificate", float64(total(calls, nil))/float64(cfg.certs), "calls", "")
+	rep.add(section, "AWS calls per name", float64(total(calls, nil))/names, "calls", perName(calls, names))
 	rep.Calls[section] = calls
 	return nil
+}
+
+// perName lists the calls per name by operation.
+func perName(calls map[string]int, names float64) string {
+	var ops []string
+	for op, k := range calls {
+		ops = append(ops, fmt.Sprintf("%s %.2f", op, float64(k)/names))
+	}
+	sort.Strings(ops)
+	return strings.Join(ops, ", ")
 }

@@ -290,8 +290,11 @@ func (d *demoRun) showAlerts(ctx context.Context, api *sqs.Client, queue string)
 
 // sweep runs the daily sweep once.
 func (d *demoRun) sweep(ctx context.Context) error {
-	h := app.Sweeper(d.aws, d.cfg, app.Options{Nodes: localenv.EC2Nodes{API: ec2.NewFromConfig(d.aws)}, Metrics: d.logw})
-	rep, err := h.Sweeper.Sweep(ctx)
+	h, err := app.LocalSweep(ctx, d.aws, d.cfg, app.Options{Nodes: localenv.EC2Nodes{API: ec2.NewFromConfig(d.aws)}, Metrics: d.logw})
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	rep, err := h.Run(ctx)
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}

@@ -317,7 +317,10 @@ var functions = map[string]struct {
 	"tracker": {app.TrackerRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
 		return app.Tracker(awsCfg, cfg, app.Options{}).Handle(ctx, event)
 	}},
-	"sweeper": {app.SweeperRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
+	// The whole fan-out in process: the scheduled side enqueues one
+	// message per name (on CERTFERRY_SWEEP_QUEUE_URL, or a queue named
+	// after the table), then the queue is drained through the worker.
+	"sweeper": {app.LocalSweepRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
 		var nodes app.NodeResolver
 		if os.Getenv("AWS_ENDPOINT_URL") != "" {
 			// The emulator lacks DescribeInstanceInformation: resolve EC2
@@ -325,7 +328,26 @@ var functions = map[string]struct {
 			fmt.Fprintln(os.Stderr, "certferry: AWS_ENDPOINT_URL is set: the sweep resolves nodes with EC2 DescribeInstances")
 			nodes = localenv.EC2Nodes{API: ec2.NewFromConfig(awsCfg)}
 		}
-		return app.Sweeper(awsCfg, cfg, app.Options{Nodes: nodes}).Handle(ctx, event)
+		h, err := app.LocalSweep(ctx, awsCfg, cfg, app.Options{Nodes: nodes})
+		if err != nil {
+			return nil, err
+		}
+		return h.Handle(ctx, event)
+	}},
+	// One SQS batch of the sweep queue through the worker, as the event
+	// source mapping delivers it (events/sweep-worker-message.json); a
+	// message of a run that does not exist is swept and not recorded.
+	"sweep-worker": {app.SweepWorkerRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(event, &ev); err != nil {
+			return nil, fmt.Errorf("event is not an SQS event: %w", err)
+		}
+		var nodes app.NodeResolver
+		if os.Getenv("AWS_ENDPOINT_URL") != "" {
+			fmt.Fprintln(os.Stderr, "certferry: AWS_ENDPOINT_URL is set: the sweep resolves nodes with EC2 DescribeInstances")
+			nodes = localenv.EC2Nodes{API: ec2.NewFromConfig(awsCfg)}
+		}
+		return app.SweepWorker(awsCfg, cfg, app.Options{Nodes: nodes}).Handle(ctx, ev)
 	}},
 	"renewal": {app.RenewalRequired, func(ctx context.Context, awsCfg aws.Config, cfg config.Config, event []byte) (any, error) {
 		return app.Renewal(awsCfg, cfg, app.Options{}).Handle(ctx, event)

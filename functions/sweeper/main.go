@@ -1,5 +1,7 @@
-// Command sweeper runs certferry's scheduled reconcile: missed renewals,
-// failed and new nodes, stuck deployments, renewal risks, metrics.
+// Command sweeper runs certferry's scheduled reconcile: it enqueues one
+// message per certificate name on the sweep queue (the sweep-worker
+// function sweeps them) and sends the previous run's risk alert when no
+// worker could.
 package main
 
 import (
@@ -10,5 +12,5 @@ import (
 )
 
 func main() {
-	app.Start[json.RawMessage, sweeper.Report]("sweeper", app.SweeperRequired, app.Sweeper)
+	app.Start[json.RawMessage, sweeper.RunReport]("sweeper", app.SweeperRequired, app.Sweeper)
 }

@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"os"
 	"time"
@@ -36,12 +35,11 @@ import (
 // OnboardRequired lists the settings the onboard function needs.
 var OnboardRequired = []string{config.EnvTable, config.EnvDocument}
 
-// RenewalRequired, TrackerRequired and SweeperRequired list the settings
-// of the event-driven functions: all three deploy or alert.
+// RenewalRequired and TrackerRequired list the settings of the
+// event-driven functions: both deploy or alert (the sweep's: sweep.go).
 var (
 	RenewalRequired = []string{config.EnvTable, config.EnvDocument, config.EnvTopicARN}
 	TrackerRequired = RenewalRequired
-	SweeperRequired = RenewalRequired
 )
 
 // Parts are the shared services, built once per cold start.
@@ -127,6 +125,11 @@ type Options struct {
 	// Now is the clock of the pipeline and the rollout engine; nil is
 	// time.Now. Integration tests move it on instead of sleeping.
 	Now func() time.Time
+	// SweepPacing is the time a sweep worker keeps between the starts of
+	// its names. Zero: its share of ExportCertificate's rate
+	// (SweepNameInterval); negative: no wait (tests and benchmarks, which
+	// count calls instead of pacing them).
+	SweepPacing time.Duration
 }
 
 // RolloutScheduler creates and deletes one-time rollout steps.
@@ -229,35 +232,9 @@ func newTracker(inv *inventory.Store, api TrackerSSM, alerts *notify.Publisher, 
 	return tracker.New(inv, api, alerts, m, tracker.Config{Document: cfg.Document, NotifySuccess: cfg.NotifySuccess})
 }
 
-// SweepHandler runs one sweep per scheduled event.
-type SweepHandler struct{ Sweeper *sweeper.Sweeper }
-
-// Handle ignores the schedule event's content: every invocation sweeps.
-func (h SweepHandler) Handle(ctx context.Context, _ json.RawMessage) (sweeper.Report, error) {
-	return h.Sweeper.Sweep(ctx)
-}
-
 // NodeResolver finds the nodes a spec's targets match now.
 type NodeResolver interface {
 	Resolve(ctx context.Context, targets []spec.Target) ([]string, error)
 }
 
 var _ NodeResolver = (*fleet.Resolver)(nil)
-
-// Sweeper returns the scheduled reconcile handler (options: Nodes, SSM,
-// Metrics, Sweep).
-func Sweeper(awsCfg aws.Config, cfg config.Config, opts Options) SweepHandler {
-	p := newParts(awsCfg, cfg, opts)
-	nodes := opts.nodes(awsCfg)
-	scfg := opts.Sweep
-	if scfg.RenewBeforeDays == 0 {
-		scfg.RenewBeforeDays = cfg.RenewBeforeDays
-	}
-	pub := alerts(awsCfg, cfg)
-	m := opts.metrics()
-	bus := busEvents(awsCfg, cfg, m)
-	track := newTracker(p.Inventory, opts.ssm(awsCfg), pub, m, cfg).WithEvents(bus).
-		WithProbes(newProbes(awsCfg, cfg, opts, p.Inventory, pub)).WithRollouts(p.Rollouts)
-	return SweepHandler{sweeper.New(p.Inventory, p.ACM, p.Pipeline, p.Rollouts, nodes, track, pub, m, scfg).WithEvents(bus).
-		WithProber(opts.prober(awsCfg, cfg))}
-}

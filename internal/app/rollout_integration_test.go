@@ -606,14 +606,17 @@ func TestRolloutSweepStepsOverduePauseAndResendsNothing(t *testing.T) {
 	if _, ok := r.sched.find("pause"); !ok || ro.Phase != inventory.PhasePaused || r.commandsSent() != 0 {
 		t.Fatalf("after the canary: %+v, steps %+v", ro, r.sched.steps)
 	}
-	sweep := Sweeper(r.aws, r.cfg, Options{Now: r.clock.Now, Scheduler: r.sched, SSM: ssm.NewFromConfig(r.aws), Metrics: io.Discard,
-		Sweep: sweeper.Config{Now: r.clock.Now}})
-	rep, err := sweep.Handle(r.ctx, nil)
+	sweep, err := LocalSweep(r.ctx, r.aws, r.cfg, Options{Now: r.clock.Now, Scheduler: r.sched, SSM: ssm.NewFromConfig(r.aws), Metrics: io.Discard,
+		Sweep: sweeper.Config{Now: r.clock.Now}, SweepPacing: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := sweep.Run(r.ctx)
 	if err != nil || r.commandsSent() != 0 || len(rep.Names) != 1 || len(rep.Names[0].Resent) != 0 || rep.Names[0].Rollout != "paused at wave 1 of 3" {
 		t.Fatalf("sweep during the pause: %+v %v", rep, err)
 	}
 	r.clock.Set(ro.NotBefore.Add(time.Minute)) // the pause step was lost
-	rep, err = sweep.Handle(r.ctx, nil)
+	rep, err = sweep.Run(r.ctx)
 	deps := r.deployments("shop-web")
 	if err != nil || r.commandsSent() != 1 || !slices.Equal(deps[len(deps)-1].InstanceIDs, ids[1:2]) || rep.Names[0].Rollout != "rolling at wave 2 of 3" {
 		t.Fatalf("sweep after the pause: %+v %v, deployments %+v", rep, err, deps)

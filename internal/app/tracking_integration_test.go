@@ -317,8 +317,13 @@ func (r *trackRig) sweepSent(cfg sweeper.Config) (sweeper.Report, []ssmCommand) 
 				return out, md, err
 			}), middleware.After)
 	})
-	h := Sweeper(awsCfg, r.cfg, Options{Sweep: cfg}) // fleet.Resolver on the stand-in
-	rep, err := h.Handle(r.ctx, nil)
+	// The whole fan-out in process: enqueue on a queue at moto, drain it
+	// through the worker (fleet.Resolver on the stand-in).
+	h, err := LocalSweep(r.ctx, awsCfg, r.cfg, Options{Sweep: cfg, SweepPacing: -1})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	rep, err := h.Run(r.ctx)
 	if err != nil {
 		r.t.Fatalf("sweep: %v (%+v)", err, rep)
 	}

@@ -27,6 +27,17 @@ type Config struct {
 	// finished deployment's record expires this long after it finished.
 	DeployRetentionDays int
 
+	// The sweep's fan-out: CERTFERRY_SWEEP_QUEUE_URL (the queue the
+	// scheduled sweep enqueues one message per name on; required by the
+	// sweeper function), CERTFERRY_SWEEP_MAX_RECEIVE_COUNT (the queue's
+	// redrive maxReceiveCount; unset 0: the sweeper's default 3) and
+	// CERTFERRY_SWEEP_CONCURRENCY (the event source mapping's
+	// MaximumConcurrency; unset 0: the default 2; each
+	// worker paces its names to its share of ExportCertificate's rate).
+	SweepQueueURL        string
+	SweepMaxReceiveCount int
+	SweepConcurrency     int
+
 	// AllowedPrefixes: CERTFERRY_ALLOWED_PREFIXES, ':'-separated directories
 	// every target path must lie under (default spec.DefaultAllowedPrefixes).
 	AllowedPrefixes []string
@@ -87,6 +98,10 @@ const (
 	EnvDeployRetention = "CERTFERRY_DEPLOY_RETENTION_DAYS"
 	EnvEventBus        = "CERTFERRY_EVENT_BUS"
 	EnvProbeFunction   = "CERTFERRY_PROBE_FUNCTION"
+
+	EnvSweepQueueURL        = "CERTFERRY_SWEEP_QUEUE_URL"
+	EnvSweepMaxReceiveCount = "CERTFERRY_SWEEP_MAX_RECEIVE_COUNT"
+	EnvSweepConcurrency     = "CERTFERRY_SWEEP_CONCURRENCY"
 
 	EnvAllowedPrefixes             = "CERTFERRY_ALLOWED_PREFIXES"
 	EnvInstallerBucket             = "CERTFERRY_INSTALLER_BUCKET"
@@ -183,6 +198,21 @@ func Load(lookup func(string) (string, bool), required ...string) (Config, error
 		errs = append(errs, fmt.Errorf("environment variable %s must be a whole number of days from 1 to 3650", EnvDeployRetention))
 	}
 	c.DeployRetentionDays = keep
+	c.SweepQueueURL = get(EnvSweepQueueURL, "")
+	// Unset stays 0: the sweeper's defaults (3 and 2). SQS RedrivePolicy
+	// maxReceiveCount is 1 to 1000 (Amazon SQS API Reference,
+	// SetQueueAttributes "RedrivePolicy"); ScalingConfig MaximumConcurrency
+	// 2 to 1000 (AWS::Lambda::EventSourceMapping ScalingConfig).
+	if v := get(EnvSweepMaxReceiveCount, ""); v != "" {
+		if c.SweepMaxReceiveCount, err = strconv.Atoi(v); err != nil || c.SweepMaxReceiveCount < 1 || c.SweepMaxReceiveCount > 1000 {
+			errs = append(errs, fmt.Errorf("environment variable %s must be a whole number from 1 to 1000", EnvSweepMaxReceiveCount))
+		}
+	}
+	if v := get(EnvSweepConcurrency, ""); v != "" {
+		if c.SweepConcurrency, err = strconv.Atoi(v); err != nil || c.SweepConcurrency < 2 || c.SweepConcurrency > 1000 {
+			errs = append(errs, fmt.Errorf("environment variable %s must be a whole number from 2 to 1000", EnvSweepConcurrency))
+		}
+	}
 	prefixes, err := spec.ParsePrefixes(get(EnvAllowedPrefixes, strings.Join(spec.DefaultAllowedPrefixes, ":")))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("environment variable %s %w", EnvAllowedPrefixes, err))

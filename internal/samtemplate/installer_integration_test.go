@@ -95,7 +95,7 @@ func TestTranslatedInstallerResources(t *testing.T) {
 		t.Errorf("publisher role policies %s", pols)
 	}
 	// The hashes reach the deploying functions; the bucket and prefixes all.
-	for _, id := range []string{"OnboardFunction", "RenewalFunction", "SweeperFunction"} {
+	for _, id := range []string{"OnboardFunction", "RenewalFunction", "SweepWorkerFunction"} {
 		env, _ := json.Marshal(get(id)["Properties"].(map[string]any)["Environment"])
 		for _, want := range []string{
 			`"` + config.EnvInstallerSHA256LinuxAmd64 + `":{"Fn::GetAtt":["InstallerPublication","` + publish.AttrSHA256LinuxAmd64 + `"]}`,

@@ -163,7 +163,7 @@ func TestInstallerEnvReachesFunctions(t *testing.T) {
 		config.EnvInstallerSHA256LinuxArm64:   "InstallerPublication." + publish.AttrSHA256LinuxArm64,
 		config.EnvInstallerSHA256WindowsAmd64: "InstallerPublication." + publish.AttrSHA256WindowsAmd64,
 	}
-	for _, id := range []string{"OnboardFunction", "RenewalFunction", "SweeperFunction"} {
+	for _, id := range []string{"OnboardFunction", "RenewalFunction", "SweepWorkerFunction"} {
 		e, _ := props(t, tmpl, id)["Environment"].(map[string]any)
 		vars, _ := e["Variables"].(map[string]any)
 		for k, want := range hashes {

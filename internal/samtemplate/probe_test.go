@@ -30,10 +30,10 @@ func TestProbeFunction(t *testing.T) {
 		}
 	}
 	slices.Sort(invokers)
-	if !slices.Equal(invokers, []string{"SweeperFunction", "TrackerFunction"}) {
+	if !slices.Equal(invokers, []string{"SweepWorkerFunction", "TrackerFunction"}) {
 		t.Errorf("the probe function is invoked by %v, want the tracker and the sweeper", invokers)
 	}
-	for _, id := range []string{"TrackerFunction", "SweeperFunction"} {
+	for _, id := range []string{"TrackerFunction", "SweepWorkerFunction"} {
 		e, _ := props(t, tmpl, id)["Environment"].(map[string]any)
 		vars, _ := e["Variables"].(map[string]any)
 		if fmt.Sprint(vars[config.EnvProbeFunction]) != "ProbeFunction" {

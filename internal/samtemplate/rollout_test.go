@@ -36,7 +36,7 @@ func actionsOf(tmpl map[string]any, function string) map[string]string {
 // alert and send Renewal Waiting (a rollout's transitions).
 func TestRolloutPermissions(t *testing.T) {
 	_, tmpl := readTemplate(t)
-	for _, fn := range []string{"OnboardFunction", "RenewalFunction", "TrackerFunction", "SweeperFunction"} {
+	for _, fn := range []string{"OnboardFunction", "RenewalFunction", "TrackerFunction", "SweepWorkerFunction"} {
 		acts := actionsOf(tmpl, fn)
 		for _, a := range []string{"ssm:DescribeInstanceInformation", "ssm:SendCommand", "cloudwatch:DescribeAlarms", "secretsmanager:GetSecretValue",
 			"sns:Publish", "events:PutEvents"} {

@@ -235,7 +235,7 @@ func policyViolations(tmpl map[string]any) []string {
 					!strings.Contains(fmt.Sprint(s["Condition"]), "iam:PassedToService:scheduler.amazonaws.com")) {
 					bad("%s: iam:PassRole on %s (only StepSchedulerRole.Arn, passed to scheduler.amazonaws.com)", id, resources)
 				}
-				probeInvoker := (id == "TrackerFunction" || id == "SweeperFunction") && resources == "[ProbeFunction.Arn]" // outside probes (TestProbeFunction)
+				probeInvoker := (id == "TrackerFunction" || id == "SweepWorkerFunction") && resources == "[ProbeFunction.Arn]" // outside probes (TestProbeFunction)
 				if a == "lambda:InvokeFunction" && (id != "StepSchedulerInvokePolicy" || resources != "[RenewalFunction.Arn]") && !probeInvoker {
 					bad("%s: lambda:InvokeFunction on %s (only the step role, on RenewalFunction.Arn; the tracker and the sweeper on ProbeFunction.Arn)", id, resources)
 				}

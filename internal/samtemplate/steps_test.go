@@ -16,7 +16,7 @@ import (
 const stepSchedulesResource = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${StepSchedules}/*"
 
 // stepFunctions create and cancel timed rollout steps.
-var stepFunctions = []string{"OnboardFunction", "RenewalFunction", "TrackerFunction", "SweeperFunction"}
+var stepFunctions = []string{"OnboardFunction", "RenewalFunction", "TrackerFunction", "SweepWorkerFunction"}
 
 // The timed rollout steps' IAM, pinned: the functions that schedule steps
 // create, read and delete schedules of the stack's group only and pass
@@ -85,7 +85,7 @@ func TestStepSchedulesIAM(t *testing.T) {
 			continue
 		}
 		for _, g := range grants(id) {
-			if g == "lambda:InvokeFunction [ProbeFunction.Arn] <nil>" && (id == "TrackerFunction" || id == "SweeperFunction") {
+			if g == "lambda:InvokeFunction [ProbeFunction.Arn] <nil>" && (id == "TrackerFunction" || id == "SweepWorkerFunction") {
 				continue // the outside probes (TestProbeFunction)
 			}
 			if strings.HasPrefix(g, "scheduler:") || strings.HasPrefix(g, "iam:PassRole") || strings.HasPrefix(g, "lambda:") {

@@ -84,7 +84,7 @@ func (f *fakePublisher) Publish(_ context.Context, a notify.Alert) (string, erro
 	return fmt.Sprintf("msg-%d", len(f.published)), nil
 }
 
-// The sweep's alert on ACM's INELIGIBLE, end to end through Sweep: none
+// The sweep's alert on ACM's INELIGIBLE, end to end through the fan-out: none
 // right after certferry exported the current serial (onboarding, a renewal
 // the sweep deploys itself, one a run is deploying), one when ACM still
 // says INELIGIBLE a day after certferry's export, when a renewal cannot be
@@ -141,10 +141,11 @@ func TestSweepIneligibleAlert(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pub := &fakePublisher{}
 			dep := &fakeDeployer{sync: tc.sync}
-			s := New(&fakeStore{detail: tc.detail}, &fakeACM{info: tc.info}, dep, dep, fakeNodes{ids: []string{"i-0aaa"}},
+			st := &fakeStore{detail: tc.detail}
+			s := New(st, &fakeACM{info: tc.info}, dep, dep, fakeNodes{ids: []string{"i-0aaa"}},
 				fakeTracker{}, pub, metrics.New(io.Discard), Config{})
 			s.now = func() time.Time { return now }
-			rep, err := s.Sweep(context.Background())
+			rep, err := localSweep(s, st, pub, newFakeRuns(), &fakeSQS{maxReceive: 3}, "run-1")
 			if err != nil {
 				t.Fatalf("Sweep: %v (%+v)", err, rep)
 			}
@@ -208,10 +209,11 @@ func TestSweepLeavesRolloutNodesToTheRollout(t *testing.T) {
 			r := base
 			r.Phase, r.GoBy = tc.phase, tc.goBy
 			pub, dep := &fakePublisher{}, &fakeDeployer{check: rollout.Result{RolloutID: "r1", Phase: tc.phase, Wave: 1, Waves: 2}}
-			s := New(&fakeStore{detail: detail(r)}, &fakeACM{info: info}, dep, dep, fakeNodes{ids: []string{"i-0aaa", "i-0bbb"}},
+			st := &fakeStore{detail: detail(r)}
+			s := New(st, &fakeACM{info: info}, dep, dep, fakeNodes{ids: []string{"i-0aaa", "i-0bbb"}},
 				fakeTracker{}, pub, metrics.New(io.Discard), Config{})
 			s.now = func() time.Time { return now }
-			rep, err := s.Sweep(context.Background())
+			rep, err := localSweep(s, st, pub, newFakeRuns(), &fakeSQS{maxReceive: 3}, "run-1")
 			if err != nil { // fakeDeployer.Resend fails: no resend happened
 				t.Fatal(err)
 			}

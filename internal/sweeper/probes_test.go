@@ -114,10 +114,11 @@ func TestSweepProbes(t *testing.T) {
 			}
 			pr := &localProber{inner: probe.NewHandler(probe.New(probe.Config{})), port: port, reroute: reroute}
 			dep := &fakeDeployer{sync: tc.sync}
-			s := New(&fakeStore{detail: tc.detail}, &fakeACM{info: tc.info}, dep, dep, fakeNodes{ids: []string{"i-0aaa"}},
+			st := &fakeStore{detail: tc.detail}
+			s := New(st, &fakeACM{info: tc.info}, dep, dep, fakeNodes{ids: []string{"i-0aaa"}},
 				fakeTracker{}, pub, metrics.New(io.Discard), Config{}).WithProber(pr)
 			s.now = func() time.Time { return now }
-			rep, err := s.Sweep(context.Background())
+			rep, err := localSweep(s, st, pub, newFakeRuns(), &fakeSQS{maxReceive: 3}, "run-1")
 			if err != nil {
 				t.Fatalf("Sweep: %v (%+v)", err, rep)
 			}

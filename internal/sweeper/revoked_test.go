@@ -1,7 +1,6 @@
 package sweeper
 
 import (
-	"context"
 	"io"
 	"strings"
 	"testing"
@@ -65,10 +64,11 @@ func TestSweepRevokedSendsNothing(t *testing.T) {
 	pub := &fakePublisher{}
 	// i-0bbb is a node tagged since: it would need the install.
 	dep := &fakeDeployer{}
-	s := New(&fakeStore{detail: detail}, &fakeACM{info: info}, dep, dep, fakeNodes{ids: []string{"i-0aaa", "i-0bbb"}},
+	st := &fakeStore{detail: detail}
+	s := New(st, &fakeACM{info: info}, dep, dep, fakeNodes{ids: []string{"i-0aaa", "i-0bbb"}},
 		fakeTracker{}, pub, metrics.New(io.Discard), Config{})
 	s.now = func() time.Time { return now }
-	rep, err := s.Sweep(context.Background())
+	rep, err := localSweep(s, st, pub, newFakeRuns(), &fakeSQS{maxReceive: 3}, "run-1")
 	if err != nil {
 		t.Fatalf("Sweep: %v (%+v)", err, rep)
 	}

@@ -1,4 +1,5 @@
-// Package sweeper reconciles certferry with the world on a schedule:
+// Package sweeper reconciles certferry with the world on a schedule
+// (fanned out: one SQS message per name, fanout.go):
 // renewals whose events were lost are deployed, nodes that failed (with
 // attempts left), joined the targets later or missed a renewal get the
 // install again, deployments SSM never finished are closed as failed, and
@@ -139,46 +140,21 @@ type NameReport struct {
 	Rollout string   `json:"rollout,omitempty"`
 	Risks   []string `json:"risks,omitempty"`
 	Error   string   `json:"error,omitempty"`
+	Skipped string   `json:"skipped,omitempty"` // "gone": deleted (or being deleted) since the run listed it
 }
 
-// Report is one sweep's result.
+// Report is one whole sweep run as the local drain saw it (Local): each
+// name's report and the run's alert.
 type Report struct {
-	Names   []NameReport `json:"names"`
-	AlertID string       `json:"alertMessageId,omitempty"`
+	RunID        string       `json:"runId"`
+	Names        []NameReport `json:"names"`
+	AlertID      string       `json:"alertMessageId,omitempty"`
+	DeadLettered []string     `json:"deadLettered,omitempty"` // names whose message failed maxReceiveCount times
 }
 
-// Sweep reconciles every name. A failure on one name does not stop the
-// others; the sweep returns an error (so the scheduler's retry runs it
-// again) only when some name could not be swept at all.
-func (s *Sweeper) Sweep(ctx context.Context) (Report, error) {
-	certsList, err := s.inv.ListCerts(ctx)
-	if err != nil {
-		return Report{}, err
-	}
-	rep := Report{Names: []NameReport{}}
-	var errs []error
-	for _, c := range certsList {
-		if c.CertificateARN == "" || c.Status == inventory.StatusDeleting {
-			continue
-		}
-		nr, err := s.sweepName(ctx, c)
-		if err != nil {
-			nr.Error = err.Error()
-			errs = append(errs, fmt.Errorf("sweep %s: %w", c.Name, err))
-			slog.ErrorContext(ctx, "sweep of a name failed", "name", c.Name, "error", err)
-		}
-		rep.Names = append(rep.Names, nr)
-	}
-	if a, ok := s.riskAlert(rep); ok {
-		id, err := s.alerts.Publish(ctx, a)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		rep.AlertID = id
-	}
-	slog.InfoContext(ctx, "sweep done", "names", len(rep.Names), "errors", len(errs))
-	return rep, errors.Join(errs...)
-}
+// The sweep of many names is a fan-out (fanout.go): Fanout.Start enqueues
+// one message per name, Worker.Handle sweeps one name per message through
+// sweepName, the per-name unit below.
 
 func (s *Sweeper) sweepName(ctx context.Context, c inventory.Cert) (NameReport, error) {
 	nr := NameReport{Name: c.Name, Serial: c.Serial}
@@ -437,16 +413,6 @@ func (s *Sweeper) emit(name string, days *int, serial string, byID map[string]in
 	}
 	v["NodesInstalled"], v["NodesPending"], v["NodesFailed"], v["Drift"] = installed, pending, failed, drift
 	s.metrics.Emit(map[string]string{"Name": name}, v)
-}
-
-// riskAlert is the sweep's one alert on the names at risk (notify
-// composes the words).
-func (s *Sweeper) riskAlert(rep Report) (notify.Alert, bool) {
-	names := make([]notify.SweepName, 0, len(rep.Names))
-	for _, n := range rep.Names {
-		names = append(names, notify.SweepName{Name: n.Name, DaysToExpiry: n.DaysToExpiry, Risks: n.Risks, Exhausted: n.Exhausted})
-	}
-	return notify.SweepRisks(names, s.cfg.MaxAttempts)
 }
 
 // DueWindow is how long before expiry a certificate not yet renewed is a
