@@ -90,5 +90,3 @@ func TestBusEventsOnceOnConclude(t *testing.T) {
 		t.Fatalf("sent %v for a deployment it did not finish", bus.sent)
 	}
 }
-
-
