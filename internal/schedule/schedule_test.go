@@ -229,7 +229,7 @@ func TestAtLateStepGoesInAMinute(t *testing.T) {
 		if err := newAt(f, cfg, now).At(context.Background(), step); err != nil {
 			t.Fatal(err)
 		}
-		want := Expression(now.Add(time.Minute).Truncate(time.Second))
+		want := Expression(ceilMinute(now.Add(time.Minute)))
 		if got := aws.ToString(f.creates[0].ScheduleExpression); got != want {
 			t.Errorf("late by %s: expression %s, want %s", late, got, want)
 		}
@@ -244,6 +244,20 @@ func TestAtLateStepGoesInAMinute(t *testing.T) {
 	}
 	if got := aws.ToString(f.creates[0].ScheduleExpression); got != "at(2027-03-06T02:00:00)" {
 		t.Fatalf("expression %s", got)
+	}
+}
+
+// Scheduler invokes within the minute its at() names ("60 second
+// precision"): a step off the minute is set for the next whole minute, so
+// it never arrives before it is due.
+func TestWhenNeverEarly(t *testing.T) {
+	for _, off := range []time.Duration{0, time.Second, 30 * time.Second, 59*time.Second + 999*time.Millisecond} {
+		st := step
+		st.At = t0.Add(time.Hour + off)
+		w := newAt(&fakeAPI{}, cfg, t0).When(st)
+		if w.Before(st.At.Truncate(time.Second)) || !w.Equal(w.Truncate(time.Minute)) || w.Sub(st.At) >= time.Minute {
+			t.Errorf("step at %s: scheduled for %s, want the first whole minute at or after it", st.At, w)
+		}
 	}
 }
 

@@ -98,13 +98,28 @@ func Expression(t time.Time) string {
 }
 
 // When is the time a step's schedule is set for: the step's time, or
-// MinLead from now when that is sooner.
+// MinLead from now when that is sooner, rounded up to a whole minute.
+// Scheduler invokes "with 60 second precision": a schedule set for 1:00
+// runs between 1:00:00 and 1:00:59 ("Schedule types on EventBridge
+// Scheduler", User Guide), so an at() of 1:00:30 could arrive half a
+// minute before the step is due, and the engine would find its pause or
+// window not over yet. On a whole minute it never arrives early.
 func (s *Scheduler) When(st Step) time.Time {
-	at, earliest := st.at(), s.Now().UTC().Add(MinLead).Truncate(time.Second)
+	at, earliest := ceilMinute(st.at()), ceilMinute(s.Now().UTC().Add(MinLead))
 	if at.Before(earliest) {
 		return earliest
 	}
 	return at
+}
+
+// ceilMinute is t rounded up to the next whole minute (t itself when it
+// is one).
+func ceilMinute(t time.Time) time.Time {
+	m := t.Truncate(time.Minute)
+	if m.Equal(t) {
+		return m
+	}
+	return m.Add(time.Minute)
 }
 
 // At schedules st once: a one-time schedule in the stack's group that

@@ -134,8 +134,13 @@ func (s *StandIn) Due(now time.Time) []Schedule {
 	return s.sorted(func(x *Schedule) bool { return s.due(x, now) })
 }
 
+// due: Scheduler invokes "with 60 second precision" (a schedule set for
+// 1:00 runs between 1:00:00 and 1:00:59, "Schedule types on EventBridge
+// Scheduler", User Guide); the stand-in fires at the earliest of that
+// minute, so a step scheduled off the minute arrives early here as it may
+// on AWS.
 func (s *StandIn) due(x *Schedule, now time.Time) bool {
-	return x.State == "ENABLED" && !x.Fired && !x.At.After(now)
+	return x.State == "ENABLED" && !x.Fired && !x.At.Truncate(time.Minute).After(now)
 }
 
 func (s *StandIn) sorted(keep func(*Schedule) bool) []Schedule {

@@ -76,6 +76,24 @@ func TestSchedulerStandInLifecycle(t *testing.T) {
 	if d := s.Due(standInT0.Add(-time.Second)); len(d) != 0 {
 		t.Fatalf("due a second early: %+v", d)
 	}
+	// Off the minute, a schedule runs anywhere in its minute ("60 second
+	// precision"): the stand-in fires it at the minute's start, early.
+	sc := sch.Config()
+	_, err = sdkClient(url).CreateSchedule(ctx, &scheduler.CreateScheduleInput{
+		Name: aws.String("off-the-minute"), GroupName: aws.String("certferry-test"),
+		ScheduleExpression: aws.String("at(2027-03-06T03:00:30)"), ScheduleExpressionTimezone: aws.String("UTC"),
+		FlexibleTimeWindow: &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff},
+		Target:             &types.Target{Arn: aws.String(sc.TargetARN), RoleArn: aws.String(sc.RoleARN), Input: aws.String(`{}`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Due(standInT0.Add(time.Hour)); len(d) != 2 || d[1].Name != "off-the-minute" {
+		t.Fatalf("at 03:00:00, due %+v: want the 03:00:30 schedule too", d)
+	}
+	if _, err := sdkClient(url).DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{Name: aws.String("off-the-minute"), GroupName: aws.String("certferry-test")}); err != nil {
+		t.Fatal(err)
+	}
 	var delivered []events.Event
 	deliver := func(_ context.Context, raw json.RawMessage) error {
 		ev, err := events.Parse(raw)
