@@ -69,7 +69,8 @@ func (p *Parts) WithRollouts(awsCfg aws.Config, cfg config.Config, opts Options)
 	}
 	p.Rollouts = rollout.New(p.Pipeline, p.Inventory, p.ACM, opts.nodes(awsCfg), sched, alerts(awsCfg, cfg), rollout.Config{
 		Now: opts.Now, NotifySuccess: cfg.NotifySuccess,
-	}).WithEvents(busEvents(awsCfg, cfg, opts.metrics()))
+	}).WithEvents(busEvents(awsCfg, cfg, opts.metrics())).
+		WithProbes(newProbes(awsCfg, cfg, opts, p.Inventory, alerts(awsCfg, cfg)))
 	return p
 }
 

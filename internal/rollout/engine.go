@@ -101,7 +101,22 @@ type Engine struct {
 	sched  scheduler
 	alerts publisher
 	bus    waitingEmitter
+	probes prober
 	cfg    Config
+}
+
+// prober checks a name's outside probes against what it deployed (the
+// tracker's Probes.Check); a waved rollout's deployments are not probed
+// one by one, so the rollout probes once it is done.
+type prober interface {
+	CheckProbes(ctx context.Context, name string) error
+}
+
+// WithProbes makes the engine check the name's outside probes when a
+// waved rollout is done (nil: none).
+func (e *Engine) WithProbes(p prober) *Engine {
+	e.probes = p
+	return e
 }
 
 // WithEvents makes the engine send a "Renewal Waiting" event when a
@@ -604,6 +619,13 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 		case ActDone:
 			if e.cfg.NotifySuccess {
 				e.publish(ctx, e.doneAlert(c, w, e.alertNodes(ctx, c.Name)))
+			}
+			if e.probes != nil && len(c.Probes) > 0 {
+				// The rollout is written done; a probe that cannot run is
+				// logged (the sweep probes again), never a retry of this.
+				if err := e.probes.CheckProbes(ctx, c.Name); err != nil {
+					slog.WarnContext(ctx, "outside probes after the rollout not run", "name", c.Name, "rolloutId", w.ID, "error", err)
+				}
 			}
 			res := Result{}
 			res.of(w)

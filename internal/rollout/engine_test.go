@@ -477,3 +477,38 @@ func TestEngineRenewalWaitingEvents(t *testing.T) {
 		t.Fatalf("events %+v", bus.sent)
 	}
 }
+
+// countingProber counts the probe checks the engine asks for.
+type countingProber struct{ names []string }
+
+func (p *countingProber) CheckProbes(_ context.Context, name string) error {
+	p.names = append(p.names, name)
+	return nil
+}
+
+// A waved rollout's deployments are not probed one by one: the engine
+// probes once, when the rollout is done (duplicate looks included).
+func TestEngineProbesOnceWhenDone(t *testing.T) {
+	ctx := context.Background()
+	sp := wavedSpec()
+	sp.Probes = []string{"shop.example.com:443"}
+	w := newWorld(sp)
+	pr := &countingProber{}
+	e := w.engine(nil).WithProbes(pr)
+	if _, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"i-1", "i-2", "i-3", "i-4"} {
+		if len(pr.names) != 0 {
+			t.Fatalf("probed %v before the rollout was done (phase %s)", pr.names, w.rollout.Phase)
+		}
+		w.report(id, inventory.NodeInstalled)
+		_ = e.Advance(ctx, "shop-web")
+	}
+	for range 2 {
+		_ = e.Advance(ctx, "shop-web")
+	}
+	if w.rollout.Phase != inventory.PhaseDone || fmt.Sprint(pr.names) != "[shop-web]" {
+		t.Fatalf("phase %s, probed %v; want done and one probe check", w.rollout.Phase, pr.names)
+	}
+}

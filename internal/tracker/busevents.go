@@ -42,7 +42,9 @@ func (t *Tracker) emitFinished(ctx context.Context, name string, dep *inventory.
 	d := busevents.DeploymentFinished{
 		Name: name, DeploymentID: dep.ID, Outcome: string(outcome), Serial: dep.Serial, Trigger: string(dep.Trigger), TimedOut: timedOut,
 		Counts: busevents.Counts{Installed: installed, Failed: failed, Pending: pending},
-		// Wave: set from the deployment's wave/waves (1-based; 0 = not waved) once DEPLOY items carry them (ROLLOUT.md §4).
+	}
+	if dep.Wave > 0 {
+		d.Wave = &busevents.Wave{Index: dep.Wave, Of: dep.Waves, RolloutID: dep.RolloutID}
 	}
 	if g, ok := t.inv.(certGetter); ok {
 		// Only while META still holds this deployment's certificate: after

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/certferry/certferry/internal/busevents"
@@ -88,5 +89,33 @@ func TestBusEventsOnceOnConclude(t *testing.T) {
 	}
 	if len(bus.sent) != 0 {
 		t.Fatalf("sent %v for a deployment it did not finish", bus.sent)
+	}
+}
+
+// A deployment of a waved rollout says which wave it was.
+func TestDeploymentFinishedCarriesTheWave(t *testing.T) {
+	for _, tc := range []struct {
+		wave, waves int
+		want        string
+	}{
+		{0, 0, "<nil>"},
+		{2, 3, "&{2 3 r1}"},
+	} {
+		bus := &fakeBus{}
+		tr := New(&fakeStore{}, &fakeSSM{}, &fakeAlerts{}, nil, Config{}).WithEvents(bus)
+		dep := &inventory.Deployment{ID: "d1", Counts: map[inventory.NodeState]int{"installed": 1}, Outcome: inventory.OutcomeInProgress,
+			Wave: tc.wave, Waves: tc.waves}
+		if tc.wave > 0 {
+			dep.RolloutID = "r1"
+		}
+		if _, err := tr.Conclude(context.Background(), "shop-web", dep, false, Outcome{}); err != nil {
+			t.Fatal(err)
+		}
+		if len(bus.sent) != 1 {
+			t.Fatalf("sent %v", bus.sent)
+		}
+		if got := fmt.Sprint(bus.sent[0].(busevents.DeploymentFinished).Wave); got != tc.want {
+			t.Errorf("wave %d of %d: event wave %s, want %s", tc.wave, tc.waves, got, tc.want)
+		}
 	}
 }

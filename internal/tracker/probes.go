@@ -157,3 +157,10 @@ func (t *Tracker) probeAfter(ctx context.Context, name string, dep *inventory.De
 		slog.WarnContext(ctx, "probe alert sent", "name", name, "deploymentId", dep.ID, "mismatches", rep.Mismatches(), "alertMessageId", rep.AlertID)
 	}
 }
+
+// CheckProbes is Check for the rollout engine, which probes once a waved
+// rollout is done: the report goes to the log and the alert Check sends.
+func (p *Probes) CheckProbes(ctx context.Context, name string) error {
+	_, err := p.Check(ctx, name)
+	return err
+}
