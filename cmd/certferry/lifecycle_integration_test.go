@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,19 +39,7 @@ func TestCLILifecycleOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf := func(args ...string) (string, error) {
-		var out, errOut bytes.Buffer
-		err := run(ctx, args, &out, &errOut)
-		return out.String(), err
-	}
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := cf(args...)
-		if err != nil {
-			t.Fatalf("certferry %s: %v", strings.Join(args, " "), err)
-		}
-		return out
-	}
+	cf, must := verbs(ctx, t)
 	must("onboard", "--name", "shop-web", "--arn", arn, "--instance", ids[0])
 
 	var rotated struct {
