@@ -34,19 +34,8 @@ func TestRevokeCertificate(t *testing.T) {
 	cfg.BaseEndpoint, cfg.ConfigSources = aws.String(p.URL), nil
 	e.acm = acm.NewFromConfig(cfg)
 
-	public, err := localenv.RequestExportable(e.ctx, e.cfg, "shop.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	public, private := e.exportables(t)
 	notExportable, err := localenv.RequestNotExportable(e.ctx, e.cfg, "www.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := localenv.CreatePrivateCA(e.ctx, e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	private, err := localenv.RequestPrivate(e.ctx, e.cfg, ca, "api.internal.example")
 	if err != nil {
 		t.Fatal(err)
 	}
