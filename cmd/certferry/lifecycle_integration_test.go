@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certferry/certferry/internal/acmstandin"
 	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/localenv"
 )
@@ -49,7 +50,7 @@ func TestCLILifecycleOnMoto(t *testing.T) {
 	if out := must("rotate", "shop-web"); json.Unmarshal([]byte(out), &rotated) != nil || !rotated.Charged || !strings.HasPrefix(rotated.RequestedBy.ARN, "local:") {
 		t.Fatalf("rotate printed %q", out)
 	}
-	if n := len(drainCh(proxy.Renewals.Events())); n != 1 {
+	if n := len(acmstandin.Drain(proxy.Renewals.Events())); n != 1 {
 		t.Fatalf("%d renewals", n)
 	}
 
@@ -73,17 +74,5 @@ func TestCLILifecycleOnMoto(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 4 || !strings.Contains(lines[1], "rebind") || !strings.Contains(lines[2], "revoke") || !strings.Contains(lines[3], "rotate") || !strings.Contains(out, "local:") {
 		t.Fatalf("audit:\n%s", out)
-	}
-}
-
-func drainCh(ch <-chan []byte) [][]byte {
-	var out [][]byte
-	for {
-		select {
-		case ev := <-ch:
-			out = append(out, ev)
-		default:
-			return out
-		}
 	}
 }

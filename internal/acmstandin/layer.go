@@ -149,6 +149,20 @@ func offer(events chan<- []byte, ev []byte) {
 	}
 }
 
+// Drain returns the events a stand-in has emitted so far (what its Events
+// channel holds), without waiting for more.
+func Drain(events <-chan []byte) [][]byte {
+	var out [][]byte
+	for {
+		select {
+		case ev := <-events:
+			out = append(out, ev)
+		default:
+			return out
+		}
+	}
+}
+
 // call runs next on req and returns what it answered.
 func call(next http.Handler, req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
