@@ -46,6 +46,26 @@ func localStack(t *testing.T) aws.Config {
 	return awsCfg
 }
 
+// verbs runs certferry's verbs in this process: cf answers what a verb
+// printed and its error, must what it printed, failing the test on an
+// error.
+func verbs(ctx context.Context, t *testing.T) (cf func(args ...string) (string, error), must func(args ...string) string) {
+	cf = func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(ctx, args, &out, &errOut)
+		return out.String(), err
+	}
+	must = func(args ...string) string {
+		t.Helper()
+		out, err := cf(args...)
+		if err != nil {
+			t.Fatalf("certferry %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	return cf, must
+}
+
 // The CLI's verbs end to end, as an operator runs them without -api: the
 // API handler in the process against moto (behind the AWS model check),
 // configured from the environment `certferry local up` prints.
@@ -60,19 +80,7 @@ func TestCLIVerbsOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf := func(args ...string) (string, error) {
-		var out, errOut bytes.Buffer
-		err := run(ctx, args, &out, &errOut)
-		return out.String(), err
-	}
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := cf(args...)
-		if err != nil {
-			t.Fatalf("certferry %s: %v", strings.Join(args, " "), err)
-		}
-		return out
-	}
+	cf, must := verbs(ctx, t)
 
 	out := must("onboard", "--name", "shop-web", "--arn", arn, "--instance", ids[0]+","+ids[1], "--reload", "nginx", "--server-name", "shop.example.com")
 	var onboarded struct{ CommandID string }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certferry/certferry/internal/acmstandin"
 	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/localenv"
 )
@@ -40,19 +40,7 @@ func TestCLILifecycleOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf := func(args ...string) (string, error) {
-		var out, errOut bytes.Buffer
-		err := run(ctx, args, &out, &errOut)
-		return out.String(), err
-	}
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := cf(args...)
-		if err != nil {
-			t.Fatalf("certferry %s: %v", strings.Join(args, " "), err)
-		}
-		return out
-	}
+	cf, must := verbs(ctx, t)
 	must("onboard", "--name", "shop-web", "--arn", arn, "--instance", ids[0])
 
 	var rotated struct {
@@ -62,7 +50,7 @@ func TestCLILifecycleOnMoto(t *testing.T) {
 	if out := must("rotate", "shop-web"); json.Unmarshal([]byte(out), &rotated) != nil || !rotated.Charged || !strings.HasPrefix(rotated.RequestedBy.ARN, "local:") {
 		t.Fatalf("rotate printed %q", out)
 	}
-	if n := len(drainCh(proxy.Renewals.Events())); n != 1 {
+	if n := len(acmstandin.Drain(proxy.Renewals.Events())); n != 1 {
 		t.Fatalf("%d renewals", n)
 	}
 
@@ -86,17 +74,5 @@ func TestCLILifecycleOnMoto(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 4 || !strings.Contains(lines[1], "rebind") || !strings.Contains(lines[2], "revoke") || !strings.Contains(lines[3], "rotate") || !strings.Contains(out, "local:") {
 		t.Fatalf("audit:\n%s", out)
-	}
-}
-
-func drainCh(ch <-chan []byte) [][]byte {
-	var out [][]byte
-	for {
-		select {
-		case ev := <-ch:
-			out = append(out, ev)
-		default:
-			return out
-		}
 	}
 }

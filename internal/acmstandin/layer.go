@@ -15,12 +15,16 @@ package acmstandin
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Layer is one stand-in around the next handler (the emulator or the next
@@ -74,6 +78,89 @@ func readBody(req *http.Request) ([]byte, error) {
 	req.Body.Close()
 	req.Body = io.NopCloser(bytes.NewReader(b))
 	return b, err
+}
+
+// intercept reads the JSON request of an ACM operation among ops into in
+// and returns the operation's name. Any other operation it hands to next
+// unchanged; a body it cannot read or decode it answers itself (400, or
+// SerializationException as ACM's JSON protocol does). Either way it then
+// reports false.
+func intercept(w http.ResponseWriter, req *http.Request, next http.Handler, in any, ops ...string) (string, bool) {
+	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager.")
+	if !slices.Contains(ops, op) {
+		next.ServeHTTP(w, req)
+		return "", false
+	}
+	raw, err := readBody(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return "", false
+	}
+	if err := json.Unmarshal(raw, in); err != nil {
+		writeError(w, "SerializationException", "request body is not JSON")
+		return "", false
+	}
+	return op, true
+}
+
+// describeCert asks next for arn's DescribeCertificate answer and returns its
+// Certificate. On an error answer it has passed the emulator's answer on
+// unchanged (ResourceNotFoundException, InvalidArnException, validation),
+// on one it cannot decode answered 502 naming the stand-in; either way it
+// reports false.
+func describeCert(w http.ResponseWriter, req *http.Request, next http.Handler, arn, who string) (map[string]any, bool) {
+	rec := call(next, sub(req, "DescribeCertificate", map[string]string{"CertificateArn": arn}))
+	if rec.Code != http.StatusOK {
+		copyResponse(w, rec)
+		return nil, false
+	}
+	var desc struct{ Certificate map[string]any }
+	if err := json.Unmarshal(rec.Body.Bytes(), &desc); err != nil || desc.Certificate == nil {
+		http.Error(w, "ACM "+who+" stand-in: decode DescribeCertificate answer", http.StatusBadGateway)
+		return nil, false
+	}
+	return desc.Certificate, true
+}
+
+// acmEvent is an EventBridge event from ACM about arn ("Amazon EventBridge
+// support for ACM", ACM User Guide: source aws.acm, the certificate in
+// resources, account and region those of the certificate).
+func acmEvent(arn, detailType string, at time.Time, detail map[string]any) ([]byte, error) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return nil, fmt.Errorf("malformed ARN %s", arn)
+	}
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	return json.Marshal(map[string]any{
+		"version": "0", "id": fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:]),
+		"detail-type": detailType, "source": "aws.acm",
+		"account": parts[4], "time": at.Format(time.RFC3339), "region": parts[3],
+		"resources": []string{arn}, "detail": detail,
+	})
+}
+
+// offer hands ev to events unless the buffer is full (EventBridge is best
+// effort too: a full buffer drops).
+func offer(events chan<- []byte, ev []byte) {
+	select {
+	case events <- ev:
+	default:
+	}
+}
+
+// Drain returns the events a stand-in has emitted so far (what its Events
+// channel holds), without waiting for more.
+func Drain(events <-chan []byte) [][]byte {
+	var out [][]byte
+	for {
+		select {
+		case ev := <-events:
+			out = append(out, ev)
+		default:
+			return out
+		}
+	}
 }
 
 // call runs next on req and returns what it answered.

@@ -91,24 +91,12 @@ func (r *Renewals) Events() <-chan []byte { return r.events }
 // Layer is the stand-in as a proxy layer.
 func (r *Renewals) Layer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager.")
-		switch op {
-		case "RenewCertificate", "DescribeCertificate", "GetCertificate", "ExportCertificate", "DeleteCertificate":
-		default:
-			next.ServeHTTP(w, req)
-			return
-		}
-		raw, err := readBody(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
 		var in struct {
 			CertificateArn string
 			Passphrase     string
 		}
-		if err := json.Unmarshal(raw, &in); err != nil {
-			writeError(w, "SerializationException", "request body is not JSON")
+		op, ok := intercept(w, req, next, &in, "RenewCertificate", "DescribeCertificate", "GetCertificate", "ExportCertificate", "DeleteCertificate")
+		if !ok {
 			return
 		}
 		if op == "RenewCertificate" {
@@ -201,17 +189,10 @@ func exportable(d map[string]any) bool {
 func (r *Renewals) renew(w http.ResponseWriter, req *http.Request, next http.Handler, arn string) {
 	r.renewMu.Lock()
 	defer r.renewMu.Unlock()
-	rec := call(next, sub(req, "DescribeCertificate", map[string]string{"CertificateArn": arn}))
-	if rec.Code != http.StatusOK {
-		copyResponse(w, rec) // ResourceNotFoundException, InvalidArnException, validation: the emulator's answer
+	d, ok := describeCert(w, req, next, arn, "renewal")
+	if !ok {
 		return
 	}
-	var desc struct{ Certificate map[string]any }
-	if err := json.Unmarshal(rec.Body.Bytes(), &desc); err != nil || desc.Certificate == nil {
-		http.Error(w, "ACM renewal stand-in: decode DescribeCertificate answer", http.StatusBadGateway)
-		return
-	}
-	d := desc.Certificate
 	r.mu.Lock()
 	exported := r.exported[arn]
 	current := r.renewed[arn]
@@ -264,12 +245,8 @@ func (r *Renewals) renew(w http.ResponseWriter, req *http.Request, next http.Han
 	r.exported[arn] = false // a renewal must be exported before the next one
 	r.pending[arn] = r.ExportsInProgress
 	r.mu.Unlock()
-	ev, err := availableEvent(arn, d, rc)
-	if err == nil {
-		select {
-		case r.events <- ev:
-		default:
-		}
+	if ev, err := availableEvent(arn, d, rc); err == nil {
+		offer(r.events, ev)
 	}
 	writeJSON(w, http.StatusOK, nil, []byte("{}"))
 }
@@ -332,12 +309,6 @@ func encryptKey(key crypto.Signer, pass []byte) (string, error) {
 // ("Amazon EventBridge support for ACM", ACM User Guide: detail-type "ACM
 // Certificate Available", source aws.acm, the certificate in resources).
 func availableEvent(arn string, d map[string]any, rc *renewedCert) ([]byte, error) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
-		return nil, fmt.Errorf("malformed ARN %s", arn)
-	}
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
 	detail := map[string]any{
 		"Action":                    "RENEWAL",
 		"CertificateType":           d["Type"],
@@ -355,12 +326,7 @@ func availableEvent(arn string, d map[string]any, rc *renewedCert) ([]byte, erro
 			detail["DomainValidationMethod"] = o["ValidationMethod"]
 		}
 	}
-	return json.Marshal(map[string]any{
-		"version": "0", "id": fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:]),
-		"detail-type": "ACM Certificate Available", "source": "aws.acm",
-		"account": parts[4], "time": rc.at.Format(time.RFC3339), "region": parts[3],
-		"resources": []string{arn}, "detail": detail,
-	})
+	return acmEvent(arn, "ACM Certificate Available", rc.at, detail)
 }
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }

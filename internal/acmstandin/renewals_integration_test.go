@@ -95,6 +95,26 @@ func (e *env) export(t *testing.T, arn string) *certs.Material {
 	return m
 }
 
+// exportables requests an exportable public certificate
+// (shop.example.com) and a private one (api.internal.example, from a new
+// private CA), the two kinds ACM renews and revokes.
+func (e *env) exportables(t *testing.T) (public, private string) {
+	t.Helper()
+	public, err := localenv.RequestExportable(e.ctx, e.cfg, "shop.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := localenv.CreatePrivateCA(e.ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	private, err = localenv.RequestPrivate(e.ctx, e.cfg, ca, "api.internal.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return public, private
+}
+
 func (e *env) describe(t *testing.T, arn string) *acmtypes.CertificateDetail {
 	t.Helper()
 	out, err := e.acm.DescribeCertificate(e.ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
@@ -114,18 +134,7 @@ func errCode(err error) string {
 
 func TestRenewCertificate(t *testing.T) {
 	e := newEnv(t)
-	public, err := localenv.RequestExportable(e.ctx, e.cfg, "shop.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := localenv.CreatePrivateCA(e.ctx, e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	private, err := localenv.RequestPrivate(e.ctx, e.cfg, ca, "api.internal.example")
-	if err != nil {
-		t.Fatal(err)
-	}
+	public, private := e.exportables(t)
 	for _, tc := range []struct {
 		name, arn string
 		summary   bool // RenewalSummary exists only for AMAZON_ISSUED

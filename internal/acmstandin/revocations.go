@@ -1,7 +1,6 @@
 package acmstandin
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -90,24 +89,12 @@ var (
 // Layer is the stand-in as a proxy layer.
 func (r *Revocations) Layer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "CertificateManager.")
-		switch op {
-		case "RevokeCertificate", "DescribeCertificate", "ExportCertificate", "RenewCertificate", "DeleteCertificate":
-		default:
-			next.ServeHTTP(w, req)
-			return
-		}
-		raw, err := readBody(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
 		var in struct {
 			CertificateArn   string
 			RevocationReason string
 		}
-		if err := json.Unmarshal(raw, &in); err != nil {
-			writeError(w, "SerializationException", "request body is not JSON")
+		op, ok := intercept(w, req, next, &in, "RevokeCertificate", "DescribeCertificate", "ExportCertificate", "RenewCertificate", "DeleteCertificate")
+		if !ok {
 			return
 		}
 		r.mu.Lock()
@@ -155,17 +142,10 @@ func (r *Revocations) revoke(w http.ResponseWriter, req *http.Request, next http
 	r.mu.Lock()
 	r.calls[arn]++
 	r.mu.Unlock()
-	rec := call(next, sub(req, "DescribeCertificate", map[string]string{"CertificateArn": arn}))
-	if rec.Code != http.StatusOK {
-		copyResponse(w, rec) // ResourceNotFoundException, InvalidArnException: the emulator's answer
+	d, ok := describeCert(w, req, next, arn, "revocation")
+	if !ok {
 		return
 	}
-	var desc struct{ Certificate map[string]any }
-	if err := json.Unmarshal(rec.Body.Bytes(), &desc); err != nil || desc.Certificate == nil {
-		http.Error(w, "ACM revocation stand-in: decode DescribeCertificate answer", http.StatusBadGateway)
-		return
-	}
-	d := desc.Certificate
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, already := r.revoked[arn]
@@ -195,10 +175,7 @@ func (r *Revocations) revoke(w http.ResponseWriter, req *http.Request, next http
 		at := r.now().UTC().Truncate(time.Second)
 		r.revoked[arn] = revocation{at: at, reason: reason}
 		if ev, err := revokedEvent(arn, d, at); err == nil {
-			select {
-			case r.events <- ev:
-			default:
-			}
+			offer(r.events, ev)
 		}
 		b, _ := json.Marshal(map[string]string{"CertificateArn": arn})
 		writeJSON(w, http.StatusOK, nil, b)
@@ -209,12 +186,6 @@ func (r *Revocations) revoke(w http.ResponseWriter, req *http.Request, next http
 // ("Amazon EventBridge support for ACM", ACM User Guide: detail-type "ACM
 // Certificate Revoked", source aws.acm, the certificate in resources).
 func revokedEvent(arn string, d map[string]any, at time.Time) ([]byte, error) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
-		return nil, fmt.Errorf("malformed ARN %s", arn)
-	}
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
 	detail := map[string]any{
 		"CertificateType": d["Type"],
 		"CommonName":      d["DomainName"],
@@ -223,10 +194,5 @@ func revokedEvent(arn string, d map[string]any, at time.Time) ([]byte, error) {
 	if na, ok := d["NotAfter"].(float64); ok {
 		detail["CertificateExpirationDate"] = time.Unix(int64(na), 0).UTC().Format(time.RFC3339)
 	}
-	return json.Marshal(map[string]any{
-		"version": "0", "id": fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:]),
-		"detail-type": "ACM Certificate Revoked", "source": "aws.acm",
-		"account": parts[4], "time": at.Format(time.RFC3339), "region": parts[3],
-		"resources": []string{arn}, "detail": detail,
-	})
+	return acmEvent(arn, "ACM Certificate Revoked", at, detail)
 }

@@ -34,19 +34,8 @@ func TestRevokeCertificate(t *testing.T) {
 	cfg.BaseEndpoint, cfg.ConfigSources = aws.String(p.URL), nil
 	e.acm = acm.NewFromConfig(cfg)
 
-	public, err := localenv.RequestExportable(e.ctx, e.cfg, "shop.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	public, private := e.exportables(t)
 	notExportable, err := localenv.RequestNotExportable(e.ctx, e.cfg, "www.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := localenv.CreatePrivateCA(e.ctx, e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	private, err := localenv.RequestPrivate(e.ctx, e.cfg, ca, "api.internal.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +62,7 @@ func TestRevokeCertificate(t *testing.T) {
 	if err := revoke(private, acmtypes.RevocationReasonRemoveFromCrl); errCode(err) != "ValidationException" {
 		t.Fatalf("private with REMOVE_FROM_CRL: %v", err)
 	}
-	if d := e.describe(t, public); d.Status != acmtypes.CertificateStatusIssued || d.RevokedAt != nil || len(drainEvents(revs)) != 0 {
+	if d := e.describe(t, public); d.Status != acmtypes.CertificateStatusIssued || d.RevokedAt != nil || len(acmstandin.Drain(revs.Events())) != 0 {
 		t.Fatalf("a refused revocation changed the certificate: %s", d.Status)
 	}
 
@@ -102,7 +91,7 @@ func TestRevokeCertificate(t *testing.T) {
 			if err := revoke(tc.arn, tc.reason); errCode(err) != "ValidationException" {
 				t.Errorf("second revocation: %v", err)
 			}
-			evs := drainEvents(revs)
+			evs := acmstandin.Drain(revs.Events())
 			if len(evs) != 1 {
 				t.Fatalf("%d events, want 1", len(evs))
 			}
@@ -114,17 +103,5 @@ func TestRevokeCertificate(t *testing.T) {
 				t.Fatalf("event %+v", ev)
 			}
 		})
-	}
-}
-
-func drainEvents(r *acmstandin.Revocations) [][]byte {
-	var out [][]byte
-	for {
-		select {
-		case ev := <-r.Events():
-			out = append(out, ev)
-		default:
-			return out
-		}
 	}
 }

@@ -71,25 +71,5 @@ func lifecycleRows() []routeRow {
 }
 
 func TestLifecycleFieldsReachAWSWithinModel(t *testing.T) {
-	checker := newAWSChecker(t)
-	cfg := checkerConfig(checker)
-	ctx := context.Background()
-	for _, row := range lifecycleRows() {
-		t.Run(row.field, func(t *testing.T) {
-			accepted := 0
-			for _, v := range row.values {
-				if !row.try(ctx, checker, cfg, v) {
-					checker.take()
-					continue
-				}
-				accepted++
-				if bad := checker.take(); len(bad) > 0 {
-					t.Errorf("the API accepts %s = %s, which AWS refuses:\n  %s", row.field, show(v), strings.Join(bad, "\n  "))
-				}
-			}
-			if accepted < 2 || accepted == len(row.values) {
-				t.Errorf("%d of %d candidate values accepted: the row proves little", accepted, len(row.values))
-			}
-		})
-	}
+	checkRouteRows(t, lifecycleRows())
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
+	"github.com/certferry/certferry/internal/backoff"
 	"github.com/certferry/certferry/internal/metrics"
 )
 
@@ -58,18 +59,7 @@ type Emitter struct {
 // New returns an Emitter on bus: an event bus name or ARN, or "" for the
 // account's default bus in the client's region (CERTFERRY_EVENT_BUS).
 func New(api putter, bus string, m *metrics.Emitter) *Emitter {
-	return &Emitter{api: api, bus: bus, metrics: m, Attempts: 3, Backoff: 100 * time.Millisecond, now: time.Now, sleep: sleepCtx}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return &Emitter{api: api, bus: bus, metrics: m, Attempts: 3, Backoff: 100 * time.Millisecond, now: time.Now, sleep: backoff.Sleep}
 }
 
 // Result is what one Emit did.

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/certferry/certferry/internal/backoff"
 )
 
 // Domain errors, mapped to HTTP status codes at the API edge.
@@ -115,7 +117,7 @@ type Client struct {
 
 // NewClient returns a Client with 5 export attempts and 2 s initial backoff.
 func NewClient(api acmAPI) *Client {
-	return &Client{api: api, ExportAttempts: 5, ExportBackoff: 2 * time.Second, sleep: sleepCtx}
+	return &Client{api: api, ExportAttempts: 5, ExportBackoff: 2 * time.Second, sleep: backoff.Sleep}
 }
 
 // Describe reads a certificate's state from ACM.
@@ -220,17 +222,6 @@ func transientExportError(err error) bool {
 		return apiErr.ErrorFault() == smithy.FaultServer
 	}
 	return false
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // DaysLeft is the number of whole days from now until notAfter (negative

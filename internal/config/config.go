@@ -246,17 +246,10 @@ func loadInstaller(get func(k, def string) string) (Installer, error) {
 		SHA256LinuxArm64:   get(EnvInstallerSHA256LinuxArm64, ""),
 		SHA256WindowsAmd64: get(EnvInstallerSHA256WindowsAmd64, ""),
 	}
-	var set, missing []string
-	for _, k := range InstallerSettings {
-		if get(k, "") == "" {
-			missing = append(missing, k)
-		} else {
-			set = append(set, k)
-		}
-	}
+	_, err := together(get, InstallerSettings, "installer")
 	var errs []error
-	if len(set) > 0 && len(missing) > 0 {
-		errs = append(errs, fmt.Errorf("environment variables %s are set but %s are not: the installer settings go together", strings.Join(set, ", "), strings.Join(missing, ", ")))
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if in.Bucket != "" && !bucketPattern.MatchString(in.Bucket) {
 		errs = append(errs, fmt.Errorf("environment variable %s must be an S3 bucket name", EnvInstallerBucket))
@@ -276,6 +269,24 @@ func loadInstaller(get func(k, def string) string) (Installer, error) {
 	return in, errors.Join(errs...)
 }
 
+// together checks that the settings keys (what's) are all set or none:
+// anySet reports whether any is, the error names the set and the missing
+// ones.
+func together(get func(k, def string) string, keys []string, what string) (anySet bool, err error) {
+	var set, missing []string
+	for _, k := range keys {
+		if get(k, "") == "" {
+			missing = append(missing, k)
+		} else {
+			set = append(set, k)
+		}
+	}
+	if len(set) > 0 && len(missing) > 0 {
+		err = fmt.Errorf("environment variables %s are set but %s are not: the %s settings go together", strings.Join(set, ", "), strings.Join(missing, ", "), what)
+	}
+	return len(set) > 0, err
+}
+
 // loadSchedule reads the schedule settings: none (no timed steps) or all,
 // each well formed; CERTFERRY_STEP_TARGET_ARN=self is this function's ARN.
 func loadSchedule(get func(k, def string) string) (Schedule, error) {
@@ -283,19 +294,12 @@ func loadSchedule(get func(k, def string) string) (Schedule, error) {
 		Group: get(EnvScheduleGroup, ""), RoleARN: get(EnvSchedulerRoleARN, ""),
 		TargetARN: get(EnvStepTargetARN, ""), DeadLetterARN: get(EnvStepDLQARN, ""),
 	}
-	var set, missing []string
-	for _, k := range ScheduleSettings {
-		if get(k, "") == "" {
-			missing = append(missing, k)
-		} else {
-			set = append(set, k)
-		}
-	}
+	anySet, err := together(get, ScheduleSettings, "schedule")
 	var errs []error
-	if len(set) > 0 && len(missing) > 0 {
-		errs = append(errs, fmt.Errorf("environment variables %s are set but %s are not: the schedule settings go together", strings.Join(set, ", "), strings.Join(missing, ", ")))
+	if err != nil {
+		errs = append(errs, err)
 	}
-	if len(set) == 0 && sc.DeadLetterARN != "" {
+	if !anySet && sc.DeadLetterARN != "" {
 		errs = append(errs, fmt.Errorf("environment variable %s is set without %s", EnvStepDLQARN, strings.Join(ScheduleSettings, ", ")))
 	}
 	if sc.Group != "" && !scheduleGroupPattern.MatchString(sc.Group) {

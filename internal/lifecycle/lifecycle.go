@@ -249,19 +249,11 @@ func (s *Service) Rotate(ctx context.Context, name string, by caller.Caller) (Ro
 func (s *Service) action(ctx context.Context, name, arn string, info certs.Info, by caller.Caller, names []string) notify.Action {
 	a := notify.Action{Name: name, ARN: arn, Domain: info.DomainName, NotAfter: info.NotAfter, By: by.ARN, At: by.At}
 	for _, n := range names {
-		entry := notify.Name{Name: n}
 		d, err := s.cfg.Store.Describe(ctx, n)
-		switch {
-		case err != nil || d.Cert == nil:
-			entry.NodesUnknown = true
-		default:
-			entry.Serial = d.Cert.Serial
-			entry.Targets = notify.TargetsText(d.Cert.Targets)
-			for _, nd := range d.Nodes {
-				entry.Nodes = append(entry.Nodes, notify.Node{InstanceID: nd.InstanceID, State: string(nd.State), Serial: nd.Serial, Error: nd.Error})
-			}
+		if err != nil {
+			d = nil
 		}
-		a.Names = append(a.Names, entry)
+		a.Names = append(a.Names, notify.NameFrom(n, d))
 	}
 	return a
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/certferry/certferry/internal/inventory"
 )
 
 // MaxNodesListed bounds the nodes listed per name in one message; SNS takes
@@ -48,6 +50,24 @@ type Name struct {
 	// Which qualifies Nodes when they are a selection, e.g. "that did
 	// not install": the line then counts only those.
 	Which string
+}
+
+// NameFrom is the Name line of name as the inventory describes it: its
+// deployed serial, targets and nodes. d nil (the inventory could not be
+// read) or without a certificate (the name was deleted meanwhile): nodes
+// unknown.
+func NameFrom(name string, d *inventory.Detail) Name {
+	entry := Name{Name: name}
+	if d == nil || d.Cert == nil {
+		entry.NodesUnknown = true
+		return entry
+	}
+	entry.Serial = d.Cert.Serial
+	entry.Targets = TargetsText(d.Cert.Targets)
+	for _, nd := range d.Nodes {
+		entry.Nodes = append(entry.Nodes, Node{InstanceID: nd.InstanceID, State: string(nd.State), Serial: nd.Serial, Error: nd.Error})
+	}
+	return entry
 }
 
 // nodesText (after the name) says how many nodes a name has, or why none is listed.

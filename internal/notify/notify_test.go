@@ -3,10 +3,13 @@ package notify
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/certferry/certferry/internal/inventory"
 )
 
 type fakeSNS struct{ in *sns.PublishInput }
@@ -71,6 +74,36 @@ func TestAlertStaysWithinSNSLimit(t *testing.T) {
 			}
 			if len(tc.names) > 1 && !strings.Contains(text, fmt.Sprintf("certferry names bound to it (%d)", len(tc.names))) {
 				t.Error("message does not give the number of names")
+			}
+		})
+	}
+}
+
+// NameFrom: an inventory that could not be read or a name deleted
+// meanwhile leave the nodes unknown (not "none"); otherwise the deployed
+// serial, the targets and every node with its state and error.
+func TestNameFrom(t *testing.T) {
+	cert := &inventory.Cert{Serial: "0a:0b"}
+	cert.Targets = tagTarget
+	for _, tc := range []struct {
+		name string
+		d    *inventory.Detail
+		want Name
+	}{
+		{"inventory not read", nil, Name{Name: "shop-web", NodesUnknown: true}},
+		{"deleted meanwhile", &inventory.Detail{}, Name{Name: "shop-web", NodesUnknown: true}},
+		{"no node yet", &inventory.Detail{Cert: cert}, Name{Name: "shop-web", Serial: "0a:0b", Targets: "tag:env=prod"}},
+		{"nodes", &inventory.Detail{Cert: cert, Nodes: []inventory.Node{
+			{InstanceID: "i-1", State: inventory.NodeInstalled, Serial: "0a:0b"},
+			{InstanceID: "i-2", State: inventory.NodeFailed, Error: "reload failed"},
+		}}, Name{Name: "shop-web", Serial: "0a:0b", Targets: "tag:env=prod", Nodes: []Node{
+			{InstanceID: "i-1", State: "installed", Serial: "0a:0b"},
+			{InstanceID: "i-2", State: "failed", Error: "reload failed"},
+		}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NameFrom("shop-web", tc.d); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("NameFrom = %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -1,8 +1,6 @@
 package notify
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,20 +58,7 @@ func TestProbeAlertGolden(t *testing.T) {
 			if a.Kind != tc.kind {
 				t.Fatalf("kind %q, want %q", a.Kind, tc.kind)
 			}
-			got := "Subject: " + a.Subject() + "\nKind: " + a.Kind + "\n\n" + a.Text()
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test ./internal/notify -run TestProbeAlertGolden -update writes it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("alert text differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
-			}
+			checkGolden(t, tc.name, a, "TestProbeAlertGolden")
 		})
 	}
 	if _, ok := ProbeAlert(ProbeCheck{Name: "fine", Results: probeResults()[:1]}); ok {

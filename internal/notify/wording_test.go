@@ -110,21 +110,28 @@ func TestAlertGolden(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := "Subject: " + tc.alert.Subject() + "\nKind: " + tc.alert.Kind + "\n\n" + tc.alert.Text()
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test ./internal/notify -run TestAlertGolden -update writes it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("alert text differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
-			}
+			checkGolden(t, tc.name, tc.alert, "TestAlertGolden")
 		})
+	}
+}
+
+// checkGolden compares a's subject, kind and text with testdata/<name>.golden
+// (written by -update; test is the test that -run names to rewrite it).
+func checkGolden(t *testing.T, name string, a Alert, test string) {
+	t.Helper()
+	got := "Subject: " + a.Subject() + "\nKind: " + a.Kind + "\n\n" + a.Text()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./internal/notify -run %s -update writes it)", err, test)
+	}
+	if got != string(want) {
+		t.Errorf("alert text differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 

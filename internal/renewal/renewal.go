@@ -425,22 +425,12 @@ func (h *Handler) gather(ctx context.Context, ev events.Event, arn string, names
 	}
 	in := notify.CertEvent{ARN: arn, Event: ev, Info: info, Now: h.now()}
 	for _, n := range names {
-		entry := notify.Name{Name: n}
 		d, err := h.inv.Describe(ctx, n)
-		switch {
-		case err != nil:
+		if err != nil {
 			slog.WarnContext(ctx, "alert without node list", "name", n, "error", err)
-			entry.NodesUnknown = true
-		case d.Cert == nil: // deleted meanwhile
-			entry.NodesUnknown = true
-		default:
-			entry.Serial = d.Cert.Serial
-			entry.Targets = notify.TargetsText(d.Cert.Targets)
-			for _, nd := range d.Nodes {
-				entry.Nodes = append(entry.Nodes, notify.Node{InstanceID: nd.InstanceID, State: string(nd.State), Serial: nd.Serial, Error: nd.Error})
-			}
+			d = nil
 		}
-		in.Names = append(in.Names, entry)
+		in.Names = append(in.Names, notify.NameFrom(n, d))
 	}
 	return in
 }

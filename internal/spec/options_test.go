@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -157,19 +156,9 @@ func TestValidateOptions(t *testing.T) {
 			s := valid()
 			tc.mutate(&s)
 			s.ApplyDefaults()
-			err := s.Validate(okARN)
-			if tc.wantField == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
+			fe := checkFieldError(t, s.Validate(okARN), tc.wantField)
+			if fe == nil {
 				return
-			}
-			var fe *FieldError
-			if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Validate() = %v, want a FieldError", err)
-			}
-			if fe.Field != tc.wantField {
-				t.Fatalf("field = %q (%v), want %q", fe.Field, err, tc.wantField)
 			}
 			if !strings.Contains(fe.Message, "must") && !strings.Contains(fe.Message, "is required") &&
 				!strings.Contains(fe.Message, "twice") && !strings.Contains(fe.Message, "repeats") && !strings.Contains(fe.Message, "give") {

@@ -139,22 +139,29 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := valid()
 			tc.mutate(&s)
-			err := s.Validate(okARN)
-			if tc.wantField == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			var fe *FieldError
-			if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Validate() = %v, want a FieldError", err)
-			}
-			if fe.Field != tc.wantField {
-				t.Fatalf("field = %q (%v), want %q", fe.Field, err, tc.wantField)
-			}
+			checkFieldError(t, s.Validate(okARN), tc.wantField)
 		})
 	}
+}
+
+// checkFieldError checks Validate's answer: nil when wantField is "", else
+// a FieldError (ErrInvalid) on wantField, which it returns.
+func checkFieldError(t *testing.T, err error, wantField string) *FieldError {
+	t.Helper()
+	if wantField == "" {
+		if err != nil {
+			t.Fatalf("Validate() = %v, want nil", err)
+		}
+		return nil
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Validate() = %v, want a FieldError", err)
+	}
+	if fe.Field != wantField {
+		t.Fatalf("field = %q (%v), want %q", fe.Field, err, wantField)
+	}
+	return fe
 }
 
 // keystoreSpec is a pkcs12 or jks spec with defaults applied.

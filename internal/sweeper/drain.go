@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/certferry/certferry/internal/backoff"
 )
 
 // drainQueue is what the local drain asks SQS.
@@ -84,7 +86,7 @@ func (l *Local) Drain(ctx context.Context, runID string) (Report, error) {
 			if idle++; idle > 20 {
 				return rep, fmt.Errorf("drain sweep queue: %d messages stay in flight", left)
 			}
-			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			if err := backoff.Sleep(ctx, 100*time.Millisecond); err != nil {
 				return rep, err
 			}
 			continue

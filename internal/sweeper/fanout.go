@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/certferry/certferry/internal/backoff"
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/metrics"
 	"github.com/certferry/certferry/internal/notify"
@@ -119,21 +120,10 @@ func NewFanout(certs certLister, runs runStore, q sender, alerts publisher, m *m
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = backoff.Sleep
 	}
 	return &Fanout{certs: certs, runs: runs, q: q, metrics: m, cfg: cfg,
 		alert: alerter{runs: runs, alerts: alerts, maxAttempts: cfg.MaxAttempts, now: cfg.Now}}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // RunReport is what one scheduled invocation did.
@@ -353,7 +343,7 @@ func NewWorker(sw *Sweeper, certs certGetter, runs runStore, alerts publisher, m
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = backoff.Sleep
 	}
 	return &Worker{sweep: sw, certs: certs, runs: runs, metrics: m, cfg: cfg,
 		alert: alerter{runs: runs, alerts: alerts, maxAttempts: cfg.MaxAttempts, now: cfg.Now}}
