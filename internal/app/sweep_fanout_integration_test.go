@@ -24,29 +24,7 @@ import (
 
 // sweepAlerts drains the alerts queue and returns the sweep's reports.
 func (r *renewalRig) sweepAlerts() []alertMessage {
-	r.t.Helper()
-	var got []alertMessage
-	for {
-		out, err := r.sqs.ReceiveMessage(r.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(r.queue), MaxNumberOfMessages: 10})
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		if len(out.Messages) == 0 {
-			return got
-		}
-		for _, m := range out.Messages {
-			var n alertMessage
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &n); err != nil {
-				r.t.Fatalf("queue message is not an SNS notification: %v", err)
-			}
-			if strings.HasPrefix(n.Subject, "certferry: sweep:") {
-				got = append(got, n)
-			}
-			if _, err := r.sqs.DeleteMessage(r.ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(r.queue), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				r.t.Fatal(err)
-			}
-		}
-	}
+	return r.drainAlerts(func(n alertMessage) bool { return strings.HasPrefix(n.Subject, "certferry: sweep:") })
 }
 
 // One failing name does not block the others, on moto's SQS and DynamoDB:
