@@ -765,9 +765,14 @@ func (e *Engine) input(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 	if c.Rollout != nil {
 		in.Gates.Pause = time.Duration(c.Rollout.PauseMinutes) * time.Minute
 	}
-	if r.Trigger == inventory.TriggerAPI || r.Phase == inventory.PhaseRolling || r.Phase == inventory.PhasePaused {
-		return in, nil // ungated: a person acted, or the rollout went
+	if r.Phase == inventory.PhaseRolling || r.Phase == inventory.PhasePaused {
+		return in, nil // the rollout went: no gate any more
 	}
+	// Every rollout that waits for a gate was started by Renew, whatever
+	// its trigger (a non-urgent rebind renews with the api trigger and is
+	// promised the name's windows and approval); a person's explicit
+	// redeploy (Deploy, Onboard) starts rolling and never gets here.
+
 	in.Gates.Approval = c.Approval == spec.ApprovalRequired
 	if len(c.MaintenanceWindows) > 0 {
 		in.Gates.Windowed = true
