@@ -392,6 +392,9 @@ func (e *Engine) start(ctx context.Context, sp spec.Spec, nr inventory.Rollout, 
 	slog.InfoContext(ctx, "rollout started", "name", sp.Name, "rolloutId", w.ID, "serial", w.Serial, "nodes", len(ids), "waves", w.Waves, "trigger", trigger)
 	res := Result{}
 	sent, err := e.sendWave(ctx, w, 1, w.WaveNodes(1), chk, trigger == inventory.TriggerAPI && chk == nil)
+	if err != nil {
+		e.repairLater(ctx, w)
+	}
 	if len(sent) > 0 {
 		res.Result = sent[len(sent)-1]
 	}
@@ -430,6 +433,9 @@ func (e *Engine) resume(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 		return e.apply(ctx, c, w, inventory.TriggerAPI)
 	}
 	sent, err := e.sendWave(ctx, w, w.Wave, again, nil, true)
+	if err != nil {
+		e.repairLater(ctx, w)
+	}
 	if len(sent) > 0 {
 		res.Result = sent[len(sent)-1]
 	}
@@ -651,6 +657,9 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 				slog.InfoContext(ctx, "ACM holds a newer serial: the rollout is superseded", "name", c.Name, "rolloutId", w.ID)
 				return e.Renew(ctx, c.Name, w.Trigger)
 			}
+			if err != nil {
+				e.repairLater(ctx, w)
+			}
 			return res, err
 		}
 		r = w
@@ -716,6 +725,21 @@ func (e *Engine) repair(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 	}
 	res.of(r)
 	return res, true, err
+}
+
+// repairLater schedules one look at r past the repair delay after a send
+// of its wave failed (wholly, or half-way: a later chunk of 50): the
+// nodes the send reached may conclude before the delay, and then nothing
+// but the daily sweep would look again, nor could a person redeploy (a
+// rolling rollout answers busy). The step's repair sends the wave's
+// unsent nodes; when that fails too, the daily sweep tries again (no
+// loop of schedules).
+func (e *Engine) repairLater(ctx context.Context, r *inventory.Rollout) {
+	at := r.WaveSentAt.Add(e.cfg.RepairAfter)
+	if at.Before(e.now()) {
+		at = e.now()
+	}
+	e.schedule(ctx, []schedule.Step{{Name: r.Name, RolloutID: r.ID, Kind: StepPause, At: at.UTC().Truncate(time.Second)}})
 }
 
 // resolve fixes the nodes and wave sizes of a renewal rollout when it

@@ -1,7 +1,13 @@
 package rollout
 
 import (
+	"errors"
+	"fmt"
+	"time"
+
 	"context"
+	"github.com/certferry/certferry/internal/pipeline"
+	"github.com/certferry/certferry/internal/schedule"
 	"testing"
 
 	"github.com/certferry/certferry/internal/inventory"
@@ -29,5 +35,80 @@ func TestRenewByAPITriggerIsGated(t *testing.T) {
 	// The sweep's next look at it changes nothing either.
 	if _, err := e.Check(ctx, "shop-web"); err != nil || len(w.waves) != 0 || w.rollout.Phase != inventory.PhaseAwaitingApproval {
 		t.Fatalf("check: %v, phase %s, sent %v", err, w.rollout.Phase, sentTo(w))
+	}
+}
+
+// partialSender sends only the first instance of the next `fail` waves
+// and then fails, as SendWave does when its second chunk of 50 fails
+// (throttling, an instance deregistered meanwhile).
+type partialSender struct {
+	*world
+	fail int
+}
+
+func (p *partialSender) SendWave(ctx context.Context, wv pipeline.Wave) ([]pipeline.Result, error) {
+	if p.fail == 0 {
+		return p.world.SendWave(ctx, wv)
+	}
+	p.fail--
+	first := wv
+	first.InstanceIDs = wv.InstanceIDs[:1]
+	sent, err := p.world.SendWave(ctx, first)
+	if err != nil {
+		return nil, err
+	}
+	return sent, errors.New("send wave: chunk 2: ThrottlingException")
+}
+
+// A wave whose send failed half-way (its first chunk went, the second
+// did not) must not wait for the daily sweep: the nodes of the first
+// chunk conclude within minutes, the tracker's look comes before the
+// repair delay, and nothing else looks again. The engine schedules a
+// step past the repair delay, and that step sends the rest, once.
+func TestWaveSendFailedHalfwayIsRepairedByAStep(t *testing.T) {
+	ctx := context.Background()
+	sp := spec.Spec{Rollout: &spec.Rollout{Waves: []string{"1", "100%"}}}
+	w := newWorld(sp)
+	d := &partialSender{world: w}
+	e := New(d, w, acmFake{w}, w, w, w, Config{Now: func() time.Time { return w.now }})
+	if _, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil {
+		t.Fatal(err)
+	}
+	w.report("i-1", inventory.NodeInstalled)
+	d.fail = 1
+	if err := e.Advance(ctx, "shop-web"); err == nil {
+		t.Fatal("the failed half of the wave was not reported")
+	}
+	if fmt.Sprint(sentTo(w)) != "[[i-1] [i-2]]" {
+		t.Fatalf("sent %v", sentTo(w))
+	}
+	w.now = w.now.Add(time.Minute)
+	w.report("i-2", inventory.NodeInstalled)
+	if err := e.Advance(ctx, "shop-web"); err != nil { // the tracker, before the repair delay
+		t.Fatal(err)
+	}
+	var repair *schedule.Step
+	for i, st := range w.steps {
+		if st.RolloutID == w.rollout.ID && !st.At.Before(w.rollout.WaveSentAt.Add(3*time.Minute)) {
+			repair = &w.steps[i]
+		}
+	}
+	if repair == nil {
+		t.Fatalf("no step scheduled to send the rest of wave 2 (steps %+v): the rollout waits for the daily sweep", w.steps)
+	}
+	w.now = repair.At
+	for range 2 { // at-least-once delivery
+		if _, err := e.Step(ctx, *repair); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(sentTo(w)) != "[[i-1] [i-2] [i-3 i-4]]" {
+		t.Fatalf("after the repair step: sent %v", sentTo(w))
+	}
+	w.report("i-3", inventory.NodeInstalled)
+	w.report("i-4", inventory.NodeInstalled)
+	_ = e.Advance(ctx, "shop-web")
+	if w.rollout.Phase != inventory.PhaseDone {
+		t.Fatalf("phase %s", w.rollout.Phase)
 	}
 }
