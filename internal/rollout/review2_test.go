@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"context"
@@ -110,5 +111,38 @@ func TestWaveSendFailedHalfwayIsRepairedByAStep(t *testing.T) {
 	_ = e.Advance(ctx, "shop-web")
 	if w.rollout.Phase != inventory.PhaseDone {
 		t.Fatalf("phase %s", w.rollout.Phase)
+	}
+}
+
+// A canary cancelled by SSM on a name with a stop alarm was stopped by
+// the alarm (in ALARM, or unreadable: IgnorePollAlarmFailure is false, so
+// a misspelt or deleted alarm cancels every command of the name). The
+// halt alert must say so and how to check it, not send the operator to
+// the node for a cause that is not there.
+func TestHaltAlertNamesTheStopAlarm(t *testing.T) {
+	ctx := context.Background()
+	sp := wavedSpec()
+	sp.Rollout.StopAlarm = "shop-5xx"
+	w := newWorld(sp)
+	e := w.engine(nil)
+	if _, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	n := w.nodes["i-1"]
+	n.State, n.Error = inventory.NodeFailed, "SSM reports Cancelled"
+	w.nodes["i-1"] = n
+	w.mu.Unlock()
+	if err := e.Advance(ctx, "shop-web"); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.alerts) != 1 || w.alerts[0].Kind != KindHalted {
+		t.Fatalf("alerts %+v", w.alerts)
+	}
+	text := w.alerts[0].Text()
+	for _, want := range []string{"shop-5xx", "aws cloudwatch describe-alarms --alarm-names shop-5xx", "certferry redeploy shop-web"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("halt alert lacks %q:\n%s", want, text)
+		}
 	}
 }
