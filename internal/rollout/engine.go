@@ -717,13 +717,28 @@ func (e *Engine) repair(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 	if len(unsent) == 0 {
 		return Result{}, false, nil
 	}
+	// Only the run that wins this write sends (a tracker event, a step and
+	// the sweep may look at once): the repair restarts the delay.
+	next := *r
+	next.WaveSentAt = e.now()
+	w, err := e.inv.PutRollout(ctx, next, r.Version)
+	if errors.Is(err, inventory.ErrConflict) {
+		res := Result{}
+		if cur, gerr := e.inv.GetRollout(ctx, c.Name); gerr == nil {
+			res.of(cur)
+		}
+		return res, true, nil
+	}
+	if err != nil {
+		return Result{}, true, err
+	}
 	slog.WarnContext(ctx, "wave nodes without a command of the wave: sending", "name", c.Name, "rolloutId", r.ID, "wave", r.Wave, "nodes", len(unsent))
-	sent, err := e.sendWave(ctx, r, r.Wave, unsent, nil, false)
+	sent, err := e.sendWave(ctx, w, w.Wave, unsent, nil, false)
 	res := Result{Sent: len(sent)}
 	if len(sent) > 0 {
 		res.Result = sent[len(sent)-1]
 	}
-	res.of(r)
+	res.of(w)
 	return res, true, err
 }
 

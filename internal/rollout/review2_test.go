@@ -146,3 +146,51 @@ func TestHaltAlertNamesTheStopAlarm(t *testing.T) {
 		}
 	}
 }
+
+// racingStore runs another look at the rollout (the sweep worker, a
+// repair step, a tracker event) right after this one read the nodes: this
+// one acts on what it read, the other has already acted.
+type racingStore struct {
+	*world
+	race func()
+}
+
+func (s *racingStore) Describe(ctx context.Context, name string) (*inventory.Detail, error) {
+	d, err := s.world.Describe(ctx, name)
+	if f := s.race; f != nil {
+		s.race = nil
+		f()
+	}
+	return d, err
+}
+
+// Two looks past the repair delay at a wave with unsent nodes: only the
+// one that wins the ROLLOUT write sends them (repair acted before any
+// conditional write, so both sent the same nodes).
+func TestRepairSendsOnceUnderRace(t *testing.T) {
+	ctx := context.Background()
+	sp := spec.Spec{Rollout: &spec.Rollout{Waves: []string{"1", "100%"}}}
+	w := newWorld(sp)
+	d := &partialSender{world: w}
+	rs := &racingStore{world: w}
+	e := New(d, rs, acmFake{w}, w, w, w, Config{Now: func() time.Time { return w.now }})
+	if _, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil {
+		t.Fatal(err)
+	}
+	w.report("i-1", inventory.NodeInstalled)
+	d.fail = 1
+	_ = e.Advance(ctx, "shop-web") // wave 2 reaches i-2 only
+	w.now = w.now.Add(5 * time.Minute)
+	other := New(d, w, acmFake{w}, w, w, w, Config{Now: func() time.Time { return w.now }})
+	rs.race = func() {
+		if err := other.Advance(ctx, "shop-web"); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := e.Advance(ctx, "shop-web"); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sentTo(w)) != "[[i-1] [i-2] [i-3 i-4]]" {
+		t.Fatalf("sent %v, want the unsent nodes i-3 i-4 sent once", sentTo(w))
+	}
+}
