@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -411,14 +413,38 @@ func (e *Engine) resume(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 		return Result{}, err
 	}
 	byID := d.NodesByID()
-	var again []string
-	for _, id := range r.WaveNodes(r.Wave) {
-		if n, ok := byID[id]; !ok || n.State != inventory.NodeInstalled || n.Serial != r.Serial || n.Unverified {
-			again = append(again, id)
-		}
+	installed := func(id string) bool {
+		n, ok := byID[id]
+		return ok && n.State == inventory.NodeInstalled && n.Serial == r.Serial && !n.Unverified
 	}
 	next := *r
 	next.Phase, next.WaveSentAt, next.Reason = inventory.PhaseRolling, e.now(), fmt.Sprintf("resumed at wave %d by an explicit redeploy", r.Wave)
+	// A node of the wave that did not install and is no longer an online
+	// managed node of the targets (terminated, deregistered, untagged)
+	// would fail again for ever: the rollout goes on without it (the sweep
+	// sends to it if it comes back, as to nodes tagged mid-rollout).
+	online, err := e.nodes.Resolve(ctx, c.Targets)
+	if err != nil {
+		return Result{}, err
+	}
+	gone := map[string]bool{}
+	for _, id := range r.WaveNodes(r.Wave) {
+		if !installed(id) && !slices.Contains(online, id) {
+			gone[id] = true
+		}
+	}
+	if len(gone) > 0 {
+		if !dropNodes(&next, gone) {
+			return Result{}, fmt.Errorf("%w: %s: no node of rollout %s is online any more; onboard the name again to start a new rollout", pipeline.ErrBusy, c.Name, r.ID)
+		}
+		next.Reason += fmt.Sprintf(" (without %d node(s) no longer online: %s)", len(gone), strings.Join(clip(slices.Sorted(maps.Keys(gone)), 10), ", "))
+	}
+	var again []string
+	for _, id := range next.WaveNodes(next.Wave) {
+		if !installed(id) {
+			again = append(again, id)
+		}
+	}
 	w, err := e.inv.PutRollout(ctx, next, r.Version)
 	if errors.Is(err, inventory.ErrConflict) {
 		return Result{}, fmt.Errorf("%w: %s: the rollout changed meanwhile", pipeline.ErrBusy, c.Name)
@@ -442,6 +468,34 @@ func (e *Engine) resume(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 	res.Sent = len(sent)
 	res.of(w)
 	return res, err
+}
+
+// dropNodes removes gone nodes from r's nodes and waves: a wave left
+// empty goes, and the current wave becomes the last one still holding
+// nodes of it (wave 1 when none: the rollout starts over with a new
+// canary). False when no node remains.
+func dropNodes(r *inventory.Rollout, gone map[string]bool) bool {
+	var nodes []string
+	var waves []int
+	cur, i := 0, 0
+	for k, cum := range r.Waves {
+		for ; i < cum && i < len(r.Nodes); i++ {
+			if !gone[r.Nodes[i]] {
+				nodes = append(nodes, r.Nodes[i])
+			}
+		}
+		if len(nodes) > 0 && (len(waves) == 0 || len(nodes) > waves[len(waves)-1]) {
+			waves = append(waves, len(nodes))
+		}
+		if k+1 == r.Wave {
+			cur = len(waves)
+		}
+	}
+	if len(nodes) == 0 {
+		return false
+	}
+	r.Nodes, r.Waves, r.Wave = nodes, waves, max(cur, 1)
+	return true
 }
 
 // Step handles a fired schedule: the rollout it names is looked at again

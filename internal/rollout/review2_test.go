@@ -194,3 +194,40 @@ func TestRepairSendsOnceUnderRace(t *testing.T) {
 		t.Fatalf("sent %v, want the unsent nodes i-3 i-4 sent once", sentTo(w))
 	}
 }
+
+// The canary was terminated mid-wave: SSM reports it Undeliverable (or
+// the sweep closes it as stuck), the rollout halts. A redeploy resent to
+// the same gone instance and halted again, for ever: a name whose canary
+// was replaced could not be rolled out without a delete. The resume drops
+// the wave's failed nodes that are no longer online managed nodes of the
+// targets (left to the sweep, as nodes tagged mid-rollout are) and goes
+// on with the others.
+func TestResumeSkipsNodesGoneFromTheFleet(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(wavedSpec())
+	e := w.engine(nil)
+	if _, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil {
+		t.Fatal(err)
+	}
+	w.report("i-1", inventory.NodeFailed)
+	_ = e.Advance(ctx, "shop-web")
+	if w.rollout.Phase != inventory.PhaseHalted {
+		t.Fatalf("phase %s", w.rollout.Phase)
+	}
+	w.online = []string{"i-2", "i-3", "i-4"} // i-1 terminated
+	res, err := e.Deploy(ctx, "shop-web", inventory.TriggerAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sentTo(w)) != "[[i-1] [i-2]]" || res.Phase != inventory.PhaseRolling {
+		t.Fatalf("resume: %+v sent %v; want i-2 as the new canary, not i-1 again", res, sentTo(w))
+	}
+	w.report("i-2", inventory.NodeInstalled)
+	_ = e.Advance(ctx, "shop-web")
+	w.report("i-3", inventory.NodeInstalled)
+	w.report("i-4", inventory.NodeInstalled)
+	_ = e.Advance(ctx, "shop-web")
+	if fmt.Sprint(sentTo(w)) != "[[i-1] [i-2] [i-3 i-4]]" || w.rollout.Phase != inventory.PhaseDone {
+		t.Fatalf("sent %v phase %s", sentTo(w), w.rollout.Phase)
+	}
+}
