@@ -127,13 +127,21 @@ func (e *Engine) doneAlert(c *inventory.Cert, r *inventory.Rollout, nodes []noti
 }
 
 func supersededAlert(r *inventory.Rollout, serial string) notify.Alert {
-	return notify.Alert{
+	a := notify.Alert{
 		Kind: KindSuperseded, Title: r.Name + ": rollout superseded by a newer serial",
 		CertificateARN: r.CertificateARN,
-		Facts: []string{fmt.Sprintf("Rollout %s (%s, wave %d of %d) stopped: ACM holds a newer serial %s, rolled out from wave 1.",
+		Facts: []string{fmt.Sprintf("Rollout %s (%s, wave %d of %d) stopped: ACM holds a newer serial %s; a new rollout of it starts from wave 1 (behind the name's gates, if any).",
 			r.ID, r.Phase, r.Wave, len(r.Waves), serial)},
-		Names: []notify.Name{{Name: r.Name, Serial: r.Serial}},
+		Names:  []notify.Name{{Name: r.Name, Serial: r.Serial}},
+		Advice: []string{fmt.Sprintf("Follow the new rollout with `certferry status %s`.", r.Name)},
 	}
+	if serial == r.Serial {
+		// An onboarding that changed the spec: same certificate, new plan.
+		a.Title = r.Name + ": rollout replaced by a new rollout of the same serial"
+		a.Facts = []string{fmt.Sprintf("Rollout %s (%s, wave %d of %d) stopped: the name was onboarded again with a changed spec; the same serial %s deploys under the new spec, from wave 1.",
+			r.ID, r.Phase, r.Wave, len(r.Waves), serial)}
+	}
+	return a
 }
 
 // alertNodes lists name's nodes for an alert; nil when they cannot be read

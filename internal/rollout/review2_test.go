@@ -231,3 +231,27 @@ func TestResumeSkipsNodesGoneFromTheFleet(t *testing.T) {
 		t.Fatalf("sent %v phase %s", sentTo(w), w.rollout.Phase)
 	}
 }
+
+// Onboarding a changed spec (here: waves) while a rollout of the same
+// serial is rolling ends that rollout; the alert must not claim ACM holds
+// a newer serial, and must say what follows.
+func TestSupersededAlertSameSerial(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(wavedSpec())
+	e := w.engine(nil)
+	if _, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil {
+		t.Fatal(err)
+	}
+	sp := w.cert.Spec
+	sp.Rollout = &spec.Rollout{Waves: []string{"2", "100%"}}
+	if _, err := e.Onboard(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.alerts) != 1 || w.alerts[0].Kind != KindSuperseded {
+		t.Fatalf("alerts %+v", w.alerts)
+	}
+	text := w.alerts[0].Text()
+	if strings.Contains(text, "newer serial") || !strings.Contains(text, "same serial 02") {
+		t.Fatalf("superseded alert for the same serial:\n%s", text)
+	}
+}
