@@ -698,7 +698,11 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 				}
 			}
 			if w.Wave == 0 {
-				return e.single(ctx, c, w, trigger)
+				res, err := e.single(ctx, c, w, trigger)
+				if err != nil {
+					e.repairLater(ctx, w)
+				}
+				return res, err
 			}
 			sent, err := e.sendWave(ctx, w, w.Wave, w.WaveNodes(w.Wave), nil, false)
 			res := Result{}

@@ -255,3 +255,51 @@ func TestSupersededAlertSameSerial(t *testing.T) {
 		t.Fatalf("superseded alert for the same serial:\n%s", text)
 	}
 }
+
+// failingSync fails the next `fail` Sync calls (SSM throttling).
+type failingSync struct {
+	*world
+	fail int
+}
+
+func (f *failingSync) Sync(ctx context.Context, name string, t inventory.Trigger) (pipeline.Result, error) {
+	if f.fail > 0 {
+		f.fail--
+		return pipeline.Result{}, errors.New("send command: ThrottlingException")
+	}
+	return f.world.Sync(ctx, name, t)
+}
+
+// A gated renewal without waves whose one command failed when its window
+// opened is sent again by a step past the repair delay, not a day later
+// by the sweep.
+func TestGatedSingleSendFailureIsRepairedByAStep(t *testing.T) {
+	ctx := context.Background()
+	sp := spec.Spec{Approval: spec.ApprovalRequired}
+	w := newWorld(sp)
+	d := &failingSync{world: w, fail: 1}
+	e := New(d, w, acmFake{w}, w, w, w, Config{Now: func() time.Time { return w.now }})
+	if res, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil || res.Phase != inventory.PhaseAwaitingApproval {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if _, err := e.Approve(ctx, "shop-web", Caller{ARN: "arn:aws:iam::123456789012:user/ops"}); err == nil {
+		t.Fatal("the failed send was not reported")
+	}
+	steps := len(w.steps)
+	var repair *schedule.Step
+	for i := range w.steps {
+		if st := w.steps[i]; st.Kind == StepPause && st.RolloutID == w.rollout.ID {
+			repair = &w.steps[i]
+		}
+	}
+	if repair == nil {
+		t.Fatalf("no repair step (steps %+v)", w.steps[:steps])
+	}
+	w.now = repair.At
+	if _, err := e.Step(ctx, *repair); err != nil {
+		t.Fatal(err)
+	}
+	if w.syncs != 1 || w.rollout.Phase != inventory.PhaseDone {
+		t.Fatalf("syncs %d phase %s", w.syncs, w.rollout.Phase)
+	}
+}
