@@ -298,8 +298,10 @@ func (e *Engine) Deploy(ctx context.Context, name string, trigger inventory.Trig
 	if err != nil {
 		return Result{}, err
 	}
+	// goBy: not a gate here (a person is acting), but the sweep reports
+	// this rollout as a risk from then on if it halts.
 	nr := inventory.Rollout{ID: newID(), Name: name, CertificateARN: c.CertificateARN, Serial: info.Serial, Trigger: trigger,
-		OldNotAfter: c.NotAfter, CreatedAt: e.now()}
+		OldNotAfter: c.NotAfter, GoBy: e.goBy(c, info), CreatedAt: e.now()}
 	return e.start(ctx, c.Spec, nr, prev, nil, trigger)
 }
 
@@ -351,12 +353,16 @@ func (e *Engine) Onboard(ctx context.Context, sp spec.Spec) (pipeline.Result, er
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	var oldNotAfter time.Time
+	var oldNotAfter, goBy time.Time
 	if c, err := e.inv.GetCert(ctx, sp.Name); err == nil && c != nil {
 		oldNotAfter = c.NotAfter
+		// goBy: the sweep's risk of this rollout if it halts (no gate).
+		old := *c
+		old.SafetyMarginDays = chk.Spec.SafetyMarginDays
+		goBy = e.goBy(&old, chk.Info())
 	}
 	nr := inventory.Rollout{ID: newID(), Name: sp.Name, CertificateARN: chk.Spec.CertificateARN, Serial: chk.Serial,
-		Trigger: inventory.TriggerAPI, OldNotAfter: oldNotAfter, CreatedAt: e.now()}
+		Trigger: inventory.TriggerAPI, OldNotAfter: oldNotAfter, GoBy: goBy, CreatedAt: e.now()}
 	res, err := e.start(ctx, chk.Spec, nr, prev, &chk, inventory.TriggerAPI)
 	return res.Result, err
 }

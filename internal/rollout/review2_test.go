@@ -303,3 +303,33 @@ func TestGatedSingleSendFailureIsRepairedByAStep(t *testing.T) {
 		t.Fatalf("syncs %d phase %s", w.syncs, w.rollout.Phase)
 	}
 }
+
+// A rollout a person started (redeploy, onboarding of a new certificate)
+// that halts leaves the rest of the nodes on the old certificate just as
+// a renewal's does; the sweep reports a halted rollout as a risk from its
+// goBy on (sweeper.haltedRisk), so every rollout that replaces a
+// certificate on nodes carries one: without it the halted rollout was
+// never reported, up to the old certificate's expiry.
+func TestPersonStartedRolloutsCarryGoBy(t *testing.T) {
+	ctx := context.Background()
+	want := t0.Add(30 * 24 * time.Hour).Add(-9 * 24 * time.Hour) // 90-day lifetime: 9-day margin
+
+	w := newWorld(wavedSpec())
+	if _, err := w.engine(nil).Deploy(ctx, "shop-web", inventory.TriggerAPI); err != nil {
+		t.Fatal(err)
+	}
+	if !w.rollout.GoBy.Equal(want) {
+		t.Errorf("redeploy: goBy %s, want %s", w.rollout.GoBy, want)
+	}
+
+	w = newWorld(wavedSpec())
+	sp := w.cert.Spec
+	sp.Rollout = &spec.Rollout{Waves: []string{"2", "100%"}}
+	if _, err := w.engine(nil).Onboard(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	// The fake's Checked carries no ACM dates: the default 7-day margin.
+	if want := t0.Add(23 * 24 * time.Hour); !w.rollout.GoBy.Equal(want) {
+		t.Errorf("onboard: goBy %s, want %s", w.rollout.GoBy, want)
+	}
+}
