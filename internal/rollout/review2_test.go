@@ -333,3 +333,55 @@ func TestPersonStartedRolloutsCarryGoBy(t *testing.T) {
 		t.Errorf("onboard: goBy %s, want %s", w.rollout.GoBy, want)
 	}
 }
+
+// Decide at the edges the review tried: a margin already passed when the
+// renewal arrives (safetyMarginDays beyond the lifetime, or the node's
+// certificate already expired), waves over a single node, a deadline
+// step delivered after the approval.
+func TestDecideReviewEdges(t *testing.T) {
+	fresh := inventory.Rollout{ID: "r1", Name: "shop-web", Serial: "02", CreatedAt: t0}
+	tests := []struct {
+		name      string
+		goBy      time.Time
+		approved  bool
+		g         Gates
+		want      Kind
+		reasonHas string
+	}{
+		{"margin passed at the renewal: approval", t0.Add(-time.Hour), false, Gates{Approval: true}, ActSend, "without approval"},
+		{"certificate on the nodes expired: window", t0.Add(-30 * 24 * time.Hour), false,
+			Gates{Windowed: true, WindowNext: t0.Add(time.Hour)}, ActSend, "outside the maintenance window"},
+		{"deadline delivered after the approval, window open", t0.Add(-time.Minute), true, Gates{Approval: true, Windowed: true, WindowOpen: true}, ActSend, "approved by"},
+		{"deadline delivered after the approval, no window", t0, true, Gates{Approval: true}, ActSend, "approved by"},
+		{"no notAfter known: waits for approval", time.Time{}, false, Gates{Approval: true}, ActWait, "awaiting approval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := fresh
+			r.GoBy = tt.goBy
+			if tt.approved {
+				r.Phase, r.ApprovedBy, r.ApprovedAt = inventory.PhaseAwaitingApproval, "arn:aws:iam::123456789012:user/ops", t0
+			}
+			a := Decide(Input{Rollout: r, Gates: tt.g, Now: t0})
+			if a.Kind != tt.want || !strings.Contains(a.Reason, tt.reasonHas) {
+				t.Fatalf("Decide = %+v; want %s with %q", a, tt.want, tt.reasonHas)
+			}
+		})
+	}
+	for _, c := range []struct {
+		shares []string
+		n      int
+		want   string
+	}{
+		{[]string{"1", "50%", "100%"}, 1, "[1]"},
+		{[]string{"1", "50%", "100%"}, 2, "[1 2]"},
+		{[]string{"1", "50%", "100%"}, 3, "[1 2 3]"},
+		{[]string{"50%"}, 3, "[2 3]"},
+		{[]string{"1", "25%", "100%"}, 51, "[1 13 51]"},
+	} {
+		got, err := WaveSizes(c.shares, c.n)
+		if err != nil || fmt.Sprint(got) != c.want {
+			t.Errorf("WaveSizes(%v, %d) = %v %v; want %s", c.shares, c.n, got, err, c.want)
+		}
+	}
+}
