@@ -609,12 +609,14 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 		if err != nil {
 			return Result{}, err
 		}
-		if r.Phase == inventory.PhaseRolling {
+		a := Decide(in)
+		if r.Phase == inventory.PhaseRolling && a.Kind != ActHalt {
+			// A failure of the wave halts it first: never send its
+			// unsent nodes past a failed one.
 			if res, done, err := e.repair(ctx, c, r, in); done || err != nil {
 				return res, err
 			}
 		}
-		a := Decide(in)
 		if a.Kind == ActNone {
 			res := Result{}
 			res.of(r)

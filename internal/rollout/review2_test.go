@@ -385,3 +385,28 @@ func TestDecideReviewEdges(t *testing.T) {
 		}
 	}
 }
+
+// A wave half sent (its second chunk failed) whose sent half failed must
+// halt, not have its unsent half sent by the repair: the repair ran
+// before Decide and sent the bad certificate to more nodes.
+func TestRepairNeverSendsPastAFailure(t *testing.T) {
+	ctx := context.Background()
+	sp := spec.Spec{Rollout: &spec.Rollout{Waves: []string{"1", "100%"}}}
+	w := newWorld(sp)
+	d := &partialSender{world: w}
+	e := New(d, w, acmFake{w}, w, w, w, Config{Now: func() time.Time { return w.now }})
+	if _, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil {
+		t.Fatal(err)
+	}
+	w.report("i-1", inventory.NodeInstalled)
+	d.fail = 1
+	_ = e.Advance(ctx, "shop-web") // wave 2 reaches i-2 only
+	w.now = w.now.Add(5 * time.Minute)
+	w.report("i-2", inventory.NodeFailed)
+	if err := e.Advance(ctx, "shop-web"); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sentTo(w)) != "[[i-1] [i-2]]" || w.rollout.Phase != inventory.PhaseHalted {
+		t.Fatalf("sent %v, phase %s; want halted with i-3, i-4 untouched", sentTo(w), w.rollout.Phase)
+	}
+}
