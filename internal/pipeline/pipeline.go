@@ -178,6 +178,10 @@ type Checked struct {
 	info      certs.Info
 }
 
+// Info is what ACM said of the certificate when the onboarding was
+// checked (the rollout engine's expiry margin needs its lifetime).
+func (c Checked) Info() certs.Info { return c.info }
+
 func (c Checked) result() Result {
 	if c.Unchanged != nil {
 		return *c.Unchanged

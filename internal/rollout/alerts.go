@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/certferry/certferry/internal/inventory"
@@ -82,9 +83,40 @@ func (e *Engine) haltAlert(c *inventory.Cert, r *inventory.Rollout, failed []str
 	a.Names[0].Which = "that did not install"
 	a.Advice = []string{
 		fmt.Sprintf("Find the cause on the failed node(s) (`certferry status %s`), then resume from wave %d with `certferry redeploy %s`.", c.Name, r.Wave, c.Name),
-		"A halted rollout does not continue on its own, even near expiry; the daily sweep reports it as a risk.",
 	}
+	if alarm := stopAlarm(c); alarm != "" && cancelled(failed, nodes) {
+		// SSM cancels a command whose alarm is in ALARM or cannot be read
+		// (IgnorePollAlarmFailure false: "AlarmConfiguration", Systems
+		// Manager API Reference); a misspelt or deleted alarm cancels
+		// every command of the name, so the node is not where the cause is.
+		a.Advice = []string{
+			fmt.Sprintf("SSM cancelled the command: the name's stop alarm %s was in ALARM, or SSM could not read it (a misspelt or deleted alarm cancels every command of the name). "+
+				"Check it with `aws cloudwatch describe-alarms --alarm-names %s`; when it fired, find why, and once it is OK resume from wave %d with `certferry redeploy %s`; "+
+				"when it does not exist, create it or onboard the name again without rollout.stopAlarm, then `certferry redeploy %s`.",
+				alarm, alarm, r.Wave, c.Name, c.Name),
+		}
+	}
+	a.Advice = append(a.Advice,
+		"A halted rollout does not continue on its own, even near expiry; the daily sweep reports it as a risk.")
 	return a
+}
+
+func stopAlarm(c *inventory.Cert) string {
+	if c.Rollout == nil {
+		return ""
+	}
+	return c.Rollout.StopAlarm
+}
+
+// cancelled reports whether SSM cancelled a failed node's invocation (the
+// tracker records "SSM reports Cancelled").
+func cancelled(failed []string, nodes map[string]inventory.Node) bool {
+	for _, id := range failed {
+		if strings.HasSuffix(nodes[id].Error, "Cancelled") {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) doneAlert(c *inventory.Cert, r *inventory.Rollout, nodes []notify.Node) notify.Alert {
@@ -95,13 +127,21 @@ func (e *Engine) doneAlert(c *inventory.Cert, r *inventory.Rollout, nodes []noti
 }
 
 func supersededAlert(r *inventory.Rollout, serial string) notify.Alert {
-	return notify.Alert{
+	a := notify.Alert{
 		Kind: KindSuperseded, Title: r.Name + ": rollout superseded by a newer serial",
 		CertificateARN: r.CertificateARN,
-		Facts: []string{fmt.Sprintf("Rollout %s (%s, wave %d of %d) stopped: ACM holds a newer serial %s, rolled out from wave 1.",
+		Facts: []string{fmt.Sprintf("Rollout %s (%s, wave %d of %d) stopped: ACM holds a newer serial %s; a new rollout of it starts from wave 1 (behind the name's gates, if any).",
 			r.ID, r.Phase, r.Wave, len(r.Waves), serial)},
-		Names: []notify.Name{{Name: r.Name, Serial: r.Serial}},
+		Names:  []notify.Name{{Name: r.Name, Serial: r.Serial}},
+		Advice: []string{fmt.Sprintf("Follow the new rollout with `certferry status %s`.", r.Name)},
 	}
+	if serial == r.Serial {
+		// An onboarding that changed the spec: same certificate, new plan.
+		a.Title = r.Name + ": rollout replaced by a new rollout of the same serial"
+		a.Facts = []string{fmt.Sprintf("Rollout %s (%s, wave %d of %d) stopped: the name was onboarded again with a changed spec; the same serial %s deploys under the new spec, from wave 1.",
+			r.ID, r.Phase, r.Wave, len(r.Waves), serial)}
+	}
+	return a
 }
 
 // alertNodes lists name's nodes for an alert; nil when they cannot be read

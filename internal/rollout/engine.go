@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -296,8 +298,10 @@ func (e *Engine) Deploy(ctx context.Context, name string, trigger inventory.Trig
 	if err != nil {
 		return Result{}, err
 	}
+	// goBy: not a gate here (a person is acting), but the sweep reports
+	// this rollout as a risk from then on if it halts.
 	nr := inventory.Rollout{ID: newID(), Name: name, CertificateARN: c.CertificateARN, Serial: info.Serial, Trigger: trigger,
-		OldNotAfter: c.NotAfter, CreatedAt: e.now()}
+		OldNotAfter: c.NotAfter, GoBy: e.goBy(c, info), CreatedAt: e.now()}
 	return e.start(ctx, c.Spec, nr, prev, nil, trigger)
 }
 
@@ -349,12 +353,16 @@ func (e *Engine) Onboard(ctx context.Context, sp spec.Spec) (pipeline.Result, er
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	var oldNotAfter time.Time
+	var oldNotAfter, goBy time.Time
 	if c, err := e.inv.GetCert(ctx, sp.Name); err == nil && c != nil {
 		oldNotAfter = c.NotAfter
+		// goBy: the sweep's risk of this rollout if it halts (no gate).
+		old := *c
+		old.SafetyMarginDays = chk.Spec.SafetyMarginDays
+		goBy = e.goBy(&old, chk.Info())
 	}
 	nr := inventory.Rollout{ID: newID(), Name: sp.Name, CertificateARN: chk.Spec.CertificateARN, Serial: chk.Serial,
-		Trigger: inventory.TriggerAPI, OldNotAfter: oldNotAfter, CreatedAt: e.now()}
+		Trigger: inventory.TriggerAPI, OldNotAfter: oldNotAfter, GoBy: goBy, CreatedAt: e.now()}
 	res, err := e.start(ctx, chk.Spec, nr, prev, &chk, inventory.TriggerAPI)
 	return res.Result, err
 }
@@ -392,6 +400,9 @@ func (e *Engine) start(ctx context.Context, sp spec.Spec, nr inventory.Rollout, 
 	slog.InfoContext(ctx, "rollout started", "name", sp.Name, "rolloutId", w.ID, "serial", w.Serial, "nodes", len(ids), "waves", w.Waves, "trigger", trigger)
 	res := Result{}
 	sent, err := e.sendWave(ctx, w, 1, w.WaveNodes(1), chk, trigger == inventory.TriggerAPI && chk == nil)
+	if err != nil {
+		e.repairLater(ctx, w)
+	}
 	if len(sent) > 0 {
 		res.Result = sent[len(sent)-1]
 	}
@@ -408,14 +419,38 @@ func (e *Engine) resume(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 		return Result{}, err
 	}
 	byID := d.NodesByID()
-	var again []string
-	for _, id := range r.WaveNodes(r.Wave) {
-		if n, ok := byID[id]; !ok || n.State != inventory.NodeInstalled || n.Serial != r.Serial || n.Unverified {
-			again = append(again, id)
-		}
+	installed := func(id string) bool {
+		n, ok := byID[id]
+		return ok && n.State == inventory.NodeInstalled && n.Serial == r.Serial && !n.Unverified
 	}
 	next := *r
 	next.Phase, next.WaveSentAt, next.Reason = inventory.PhaseRolling, e.now(), fmt.Sprintf("resumed at wave %d by an explicit redeploy", r.Wave)
+	// A node of the wave that did not install and is no longer an online
+	// managed node of the targets (terminated, deregistered, untagged)
+	// would fail again for ever: the rollout goes on without it (the sweep
+	// sends to it if it comes back, as to nodes tagged mid-rollout).
+	online, err := e.nodes.Resolve(ctx, c.Targets)
+	if err != nil {
+		return Result{}, err
+	}
+	gone := map[string]bool{}
+	for _, id := range r.WaveNodes(r.Wave) {
+		if !installed(id) && !slices.Contains(online, id) {
+			gone[id] = true
+		}
+	}
+	if len(gone) > 0 {
+		if !dropNodes(&next, gone) {
+			return Result{}, fmt.Errorf("%w: %s: no node of rollout %s is online any more; onboard the name again to start a new rollout", pipeline.ErrBusy, c.Name, r.ID)
+		}
+		next.Reason += fmt.Sprintf(" (without %d node(s) no longer online: %s)", len(gone), strings.Join(clip(slices.Sorted(maps.Keys(gone)), 10), ", "))
+	}
+	var again []string
+	for _, id := range next.WaveNodes(next.Wave) {
+		if !installed(id) {
+			again = append(again, id)
+		}
+	}
 	w, err := e.inv.PutRollout(ctx, next, r.Version)
 	if errors.Is(err, inventory.ErrConflict) {
 		return Result{}, fmt.Errorf("%w: %s: the rollout changed meanwhile", pipeline.ErrBusy, c.Name)
@@ -430,12 +465,43 @@ func (e *Engine) resume(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 		return e.apply(ctx, c, w, inventory.TriggerAPI)
 	}
 	sent, err := e.sendWave(ctx, w, w.Wave, again, nil, true)
+	if err != nil {
+		e.repairLater(ctx, w)
+	}
 	if len(sent) > 0 {
 		res.Result = sent[len(sent)-1]
 	}
 	res.Sent = len(sent)
 	res.of(w)
 	return res, err
+}
+
+// dropNodes removes gone nodes from r's nodes and waves: a wave left
+// empty goes, and the current wave becomes the last one still holding
+// nodes of it (wave 1 when none: the rollout starts over with a new
+// canary). False when no node remains.
+func dropNodes(r *inventory.Rollout, gone map[string]bool) bool {
+	var nodes []string
+	var waves []int
+	cur, i := 0, 0
+	for k, cum := range r.Waves {
+		for ; i < cum && i < len(r.Nodes); i++ {
+			if !gone[r.Nodes[i]] {
+				nodes = append(nodes, r.Nodes[i])
+			}
+		}
+		if len(nodes) > 0 && (len(waves) == 0 || len(nodes) > waves[len(waves)-1]) {
+			waves = append(waves, len(nodes))
+		}
+		if k+1 == r.Wave {
+			cur = len(waves)
+		}
+	}
+	if len(nodes) == 0 {
+		return false
+	}
+	r.Nodes, r.Waves, r.Wave = nodes, waves, max(cur, 1)
+	return true
 }
 
 // Step handles a fired schedule: the rollout it names is looked at again
@@ -543,12 +609,14 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 		if err != nil {
 			return Result{}, err
 		}
-		if r.Phase == inventory.PhaseRolling {
+		a := Decide(in)
+		if r.Phase == inventory.PhaseRolling && a.Kind != ActHalt {
+			// A failure of the wave halts it first: never send its
+			// unsent nodes past a failed one.
 			if res, done, err := e.repair(ctx, c, r, in); done || err != nil {
 				return res, err
 			}
 		}
-		a := Decide(in)
 		if a.Kind == ActNone {
 			res := Result{}
 			res.of(r)
@@ -638,7 +706,11 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 				}
 			}
 			if w.Wave == 0 {
-				return e.single(ctx, c, w, trigger)
+				res, err := e.single(ctx, c, w, trigger)
+				if err != nil {
+					e.repairLater(ctx, w)
+				}
+				return res, err
 			}
 			sent, err := e.sendWave(ctx, w, w.Wave, w.WaveNodes(w.Wave), nil, false)
 			res := Result{}
@@ -650,6 +722,9 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 			if errors.Is(err, pipeline.ErrSerialChanged) {
 				slog.InfoContext(ctx, "ACM holds a newer serial: the rollout is superseded", "name", c.Name, "rolloutId", w.ID)
 				return e.Renew(ctx, c.Name, w.Trigger)
+			}
+			if err != nil {
+				e.repairLater(ctx, w)
 			}
 			return res, err
 		}
@@ -708,14 +783,44 @@ func (e *Engine) repair(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 	if len(unsent) == 0 {
 		return Result{}, false, nil
 	}
+	// Only the run that wins this write sends (a tracker event, a step and
+	// the sweep may look at once): the repair restarts the delay.
+	next := *r
+	next.WaveSentAt = e.now()
+	w, err := e.inv.PutRollout(ctx, next, r.Version)
+	if errors.Is(err, inventory.ErrConflict) {
+		res := Result{}
+		if cur, gerr := e.inv.GetRollout(ctx, c.Name); gerr == nil {
+			res.of(cur)
+		}
+		return res, true, nil
+	}
+	if err != nil {
+		return Result{}, true, err
+	}
 	slog.WarnContext(ctx, "wave nodes without a command of the wave: sending", "name", c.Name, "rolloutId", r.ID, "wave", r.Wave, "nodes", len(unsent))
-	sent, err := e.sendWave(ctx, r, r.Wave, unsent, nil, false)
+	sent, err := e.sendWave(ctx, w, w.Wave, unsent, nil, false)
 	res := Result{Sent: len(sent)}
 	if len(sent) > 0 {
 		res.Result = sent[len(sent)-1]
 	}
-	res.of(r)
+	res.of(w)
 	return res, true, err
+}
+
+// repairLater schedules one look at r past the repair delay after a send
+// of its wave failed (wholly, or half-way: a later chunk of 50): the
+// nodes the send reached may conclude before the delay, and then nothing
+// but the daily sweep would look again, nor could a person redeploy (a
+// rolling rollout answers busy). The step's repair sends the wave's
+// unsent nodes; when that fails too, the daily sweep tries again (no
+// loop of schedules).
+func (e *Engine) repairLater(ctx context.Context, r *inventory.Rollout) {
+	at := r.WaveSentAt.Add(e.cfg.RepairAfter)
+	if at.Before(e.now()) {
+		at = e.now()
+	}
+	e.schedule(ctx, []schedule.Step{{Name: r.Name, RolloutID: r.ID, Kind: StepPause, At: at.UTC().Truncate(time.Second)}})
 }
 
 // resolve fixes the nodes and wave sizes of a renewal rollout when it
@@ -765,9 +870,14 @@ func (e *Engine) input(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 	if c.Rollout != nil {
 		in.Gates.Pause = time.Duration(c.Rollout.PauseMinutes) * time.Minute
 	}
-	if r.Trigger == inventory.TriggerAPI || r.Phase == inventory.PhaseRolling || r.Phase == inventory.PhasePaused {
-		return in, nil // ungated: a person acted, or the rollout went
+	if r.Phase == inventory.PhaseRolling || r.Phase == inventory.PhasePaused {
+		return in, nil // the rollout went: no gate any more
 	}
+	// Every rollout that waits for a gate was started by Renew, whatever
+	// its trigger (a non-urgent rebind renews with the api trigger and is
+	// promised the name's windows and approval); a person's explicit
+	// redeploy (Deploy, Onboard) starts rolling and never gets here.
+
 	in.Gates.Approval = c.Approval == spec.ApprovalRequired
 	if len(c.MaintenanceWindows) > 0 {
 		in.Gates.Windowed = true

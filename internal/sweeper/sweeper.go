@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/certferry/certferry/internal/certs"
@@ -354,9 +355,17 @@ func haltedRisk(r *inventory.Rollout, nodes map[string]inventory.Node, now time.
 			old++
 		}
 	}
-	return fmt.Sprintf("rollout %s halted at wave %d of %d since %s; %d node(s) still on the old certificate expiring %s "+
-		"(the rollout does not continue on its own: find why wave %d failed, then `certferry redeploy %s` resumes it)",
-		r.ID, r.Wave, len(r.Waves), r.HaltedAt.UTC().Format(time.RFC3339), old, r.OldNotAfter.UTC().Format(time.RFC3339), r.Wave, r.Name), true
+	head := fmt.Sprintf("rollout %s halted at wave %d of %d since %s; %d node(s) still on the old certificate expiring %s ",
+		r.ID, r.Wave, len(r.Waves), r.HaltedAt.UTC().Format(time.RFC3339), old, r.OldNotAfter.UTC().Format(time.RFC3339))
+	if r.Reason != "" {
+		head += "(halted: " + r.Reason + ") "
+	}
+	if strings.Contains(r.Reason, " revoked") {
+		// rollout.Engine.Halt: the certificate it deploys was revoked; a
+		// redeploy cannot resume it (the pipeline refuses a revoked one).
+		return head + fmt.Sprintf("(the rollout cannot resume: request a replacement certificate and `certferry rebind %s --arn NEW_ARN`, which deploys it at once)", r.Name), true
+	}
+	return head + fmt.Sprintf("(the rollout does not continue on its own: find why wave %d failed, then `certferry redeploy %s` resumes it)", r.Wave, r.Name), true
 }
 
 func (s *Sweeper) stuck(dep *inventory.Deployment, now time.Time) bool {
