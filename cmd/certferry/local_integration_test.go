@@ -149,17 +149,20 @@ func TestLocalUpSeed(t *testing.T) {
 	if err := sch.At(ctx, st); err != nil {
 		t.Fatalf("schedule a step through the proxy: %v", err)
 	}
+	// The schedule is set for the step's time on a whole minute
+	// (schedule.When: Scheduler's 60-second precision).
+	due := sch.When(st).Format(time.RFC3339)
 	var list bytes.Buffer
 	if err := local(ctx, []string{"schedules"}, &list, io.Discard); err != nil {
 		t.Fatalf("local schedules: %v", err)
 	}
-	for _, want := range []string{st.At.Format(time.RFC3339), "pause step of shop-web, rollout r-local", st.ScheduleName(), "ENABLED"} {
+	for _, want := range []string{due, "pause step of shop-web, rollout r-local", st.ScheduleName(), "ENABLED"} {
 		if !strings.Contains(list.String(), want) {
 			t.Errorf("local schedules does not show %q:\n%s", want, list.String())
 		}
 	}
 	announced := time.After(time.Minute)
-	for !strings.Contains(perr.String(), "step schedule "+st.ScheduleName()+" pending: pause step of shop-web, rollout r-local, due "+st.At.Format(time.RFC3339)) {
+	for !strings.Contains(perr.String(), "step schedule "+st.ScheduleName()+" pending: pause step of shop-web, rollout r-local, due "+due) {
 		select {
 		case <-announced:
 			t.Fatalf("the proxy did not announce the step:\n%s", perr.String())
