@@ -198,6 +198,17 @@ func (res *Result) of(r *inventory.Rollout) {
 
 func plain(p pipeline.Result) Result { return Result{Result: p} }
 
+// sentResult is what sending (part of) a wave of r did: the last command
+// sent, how many were sent, and the rollout's state.
+func sentResult(sent []pipeline.Result, r *inventory.Rollout) Result {
+	res := Result{Sent: len(sent)}
+	if len(sent) > 0 {
+		res.Result = sent[len(sent)-1]
+	}
+	res.of(r)
+	return res
+}
+
 // waved tells whether a spec's deployments go in waves.
 func waved(sp spec.Spec) bool { return sp.Rollout.Waved() }
 
@@ -398,17 +409,11 @@ func (e *Engine) start(ctx context.Context, sp spec.Spec, nr inventory.Rollout, 
 		return Result{}, err
 	}
 	slog.InfoContext(ctx, "rollout started", "name", sp.Name, "rolloutId", w.ID, "serial", w.Serial, "nodes", len(ids), "waves", w.Waves, "trigger", trigger)
-	res := Result{}
 	sent, err := e.sendWave(ctx, w, 1, w.WaveNodes(1), chk, trigger == inventory.TriggerAPI && chk == nil)
 	if err != nil {
 		e.repairLater(ctx, w)
 	}
-	if len(sent) > 0 {
-		res.Result = sent[len(sent)-1]
-	}
-	res.Sent = len(sent)
-	res.of(w)
-	return res, err
+	return sentResult(sent, w), err
 }
 
 // resume sends a halted rollout's wave again to its nodes that did not
@@ -459,7 +464,6 @@ func (e *Engine) resume(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 		return Result{}, err
 	}
 	slog.InfoContext(ctx, "halted rollout resumed", "name", c.Name, "rolloutId", w.ID, "wave", w.Wave, "nodes", len(again))
-	res := Result{}
 	if len(again) == 0 {
 		// Every node of the wave has it now: go on from there.
 		return e.apply(ctx, c, w, inventory.TriggerAPI)
@@ -468,12 +472,7 @@ func (e *Engine) resume(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 	if err != nil {
 		e.repairLater(ctx, w)
 	}
-	if len(sent) > 0 {
-		res.Result = sent[len(sent)-1]
-	}
-	res.Sent = len(sent)
-	res.of(w)
-	return res, err
+	return sentResult(sent, w), err
 }
 
 // dropNodes removes gone nodes from r's nodes and waves: a wave left
@@ -713,12 +712,7 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 				return res, err
 			}
 			sent, err := e.sendWave(ctx, w, w.Wave, w.WaveNodes(w.Wave), nil, false)
-			res := Result{}
-			if len(sent) > 0 {
-				res.Result = sent[len(sent)-1]
-			}
-			res.Sent = len(sent)
-			res.of(w)
+			res := sentResult(sent, w)
 			if errors.Is(err, pipeline.ErrSerialChanged) {
 				slog.InfoContext(ctx, "ACM holds a newer serial: the rollout is superseded", "name", c.Name, "rolloutId", w.ID)
 				return e.Renew(ctx, c.Name, w.Trigger)
@@ -800,12 +794,7 @@ func (e *Engine) repair(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 	}
 	slog.WarnContext(ctx, "wave nodes without a command of the wave: sending", "name", c.Name, "rolloutId", r.ID, "wave", r.Wave, "nodes", len(unsent))
 	sent, err := e.sendWave(ctx, w, w.Wave, unsent, nil, false)
-	res := Result{Sent: len(sent)}
-	if len(sent) > 0 {
-		res.Result = sent[len(sent)-1]
-	}
-	res.of(w)
-	return res, true, err
+	return sentResult(sent, w), true, err
 }
 
 // repairLater schedules one look at r past the repair delay after a send
