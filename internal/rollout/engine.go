@@ -219,11 +219,7 @@ func waved(sp spec.Spec) bool { return sp.Rollout.Waved() }
 // nothing until it goes. A new serial while a rollout is active
 // supersedes it.
 func (e *Engine) Renew(ctx context.Context, name string, trigger inventory.Trigger) (Result, error) {
-	c, err := e.known(ctx, name)
-	if err != nil {
-		return Result{}, err
-	}
-	r, err := e.inv.GetRollout(ctx, name)
+	c, r, err := e.knownWithRollout(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -278,11 +274,7 @@ func (e *Engine) Renew(ctx context.Context, name string, trigger inventory.Trigg
 // wave (re-sending the wave's nodes that did not install); a rollout
 // waiting for a gate goes now.
 func (e *Engine) Deploy(ctx context.Context, name string, trigger inventory.Trigger) (Result, error) {
-	c, err := e.known(ctx, name)
-	if err != nil {
-		return Result{}, err
-	}
-	r, err := e.inv.GetRollout(ctx, name)
+	c, r, err := e.knownWithRollout(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -549,11 +541,7 @@ func (e *Engine) Check(ctx context.Context, name string) (Result, error) {
 // Approve releases a rollout awaiting approval; it then waits for the
 // maintenance window, if any, unless the expiry override is reached.
 func (e *Engine) Approve(ctx context.Context, name string, by Caller) (Result, error) {
-	c, err := e.known(ctx, name)
-	if err != nil {
-		return Result{}, err
-	}
-	r, err := e.inv.GetRollout(ctx, name)
+	c, r, err := e.knownWithRollout(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -996,6 +984,19 @@ func (e *Engine) known(ctx context.Context, name string) (*inventory.Cert, error
 		return nil, fmt.Errorf("%w: %s", pipeline.ErrUnknownName, name)
 	}
 	return c, nil
+}
+
+// knownWithRollout is known and the name's rollout (nil when none).
+func (e *Engine) knownWithRollout(ctx context.Context, name string) (*inventory.Cert, *inventory.Rollout, error) {
+	c, err := e.known(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := e.inv.GetRollout(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, r, nil
 }
 
 func (e *Engine) deployable(ctx context.Context, arn string) (certs.Info, error) {
