@@ -60,17 +60,17 @@ type Parts struct {
 // the sweep steps overdue rollouts), alerts on the configured topic,
 // opts.Now as its clock.
 func (p *Parts) WithRollouts(awsCfg aws.Config, cfg config.Config, opts Options) *Parts {
-	var sched rolloutScheduler
-	switch s := NewScheduler(awsCfg, cfg); {
-	case opts.Scheduler != nil:
-		sched = opts.Scheduler
-	case s != nil:
-		sched = s
+	var sched rolloutScheduler = opts.Scheduler
+	if sched == nil {
+		if s := NewScheduler(awsCfg, cfg); s != nil {
+			sched = s // a nil *Scheduler must not become a non-nil interface
+		}
 	}
-	p.Rollouts = rollout.New(p.Pipeline, p.Inventory, p.ACM, opts.nodes(awsCfg), sched, alerts(awsCfg, cfg), rollout.Config{
+	pub := alerts(awsCfg, cfg)
+	p.Rollouts = rollout.New(p.Pipeline, p.Inventory, p.ACM, opts.nodes(awsCfg), sched, pub, rollout.Config{
 		Now: opts.Now, NotifySuccess: cfg.NotifySuccess,
 	}).WithEvents(busEvents(awsCfg, cfg, opts.metrics())).
-		WithProbes(newProbes(awsCfg, cfg, opts, p.Inventory, alerts(awsCfg, cfg)))
+		WithProbes(newProbes(awsCfg, cfg, opts, p.Inventory, pub))
 	return p
 }
 
