@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -60,7 +61,20 @@ func main() {
 	nodes := flag.Int("sweep-nodes", 10, "nodes per certificate for the sweeper benchmark")
 	starts := flag.Int("cold-starts", 10, "process starts per function")
 	only := flag.String("only", "", "run one section: coldstart, onboarding, renewal, tracker, sweeper")
+	cpuProfile := flag.String("cpuprofile", "", "write the bench process's CPU profile here (go tool pprof)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			slog.Error("cpu profile", "err", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			slog.Error("cpu profile", "err", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	// The handlers log every step; here only warnings matter.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err := run(ctx, *out, *only, settings{runs: *runs, events: *events, certs: *certs, nodes: *nodes, starts: *starts}); err != nil {

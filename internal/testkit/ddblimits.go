@@ -53,7 +53,7 @@ func (d *ddbLimits) observe(req awsmodel.Request) []awsmodel.Violation {
 			}
 		}
 		if whole {
-			if n := itemSize(item); n > ddbItemLimit {
+			if n := ItemSize(item); n > ddbItemLimit {
 				bad(member, "item is %d bytes; DynamoDB allows 400 KB (%d)", n, ddbItemLimit)
 			}
 		}
@@ -135,9 +135,9 @@ func (d *ddbLimits) observe(req awsmodel.Request) []awsmodel.Violation {
 	return out
 }
 
-// itemSize is an item's size as "Item sizes and formats" (DynamoDB
+// ItemSize is an item's size as "Item sizes and formats" (DynamoDB
 // Developer Guide) counts it: attribute names plus values.
-func itemSize(item map[string]any) int {
+func ItemSize(item map[string]any) int {
 	n := 0
 	for k, v := range item {
 		n += len(k) + avSize(v)
