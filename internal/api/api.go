@@ -228,9 +228,10 @@ type CertView struct {
 	Probes             []string                 `json:"probes,omitempty"`
 }
 
-// NodeView is one node's state.
-type NodeView struct {
-	InstanceID    string              `json:"instanceId"`
+// NodeStatus is a node's state for one name: the fields NodeView (a
+// name's node) and NodeCertView (a node's name) share. Embedded, its
+// fields appear in the JSON where the embedding struct places it.
+type NodeStatus struct {
 	State         inventory.NodeState `json:"state"`
 	Serial        string              `json:"serial,omitempty"`
 	Fingerprint   string              `json:"fingerprintSha256,omitempty"`
@@ -238,8 +239,19 @@ type NodeView struct {
 	DeploymentID  string              `json:"deploymentId,omitempty"`
 	Error         string              `json:"error,omitempty"`
 	Unverified    bool                `json:"unverified,omitempty"`
-	Failures      int                 `json:"failures,omitempty"`
-	UpdatedAt     time.Time           `json:"updatedAt"`
+}
+
+func nodeStatus(n inventory.Node) NodeStatus {
+	return NodeStatus{State: n.State, Serial: n.Serial, Fingerprint: n.Fingerprint, LastCommandID: n.LastCommandID,
+		DeploymentID: n.DeploymentID, Error: n.Error, Unverified: n.Unverified}
+}
+
+// NodeView is one node's state (GET /certificates/{name}).
+type NodeView struct {
+	InstanceID string `json:"instanceId"`
+	NodeStatus
+	Failures  int       `json:"failures,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // DeploymentView is one deployment.
@@ -365,11 +377,7 @@ func (h *Handler) get(ctx context.Context, name string, query map[string]string)
 	out := CertPage{CertView: certView(*d.Cert), Nodes: []NodeView{}, Deployments: []DeploymentView{}, Next: d.Next,
 		CurrentRollout: rolloutView(d.Rollout)}
 	for _, n := range d.Nodes {
-		out.Nodes = append(out.Nodes, NodeView{
-			InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Fingerprint: n.Fingerprint,
-			LastCommandID: n.LastCommandID, DeploymentID: n.DeploymentID, Error: n.Error, Unverified: n.Unverified,
-			Failures: n.Failures, UpdatedAt: n.UpdatedAt,
-		})
+		out.Nodes = append(out.Nodes, NodeView{InstanceID: n.InstanceID, NodeStatus: nodeStatus(n), Failures: n.Failures, UpdatedAt: n.UpdatedAt})
 	}
 	for _, dep := range d.Deployments {
 		out.Deployments = append(out.Deployments, DeploymentView{
