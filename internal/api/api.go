@@ -71,6 +71,23 @@ type Handler struct {
 	catalog catalog
 	secrets secretRemover
 	life    lifecycler
+	alarms  stopAlarmChecker
+}
+
+// stopAlarmChecker checks that a rollout.stopAlarm names an existing
+// CloudWatch alarm (AlarmChecker).
+type stopAlarmChecker interface {
+	Check(ctx context.Context, name string) error
+}
+
+var _ stopAlarmChecker = (*AlarmChecker)(nil)
+
+// WithAlarms makes POST /certificates check a body's rollout.stopAlarm
+// with c before anything is written: a missing alarm is a 400, an alarm
+// CloudWatch would not let certferry read a 502.
+func (h *Handler) WithAlarms(c stopAlarmChecker) *Handler {
+	h.alarms = c
+	return h
 }
 
 // NewHandler returns a Handler.
@@ -165,6 +182,14 @@ func (h *Handler) onboard(ctx context.Context, req events.APIGatewayProxyRequest
 	sp, err := ParseOnboard(req.Body, req.IsBase64Encoded)
 	if err != nil {
 		return fromError(ctx, err), nil
+	}
+	// The stop alarm must exist: SSM cancels every command whose alarm it
+	// cannot read. Checked on every onboarding that sets one (a new name
+	// or an update of the spec), before anything is written.
+	if sp.Rollout != nil && sp.Rollout.StopAlarm != "" && h.alarms != nil {
+		if err := h.alarms.Check(ctx, sp.Rollout.StopAlarm); err != nil {
+			return fromError(ctx, err), nil
+		}
 	}
 	res, err := h.deploy.Onboard(ctx, sp)
 	if err != nil {
@@ -461,6 +486,7 @@ func (h *Handler) remove(ctx context.Context, name string, req events.APIGateway
 func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
 	var fe *spec.FieldError
 	var de *spec.DomainError
+	var ae *StopAlarmError
 	field := ""
 	if errors.As(err, &de) {
 		field = de.Field
@@ -472,6 +498,16 @@ func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
 		slog.ErrorContext(ctx, "request deadline reached", "budget", Budget, "error", err)
 		return errorResponse(http.StatusServiceUnavailable, "Timeout",
 			"AWS did not answer within the request's time budget; retry the request (a retry completes it without duplicates)", "")
+	case errors.As(err, &ae) && errors.Is(err, ErrAlarmAccessDenied):
+		slog.ErrorContext(ctx, "stop alarm unreadable", "alarm", ae.Alarm, "error", err)
+		return errorResponse(http.StatusBadGateway, "StopAlarmUnreadable", fmt.Sprintf(
+			"rollout.stopAlarm: certferry may not read CloudWatch alarm %q in %s: its API function's role needs cloudwatch:DescribeAlarms (on \"*\" for a composite alarm); nothing was written",
+			ae.Alarm, ae.Region), "rollout.stopAlarm")
+	case errors.As(err, &ae):
+		slog.ErrorContext(ctx, "stop alarm check throttled", "alarm", ae.Alarm, "error", err)
+		return errorResponse(http.StatusBadGateway, "StopAlarmUnreadable", fmt.Sprintf(
+			"rollout.stopAlarm: CloudWatch throttled cloudwatch:DescribeAlarms for alarm %q in %s; nothing was written, retry the request",
+			ae.Alarm, ae.Region), "rollout.stopAlarm")
 	case errors.Is(err, certs.ErrNotFound):
 		return errorResponse(http.StatusNotFound, "CertificateNotFound", err.Error(), "certificateArn")
 	case errors.Is(err, pipeline.ErrUnknownName):
