@@ -170,16 +170,16 @@ func Onboard(awsCfg aws.Config, cfg config.Config, opts Options) *api.Handler {
 	return api.NewHandler(p.Rollouts, p.Inventory).
 		WithSecrets(pipeline.NewSecretRemover(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix)).
 		WithLifecycle(Lifecycle(awsCfg, cfg, p)).
-		WithAlarms(api.NewAlarmChecker(newCloudWatch(awsCfg), awsCfg.Region))
+		WithAlarms(api.NewAlarmChecker(NewCloudWatch(awsCfg), awsCfg.Region))
 }
 
-// newCloudWatch is the CloudWatch client of the stop-alarm check, on AWS
+// NewCloudWatch is the CloudWatch client of the stop-alarm check, on AWS
 // JSON 1.0: one of the three protocols CloudWatch serves (botocore
 // cloudwatch 2010-08-01 model: protocols smithy-rpc-v2-cbor, json, query;
 // jsonVersion 1.0, awsQueryCompatible). The SDK's default since v1.53 is
 // CBOR; JSON is the one the rig's model check reads and moto 5.2 serves
 // (it has no route for RPC v2 CBOR), so the exact request is tested.
-func newCloudWatch(awsCfg aws.Config) *cloudwatch.Client {
+func NewCloudWatch(awsCfg aws.Config) *cloudwatch.Client {
 	return cloudwatch.NewFromConfig(awsCfg, func(o *cloudwatch.Options) {
 		o.Protocol = awsjson.New10(cwschemas.GraniteServiceVersion20100801)
 	})

@@ -25,7 +25,7 @@ func TestOnboardChecksStopAlarm(t *testing.T) {
 	r := newRig(t, moto)
 	r.launch(1, map[string]string{"env": "prod"})
 	arn := r.exportable("shop.example.com")
-	if _, err := newCloudWatch(r.aws).PutMetricAlarm(r.ctx, &cloudwatch.PutMetricAlarmInput{
+	if _, err := NewCloudWatch(r.aws).PutMetricAlarm(r.ctx, &cloudwatch.PutMetricAlarmInput{
 		AlarmName: aws.String("shop-5xx"), Namespace: aws.String("Shop"), MetricName: aws.String("5xx"), Statistic: cwtypes.StatisticSum,
 		Period: aws.Int32(60), EvaluationPeriods: aws.Int32(1), Threshold: aws.Float64(1), ComparisonOperator: cwtypes.ComparisonOperatorGreaterThanThreshold,
 	}); err != nil {
