@@ -28,7 +28,10 @@ require (
 	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
-require golang.org/x/text v0.43.0 // indirect
+require (
+	github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.76.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.27 // indirect

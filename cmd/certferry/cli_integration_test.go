@@ -129,6 +129,10 @@ func TestCLIVerbsOnMoto(t *testing.T) {
 		{[]string{"redeploy", "shop-web", "--instance", "i-0123456789abcdef0"}, "400 ValidationError: instanceIds[0]: i-0123456789abcdef0 is not a node of shop-web"},
 		{[]string{"onboard", "--name", "Bad_Name", "--arn", arn, "--target", "tag:env=prod"}, "400 ValidationError: name"},
 		{[]string{"status", "--node", "i-1"}, "400 ValidationError: instanceId"},
+		// The in-process API checks the stop alarm in moto's CloudWatch,
+		// as the Lambda does in the account's.
+		{[]string{"onboard", "--name", "web-2", "--arn", arn, "--target", "tag:env=prod", "--stop-alarm", "shop-5xz"},
+			`400 ValidationError: rollout.stopAlarm: CloudWatch alarm "shop-5xz" not found in us-east-1`},
 	} {
 		_, err := cf(tc.args...)
 		if cli.ExitCode(err) != cli.ExitClient || !strings.Contains(fmt.Sprint(err), tc.msg) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/certferry/certferry/internal/cli"
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/motoserver"
+	"github.com/certferry/certferry/internal/renewal"
 )
 
 // DemoUsage is `certferry demo`'s usage text.
@@ -37,7 +39,8 @@ shows nginx serving it.
   -v       also show the handlers' JSON logs and metric lines (always
            written to the log file the demo names)
   --keep   leave moto_server, the rig's proxy and nginx running and print the
-           environment to use them from another shell, until Ctrl-C
+           environment to use them from another shell, until Ctrl-C; renewal
+           events and timed rollout steps go to the renewal handler
 `
 
 // demoFlags parses demo's arguments.
@@ -299,34 +302,71 @@ func (d *demoRun) keep(ctx context.Context, motoURL string, proxy *localenv.Prox
 	// machine's build, and the settings go together.
 	lines := append(env.Exports(), "export AWS_DEFAULT_REGION="+env.Region, "export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo")
 	d.say("%s\n", strings.Join(lines, "\n"))
+	handler := app.Renewal(d.aws, d.cfg, app.Options{})
+	// Timed rollout steps (windows, pauses, deadlines, reminders) fire on
+	// the real clock, as under `certferry local proxy` (fireSteps): a
+	// rollout paused here goes on when its pause ends.
+	var (
+		firer   *localenv.StepFirer
+		steps   <-chan time.Time // nil: no schedule group, nothing fires
+		stepped []renewal.Outcome
+	)
+	if sc := d.cfg.Schedule; sc.Configured() {
+		var stop func()
+		firer, steps, stop = fireSteps(proxy, sc, func(ctx context.Context, ev json.RawMessage) (any, error) {
+			out, err := handler.Handle(ctx, ev)
+			if err == nil {
+				stepped = append(stepped, out)
+			}
+			return out, err
+		}, d.out)
+		defer stop()
+		d.say("Timed rollout steps of schedule group %s go to the renewal handler when due (`certferry local schedules` lists them).", sc.Group)
+	}
 	d.say("then e.g. `go run ./cmd/certferry status`. `aws acm renew-certificate --certificate-arn ARN` renews")
 	d.say("through the proxy; this process then plays EventBridge (the event goes to the renewal handler)")
 	d.say("and the nodes (shop-web's and internal-api's nginx install the renewal, SSM's events go to the tracker).")
-	handler := app.Renewal(d.aws, d.cfg, app.Options{})
 	for {
 		select {
 		case <-ctx.Done():
 			d.say("\nstopping nginx, the proxy and moto_server.")
 			return nil
+		case now := <-steps:
+			firer.Tick(ctx, now) // runs the handler on each due step (stepped)
+			for _, out := range stepped {
+				d.installDeployed(ctx, "rollout step", out)
+			}
+			stepped = nil
 		case ev := <-proxy.Renewals.Events():
 			out, err := handler.Handle(ctx, ev)
 			if err != nil {
 				d.say("renewal event: %v", err)
 				continue
 			}
-			for _, dep := range out.Deployed {
-				d.say("renewal event: %s deployed, serial %s, command %s", dep.Name, dep.Serial, dep.CommandID)
-				if d.nodes[dep.Name] == nil {
-					continue
-				}
-				if err := d.deploy(ctx, dep.Name, dep.CommandID, "", true); err != nil {
-					d.say("  the node's install: %v", err)
-					continue
-				}
-				if c, err := d.nodes[dep.Name].ServedCert(); err == nil {
-					d.say("  nginx for %s on 127.0.0.1:%d now serves serial %s", dep.Name, d.nodes[dep.Name].Port, certs.SerialHex(c.SerialNumber))
-				}
-			}
+			d.installDeployed(ctx, "renewal event", out)
+		}
+	}
+}
+
+// installDeployed has the demo's nodes install what a renewal event or a
+// rollout step deployed (SSM Agent's part), for the names the demo has
+// nodes of.
+func (d *demoRun) installDeployed(ctx context.Context, what string, out renewal.Outcome) {
+	for _, dep := range out.Deployed {
+		if dep.CommandID == "" {
+			d.say("%s: %s %s (nothing sent)", what, dep.Name, dep.Phase)
+			continue
+		}
+		d.say("%s: %s deployed, serial %s, command %s", what, dep.Name, dep.Serial, dep.CommandID)
+		if d.nodes[dep.Name] == nil {
+			continue
+		}
+		if err := d.deploy(ctx, dep.Name, dep.CommandID, "", true); err != nil {
+			d.say("  the node's install: %v", err)
+			continue
+		}
+		if c, err := d.nodes[dep.Name].ServedCert(); err == nil {
+			d.say("  nginx for %s on 127.0.0.1:%d now serves serial %s", dep.Name, d.nodes[dep.Name].Port, certs.SerialHex(c.SerialNumber))
 		}
 	}
 }

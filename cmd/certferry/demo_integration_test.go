@@ -16,7 +16,10 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 
+	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/config"
+	"github.com/certferry/certferry/internal/schedule"
 )
 
 // lockedBuffer is the demo's stdout, read while the demo writes.
@@ -42,7 +45,7 @@ func (l *lockedBuffer) String() string {
 // no unfinished state, and the kept environment works from elsewhere: ACM
 // through the printed endpoint shows the renewed certificate, and a
 // RenewCertificate sent there is delivered to the renewal handler, which
-// deploys it.
+// deploys it; a timed rollout step scheduled there fires when due.
 func TestDemo(t *testing.T) {
 	// The demo sets these for itself; restore them afterwards.
 	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
@@ -146,6 +149,49 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("the kept demo did not deliver the renewal event:\n%s", out.String())
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+
+	// The kept demo plays EventBridge Scheduler too, on the real clock
+	// (fireSteps, shared with `local proxy`): a step scheduled through the
+	// printed environment, as the rollout engine schedules a pause's end
+	// (app.NewScheduler on the printed settings), is announced and, when
+	// due, delivered to the renewal handler, which steps the rollout.
+	exports := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^export (\w+)=(\S*)$`).FindAllStringSubmatch(text, -1) {
+		exports[m[1]] = m[2]
+	}
+	hcfg, err := config.Load(func(k string) (string, bool) { v, ok := exports[k]; return v, ok }, app.RenewalRequired...)
+	if err != nil {
+		t.Fatalf("the kept environment's settings: %v", err)
+	}
+	sch := app.NewScheduler(cfg, hcfg)
+	if sch == nil {
+		t.Fatalf("the kept environment exports no schedule settings:\n%s", text)
+	}
+	if !strings.Contains(text, "Timed rollout steps of schedule group "+hcfg.Schedule.Group+" go to the renewal handler when due") {
+		t.Errorf("the kept demo does not say it fires timed steps")
+	}
+	st := schedule.Step{Name: "shop-web", RolloutID: "r-kept", Kind: schedule.KindPause, At: time.Now().UTC()}
+	if err := sch.At(ctx, st); err != nil {
+		t.Fatalf("schedule a step through the kept endpoint: %v", err)
+	}
+	fired := time.After(4 * time.Minute) // due on the whole minute after MinLead (schedule.When)
+	for !strings.Contains(out.String(), "step schedule "+st.ScheduleName()+" (pause step of shop-web, rollout r-kept) delivered (attempt 1)") {
+		select {
+		case err := <-done:
+			t.Fatalf("the demo ended: %v\n%s", err, out.String())
+		case <-fired:
+			t.Fatalf("the kept demo did not fire the step:\n%s", out.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	// The renewal handler ran the step: the engine found no such rollout
+	// of shop-web (the demo's names roll out without waves).
+	if !regexp.MustCompile(`step schedule ` + regexp.QuoteMeta(st.ScheduleName()) + ` \(.*\) delivered \(attempt 1\): .*"kind":"rollout-step".*"reason":"rollout no longer current"`).MatchString(out.String()) {
+		t.Errorf("the step's delivery does not show the renewal handler's answer:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "step schedule "+st.ScheduleName()+" pending: pause step of shop-web, rollout r-kept") {
+		t.Errorf("the kept demo did not announce the step before firing it:\n%s", out.String())
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -210,12 +210,9 @@ func localProxy(ctx context.Context, stdout, stderr io.Writer) error {
 		awsCfg.BaseEndpoint = aws.String(proxy.URL)
 		handler = app.Renewal(awsCfg, cfg, app.Options{})
 		if sc := cfg.Schedule; sc.Configured() {
-			proxy.Scheduler.CreateGroup(sc.Group) // the stack's AWS::Scheduler::ScheduleGroup
-			firer = &localenv.StepFirer{Schedules: proxy.Scheduler, Target: sc.TargetARN, Log: stderr,
-				Handle: func(ctx context.Context, ev json.RawMessage) (any, error) { return handler.Handle(ctx, ev) }}
-			ticker := time.NewTicker(time.Second)
-			defer ticker.Stop()
-			steps = ticker.C
+			var stop func()
+			firer, steps, stop = fireSteps(proxy, sc, func(ctx context.Context, ev json.RawMessage) (any, error) { return handler.Handle(ctx, ev) }, stderr)
+			defer stop()
 			fmt.Fprintf(stderr, "certferry: EventBridge Scheduler stand-in on %s: timed rollout steps of group %s go to the renewal handler when due (`certferry local schedules` lists them)\n", proxy.URL, sc.Group)
 		} else {
 			fmt.Fprintf(stderr, "certferry: timed rollout steps are not fired (%s is not set: run `certferry local up` and eval its output)\n", config.EnvScheduleGroup)
@@ -248,6 +245,19 @@ func localProxy(ctx context.Context, stdout, stderr io.Writer) error {
 			deliver("ACM Certificate Revoked", "revocation", ev)
 		}
 	}
+}
+
+// fireSteps plays EventBridge Scheduler for the proxy's stand-in on the
+// real clock, as `local proxy` and `demo --keep` both do: the stand-in
+// gets sc's group (the stack's AWS::Scheduler::ScheduleGroup), and on each
+// tick of the returned channel (every second) the firer hands the
+// schedules due by then to handle, as Scheduler invokes the renewal
+// function (its Tick: call it with each tick). stop ends the ticks; sc
+// must be Configured.
+func fireSteps(proxy *localenv.Proxy, sc config.Schedule, handle func(context.Context, json.RawMessage) (any, error), log io.Writer) (firer *localenv.StepFirer, ticks <-chan time.Time, stop func()) {
+	proxy.Scheduler.CreateGroup(sc.Group)
+	ticker := time.NewTicker(time.Second)
+	return &localenv.StepFirer{Schedules: proxy.Scheduler, Target: sc.TargetARN, Log: log, Handle: handle}, ticker.C, ticker.Stop
 }
 
 // localSchedules prints the pending timed rollout steps of

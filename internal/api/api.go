@@ -71,6 +71,23 @@ type Handler struct {
 	catalog catalog
 	secrets secretRemover
 	life    lifecycler
+	alarms  stopAlarmChecker
+}
+
+// stopAlarmChecker checks that a rollout.stopAlarm names an existing
+// CloudWatch alarm (AlarmChecker).
+type stopAlarmChecker interface {
+	Check(ctx context.Context, name string) error
+}
+
+var _ stopAlarmChecker = (*AlarmChecker)(nil)
+
+// WithAlarms makes POST /certificates check a body's rollout.stopAlarm
+// with c before anything is written: a missing alarm is a 400, an alarm
+// CloudWatch would not let certferry read a 502.
+func (h *Handler) WithAlarms(c stopAlarmChecker) *Handler {
+	h.alarms = c
+	return h
 }
 
 // NewHandler returns a Handler.
@@ -166,6 +183,14 @@ func (h *Handler) onboard(ctx context.Context, req events.APIGatewayProxyRequest
 	if err != nil {
 		return fromError(ctx, err), nil
 	}
+	// The stop alarm must exist: SSM cancels every command whose alarm it
+	// cannot read. Checked on every onboarding that sets one (a new name
+	// or an update of the spec), before anything is written.
+	if sp.Rollout != nil && sp.Rollout.StopAlarm != "" && h.alarms != nil {
+		if err := h.alarms.Check(ctx, sp.Rollout.StopAlarm); err != nil {
+			return fromError(ctx, err), nil
+		}
+	}
 	res, err := h.deploy.Onboard(ctx, sp)
 	if err != nil {
 		return fromError(ctx, err), nil
@@ -228,9 +253,10 @@ type CertView struct {
 	Probes             []string                 `json:"probes,omitempty"`
 }
 
-// NodeView is one node's state.
-type NodeView struct {
-	InstanceID    string              `json:"instanceId"`
+// NodeStatus is a node's state for one name: the fields NodeView (a
+// name's node) and NodeCertView (a node's name) share. Embedded, its
+// fields appear in the JSON where the embedding struct places it.
+type NodeStatus struct {
 	State         inventory.NodeState `json:"state"`
 	Serial        string              `json:"serial,omitempty"`
 	Fingerprint   string              `json:"fingerprintSha256,omitempty"`
@@ -238,8 +264,19 @@ type NodeView struct {
 	DeploymentID  string              `json:"deploymentId,omitempty"`
 	Error         string              `json:"error,omitempty"`
 	Unverified    bool                `json:"unverified,omitempty"`
-	Failures      int                 `json:"failures,omitempty"`
-	UpdatedAt     time.Time           `json:"updatedAt"`
+}
+
+func nodeStatus(n inventory.Node) NodeStatus {
+	return NodeStatus{State: n.State, Serial: n.Serial, Fingerprint: n.Fingerprint, LastCommandID: n.LastCommandID,
+		DeploymentID: n.DeploymentID, Error: n.Error, Unverified: n.Unverified}
+}
+
+// NodeView is one node's state (GET /certificates/{name}).
+type NodeView struct {
+	InstanceID string `json:"instanceId"`
+	NodeStatus
+	Failures  int       `json:"failures,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // DeploymentView is one deployment.
@@ -365,11 +402,7 @@ func (h *Handler) get(ctx context.Context, name string, query map[string]string)
 	out := CertPage{CertView: certView(*d.Cert), Nodes: []NodeView{}, Deployments: []DeploymentView{}, Next: d.Next,
 		CurrentRollout: rolloutView(d.Rollout)}
 	for _, n := range d.Nodes {
-		out.Nodes = append(out.Nodes, NodeView{
-			InstanceID: n.InstanceID, State: n.State, Serial: n.Serial, Fingerprint: n.Fingerprint,
-			LastCommandID: n.LastCommandID, DeploymentID: n.DeploymentID, Error: n.Error, Unverified: n.Unverified,
-			Failures: n.Failures, UpdatedAt: n.UpdatedAt,
-		})
+		out.Nodes = append(out.Nodes, NodeView{InstanceID: n.InstanceID, NodeStatus: nodeStatus(n), Failures: n.Failures, UpdatedAt: n.UpdatedAt})
 	}
 	for _, dep := range d.Deployments {
 		out.Deployments = append(out.Deployments, DeploymentView{
@@ -453,6 +486,7 @@ func (h *Handler) remove(ctx context.Context, name string, req events.APIGateway
 func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
 	var fe *spec.FieldError
 	var de *spec.DomainError
+	var ae *StopAlarmError
 	field := ""
 	if errors.As(err, &de) {
 		field = de.Field
@@ -464,6 +498,16 @@ func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
 		slog.ErrorContext(ctx, "request deadline reached", "budget", Budget, "error", err)
 		return errorResponse(http.StatusServiceUnavailable, "Timeout",
 			"AWS did not answer within the request's time budget; retry the request (a retry completes it without duplicates)", "")
+	case errors.As(err, &ae) && errors.Is(err, ErrAlarmAccessDenied):
+		slog.ErrorContext(ctx, "stop alarm unreadable", "alarm", ae.Alarm, "error", err)
+		return errorResponse(http.StatusBadGateway, "StopAlarmUnreadable", fmt.Sprintf(
+			"rollout.stopAlarm: certferry may not read CloudWatch alarm %q in %s: its API function's role needs cloudwatch:DescribeAlarms (on \"*\" for a composite alarm); nothing was written",
+			ae.Alarm, ae.Region), "rollout.stopAlarm")
+	case errors.As(err, &ae):
+		slog.ErrorContext(ctx, "stop alarm check throttled", "alarm", ae.Alarm, "error", err)
+		return errorResponse(http.StatusBadGateway, "StopAlarmUnreadable", fmt.Sprintf(
+			"rollout.stopAlarm: CloudWatch throttled cloudwatch:DescribeAlarms for alarm %q in %s; nothing was written, retry the request",
+			ae.Alarm, ae.Region), "rollout.stopAlarm")
 	case errors.Is(err, certs.ErrNotFound):
 		return errorResponse(http.StatusNotFound, "CertificateNotFound", err.Error(), "certificateArn")
 	case errors.Is(err, pipeline.ErrUnknownName):

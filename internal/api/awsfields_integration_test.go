@@ -27,6 +27,7 @@ import (
 
 	"github.com/certferry/certferry/internal/agentrun"
 	"github.com/certferry/certferry/internal/api"
+	"github.com/certferry/certferry/internal/app"
 	"github.com/certferry/certferry/internal/bundle"
 	"github.com/certferry/certferry/internal/certs"
 	"github.com/certferry/certferry/internal/fleet"
@@ -185,6 +186,9 @@ func (c *awsChecker) send(ctx context.Context, sp spec.Spec) {
 	_, _ = acmc.Export(ctx, sp.CertificateARN, []byte(strings.Repeat("p", bundle.PassphraseLength)))
 	_, _ = bundle.NewStore(secretsmanager.NewFromConfig(cfg), prefix, "").Put(ctx, sp.Name, &bundle.Bundle{CertificateARN: sp.CertificateARN}, fleet.NewSendID())
 	_, _ = inventory.NewStore(dynamodb.NewFromConfig(cfg), "certferry").CreateCert(ctx, sp, inventory.Claim{Token: fleet.NewSendID(), Serial: "0a", Until: 1})
+	if sp.Rollout != nil && sp.Rollout.StopAlarm != "" {
+		_ = api.NewAlarmChecker(app.NewCloudWatch(cfg), "us-east-1").Check(ctx, sp.Rollout.StopAlarm)
+	}
 }
 
 // TestAPIFieldsReachAWSWithinModel: for every field, whatever the API

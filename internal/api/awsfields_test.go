@@ -184,7 +184,7 @@ func rows() []fieldRow {
 			set: func(b map[string]any, v any) {
 				b["rollout"] = map[string]any{"waves": []any{"1", "100%"}, "pauseMinutes": v}
 			}},
-		{field: "rollout.stopAlarm", reaches: []string{"ssm:SendCommand AlarmConfiguration.Alarms[].Name (1–255, pattern ^(?!\\s*$).+)", "dynamodb:PutItem Item (≤ 400 KB)"},
+		{field: "rollout.stopAlarm", reaches: []string{"cloudwatch:DescribeAlarms AlarmNames[] (1–255)", "ssm:SendCommand AlarmConfiguration.Alarms[].Name (1–255, pattern ^(?!\\s*$).+)", "dynamodb:PutItem Item (≤ 400 KB)"},
 			values: []any{"shop-5xx", "shop 5xx / p99 > 2s", " ", strings.Repeat("a", 255), strings.Repeat("a", 256), strings.Repeat("é", 255)},
 			gen:    func() []any { return strs(variants("shop-5xx", 0, 300)) },
 			set:    func(b map[string]any, v any) { b["rollout"] = map[string]any{"stopAlarm": v} }},

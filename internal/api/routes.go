@@ -168,15 +168,9 @@ type SecretDeletionView struct {
 
 // NodeCertView is one name a node has (GET /nodes/{instanceId}).
 type NodeCertView struct {
-	Name          string              `json:"name"`
-	State         inventory.NodeState `json:"state"`
-	Serial        string              `json:"serial,omitempty"`
-	Fingerprint   string              `json:"fingerprintSha256,omitempty"`
-	LastCommandID string              `json:"lastCommandId,omitempty"`
-	DeploymentID  string              `json:"deploymentId,omitempty"`
-	Error         string              `json:"error,omitempty"`
-	Unverified    bool                `json:"unverified,omitempty"`
-	UpdatedAt     time.Time           `json:"updatedAt"`
+	Name string `json:"name"`
+	NodeStatus
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // NodePage is the answer of GET /nodes/{instanceId}: one page of the names
@@ -204,10 +198,7 @@ func (h *Handler) node(ctx context.Context, id string, query map[string]string) 
 	}
 	out := NodePage{InstanceID: id, Certificates: []NodeCertView{}, Next: p.Next}
 	for _, e := range p.Entries {
-		out.Certificates = append(out.Certificates, NodeCertView{
-			Name: e.Name, State: e.State, Serial: e.Serial, Fingerprint: e.Fingerprint, LastCommandID: e.LastCommandID,
-			DeploymentID: e.DeploymentID, Error: e.Error, Unverified: e.Unverified, UpdatedAt: e.UpdatedAt,
-		})
+		out.Certificates = append(out.Certificates, NodeCertView{Name: e.Name, NodeStatus: nodeStatus(e.Node), UpdatedAt: e.UpdatedAt})
 	}
 	return jsonResponse(http.StatusOK, out), nil
 }

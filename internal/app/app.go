@@ -10,10 +10,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 
 	"github.com/certferry/certferry/internal/api"
 	"github.com/certferry/certferry/internal/bundle"
@@ -166,7 +169,20 @@ func Onboard(awsCfg aws.Config, cfg config.Config, opts Options) *api.Handler {
 	p.ACM.ExportAttempts = 4
 	return api.NewHandler(p.Rollouts, p.Inventory).
 		WithSecrets(pipeline.NewSecretRemover(secretsmanager.NewFromConfig(awsCfg), cfg.SecretPrefix)).
-		WithLifecycle(Lifecycle(awsCfg, cfg, p))
+		WithLifecycle(Lifecycle(awsCfg, cfg, p)).
+		WithAlarms(api.NewAlarmChecker(NewCloudWatch(awsCfg), awsCfg.Region))
+}
+
+// NewCloudWatch is the CloudWatch client of the stop-alarm check, on AWS
+// JSON 1.0: one of the three protocols CloudWatch serves (botocore
+// cloudwatch 2010-08-01 model: protocols smithy-rpc-v2-cbor, json, query;
+// jsonVersion 1.0, awsQueryCompatible). The SDK's default since v1.53 is
+// CBOR; JSON is the one the rig's model check reads and moto 5.2 serves
+// (it has no route for RPC v2 CBOR), so the exact request is tested.
+func NewCloudWatch(awsCfg aws.Config) *cloudwatch.Client {
+	return cloudwatch.NewFromConfig(awsCfg, func(o *cloudwatch.Options) {
+		o.Protocol = awsjson.New10(cwschemas.GraniteServiceVersion20100801)
+	})
 }
 
 // alerts is the publisher on the configured SNS topic.

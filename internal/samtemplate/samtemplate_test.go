@@ -155,7 +155,7 @@ func asList(v any) []any {
 // Actions allowed on Resource "*": reads and lists that IAM cannot scope.
 var starOK = map[string]bool{"secretsmanager:GetRandomPassword": true, "ssm:ListCommands": true,
 	"ssm:GetCommandInvocation": true, "ssm:ListCommandInvocations": true, "ssm:DescribeInstanceInformation": true, "ec2:DescribeInstances": true,
-	"cloudwatch:PutMetricData": true}
+	"cloudwatch:PutMetricData": true, "cloudwatch:DescribeAlarms": true}
 
 func TestLeastPrivilege(t *testing.T) {
 	_, tmpl := readTemplate(t)

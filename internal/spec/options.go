@@ -229,9 +229,18 @@ func validateRollout(r *Rollout) error {
 		return Invalid("rollout.pauseMinutes", `is the pause between waves: give rollout.waves too (e.g. ["1", "25%%", "100%%"])`)
 	}
 	if r.StopAlarm != "" {
-		if err := validateAlarmName(r.StopAlarm); err != nil {
-			return Invalid("rollout.stopAlarm", "%v", err)
-		}
+		return ValidateStopAlarm(r.StopAlarm)
+	}
+	return nil
+}
+
+// ValidateStopAlarm checks a rollout.stopAlarm's form (Validate's check),
+// for callers that must not send a malformed name on: the API checks the
+// alarm exists in CloudWatch (DescribeAlarms' AlarmName is 1–255
+// characters too) only once its name passed this.
+func ValidateStopAlarm(n string) error {
+	if err := validateAlarmName(n); err != nil {
+		return Invalid("rollout.stopAlarm", "%v", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -280,6 +281,36 @@ func TestOptionsSurviveTheInventory(t *testing.T) {
 			}
 			if !reflect.DeepEqual(back, s) {
 				t.Errorf("stored and read back:\n%+v\nwant\n%+v", back, s)
+			}
+		})
+	}
+}
+
+// TestValidateStopAlarm: the form check the API runs before it asks
+// CloudWatch for the alarm is Validate's own (same field, same verdicts).
+func TestValidateStopAlarm(t *testing.T) {
+	for _, tc := range []struct {
+		name, alarm string
+		ok          bool
+	}{
+		{"plain", "shop-5xx", true},
+		{"spaces and symbols", "shop 5xx / p99 > 2s", true},
+		{"255 runes", strings.Repeat("é", 255), true},
+		{"256", strings.Repeat("a", 256), false},
+		{"only spaces", "   ", false},
+		{"empty", "", false},
+		{"newline", "a\nb", false},
+		{"bad utf8", "a\xff", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateStopAlarm(tc.alarm)
+			var fe *FieldError
+			if tc.ok != (err == nil) || err != nil && (!errors.As(err, &fe) || fe.Field != "rollout.stopAlarm") {
+				t.Fatalf("ValidateStopAlarm(%q) = %v, want ok %v on rollout.stopAlarm", tc.alarm, err, tc.ok)
+			}
+			s := Spec{Rollout: &Rollout{StopAlarm: tc.alarm}}
+			if tc.alarm != "" && (validateRollout(s.Rollout) == nil) != tc.ok {
+				t.Fatalf("validateRollout disagrees for %q", tc.alarm)
 			}
 		})
 	}

@@ -113,17 +113,24 @@ func NewFanout(certs certLister, runs runStore, q sender, alerts publisher, m *m
 	if cfg.Backoff == 0 {
 		cfg.Backoff = 200 * time.Millisecond
 	}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = 3
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = backoff.Sleep
-	}
+	sharedDefaults(&cfg.MaxAttempts, &cfg.Now, &cfg.Sleep)
 	return &Fanout{certs: certs, runs: runs, q: q, metrics: m, cfg: cfg,
 		alert: alerter{runs: runs, alerts: alerts, maxAttempts: cfg.MaxAttempts, now: cfg.Now}}
+}
+
+// sharedDefaults fills the settings FanoutConfig and WorkerConfig share,
+// in one place: the sweep's node attempts (3, for the alert's wording),
+// the clock and the sleep.
+func sharedDefaults(maxAttempts *int, now *func() time.Time, sleep *func(context.Context, time.Duration) error) {
+	if *maxAttempts == 0 {
+		*maxAttempts = 3
+	}
+	if *now == nil {
+		*now = time.Now
+	}
+	if *sleep == nil {
+		*sleep = backoff.Sleep
+	}
 }
 
 // RunReport is what one scheduled invocation did.
@@ -336,15 +343,7 @@ func NewWorker(sw *Sweeper, certs certGetter, runs runStore, alerts publisher, m
 	if cfg.MaxReceiveCount == 0 {
 		cfg.MaxReceiveCount = 3
 	}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = 3
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = backoff.Sleep
-	}
+	sharedDefaults(&cfg.MaxAttempts, &cfg.Now, &cfg.Sleep)
 	return &Worker{sweep: sw, certs: certs, runs: runs, metrics: m, cfg: cfg,
 		alert: alerter{runs: runs, alerts: alerts, maxAttempts: cfg.MaxAttempts, now: cfg.Now}}
 }
