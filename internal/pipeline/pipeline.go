@@ -300,26 +300,27 @@ func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string
 var ErrNotDeployed = errors.New("the secret's current version is not the deployed certificate")
 
 // ResendDeployed sends the certificate the name's nodes have now (META's
-// serial and secret version, as the caller read them) to the given nodes
-// only (at most 50), for the sweep while a renewal of a newer serial
-// waits for its window or approval. It never exports: the secret's
-// current version must still be META's (else ErrNotDeployed), and META
-// must still hold serial and versionID when the claim is taken (else
-// ErrBusy: a deployment moved the name on). Claims, adoption of an
+// serial and secret version) to the given nodes only (at most 50), for
+// the sweep while a renewal of a newer serial waits for its window or
+// approval. version is the META version the caller planned on: the send
+// goes only if META is still at it (nothing claimed, deployed or
+// committed since; else ErrBusy), so two sweeps that planned on the same
+// read send once. It never exports: the secret's current version must
+// still be META's (else ErrNotDeployed). Claims, adoption of an
 // interrupted send and the commit are deploy's, as for Resend.
-func (p *Pipeline) ResendDeployed(ctx context.Context, name, serial, versionID string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
+func (p *Pipeline) ResendDeployed(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
 	if len(instanceIDs) == 0 || len(instanceIDs) > 50 {
 		return Result{}, fmt.Errorf("resend %s: %d nodes, want 1 to 50", name, len(instanceIDs))
-	}
-	if serial == "" || versionID == "" {
-		return Result{}, fmt.Errorf("%w: %s has no deployed serial and secret version", ErrNotDeployed, name)
 	}
 	existing, err := p.known(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
-	if existing.Status != inventory.StatusActive || existing.Serial != serial || existing.SecretVersionID != versionID {
-		return Result{}, fmt.Errorf("%w: %s is no longer deployed at serial %s (secret version %s)", ErrBusy, name, serial, versionID)
+	if existing.Version != version {
+		return Result{}, fmt.Errorf("%w: %s changed since the sweep read it (version %d, now %d)", ErrBusy, name, version, existing.Version)
+	}
+	if existing.Status != inventory.StatusActive || existing.Serial == "" || existing.SecretVersionID == "" {
+		return Result{}, fmt.Errorf("%w: %s has no deployed serial and secret version", ErrNotDeployed, name)
 	}
 	if existing.Revoked != nil {
 		return Result{}, fmt.Errorf("%w: %s is marked revoked; rebind it", ErrNotDeployed, name)

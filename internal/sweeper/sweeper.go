@@ -30,6 +30,7 @@ import (
 type (
 	store interface {
 		ListCerts(ctx context.Context) ([]inventory.Cert, error)
+		GetCert(ctx context.Context, name string) (*inventory.Cert, error)
 		Describe(ctx context.Context, name string) (*inventory.Detail, error)
 		GetNode(ctx context.Context, name, instanceID string) (*inventory.Node, error)
 		RecordReport(ctx context.Context, ref inventory.CommandRef, prev *inventory.Node, r inventory.Report) error
@@ -41,8 +42,9 @@ type (
 	deployer interface {
 		Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
 		// ResendDeployed sends META's serial and secret version (never an
-		// export) while a renewal waits for its window or approval.
-		ResendDeployed(ctx context.Context, name, serial, versionID string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
+		// export) while a renewal waits for its window or approval, if
+		// META is still at the version the sweep read.
+		ResendDeployed(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
 	}
 	// renewer deploys a renewal no event delivered (gates, then waves:
 	// (*rollout.Engine).Renew) and looks at a name's rollout again (Check:
@@ -338,14 +340,16 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 		slog.WarnContext(ctx, "certificate revoked; nodes not sent the install", "name", c.Name, "nodes", len(send))
 		return ex, nil
 	}
+	version := d.Cert.Version // the META the waiting path's sends plan on
 	for chunk := range slices.Chunk(send, 50) {
 		var res pipeline.Result
 		var err error
 		if waiting {
-			// The claim and META's version guard this send: once a
-			// deployment of the new serial committed, META no longer
-			// holds what the sweep read and the send is refused (ErrBusy).
-			res, err = s.deploy.ResendDeployed(ctx, c.Name, d.Cert.Serial, d.Cert.SecretVersionID, chunk, failures, inventory.TriggerSweep)
+			// META's version guards this send: once anything claimed or
+			// committed the name since this sweep read it (another sweep's
+			// send, a duplicate delivery, a wave of the new serial), the
+			// send is refused (ErrBusy) and the next sweep plans again.
+			res, err = s.deploy.ResendDeployed(ctx, c.Name, version, chunk, failures, inventory.TriggerSweep)
 		} else {
 			res, err = s.deploy.Resend(ctx, c.Name, chunk, failures, inventory.TriggerSweep)
 		}
@@ -362,11 +366,22 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 			return ex, err
 		}
 		nr.Resent = append(nr.Resent, chunk...)
-		if waiting {
-			nr.ResentSerial = d.Cert.Serial
-		}
 		slog.InfoContext(ctx, "sweep sent the install again", "name", c.Name, "nodes", len(chunk), "commandId", res.CommandID,
 			"serial", res.Serial, "renewalWaiting", waiting)
+		if waiting {
+			nr.ResentSerial = d.Cert.Serial
+			// The next chunk plans on META as this send committed it, and
+			// only if nothing else wrote it since.
+			cur, err := s.inv.GetCert(ctx, c.Name)
+			if err != nil {
+				return ex, err
+			}
+			if cur == nil || cur.LastDeploymentID != res.DeploymentID || cur.Serial != d.Cert.Serial || cur.SecretVersionID != d.Cert.SecretVersionID {
+				slog.InfoContext(ctx, "name changed meanwhile; the rest left to the next sweep", "name", c.Name)
+				break
+			}
+			version = cur.Version
+		}
 	}
 	return ex, nil
 }

@@ -27,13 +27,14 @@ type waitDeployer struct {
 	checked        int
 	resent         [][]string
 	deployed       []deployedSend
-	resendDeployed error // ResendDeployed's answer
+	resendDeployed error      // ResendDeployed's answer
+	store          *fakeStore // when set, a send commits to its META
 }
 
 type deployedSend struct {
-	serial, version string
-	ids             []string
-	failures        map[string]int
+	version  int64
+	ids      []string
+	failures map[string]int
 }
 
 func (f *waitDeployer) Renew(context.Context, string, inventory.Trigger) (rollout.Result, error) {
@@ -48,12 +49,18 @@ func (f *waitDeployer) Resend(_ context.Context, _ string, ids []string, _ map[s
 	f.resent = append(f.resent, ids)
 	return pipeline.Result{}, errors.New("unexpected Resend")
 }
-func (f *waitDeployer) ResendDeployed(_ context.Context, _ string, serial, version string, ids []string, failures map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
+func (f *waitDeployer) ResendDeployed(_ context.Context, _ string, version int64, ids []string, failures map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
 	if f.resendDeployed != nil {
 		return pipeline.Result{}, f.resendDeployed
 	}
-	f.deployed = append(f.deployed, deployedSend{serial, version, slices.Clone(ids), maps.Clone(failures)})
-	return pipeline.Result{Serial: serial, CommandID: "cmd-sweep"}, nil
+	f.deployed = append(f.deployed, deployedSend{version, slices.Clone(ids), maps.Clone(failures)})
+	if f.store != nil { // the commit, as inventory.Store.Commit writes META
+		c := *f.store.detail.Cert
+		c.Version++
+		c.LastDeploymentID = fmt.Sprintf("dep-%d", len(f.deployed))
+		f.store.detail.Cert = &c
+	}
+	return pipeline.Result{CommandID: "cmd-sweep", DeploymentID: fmt.Sprintf("dep-%d", len(f.deployed))}, nil
 }
 
 // While a renewal waits for its window or approval, the nodes of the
@@ -71,7 +78,7 @@ func TestSweepCoversNodesWhileARenewalWaits(t *testing.T) {
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(395 * day), RenewalEligibility: "ELIGIBLE"}
 	meta := func(serial string) *inventory.Cert {
 		return &inventory.Cert{Spec: spec.Spec{Name: "shop-web", CertificateARN: arn}, Status: inventory.StatusActive, Serial: serial,
-			SecretVersionID: "v-" + serial, ExportedAt: now.Add(-300 * day), NotAfter: now.Add(60 * day)}
+			SecretVersionID: "v-" + serial, Version: 7, ExportedAt: now.Add(-300 * day), NotAfter: now.Add(60 * day)}
 	}
 	installed := func(id, serial string) inventory.Node {
 		return inventory.Node{InstanceID: id, State: inventory.NodeInstalled, Serial: serial, DeploymentID: "d0", UpdatedAt: now.Add(-day)}
@@ -110,11 +117,11 @@ func TestSweepCoversNodesWhileARenewalWaits(t *testing.T) {
 		{name: "awaiting approval: a new and a failed node get META's certificate",
 			cert: meta("0b"), nodes: []inventory.Node{installed("i-1", "0b"), failed}, deps: done,
 			rollout: waitingRollout(inventory.PhaseAwaitingApproval, "0c"), current: []string{"i-1", "i-2", "i-3"}, renews: 1,
-			want: &deployedSend{"0b", "v-0b", []string{"i-2", "i-3"}, map[string]int{"i-3": 1}}},
+			want: &deployedSend{7, []string{"i-2", "i-3"}, map[string]int{"i-3": 1}}},
 		{name: "waiting window: a node behind META's serial gets it",
 			cert: meta("0b"), nodes: []inventory.Node{installed("i-1", "0b"), installed("i-2", "0a")}, deps: done,
 			rollout: waitingRollout(inventory.PhaseWaitingWindow, "0c"), current: []string{"i-1", "i-2"}, renews: 1,
-			want: &deployedSend{"0b", "v-0b", []string{"i-2"}, map[string]int{}}},
+			want: &deployedSend{7, []string{"i-2"}, map[string]int{}}},
 		{name: "waiting window: every node at META's serial: nothing",
 			cert: meta("0b"), nodes: []inventory.Node{installed("i-1", "0b"), installed("i-2", "0b")}, deps: done,
 			rollout: waitingRollout(inventory.PhaseWaitingWindow, "0c"), current: []string{"i-1", "i-2"}, renews: 1},
@@ -182,11 +189,11 @@ func TestSweepCoversNodesWhileARenewalWaits(t *testing.T) {
 					t.Fatalf("ResendDeployed calls %+v, want one", dep.deployed)
 				}
 				got := dep.deployed[0]
-				if got.serial != tc.want.serial || got.version != tc.want.version || !slices.Equal(got.ids, tc.want.ids) || !maps.Equal(got.failures, tc.want.failures) {
+				if got.version != tc.want.version || !slices.Equal(got.ids, tc.want.ids) || !maps.Equal(got.failures, tc.want.failures) {
 					t.Errorf("ResendDeployed %+v, want %+v", got, *tc.want)
 				}
-				if !slices.Equal(nr.Resent, tc.want.ids) || nr.ResentSerial != tc.want.serial || nr.Serial != "0c" {
-					t.Errorf("report %+v: want resent %v at META's %s, the waiting serial 0c", nr, tc.want.ids, tc.want.serial)
+				if !slices.Equal(nr.Resent, tc.want.ids) || nr.ResentSerial != "0b" || nr.Serial != "0c" {
+					t.Errorf("report %+v: want resent %v at META's 0b, the waiting serial 0c", nr, tc.want.ids)
 				}
 			}
 			if !slices.Equal(nr.WaitingForRollout, tc.waitingFor) {
@@ -229,5 +236,54 @@ func TestLeaveToRolloutClipsTheList(t *testing.T) {
 	if len(nr.WaitingForRollout) != 12 || len(nr.Risks) != 1 || !strings.Contains(nr.Risks[0], "12 node(s)") ||
 		!strings.Contains(nr.Risks[0], "i-09, and 2 more;") || strings.Contains(nr.Risks[0], "i-10") {
 		t.Fatalf("report %+v", nr)
+	}
+}
+
+// More than 50 nodes while a renewal waits: chunks of 50 (SendCommand's
+// limit), each planned on META as the previous send committed it; when
+// something else wrote META between them, the rest waits for the next
+// sweep.
+func TestSweepCoversManyNodesInChunksWhileARenewalWaits(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	const arn = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+	info := certs.Info{ARN: arn, Serial: "0c", Type: "AMAZON_ISSUED", Status: "ISSUED", ValidationMethods: []string{"DNS"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(395 * day), RenewalEligibility: "ELIGIBLE"}
+	var ids []string
+	for i := range 60 {
+		ids = append(ids, fmt.Sprintf("i-%03d", i))
+	}
+	for _, tc := range []struct {
+		name     string
+		commits  bool // the fake pipeline's send commits to the store's META
+		versions []int64
+		resent   int
+	}{
+		{"each chunk on the META the last committed", true, []int64{7, 8}, 60},
+		{"META written by another run between them", false, []int64{7}, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &inventory.Rollout{ID: "r1", Name: "shop-web", Serial: "0c", Phase: inventory.PhaseAwaitingApproval}
+			st := &fakeStore{detail: inventory.Detail{Rollout: r,
+				Cert: &inventory.Cert{Spec: spec.Spec{Name: "shop-web", CertificateARN: arn}, Status: inventory.StatusActive, Serial: "0b",
+					SecretVersionID: "v-0b", Version: 7, ExportedAt: now.Add(-300 * day), NotAfter: now.Add(60 * day)}}}
+			dep := &waitDeployer{renew: rollout.Result{RolloutID: "r1", Phase: r.Phase}}
+			if tc.commits {
+				dep.store = st
+			}
+			pub := &fakePublisher{}
+			s := New(st, &fakeACM{info: info}, dep, dep, fakeNodes{ids: ids}, fakeTracker{}, pub, metrics.New(io.Discard), Config{})
+			s.now = func() time.Time { return now }
+			rep, err := localSweep(s, st, pub, newFakeRuns(), &fakeSQS{maxReceive: 3}, "run-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var versions []int64
+			for _, d := range dep.deployed {
+				versions = append(versions, d.version)
+			}
+			if nr := rep.Names[0]; !slices.Equal(versions, tc.versions) || len(nr.Resent) != tc.resent || !slices.Equal(nr.Resent, ids[:tc.resent]) {
+				t.Fatalf("sends at META versions %v (want %v), report %+v", versions, tc.versions, nr)
+			}
+		})
 	}
 }
