@@ -159,8 +159,8 @@ type NameReport struct {
 	// while a renewal waits for its window or approval.
 	NotCovered string   `json:"notCovered,omitempty"`
 	Risks      []string `json:"risks,omitempty"`
-	Error   string   `json:"error,omitempty"`
-	Skipped string   `json:"skipped,omitempty"` // "gone": deleted (or being deleted) since the run listed it
+	Error      string   `json:"error,omitempty"`
+	Skipped    string   `json:"skipped,omitempty"` // "gone": deleted (or being deleted) since the run listed it
 }
 
 // Report is one whole sweep run as the local drain saw it (Local): each
