@@ -145,12 +145,15 @@ type NameReport struct {
 	// While it is rolling, paused or halted its nodes are the rollout's:
 	// the sweep sends them nothing.
 	Rollout string `json:"rollout,omitempty"`
-	// WaitingForRollout are the target nodes the sweep would have sent to
-	// (new, failed, behind the name's serial) but leaves to the rolling,
-	// paused or halted rollout; Risks names those that joined after it
-	// started (the rollout never reaches them: the first sweep after it
-	// finished does).
-	WaitingForRollout []string `json:"waitingForRollout,omitempty"`
+	// WaitingForRollout counts the target nodes the sweep would have sent
+	// to (new, failed, behind the name's serial) but leaves to the
+	// rolling, paused or halted rollout; WaitingNodes are the first
+	// MaxListedNodes of them, sorted (the report is a DynamoDB item: at
+	// most 400 KB). Risks names those that joined after the rollout
+	// resolved its nodes (it never reaches them: the first sweep after it
+	// is done does).
+	WaitingForRollout int      `json:"waitingForRollout,omitempty"`
+	WaitingNodes      []string `json:"waitingNodes,omitempty"`
 	// ResentSerial is the serial Resent got when it is not Serial: META's,
 	// the certificate the nodes have now, while a renewal of Serial waits
 	// for its window or approval (never the waiting one).
@@ -406,13 +409,18 @@ func (s *Sweeper) leaveToRollout(name string, r *inventory.Rollout, send []strin
 	if len(send) == 0 {
 		return
 	}
-	nr.WaitingForRollout = slices.Sorted(slices.Values(send))
+	waiting := slices.Sorted(slices.Values(send))
+	nr.WaitingForRollout, nr.WaitingNodes = len(waiting), waiting[:min(len(waiting), MaxListedNodes)]
 	if len(r.Nodes) == 0 {
 		return // one command to the targets: SSM resolved them
 	}
+	in := make(map[string]bool, len(r.Nodes))
+	for _, id := range r.Nodes {
+		in[id] = true
+	}
 	var outside []string
-	for _, id := range nr.WaitingForRollout {
-		if !slices.Contains(r.Nodes, id) {
+	for _, id := range waiting {
+		if !in[id] {
 			outside = append(outside, id)
 		}
 	}
@@ -426,6 +434,9 @@ func (s *Sweeper) leaveToRollout(name string, r *inventory.Rollout, send []strin
 	nr.Risks = append(nr.Risks, fmt.Sprintf("%d node(s) of the targets joined after rollout %s (%s at wave %d of %d) resolved its nodes and wait for it with nothing sent: %s; %s",
 		len(outside), r.ID, r.Phase, r.Wave, len(r.Waves), strings.Join(clip(outside, 10), ", "), then))
 }
+
+// MaxListedNodes is how many waiting nodes a name's report lists.
+const MaxListedNodes = 20
 
 // clip keeps the first n ids and says how many more there are.
 func clip(ids []string, n int) []string {

@@ -196,8 +196,8 @@ func TestSweepCoversNodesWhileARenewalWaits(t *testing.T) {
 					t.Errorf("report %+v: want resent %v at META's 0b, the waiting serial 0c", nr, tc.want.ids)
 				}
 			}
-			if !slices.Equal(nr.WaitingForRollout, tc.waitingFor) {
-				t.Errorf("waiting for the rollout %v, want %v", nr.WaitingForRollout, tc.waitingFor)
+			if !slices.Equal(nr.WaitingNodes, tc.waitingFor) || nr.WaitingForRollout != len(tc.waitingFor) {
+				t.Errorf("waiting for the rollout %d %v, want %v", nr.WaitingForRollout, nr.WaitingNodes, tc.waitingFor)
 			}
 			if !strings.Contains(nr.NotCovered, tc.notCovered) || (tc.notCovered == "") != (nr.NotCovered == "") {
 				t.Errorf("not covered %q, want %q", nr.NotCovered, tc.notCovered)
@@ -224,17 +224,18 @@ func TestSweepCoversNodesWhileARenewalWaits(t *testing.T) {
 	}
 }
 
-// The risk lists at most 10 nodes and says how many more wait.
+// The risk lists at most 10 nodes and says how many more wait; the
+// report counts them all and lists MaxListedNodes.
 func TestLeaveToRolloutClipsTheList(t *testing.T) {
 	r := &inventory.Rollout{ID: "r1", Phase: inventory.PhasePaused, Waves: []int{1, 2}, Wave: 1, Nodes: []string{"i-a", "i-b"}}
 	var send []string
-	for i := range 12 {
+	for i := range 25 {
 		send = append(send, fmt.Sprintf("i-%02d", i))
 	}
 	nr := &NameReport{}
 	(&Sweeper{}).leaveToRollout("shop-web", r, send, nr)
-	if len(nr.WaitingForRollout) != 12 || len(nr.Risks) != 1 || !strings.Contains(nr.Risks[0], "12 node(s)") ||
-		!strings.Contains(nr.Risks[0], "i-09, and 2 more;") || strings.Contains(nr.Risks[0], "i-10") {
+	if nr.WaitingForRollout != 25 || !slices.Equal(nr.WaitingNodes, send[:MaxListedNodes]) || len(nr.Risks) != 1 || !strings.Contains(nr.Risks[0], "25 node(s)") ||
+		!strings.Contains(nr.Risks[0], "i-09, and 15 more;") || strings.Contains(nr.Risks[0], "i-10") {
 		t.Fatalf("report %+v", nr)
 	}
 }
