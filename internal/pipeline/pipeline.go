@@ -293,6 +293,57 @@ func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string
 	return p.deploy(ctx, existing, existing.Spec, info, trigger, sendOpts{only: instanceIDs, failures: failures})
 }
 
+// ErrNotDeployed refuses ResendDeployed when the secret's current version
+// is not the one META records as deployed (an export of a newer serial
+// stored it and its run never committed): sending would install that
+// newer certificate, so nothing is sent.
+var ErrNotDeployed = errors.New("the secret's current version is not the deployed certificate")
+
+// ResendDeployed sends the certificate the name's nodes have now (META's
+// serial and secret version) to the given nodes only (at most 50), for
+// the sweep while a renewal of a newer serial waits for its window or
+// approval. version is the META version the caller planned on: the send
+// goes only if META is still at it (nothing claimed, deployed or
+// committed since; else ErrBusy), so two sweeps that planned on the same
+// read send once. It never exports: the secret's current version must
+// still be META's (else ErrNotDeployed). Claims, adoption of an
+// interrupted send and the commit are deploy's, as for Resend.
+func (p *Pipeline) ResendDeployed(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
+	if len(instanceIDs) == 0 || len(instanceIDs) > 50 {
+		return Result{}, fmt.Errorf("resend %s: %d nodes, want 1 to 50", name, len(instanceIDs))
+	}
+	existing, err := p.known(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	if existing.Version != version {
+		return Result{}, fmt.Errorf("%w: %s changed since the sweep read it (version %d, now %d)", ErrBusy, name, version, existing.Version)
+	}
+	if existing.Status != inventory.StatusActive || existing.Serial == "" || existing.SecretVersionID == "" {
+		return Result{}, fmt.Errorf("%w: %s has no deployed serial and secret version", ErrNotDeployed, name)
+	}
+	if existing.Revoked != nil {
+		return Result{}, fmt.Errorf("%w: %s is marked revoked; rebind it", ErrNotDeployed, name)
+	}
+	// The certificate the nodes have, as META recorded it: ACM's view is
+	// of its newer serial, which this send must not touch.
+	info := certs.Info{ARN: existing.CertificateARN, Serial: existing.Serial, DomainName: existing.DomainName}
+	return p.deploy(ctx, existing, existing.Spec, info, trigger, sendOpts{only: instanceIDs, failures: failures, deployed: true})
+}
+
+// deployedBundle returns the secret's current version when it is the one
+// c (claimed) records as deployed; it never exports.
+func (p *Pipeline) deployedBundle(ctx context.Context, c *inventory.Cert) (*bundle.Bundle, bundle.Version, error) {
+	cur, ver, err := p.store.Current(ctx, c.Name)
+	if err != nil {
+		return nil, bundle.Version{}, err
+	}
+	if cur == nil || ver.VersionID != c.SecretVersionID || cur.Serial != c.Serial || cur.CertificateARN != c.CertificateARN {
+		return nil, bundle.Version{}, fmt.Errorf("%w: %s records serial %s (secret version %s)", ErrNotDeployed, c.Name, c.Serial, c.SecretVersionID)
+	}
+	return cur, ver, nil
+}
+
 // Delete stops distributing name (DELETE /certificates/{name}; nodes keep
 // their files). It takes the claim as a deployment does: it is refused
 // (ErrBusy) while a deployment holds a live claim, and no deployment starts
@@ -349,12 +400,14 @@ func (p *Pipeline) holding(ctx context.Context, name, token string) error {
 
 // sendOpts vary how deploy sends: force skips adopting an earlier command;
 // only narrows the targets to these instances; failures are the
-// consecutive failures those nodes carry into the deployment.
+// consecutive failures those nodes carry into the deployment; deployed
+// sends the secret version META records (never an export).
 type sendOpts struct {
 	force    bool
 	only     []string
 	failures map[string]int
 	wave     *waveTag
+	deployed bool
 }
 
 // waveTag links a deployment to the wave of a rollout it sends.
@@ -434,7 +487,13 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 		}
 	}()
 
-	b, ver, err := p.bundleFor(ctx, sp.Name, info, claim.Token)
+	var b *bundle.Bundle
+	var ver bundle.Version
+	if opts.deployed {
+		b, ver, err = p.deployedBundle(ctx, c)
+	} else {
+		b, ver, err = p.bundleFor(ctx, sp.Name, info, claim.Token)
+	}
 	if err != nil {
 		return Result{}, err
 	}

@@ -42,7 +42,7 @@ func (e *Engine) approvalAlert(c *inventory.Cert, r *inventory.Rollout, nodes []
 		a.Kind, a.Title = KindReminder, c.Name+": renewal still awaits approval"
 	}
 	a.Facts = []string{
-		fmt.Sprintf("Rollout %s of serial %s (trigger %s) waits for an approval; nothing is exported or sent until then.", r.ID, r.Serial, r.Trigger),
+		fmt.Sprintf("Rollout %s of serial %s (trigger %s) waits for an approval; nothing of it is exported or sent until then (nodes that join meanwhile get the certificate the others have from the daily sweep).", r.ID, r.Serial, r.Trigger),
 	}
 	if !r.GoBy.IsZero() {
 		a.Facts = append(a.Facts, fmt.Sprintf("The certificate on the nodes expires %s: at %s (the safety margin) it deploys on its own, approved or not.",

@@ -66,6 +66,9 @@ func (f *fakeDeployer) Check(context.Context, string) (rollout.Result, error) {
 func (f *fakeDeployer) Resend(context.Context, string, []string, map[string]int, inventory.Trigger) (pipeline.Result, error) {
 	return pipeline.Result{}, errors.New("unexpected Resend")
 }
+func (f *fakeDeployer) ResendDeployed(context.Context, string, int64, []string, map[string]int, inventory.Trigger) (pipeline.Result, error) {
+	return pipeline.Result{}, errors.New("unexpected ResendDeployed")
+}
 
 type fakeNodes struct{ ids []string }
 

@@ -30,6 +30,7 @@ import (
 type (
 	store interface {
 		ListCerts(ctx context.Context) ([]inventory.Cert, error)
+		GetCert(ctx context.Context, name string) (*inventory.Cert, error)
 		Describe(ctx context.Context, name string) (*inventory.Detail, error)
 		GetNode(ctx context.Context, name, instanceID string) (*inventory.Node, error)
 		RecordReport(ctx context.Context, ref inventory.CommandRef, prev *inventory.Node, r inventory.Report) error
@@ -40,6 +41,10 @@ type (
 	}
 	deployer interface {
 		Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
+		// ResendDeployed sends META's serial and secret version (never an
+		// export) while a renewal waits for its window or approval, if
+		// META is still at the version the sweep read.
+		ResendDeployed(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
 	}
 	// renewer deploys a renewal no event delivered (gates, then waves:
 	// (*rollout.Engine).Renew) and looks at a name's rollout again (Check:
@@ -136,12 +141,29 @@ type NameReport struct {
 	Exhausted    []string `json:"exhausted,omitempty"` // failed nodes out of attempts
 	Stuck        []string `json:"stuckDeployments,omitempty"`
 	Deferred     bool     `json:"deferredForLiveDeployment,omitempty"`
-	// Rollout is the phase of the name's unfinished rollout (its nodes are
-	// the rollout's, never resent by the sweep) and its wave.
-	Rollout string   `json:"rollout,omitempty"`
-	Risks   []string `json:"risks,omitempty"`
-	Error   string   `json:"error,omitempty"`
-	Skipped string   `json:"skipped,omitempty"` // "gone": deleted (or being deleted) since the run listed it
+	// Rollout is the phase of the name's unfinished rollout and its wave.
+	// While it is rolling, paused or halted its nodes are the rollout's:
+	// the sweep sends them nothing.
+	Rollout string `json:"rollout,omitempty"`
+	// WaitingForRollout counts the target nodes the sweep would have sent
+	// to (new, failed, behind the name's serial) but leaves to the
+	// rolling, paused or halted rollout; WaitingNodes are the first
+	// MaxListedNodes of them, sorted (the report is a DynamoDB item: at
+	// most 400 KB). Risks names those that joined after the rollout
+	// resolved its nodes (it never reaches them: the first sweep after it
+	// is done does).
+	WaitingForRollout int      `json:"waitingForRollout,omitempty"`
+	WaitingNodes      []string `json:"waitingNodes,omitempty"`
+	// ResentSerial is the serial Resent got when it is not Serial: META's,
+	// the certificate the nodes have now, while a renewal of Serial waits
+	// for its window or approval (never the waiting one).
+	ResentSerial string `json:"resentSerial,omitempty"`
+	// NotCovered says why nodes behind the name's certificate got nothing
+	// while a renewal waits for its window or approval.
+	NotCovered string   `json:"notCovered,omitempty"`
+	Risks      []string `json:"risks,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	Skipped    string   `json:"skipped,omitempty"` // "gone": deleted (or being deleted) since the run listed it
 }
 
 // Report is one whole sweep run as the local drain saw it (Local): each
@@ -189,6 +211,7 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 	ex := Export{Serial: c.Serial, At: c.ExportedAt, Deploying: claimFor(c.Claim, info.Serial, now)}
 
 	// A renewal whose events were lost.
+	gated := false // Renew just looked at a rollout that waits for a gate
 	if info.Serial != "" && info.Serial != c.Serial {
 		res, err := s.renew.Renew(ctx, c.Name, inventory.TriggerSweep)
 		switch {
@@ -201,7 +224,13 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 			ex.Deploying = true
 			slog.InfoContext(ctx, "sweep deployed a renewal no event delivered", "name", c.Name, "serial", res.Serial,
 				"rolloutId", res.RolloutID, "phase", res.Phase)
-			return ex, nil // the new deployment (or rollout) targets every node
+			if !res.Phase.Waiting() {
+				return ex, nil // the new deployment (or rollout) targets every node
+			}
+			// Waiting for its window or approval: nothing of the new
+			// serial went out; the name's nodes are covered below with
+			// the certificate they have.
+			gated = true
 		case errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
 			nr.Risks = append(nr.Risks, notify.RiskUndeployable(info.Serial, err))
 		case errors.Is(err, pipeline.ErrBusy):
@@ -252,24 +281,53 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 	send, exhausted, failures := s.plan(d.Cert.Serial, byID, deps, current, now)
 	nr.Exhausted = exhausted
 	s.emit(c.Name, nr.DaysToExpiry, d.Cert.Serial, byID, current)
+	waiting := false // a renewal waits for its window or approval
 	if r := d.Rollout; r != nil && !r.Phase.Final() {
-		// The rollout owns the name's nodes: the sweep never resends to
-		// them; it steps the rollout when a schedule or a send was lost,
-		// and reports a halted one near expiry (no continuation: its
-		// canary failed).
+		// A rolling, paused or halted rollout owns the name's nodes: the
+		// sweep never resends to them (the old certificate would fight the
+		// rollout; a halted rollout's nodes wait for a person); it steps
+		// the rollout when a schedule or a send was lost, reports a
+		// halted one near expiry (no continuation: its canary failed), and
+		// says which nodes wait for it.
 		if r.Phase == inventory.PhaseHalted {
 			if risk, ok := haltedRisk(r, byID, now); ok {
 				nr.Risks = append(nr.Risks, risk)
 			}
 			nr.Rollout = fmt.Sprintf("%s at wave %d of %d", r.Phase, r.Wave, len(r.Waves))
+			s.leaveToRollout(c.Name, r, send, nr)
 			return ex, nil
 		}
-		res, err := s.renew.Check(ctx, c.Name)
-		if err != nil {
-			return ex, err
+		phase, moved := r.Phase, false
+		if !gated || !phase.Waiting() {
+			res, err := s.renew.Check(ctx, c.Name)
+			if err != nil {
+				return ex, err
+			}
+			nr.Rollout, phase = rolloutText(res), res.Phase
+			moved = res.Sent > 0 || res.RolloutID != r.ID || res.Phase != r.Phase || res.Wave != r.Wave
 		}
-		nr.Rollout = rolloutText(res)
-		return ex, nil
+		if !phase.Waiting() {
+			if !moved { // else the nodes read above are out of date: the next sweep says
+				s.leaveToRollout(c.Name, r, send, nr)
+			}
+			return ex, nil
+		}
+		if moved {
+			return ex, nil // another gate now (approved, then the window): the next sweep covers
+		}
+		// Waiting for a gate: nothing of the new serial was exported,
+		// META still holds the certificate the nodes have. Nodes new,
+		// failed or behind it get that one now, as with no rollout; the
+		// rollout, when it goes, resolves its nodes then and deploys its
+		// serial to them too.
+		if why := uncoverable(d.Cert, r); why != "" {
+			if len(send) > 0 {
+				nr.NotCovered = why
+				slog.InfoContext(ctx, "renewal waiting; nodes not sent the deployed certificate", "name", c.Name, "nodes", len(send), "why", why)
+			}
+			return ex, nil
+		}
+		waiting = true
 	}
 	if live {
 		// A deployment is still running: a tag-target one lists its nodes
@@ -285,19 +343,107 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 		slog.WarnContext(ctx, "certificate revoked; nodes not sent the install", "name", c.Name, "nodes", len(send))
 		return ex, nil
 	}
+	version := d.Cert.Version // the META the waiting path's sends plan on
 	for chunk := range slices.Chunk(send, 50) {
-		res, err := s.deploy.Resend(ctx, c.Name, chunk, failures, inventory.TriggerSweep)
+		var res pipeline.Result
+		var err error
+		if waiting {
+			// META's version guards this send: once anything claimed or
+			// committed the name since this sweep read it (another sweep's
+			// send, a duplicate delivery, a wave of the new serial), the
+			// send is refused (ErrBusy) and the next sweep plans again.
+			res, err = s.deploy.ResendDeployed(ctx, c.Name, version, chunk, failures, inventory.TriggerSweep)
+		} else {
+			res, err = s.deploy.Resend(ctx, c.Name, chunk, failures, inventory.TriggerSweep)
+		}
 		if errors.Is(err, pipeline.ErrBusy) {
 			slog.InfoContext(ctx, "name busy; resend left to the next sweep", "name", c.Name)
+			break
+		}
+		if waiting && errors.Is(err, pipeline.ErrNotDeployed) {
+			nr.NotCovered = err.Error()
+			slog.WarnContext(ctx, "renewal waiting; nodes not sent the deployed certificate", "name", c.Name, "error", err)
 			break
 		}
 		if err != nil {
 			return ex, err
 		}
 		nr.Resent = append(nr.Resent, chunk...)
-		slog.InfoContext(ctx, "sweep sent the install again", "name", c.Name, "nodes", len(chunk), "commandId", res.CommandID)
+		slog.InfoContext(ctx, "sweep sent the install again", "name", c.Name, "nodes", len(chunk), "commandId", res.CommandID,
+			"serial", res.Serial, "renewalWaiting", waiting)
+		if waiting {
+			nr.ResentSerial = d.Cert.Serial
+			// The next chunk plans on META as this send committed it, and
+			// only if nothing else wrote it since.
+			cur, err := s.inv.GetCert(ctx, c.Name)
+			if err != nil {
+				return ex, err
+			}
+			if cur == nil || cur.LastDeploymentID != res.DeploymentID || cur.Serial != d.Cert.Serial || cur.SecretVersionID != d.Cert.SecretVersionID {
+				slog.InfoContext(ctx, "name changed meanwhile; the rest left to the next sweep", "name", c.Name)
+				break
+			}
+			version = cur.Version
+		}
 	}
 	return ex, nil
+}
+
+// uncoverable says why the nodes of a name whose renewal waits for a gate
+// cannot get META's certificate ("" when they can): there is none
+// deployed yet, or META already holds the waiting rollout's serial.
+func uncoverable(c *inventory.Cert, r *inventory.Rollout) string {
+	switch {
+	case c.Status != inventory.StatusActive || c.Serial == "" || c.SecretVersionID == "":
+		return "no certificate of the name was deployed yet (META holds no serial and secret version): nothing to send until the waiting renewal goes"
+	case c.Serial == r.Serial:
+		return fmt.Sprintf("META already holds serial %s, the one rollout %s waits to deploy: left to the rollout", c.Serial, r.ID)
+	}
+	return ""
+}
+
+// leaveToRollout records the nodes the sweep would have sent to but
+// leaves to a rolling, paused or halted rollout, and, as a risk, those
+// the rollout will never reach (they joined after it resolved its nodes).
+func (s *Sweeper) leaveToRollout(name string, r *inventory.Rollout, send []string, nr *NameReport) {
+	if len(send) == 0 {
+		return
+	}
+	waiting := slices.Sorted(slices.Values(send))
+	nr.WaitingForRollout, nr.WaitingNodes = len(waiting), waiting[:min(len(waiting), MaxListedNodes)]
+	if len(r.Nodes) == 0 {
+		return // one command to the targets: SSM resolved them
+	}
+	in := make(map[string]bool, len(r.Nodes))
+	for _, id := range r.Nodes {
+		in[id] = true
+	}
+	var outside []string
+	for _, id := range waiting {
+		if !in[id] {
+			outside = append(outside, id)
+		}
+	}
+	if len(outside) == 0 {
+		return
+	}
+	then := "the first sweep after the rollout is done sends them the certificate"
+	if r.Phase == inventory.PhaseHalted {
+		then += fmt.Sprintf(" (`certferry redeploy %s` resumes it)", name)
+	}
+	nr.Risks = append(nr.Risks, fmt.Sprintf("%d node(s) of the targets joined after rollout %s (%s at wave %d of %d) resolved its nodes and wait for it with nothing sent: %s; %s",
+		len(outside), r.ID, r.Phase, r.Wave, len(r.Waves), strings.Join(clip(outside, 10), ", "), then))
+}
+
+// MaxListedNodes is how many waiting nodes a name's report lists.
+const MaxListedNodes = 20
+
+// clip keeps the first n ids and says how many more there are.
+func clip(ids []string, n int) []string {
+	if len(ids) <= n {
+		return ids
+	}
+	return append(slices.Clone(ids[:n]), fmt.Sprintf("and %d more", len(ids)-n))
 }
 
 // plan picks the current target nodes that need the install: new ones,

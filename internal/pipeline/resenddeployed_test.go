@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/certferry/certferry/internal/certs"
+	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/testkit"
+)
+
+// ResendDeployed (the sweep, while a renewal waits for its window or
+// approval) sends META's serial and secret version to the given nodes,
+// never exporting ACM's newer serial; it is refused when META moved since
+// the caller read it (so two sweeps that planned on one read send once),
+// and when the secret's current version is not META's.
+func TestResendDeployedSendsTheDeployedCertificateOnly(t *testing.T) {
+	nodes := []string{"i-0123456789abcdef0"}
+	ctx := context.Background()
+	// staged: onboarded at serial A, then ACM renewed to serial B (not
+	// deployed: its rollout waits). The fake secret store answers every
+	// current version as v1.
+	staged := func(t *testing.T) (*rig, *inventory.Cert) {
+		r := newRig(t)
+		if _, err := r.p.Onboard(ctx, onboardSpec()); err != nil {
+			t.Fatal(err)
+		}
+		r.inv.cert.SecretVersionID = "v1"
+		r.acm.export = testkit.NewExport(t, testkit.RSA2048, "shop.example.com", "x")
+		r.acm.info.Serial = certs.SerialHex(r.acm.export.Leaf.SerialNumber)
+		c := *r.inv.cert
+		return r, &c
+	}
+	t.Run("sends META's certificate, exports nothing", func(t *testing.T) {
+		r, c := staged(t)
+		res, err := r.p.ResendDeployed(ctx, "shop-web", c.Version, nodes, map[string]int{nodes[0]: 1}, inventory.TriggerSweep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := r.fleet.sent[len(r.fleet.sent)-1]
+		d := r.inv.committed
+		if r.acm.exports != 1 || r.store.puts != 1 || len(r.fleet.sent) != 2 || sent.Serial != c.Serial || sent.ExpectedFingerprint != c.Fingerprint ||
+			!slices.Equal(sent.Only, nodes) || d.Serial != c.Serial || d.SecretVersionID != "v1" || d.Trigger != inventory.TriggerSweep ||
+			r.inv.failures[nodes[0]] != 1 || res.Serial != c.Serial || r.inv.cert.Serial != c.Serial || r.inv.cert.SecretVersionID != "v1" {
+			t.Fatalf("exports %d puts %d, sent %+v, committed %+v, META %+v", r.acm.exports, r.store.puts, sent, d, r.inv.cert)
+		}
+		// A second sweep that planned on the same read: refused.
+		if _, err := r.p.ResendDeployed(ctx, "shop-web", c.Version, nodes, nil, inventory.TriggerSweep); !errors.Is(err, ErrBusy) || len(r.fleet.sent) != 2 {
+			t.Fatalf("second send on the same read: %v, sent %d", err, len(r.fleet.sent))
+		}
+	})
+	t.Run("the secret holds a newer serial", func(t *testing.T) {
+		r, c := staged(t)
+		newer := *r.store.current
+		newer.Serial = r.acm.info.Serial
+		r.store.current = &newer // an export of B stored, its run never committed
+		_, err := r.p.ResendDeployed(ctx, "shop-web", c.Version, nodes, nil, inventory.TriggerSweep)
+		if !errors.Is(err, ErrNotDeployed) || len(r.fleet.sent) != 1 || r.acm.exports != 1 || len(r.inv.released) != 1 || r.inv.cert.Serial != c.Serial {
+			t.Fatalf("%v: sent %d, exports %d, released %v", err, len(r.fleet.sent), r.acm.exports, r.inv.released)
+		}
+	})
+	t.Run("the secret version is another", func(t *testing.T) {
+		r, c := staged(t)
+		r.inv.cert.SecretVersionID = "v0"
+		if _, err := r.p.ResendDeployed(ctx, "shop-web", c.Version, nodes, nil, inventory.TriggerSweep); !errors.Is(err, ErrNotDeployed) || len(r.fleet.sent) != 1 {
+			t.Fatalf("%v: sent %d", err, len(r.fleet.sent))
+		}
+	})
+	t.Run("nothing deployed", func(t *testing.T) {
+		r, c := staged(t)
+		r.inv.cert.Serial = ""
+		if _, err := r.p.ResendDeployed(ctx, "shop-web", c.Version, nodes, nil, inventory.TriggerSweep); !errors.Is(err, ErrNotDeployed) || len(r.fleet.sent) != 1 {
+			t.Fatalf("%v: sent %d", err, len(r.fleet.sent))
+		}
+	})
+	t.Run("no node, or more than 50", func(t *testing.T) {
+		r, c := staged(t)
+		many := make([]string, 51)
+		for _, ids := range [][]string{nil, many} {
+			if _, err := r.p.ResendDeployed(ctx, "shop-web", c.Version, ids, nil, inventory.TriggerSweep); err == nil || len(r.fleet.sent) != 1 {
+				t.Fatalf("%d nodes: %v", len(ids), err)
+			}
+		}
+	})
+}
