@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -140,6 +141,15 @@ func (in Install) Instances() []string {
 	return in.Spec.InstanceIDs()
 }
 
+// ErrInstancesRefused: SSM refused a SendCommand by InstanceIds with
+// InvalidInstanceId, so nothing was sent to any of them ("SendCommand",
+// Systems Manager API Reference; the error's documentation in the SSM API
+// model: the node is not registered with SSM any more, or is
+// Shutting-down or Terminated, or the caller may not reach it). Which id
+// it was the answer does not say in a documented way: Resolver.Unmanaged
+// asks DescribeInstanceInformation one id at a time.
+var ErrInstancesRefused = errors.New("SSM refused the instance ids (InvalidInstanceId): nothing was sent")
+
 // Command is a sent (or found) SSM command.
 type Command struct {
 	ID          string
@@ -226,6 +236,11 @@ func (f *Fleet) Send(ctx context.Context, in Install) (Command, error) {
 		}
 	}
 	out, err := f.api.SendCommand(ctx, req)
+	if err != nil && req.InstanceIds != nil && IsNotManaged(err) {
+		// "SendCommand" (Systems Manager API Reference): InvalidInstanceId
+		// fails the whole call: no node of it got the command.
+		return Command{}, fmt.Errorf("send command for %s to %d instance(s): %w: %w", in.Spec.Name, len(req.InstanceIds), ErrInstancesRefused, err)
+	}
 	if err != nil {
 		return Command{}, fmt.Errorf("send command for %s to %s: %w", in.Spec.Name, describeTargets(in.Spec.Targets), err)
 	}

@@ -99,19 +99,60 @@ func (r *Resolver) online(ctx context.Context, filters []ssmtypes.InstanceInform
 
 // onlineEach asks for each id alone, leaving out those SSM does not manage.
 func (r *Resolver) onlineEach(ctx context.Context, ids []string) ([]string, error) {
-	var online []string
+	online, _, err := r.each(ctx, ids)
+	return online, err
+}
+
+// each asks for each id alone: the Online ones, and the ones SSM does not
+// manage (InvalidInstanceId for the id alone). Any other error (a
+// throttled call) is an error, never a node gone.
+func (r *Resolver) each(ctx context.Context, ids []string) (online, unmanaged []string, err error) {
 	for _, id := range ids {
 		found, err := r.online(ctx, []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: []string{id}}})
 		if isCode(err, "InvalidInstanceId") {
+			unmanaged = append(unmanaged, id)
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		online = append(online, found...)
 	}
-	return online, nil
+	return online, unmanaged, nil
 }
+
+// Unmanaged returns the ids, in their order, that SSM no longer manages
+// (a terminated instance, a deregistered hybrid node): those
+// DescribeInstanceInformation refuses with InvalidInstanceId when asked
+// alone, as Resolve leaves them out. The ids go first in calls of 50; only
+// a call SSM refuses is asked again one id at a time. A node SSM still
+// manages counts whatever its PingStatus (a stopped instance is a valid
+// target of SendCommand: "InvalidInstanceId", Systems Manager API
+// Reference). Any other error (throttling) is returned, never taken for
+// a node gone.
+func (r *Resolver) Unmanaged(ctx context.Context, ids []string) ([]string, error) {
+	var out []string
+	for chunk := range slices.Chunk(ids, describePageSize) {
+		_, err := r.online(ctx, []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: chunk}})
+		if err == nil {
+			continue
+		}
+		if !isCode(err, "InvalidInstanceId") {
+			return nil, fmt.Errorf("describe managed nodes %s: %w", strings.Join(chunk, ", "), err)
+		}
+		_, gone, err := r.each(ctx, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("describe managed nodes one by one: %w", err)
+		}
+		out = append(out, gone...)
+	}
+	return out, nil
+}
+
+// IsNotManaged tells whether err is SSM refusing instance ids with
+// InvalidInstanceId (a SendCommand by InstanceIds: Send wraps it as
+// ErrInstancesRefused). Throttling and every other error are not.
+func IsNotManaged(err error) bool { return isCode(err, "InvalidInstanceId") }
 
 func isCode(err error, code string) bool {
 	var ae smithy.APIError

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -111,5 +112,57 @@ func TestResolveOnStandIn(t *testing.T) {
 	}
 	if w := []string{want[0], "mi-0aaaaaaaaaaaaaaaa"}; !slices.Equal(got, w) {
 		t.Fatalf("instance ids resolved to %v, want %v (online and managed only)", got, w)
+	}
+}
+
+// Unmanaged: the ids SSM no longer manages, asked one by one only when
+// the call with all of them is refused; a node still managed counts
+// whatever its PingStatus; throttling is an error, never a node gone.
+// Send names the refusal of a SendCommand by instance ids.
+func TestUnmanagedOnStandIn(t *testing.T) {
+	s := testkit.NewSSMStandIn(nil)
+	a, b, c := "i-0aaaaaaaaaaaaaaa1", "i-0aaaaaaaaaaaaaaa2", "i-0aaaaaaaaaaaaaaa3"
+	s.Register(testkit.SSMNode{InstanceID: a}, testkit.SSMNode{InstanceID: b, PingStatus: "ConnectionLost"}, testkit.SSMNode{InstanceID: c})
+	p, err := testkit.NewFaultProxy("http://127.0.0.1:1") // every DescribeInstanceInformation is the stand-in's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s.Plug(p)
+	api := ssm.New(ssm.Options{Region: "us-east-1", BaseEndpoint: aws.String(p.URL), RetryMaxAttempts: 1,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "t", SecretAccessKey: "t"}, nil
+		})})
+	r := NewResolver(api)
+	ctx := context.Background()
+	if gone, err := r.Unmanaged(ctx, []string{a, b, c}); err != nil || len(gone) != 0 {
+		t.Fatalf("all managed: %v %v", gone, err)
+	}
+	if n := s.Calls()["AmazonSSM.DescribeInstanceInformation"]; n != 1 {
+		t.Fatalf("%d calls, want 1 when every id is managed", n)
+	}
+	s.Deregister(c)
+	gone, err := r.Unmanaged(ctx, []string{a, c, b})
+	if err != nil || !slices.Equal(gone, []string{c}) {
+		t.Fatalf("gone %v %v, want %s alone (%s is ConnectionLost, still managed)", gone, err, c, b)
+	}
+	if n := s.Calls()["AmazonSSM.DescribeInstanceInformation"]; n != 4 {
+		t.Fatalf("%d calls, want 1 refused then 3 one by one", n)
+	}
+	p.Inject("AmazonSSM.DescribeInstanceInformation", testkit.Fault{Status: 400, Code: "ThrottlingException", Times: -1})
+	if gone, err := r.Unmanaged(ctx, []string{a, c}); err == nil || len(gone) != 0 || IsNotManaged(err) {
+		t.Fatalf("throttled: %v %v, want an error and no node gone", gone, err)
+	}
+	p.Clear()
+
+	f := New(api, Options{Document: "certferry-install"})
+	in := Install{Spec: spec.Spec{Name: "shop-web", Targets: []spec.Target{{Key: "tag:env", Values: []string{"prod"}}}}, Only: []string{a, c}, SendID: NewSendID()}
+	if _, err := f.Send(ctx, in); !errors.Is(err, ErrInstancesRefused) || !IsNotManaged(err) {
+		t.Fatalf("send to a gone node: %v, want ErrInstancesRefused", err)
+	}
+	p.Inject("AmazonSSM.SendCommand", testkit.Throttle)
+	in.Only = []string{a}
+	if _, err := f.Send(ctx, in); err == nil || errors.Is(err, ErrInstancesRefused) {
+		t.Fatalf("throttled send: %v, want an error that is not a refusal", err)
 	}
 }

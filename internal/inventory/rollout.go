@@ -52,6 +52,10 @@ type Rollout struct {
 	// Nodes are the instance ids resolved when the rollout started, in
 	// the order the waves take them.
 	Nodes []string `dynamodbav:"nodes,omitempty"`
+	// Dropped are nodes the rollout went on without: no longer managed by
+	// SSM (terminated, deregistered) when their wave was sent, or no
+	// longer online when a halted wave resumed (rollout.Engine).
+	Dropped []string `dynamodbav:"dropped,omitempty"`
 	// Wave is the 1-based wave last sent (0: none yet).
 	Wave       int       `dynamodbav:"wave"`
 	WaveSentAt time.Time `dynamodbav:"waveSentAt,omitempty"`

@@ -176,6 +176,9 @@ type Checked struct {
 	Unchanged *Result
 	existing  *inventory.Cert
 	info      certs.Info
+	// refused: a wave command of this onboarding was refused for a node
+	// gone (SendWave), after deploy created or claimed the item.
+	refused bool
 }
 
 // Info is what ACM said of the certificate when the onboarding was

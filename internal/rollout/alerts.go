@@ -123,7 +123,17 @@ func (e *Engine) doneAlert(c *inventory.Cert, r *inventory.Rollout, nodes []noti
 	a := base(c, r, nodes)
 	a.Kind, a.Title = KindDone, c.Name+": rollout done"
 	a.Facts = []string{fmt.Sprintf("Rollout %s of serial %s: %s.", r.ID, r.Serial, r.Reason)}
+	if len(r.Dropped) > 0 {
+		a.Facts = append(a.Facts, droppedFact(r.Dropped))
+	}
 	return a
+}
+
+// droppedFact says which nodes a rollout went on without (said once: in
+// the alert of the rollout's end).
+func droppedFact(ids []string) string {
+	return fmt.Sprintf("%d node(s) left the fleet during the rollout (no longer managed by SSM, or no longer online when a halted wave resumed) and were dropped from it: %s. "+
+		"A node that comes back gets the certificate from the daily sweep.", len(ids), strings.Join(clip(ids, 20), ", "))
 }
 
 func supersededAlert(r *inventory.Rollout, serial string) notify.Alert {

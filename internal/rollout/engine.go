@@ -401,11 +401,8 @@ func (e *Engine) start(ctx context.Context, sp spec.Spec, nr inventory.Rollout, 
 		return Result{}, err
 	}
 	slog.InfoContext(ctx, "rollout started", "name", sp.Name, "rolloutId", w.ID, "serial", w.Serial, "nodes", len(ids), "waves", w.Waves, "trigger", trigger)
-	sent, err := e.sendWave(ctx, w, 1, w.WaveNodes(1), chk, trigger == inventory.TriggerAPI && chk == nil)
-	if err != nil {
-		e.repairLater(ctx, w)
-	}
-	return sentResult(sent, w), err
+	sent, after, dropped, err := e.sendWave(ctx, w, w.WaveNodes(1), chk, trigger == inventory.TriggerAPI && chk == nil)
+	return e.afterSend(ctx, nil, sent, after, dropped, err, trigger)
 }
 
 // resume sends a halted rollout's wave again to its nodes that did not
@@ -437,7 +434,7 @@ func (e *Engine) resume(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 		}
 	}
 	if len(gone) > 0 {
-		if !dropNodes(&next, gone) {
+		if !drop(&next, gone) {
 			return Result{}, fmt.Errorf("%w: %s: no node of rollout %s is online any more; onboard the name again to start a new rollout", pipeline.ErrBusy, c.Name, r.ID)
 		}
 		next.Reason += fmt.Sprintf(" (without %d node(s) no longer online: %s)", len(gone), strings.Join(clip(slices.Sorted(maps.Keys(gone)), 10), ", "))
@@ -460,11 +457,8 @@ func (e *Engine) resume(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 		// Every node of the wave has it now: go on from there.
 		return e.apply(ctx, c, w, inventory.TriggerAPI)
 	}
-	sent, err := e.sendWave(ctx, w, w.Wave, again, nil, true)
-	if err != nil {
-		e.repairLater(ctx, w)
-	}
-	return sentResult(sent, w), err
+	sent, after, dropped, err := e.sendWave(ctx, w, again, nil, true)
+	return e.afterSend(ctx, c, sent, after, dropped, err, inventory.TriggerAPI)
 }
 
 // dropNodes removes gone nodes from r's nodes and waves: a wave left
@@ -699,16 +693,12 @@ func (e *Engine) apply(ctx context.Context, c *inventory.Cert, r *inventory.Roll
 				}
 				return res, err
 			}
-			sent, err := e.sendWave(ctx, w, w.Wave, w.WaveNodes(w.Wave), nil, false)
-			res := sentResult(sent, w)
+			sent, after, dropped, err := e.sendWave(ctx, w, w.WaveNodes(w.Wave), nil, false)
 			if errors.Is(err, pipeline.ErrSerialChanged) {
 				slog.InfoContext(ctx, "ACM holds a newer serial: the rollout is superseded", "name", c.Name, "rolloutId", w.ID)
 				return e.Renew(ctx, c.Name, w.Trigger)
 			}
-			if err != nil {
-				e.repairLater(ctx, w)
-			}
-			return res, err
+			return e.afterSend(ctx, c, sent, after, dropped, err, trigger)
 		}
 		r = w
 	}
@@ -781,8 +771,14 @@ func (e *Engine) repair(ctx context.Context, c *inventory.Cert, r *inventory.Rol
 		return Result{}, true, err
 	}
 	slog.WarnContext(ctx, "wave nodes without a command of the wave: sending", "name", c.Name, "rolloutId", r.ID, "wave", r.Wave, "nodes", len(unsent))
-	sent, err := e.sendWave(ctx, w, w.Wave, unsent, nil, false)
-	return sentResult(sent, w), true, err
+	sent, after, dropped, err := e.sendWave(ctx, w, unsent, nil, false)
+	if dropped && err == nil && len(sent) == 0 {
+		// Every unsent node had left: look again (the wave may be done,
+		// or skipped).
+		res, err := e.apply(ctx, c, after, r.Trigger)
+		return res, true, err
+	}
+	return sentResult(sent, after), true, err
 }
 
 // repairLater schedules one look at r past the repair delay after a send
@@ -810,20 +806,6 @@ func (e *Engine) resolve(ctx context.Context, c *inventory.Cert, r *inventory.Ro
 	r.Nodes = ids
 	r.Waves, err = WaveSizes(c.Rollout.Waves, len(ids))
 	return err
-}
-
-func (e *Engine) sendWave(ctx context.Context, r *inventory.Rollout, k int, ids []string, chk *pipeline.Checked, force bool) ([]pipeline.Result, error) {
-	trigger := r.Trigger
-	if trigger == "" {
-		trigger = inventory.TriggerAPI
-	}
-	sent, err := e.deploy.SendWave(ctx, pipeline.Wave{Name: r.Name, RolloutID: r.ID, Wave: k, Waves: len(r.Waves), Serial: r.Serial,
-		InstanceIDs: ids, Onboard: chk, Force: force, Trigger: trigger})
-	for _, s := range sent {
-		slog.InfoContext(ctx, "wave sent", "name", r.Name, "rolloutId", r.ID, "wave", k, "waves", len(r.Waves), "commandId", s.CommandID,
-			"deploymentId", s.DeploymentID)
-	}
-	return sent, err
 }
 
 // input gathers Decide's input: nodes and sends of this rollout, gates.

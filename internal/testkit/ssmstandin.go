@@ -87,9 +87,13 @@ type StepResult struct {
 // SSMStandIn answers SSM's Run Command and managed-node reads from the
 // nodes it was given and the results a test posts.
 type SSMStandIn struct {
-	mu       sync.Mutex
-	steps    []agentrun.Step
-	nodes    map[string]SSMNode
+	mu    sync.Mutex
+	steps []agentrun.Step
+	nodes map[string]SSMNode
+	// gone are the nodes Deregister took away (terminated, deregistered):
+	// no longer managed, kept only so that the commands sent to them
+	// before still answer per their platform.
+	gone     map[string]SSMNode
 	commands map[string]*standInCommand
 	lag      int
 	calls    map[string]int
@@ -122,7 +126,7 @@ type postedResult struct {
 // NewSSMStandIn returns a stand-in for commands of a document with steps
 // (agentrun.Load(...).MainSteps).
 func NewSSMStandIn(steps []agentrun.Step) *SSMStandIn {
-	return &SSMStandIn{steps: steps, nodes: map[string]SSMNode{}, commands: map[string]*standInCommand{}, calls: map[string]int{}}
+	return &SSMStandIn{steps: steps, nodes: map[string]SSMNode{}, gone: map[string]SSMNode{}, commands: map[string]*standInCommand{}, calls: map[string]int{}}
 }
 
 // Register adds or replaces managed nodes.
@@ -137,7 +141,34 @@ func (s *SSMStandIn) Register(nodes ...SSMNode) {
 			n.Platform = "Linux"
 		}
 		s.nodes[n.InstanceID] = n
+		delete(s.gone, n.InstanceID)
 	}
+}
+
+// Deregister takes managed nodes away, as terminating an EC2 instance or
+// deregistering a hybrid node does: DescribeInstanceInformation no longer
+// lists them (InvalidInstanceId when asked by id), tag targets no longer
+// select them, and a SendCommand naming one in InstanceIds is refused
+// whole (sent). Commands sent to them before keep their invocations.
+func (s *SSMStandIn) Deregister(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if n, ok := s.nodes[id]; ok {
+			s.gone[id] = n
+			delete(s.nodes, id)
+		}
+	}
+}
+
+// node is a registered node, or one deregistered since (its platform
+// still decides how the invocations it had answer).
+func (s *SSMStandIn) node(id string) (SSMNode, bool) {
+	if n, ok := s.nodes[id]; ok {
+		return n, true
+	}
+	n, ok := s.gone[id]
+	return n, ok
 }
 
 // Known reports whether a node is registered.
@@ -196,7 +227,7 @@ func (s *SSMStandIn) Post(commandID, instanceID string, r NodeResult) error {
 	if !slices.Contains(c.instances, instanceID) {
 		return fmt.Errorf("ssm stand-in: command %s does not target %s", commandID, instanceID)
 	}
-	if _, ok := s.nodes[instanceID]; !ok {
+	if _, ok := s.node(instanceID); !ok {
 		return fmt.Errorf("ssm stand-in: node %s is not registered (its platform decides which steps run)", instanceID)
 	}
 	if r.Status == "" {
@@ -287,6 +318,12 @@ func (s *SSMStandIn) Layer(next http.Handler) http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		if op == "AmazonSSM.SendCommand" {
+			if status, resp, refused := s.refuse(body); refused {
+				writeJSON(w, status, resp)
+				return
+			}
+		}
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
 		resp := rec.Body.Bytes()
@@ -304,6 +341,45 @@ func (s *SSMStandIn) Layer(next http.Handler) http.Handler {
 		}
 		writeJSON(w, rec.Code, resp)
 	})
+}
+
+// RefusedSends is the key Calls counts SendCommand calls under that the
+// stand-in refused (nothing sent).
+const RefusedSends = "AmazonSSM.SendCommand (refused)"
+
+// refuse answers a SendCommand whose InstanceIds name a node that is not a
+// managed node (never registered, or deregistered since) the way SSM
+// does: the whole call fails with InvalidInstanceId and no command is
+// created for any node of it. "SendCommand" (Systems Manager API
+// Reference) lists InvalidInstanceId among its errors, and the SSM API
+// model documents it: "The following problems can cause this exception:
+// … SSM Agent isn't registered with the SSM endpoint … The managed node
+// isn't in a valid state. Valid states are: Running, Pending, Stopped, and
+// Stopping. Invalid states are: Shutting-down and Terminated." An error
+// answer carries no Command, so nothing of the call runs. A registered
+// node is accepted whatever its PingStatus (a stopped instance is valid:
+// its invocation waits for the delivery timeout). The message names the
+// ids as AWS's does ("Instances [[i-…]] not in a valid state for account
+// …", as reported against the service); certferry never parses it.
+func (s *SSMStandIn) refuse(body []byte) (int, []byte, bool) {
+	var in struct{ InstanceIds []string }
+	if json.Unmarshal(body, &in) != nil {
+		return 0, nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var bad []string
+	for _, id := range in.InstanceIds {
+		if _, ok := s.nodes[id]; !ok {
+			bad = append(bad, id)
+		}
+	}
+	if len(bad) == 0 {
+		return 0, nil, false
+	}
+	s.calls[RefusedSends]++
+	status, resp := awsError("InvalidInstanceId", fmt.Sprintf("Instances [[%s]] not in a valid state for account 123456789012", strings.Join(bad, ", ")))
+	return status, resp, true
 }
 
 type wireTarget struct {
@@ -382,6 +458,9 @@ func (s *SSMStandIn) resolve(targets []wireTarget, fromEC2 []string) []string {
 			ids = append(ids, id)
 		}
 	}
+	// A deregistered node is no managed node: tags never select it, even
+	// while the emulator's EC2 still has the instance.
+	ids = slices.DeleteFunc(ids, func(id string) bool { _, gone := s.gone[id]; return gone })
 	slices.Sort(ids)
 	return slices.Compact(ids)
 }
@@ -670,7 +749,8 @@ func (s *SSMStandIn) getCommandInvocation(body []byte) (int, []byte) {
 	if !ok {
 		return answer(ans)
 	}
-	p := s.plugins(s.nodes[in.InstanceId], r.NodeResult)[step]
+	n, _ := s.node(in.InstanceId)
+	p := s.plugins(n, r.NodeResult)[step]
 	ans["Status"], ans["StatusDetails"], ans["ResponseCode"] = apiStatus(p.Status), p.StatusDetails, p.ResponseCode
 	ans["StandardOutputContent"], ans["StandardErrorContent"] = p.Stdout, p.Stderr
 	ans["ExecutionStartDateTime"] = c.requested.UTC().Format(time.RFC3339)
@@ -730,7 +810,8 @@ func (s *SSMStandIn) listCommandInvocations(body []byte) (int, []byte) {
 				inv["Status"], inv["StatusDetails"] = apiStatus(r.Status), statusDetails(r.Status)
 				if in.Details {
 					var plugins []any
-					for _, p := range s.plugins(s.nodes[inst], r.NodeResult) {
+					n, _ := s.node(inst)
+					for _, p := range s.plugins(n, r.NodeResult) {
 						plugins = append(plugins, map[string]any{"Name": p.Name, "Status": apiStatus(p.Status), "StatusDetails": p.StatusDetails,
 							"ResponseCode": p.ResponseCode, "Output": p.Output, "ResponseStartDateTime": float64(c.requested.Unix()),
 							"ResponseFinishDateTime": float64(r.at.Unix())})

@@ -409,3 +409,74 @@ func TestSSMStandInStopAlarm(t *testing.T) {
 		t.Fatal("IgnorePollAlarmFailure: the command was stopped")
 	}
 }
+
+// A node that left SSM (terminated, deregistered) after a command went to
+// it: a SendCommand naming it among InstanceIds fails whole with
+// InvalidInstanceId and sends nothing to any node of the call
+// ("SendCommand", Systems Manager API Reference, InvalidInstanceId); the
+// same call without it goes; DescribeInstanceInformation by its id fails;
+// tag targets no longer select it; the command it had still answers.
+func TestSSMStandInSendCommandRefusesNodeGone(t *testing.T) {
+	s := NewSSMStandIn(fourSteps())
+	prod := map[string]string{"env": "prod"}
+	s.Register(SSMNode{InstanceID: linuxNode, Tags: prod}, SSMNode{InstanceID: otherNode, Tags: prod},
+		SSMNode{InstanceID: windowsNode, Platform: "Windows", PingStatus: "ConnectionLost"})
+	api := standInClient(t, s, []string{linuxNode, otherNode}, []string{linuxNode, otherNode})
+	ctx := context.Background()
+	send := func(ids ...string) (*ssm.SendCommandOutput, error) {
+		return api.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("certferry-install"), InstanceIds: ids})
+	}
+	before, err := send(linuxNode, otherNode, windowsNode)
+	if err != nil {
+		t.Fatalf("send to managed nodes (one ConnectionLost, a valid state): %v", err)
+	}
+	s.Calls()
+	s.Deregister(otherNode)
+
+	out, err := send(linuxNode, otherNode)
+	if errCode(err) != "InvalidInstanceId" || out != nil || !strings.Contains(err.Error(), otherNode) {
+		t.Fatalf("send naming a node gone: %+v %v, want InvalidInstanceId", out, err)
+	}
+	if c := s.Calls(); c["AmazonSSM.SendCommand"] != 0 || c[RefusedSends] != 1 {
+		t.Fatalf("calls %v: want one refused send and no command recorded", c)
+	}
+	if _, err := send(otherNode); errCode(err) != "InvalidInstanceId" {
+		t.Fatalf("send to the gone node alone: %v", err)
+	}
+	rest, err := send(linuxNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Targets(aws.ToString(rest.Command.CommandId)); !slices.Equal(got, []string{linuxNode}) {
+		t.Fatalf("the rest went to %v", got)
+	}
+
+	if _, err := api.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{
+		Filters: []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: []string{otherNode}}}}); errCode(err) != "InvalidInstanceId" {
+		t.Fatalf("DescribeInstanceInformation of the gone node: %v", err)
+	}
+	byTag, err := api.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("certferry-install"),
+		Targets: []ssmtypes.Target{{Key: aws.String("tag:env"), Values: []string{"prod"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Targets(aws.ToString(byTag.Command.CommandId)); !slices.Equal(got, []string{linuxNode}) {
+		t.Fatalf("tag targets resolved to %v, want the gone node left out (the emulator's EC2 still lists it)", got)
+	}
+
+	// The invocation it had before it left still answers.
+	cmd := aws.ToString(before.Command.CommandId)
+	if err := s.Post(cmd, otherNode, NodeResult{Status: "Success", Stdout: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := api.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(cmd), InstanceId: aws.String(otherNode),
+		PluginName: aws.String("installLinux")})
+	if err != nil || inv.Status != ssmtypes.CommandInvocationStatusSuccess {
+		t.Fatalf("invocation of the gone node: %+v %v", inv, err)
+	}
+
+	s.Register(SSMNode{InstanceID: otherNode, Tags: prod}) // back (registered again)
+	if _, err := send(linuxNode, otherNode); err != nil {
+		t.Fatalf("send after the node registered again: %v", err)
+	}
+}
