@@ -279,13 +279,20 @@ func (p *Pipeline) Sync(ctx context.Context, name string, trigger inventory.Trig
 // failed, joined the targets later, or missed a renewal. failures carries
 // each node's consecutive failures so that retries stay bounded. The name
 // must already be deployed at ACM's serial; otherwise Sync comes first.
-func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
+// version is the META version the caller planned on: the send goes only
+// if META is still at it (nothing claimed, deployed or committed since;
+// else ErrBusy), so two sweeps that planned on the same read (a duplicate
+// delivery, two runs) send once.
+func (p *Pipeline) Resend(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
 	if len(instanceIDs) == 0 || len(instanceIDs) > 50 {
 		return Result{}, fmt.Errorf("resend %s: %d nodes, want 1 to 50", name, len(instanceIDs))
 	}
 	existing, info, err := p.knownDeployable(ctx, name)
 	if err != nil {
 		return Result{}, err
+	}
+	if existing.Version != version {
+		return Result{}, fmt.Errorf("%w: %s changed since the sweep read it (version %d, now %d)", ErrBusy, name, version, existing.Version)
 	}
 	if existing.Status != inventory.StatusActive || existing.Serial != info.Serial {
 		return Result{}, fmt.Errorf("%w: %s is not deployed at ACM's serial %s yet", ErrBusy, name, info.Serial)

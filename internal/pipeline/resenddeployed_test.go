@@ -85,3 +85,28 @@ func TestResendDeployedSendsTheDeployedCertificateOnly(t *testing.T) {
 		}
 	})
 }
+
+// Resend (the sweep, no rollout) plans on META's version as
+// ResendDeployed does: a sweep that read META before another sweep's send
+// committed (a duplicate delivery of the name, two runs) is refused
+// instead of sending the nodes a second command.
+func TestResendSendsOnceForTwoSweepsOfOneRead(t *testing.T) {
+	ctx := context.Background()
+	nodes := []string{"i-0123456789abcdef0"}
+	r := newRig(t)
+	if _, err := r.p.Onboard(ctx, onboardSpec()); err != nil {
+		t.Fatal(err)
+	}
+	read := r.inv.cert.Version // both sweeps read META here
+	if _, err := r.p.Resend(ctx, "shop-web", read, nodes, nil, inventory.TriggerSweep); err != nil || len(r.fleet.sent) != 2 {
+		t.Fatalf("first sweep: %v, sent %d", err, len(r.fleet.sent))
+	}
+	if _, err := r.p.Resend(ctx, "shop-web", read, nodes, nil, inventory.TriggerSweep); !errors.Is(err, ErrBusy) || len(r.fleet.sent) != 2 {
+		t.Fatalf("second sweep on the same read: %v, sent %d (want ErrBusy, 2)", err, len(r.fleet.sent))
+	}
+	// A sweep that reads META afresh sends (the first one's deployment is
+	// finished by then in a real run).
+	if _, err := r.p.Resend(ctx, "shop-web", r.inv.cert.Version, nodes, nil, inventory.TriggerSweep); err != nil || len(r.fleet.sent) != 3 {
+		t.Fatalf("fresh read: %v, sent %d", err, len(r.fleet.sent))
+	}
+}

@@ -45,7 +45,7 @@ func (f *waitDeployer) Check(context.Context, string) (rollout.Result, error) {
 	f.checked++
 	return f.renew, nil
 }
-func (f *waitDeployer) Resend(_ context.Context, _ string, ids []string, _ map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
+func (f *waitDeployer) Resend(_ context.Context, _ string, _ int64, ids []string, _ map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
 	f.resent = append(f.resent, ids)
 	return pipeline.Result{}, errors.New("unexpected Resend")
 }
