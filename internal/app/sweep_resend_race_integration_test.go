@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/certferry/certferry/internal/inventory"
+	"github.com/certferry/certferry/internal/spec"
 	"github.com/certferry/certferry/internal/sweeper"
 	"github.com/certferry/certferry/internal/testkit"
 )
@@ -69,5 +71,43 @@ func TestSweepResendTwoSweepsOfOneReadSendOnce(t *testing.T) {
 	}
 	if n := r.commandsSent(); n != 1 || len(sweeps) != 1 || len(nr.Resent) != 0 {
 		t.Fatalf("%d command(s), sweep deployments %+v, second sweep %+v: want one command to %s", n, sweeps, nr, added)
+	}
+}
+
+// While a renewal awaits approval, the secret's AWSCURRENT moved to a
+// version of the renewed serial that no commit recorded (an export that
+// crashed before its commit): the sweep sends the joining node nothing
+// (that version would install the waiting serial), says why, exports
+// nothing and leaves the secret, META and the rollout as they were.
+func TestSweepWaitingRenewalSecretMovedSendsNothing(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	ids := r.fleet(2)
+	arn, renewed := r.stagedRenewal("shop-web", ids, func(sp *spec.Spec) { sp.Approval = spec.ApprovalRequired })
+	r.concludeStaged("shop-web", ids)
+	if out := r.handle(r.event("renewal-available-renewal.json", arn, "")); len(out.Deployed) != 1 || out.Deployed[0].Phase != string(inventory.PhaseAwaitingApproval) {
+		t.Fatalf("renewal: %+v", out)
+	}
+	r.alerts()
+	added := r.fleet(1)[0]
+	meta, ro := r.cert("shop-web"), r.rollout("shop-web")
+	moved := r.bundleOf("shop-web")
+	moved.Serial = renewed
+	if _, err := r.parts.Bundles.Put(r.ctx, "shop-web", &moved, "0f0e0d0c-0b0a-4909-8807-060504030201"); err != nil {
+		t.Fatal(err)
+	}
+	sweep, proxy := r.countedSweep()
+	nr := r.sweepOnce(sweep, "shop-web")
+	if n := r.commandsSent(); n != 0 || len(nr.Resent) != 0 || !strings.Contains(nr.NotCovered, "not the deployed certificate") || proxy.Calls()[exportOp] != 0 {
+		t.Fatalf("%d command(s), report %+v (want none sent, NotCovered saying why, no export)", n, nr)
+	}
+	if c := r.cert("shop-web"); c.Serial != meta.Serial || c.SecretVersionID != meta.SecretVersionID || c.Claim != nil {
+		t.Fatalf("META %+v, was %+v", c, meta)
+	}
+	if now := r.rollout("shop-web"); now.Version != ro.Version || now.Phase != inventory.PhaseAwaitingApproval {
+		t.Fatalf("rollout %+v -> %+v", ro, now)
+	}
+	if n := r.nodeRecord("shop-web", added); n != nil {
+		t.Fatalf("node %s recorded %+v", added, n)
 	}
 }
