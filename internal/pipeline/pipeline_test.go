@@ -87,6 +87,15 @@ type fakeInventory struct {
 	// failures.
 	committed *inventory.Deployment
 	failures  map[string]int
+	rollout   *inventory.Rollout // GetRollout's answer
+}
+
+func (f *fakeInventory) GetRollout(context.Context, string) (*inventory.Rollout, error) {
+	if f.rollout == nil {
+		return nil, nil
+	}
+	r := *f.rollout
+	return &r, nil
 }
 
 func (f *fakeInventory) DeleteCert(_ context.Context, name string) (bool, error) {

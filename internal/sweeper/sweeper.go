@@ -46,7 +46,7 @@ type (
 		// ResendDeployed sends META's serial and secret version (never an
 		// export) while a renewal waits for its window or approval, if
 		// META is still at the version the sweep read.
-		ResendDeployed(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
+		ResendDeployed(ctx context.Context, name string, version int64, waiting pipeline.WaitingRollout, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
 	}
 	// renewer deploys a renewal no event delivered (gates, then waves:
 	// (*rollout.Engine).Renew) and looks at a name's rollout again (Check:
@@ -283,7 +283,8 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 	send, exhausted, failures := s.plan(d.Cert.Serial, byID, deps, current, now)
 	nr.Exhausted = exhausted
 	s.emit(c.Name, nr.DaysToExpiry, d.Cert.Serial, byID, current)
-	waiting := false // a renewal waits for its window or approval
+	waiting := false                   // a renewal waits for its window or approval
+	var behind pipeline.WaitingRollout // that renewal's rollout, as read
 	if r := d.Rollout; r != nil && !r.Phase.Final() {
 		// A rolling, paused or halted rollout owns the name's nodes: the
 		// sweep never resends to them (the old certificate would fight the
@@ -329,7 +330,7 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 			}
 			return ex, nil
 		}
-		waiting = true
+		waiting, behind = true, pipeline.WaitingRollout{ID: r.ID, Version: r.Version}
 	}
 	if live {
 		// A deployment is still running: a tag-target one lists its nodes
@@ -354,7 +355,7 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 		var res pipeline.Result
 		var err error
 		if waiting {
-			res, err = s.deploy.ResendDeployed(ctx, c.Name, version, chunk, failures, inventory.TriggerSweep)
+			res, err = s.deploy.ResendDeployed(ctx, c.Name, version, behind, chunk, failures, inventory.TriggerSweep)
 		} else {
 			res, err = s.deploy.Resend(ctx, c.Name, version, chunk, failures, inventory.TriggerSweep)
 		}
