@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -92,6 +93,13 @@ func (c *AlarmChecker) Check(ctx context.Context, name string) error {
 		if a.AlarmName != nil && *a.AlarmName == name {
 			return nil
 		}
+	}
+	if strings.HasPrefix(name, "arn:") {
+		// SendCommand's AlarmConfiguration names an alarm ("The name of
+		// your CloudWatch alarm", Systems Manager API Reference), read in
+		// the caller's account and region: an ARN is not a way to name
+		// one elsewhere.
+		return spec.Invalid("rollout.stopAlarm", "no CloudWatch alarm is named %q: SSM reads alarms by name, in certferry's account and region (%s): give the name, not an ARN (an alarm of another account or region cannot stop certferry's commands)", name, c.region)
 	}
 	return spec.Invalid("rollout.stopAlarm", "CloudWatch alarm %q not found in %s (metric or composite alarm; create it first, or leave rollout.stopAlarm out)", name, c.region)
 }

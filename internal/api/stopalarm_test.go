@@ -65,6 +65,8 @@ func TestStopAlarmCheck(t *testing.T) {
 		{name: "composite alarm exists", cw: &fakeCloudWatch{composite: []string{"shop-health"}}, body: withAlarm("shop-health"), status: 202, calls: 1, onboarded: true},
 		{name: "missing", cw: &fakeCloudWatch{metric: []string{"shop-5xx"}}, body: withAlarm("shop-5xz"), status: 400, code: "ValidationError",
 			field: "rollout.stopAlarm", message: `rollout.stopAlarm: CloudWatch alarm "shop-5xz" not found in eu-west-1`, calls: 1},
+		{name: "an alarm's ARN, not its name", cw: &fakeCloudWatch{metric: []string{"shop-5xx"}}, body: withAlarm("arn:aws:cloudwatch:us-east-1:210987654321:alarm:shop-5xx"),
+			status: 400, code: "ValidationError", field: "rollout.stopAlarm", message: "SSM reads alarms by name, in certferry's account and region (eu-west-1): give the name, not an ARN", calls: 1},
 		{name: "access denied", cw: &fakeCloudWatch{err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:sts::1:assumed-role/x is not authorized"}},
 			body: withAlarm("shop-5xx"), status: 502, code: "StopAlarmUnreadable", field: "rollout.stopAlarm", message: "needs cloudwatch:DescribeAlarms", calls: 1, noInternal: true},
 		{name: "access denied (JSON code)", cw: &fakeCloudWatch{err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}},

@@ -68,6 +68,7 @@ type (
 		RecordSend(ctx context.Context, c *inventory.Cert, token string, ps inventory.PendingSend) (*inventory.Cert, error)
 		Commit(ctx context.Context, c *inventory.Cert, d *inventory.Deployment, failures map[string]int) (*inventory.Cert, error)
 		DeleteCert(ctx context.Context, name string) (bool, error)
+		GetRollout(ctx context.Context, name string) (*inventory.Rollout, error)
 	}
 	commander interface {
 		Send(ctx context.Context, in fleet.Install) (fleet.Command, error)
@@ -282,13 +283,20 @@ func (p *Pipeline) Sync(ctx context.Context, name string, trigger inventory.Trig
 // failed, joined the targets later, or missed a renewal. failures carries
 // each node's consecutive failures so that retries stay bounded. The name
 // must already be deployed at ACM's serial; otherwise Sync comes first.
-func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
+// version is the META version the caller planned on: the send goes only
+// if META is still at it (nothing claimed, deployed or committed since;
+// else ErrBusy), so two sweeps that planned on the same read (a duplicate
+// delivery, two runs) send once.
+func (p *Pipeline) Resend(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
 	if len(instanceIDs) == 0 || len(instanceIDs) > 50 {
 		return Result{}, fmt.Errorf("resend %s: %d nodes, want 1 to 50", name, len(instanceIDs))
 	}
 	existing, info, err := p.knownDeployable(ctx, name)
 	if err != nil {
 		return Result{}, err
+	}
+	if existing.Version != version {
+		return Result{}, fmt.Errorf("%w: %s changed since the sweep read it (version %d, now %d)", ErrBusy, name, version, existing.Version)
 	}
 	if existing.Status != inventory.StatusActive || existing.Serial != info.Serial {
 		return Result{}, fmt.Errorf("%w: %s is not deployed at ACM's serial %s yet", ErrBusy, name, info.Serial)
@@ -302,16 +310,28 @@ func (p *Pipeline) Resend(ctx context.Context, name string, instanceIDs []string
 // newer certificate, so nothing is sent.
 var ErrNotDeployed = errors.New("the secret's current version is not the deployed certificate")
 
+// WaitingRollout is the rollout a ResendDeployed send goes behind, as the
+// sweep read it: its id and item version.
+type WaitingRollout struct {
+	ID      string
+	Version int64
+}
+
 // ResendDeployed sends the certificate the name's nodes have now (META's
 // serial and secret version) to the given nodes only (at most 50), for
 // the sweep while a renewal of a newer serial waits for its window or
 // approval. version is the META version the caller planned on: the send
 // goes only if META is still at it (nothing claimed, deployed or
 // committed since; else ErrBusy), so two sweeps that planned on the same
-// read send once. It never exports: the secret's current version must
-// still be META's (else ErrNotDeployed). Claims, adoption of an
-// interrupted send and the commit are deploy's, as for Resend.
-func (p *Pipeline) ResendDeployed(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
+// read send once. waiting is the rollout as the caller read it, waiting
+// for its gate: once it holds the claim the send goes only if that
+// rollout is still unchanged (else ErrBusy): a rollout approved or let go
+// by its window meanwhile is written before it claims the name to send
+// its wave, and the old certificate must not go out once it rolls. It
+// never exports: the secret's current version must still be META's (else
+// ErrNotDeployed). Claims, adoption of an interrupted send and the commit
+// are deploy's, as for Resend.
+func (p *Pipeline) ResendDeployed(ctx context.Context, name string, version int64, waiting WaitingRollout, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (Result, error) {
 	if len(instanceIDs) == 0 || len(instanceIDs) > 50 {
 		return Result{}, fmt.Errorf("resend %s: %d nodes, want 1 to 50", name, len(instanceIDs))
 	}
@@ -331,7 +351,24 @@ func (p *Pipeline) ResendDeployed(ctx context.Context, name string, version int6
 	// The certificate the nodes have, as META recorded it: ACM's view is
 	// of its newer serial, which this send must not touch.
 	info := certs.Info{ARN: existing.CertificateARN, Serial: existing.Serial, DomainName: existing.DomainName}
-	return p.deploy(ctx, existing, existing.Spec, info, trigger, sendOpts{only: instanceIDs, failures: failures, deployed: true})
+	return p.deploy(ctx, existing, existing.Spec, info, trigger, sendOpts{only: instanceIDs, failures: failures, deployed: true, behind: &waiting})
+}
+
+// stillWaiting checks, under the claim, that the rollout a ResendDeployed
+// goes behind is the one the sweep read, unchanged and waiting.
+func (p *Pipeline) stillWaiting(ctx context.Context, name string, w WaitingRollout) error {
+	r, err := p.inv.GetRollout(ctx, name)
+	if err != nil {
+		return err
+	}
+	if r == nil || r.ID != w.ID || r.Version != w.Version || !r.Phase.Waiting() {
+		now := "gone"
+		if r != nil {
+			now = fmt.Sprintf("rollout %s %s (version %d)", r.ID, r.Phase, r.Version)
+		}
+		return fmt.Errorf("%w: %s: rollout %s (version %d) moved on since the sweep read it: now %s", ErrBusy, name, w.ID, w.Version, now)
+	}
+	return nil
 }
 
 // deployedBundle returns the secret's current version when it is the one
@@ -404,13 +441,16 @@ func (p *Pipeline) holding(ctx context.Context, name, token string) error {
 // sendOpts vary how deploy sends: force skips adopting an earlier command;
 // only narrows the targets to these instances; failures are the
 // consecutive failures those nodes carry into the deployment; deployed
-// sends the secret version META records (never an export).
+// sends the secret version META records (never an export); behind, when
+// set, is the waiting rollout that must still be unchanged once the claim
+// is held.
 type sendOpts struct {
 	force    bool
 	only     []string
 	failures map[string]int
 	wave     *waveTag
 	deployed bool
+	behind   *WaitingRollout
 }
 
 // waveTag links a deployment to the wave of a rollout it sends.
@@ -490,6 +530,13 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 		}
 	}()
 
+	if opts.behind != nil {
+		// Under the claim: a rollout that goes takes the claim to send
+		// only after it wrote itself rolling.
+		if err := p.stillWaiting(ctx, sp.Name, *opts.behind); err != nil {
+			return Result{}, err
+		}
+	}
 	var b *bundle.Bundle
 	var ver bundle.Version
 	if opts.deployed {

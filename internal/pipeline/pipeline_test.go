@@ -87,6 +87,15 @@ type fakeInventory struct {
 	// failures.
 	committed *inventory.Deployment
 	failures  map[string]int
+	rollout   *inventory.Rollout // GetRollout's answer
+}
+
+func (f *fakeInventory) GetRollout(context.Context, string) (*inventory.Rollout, error) {
+	if f.rollout == nil {
+		return nil, nil
+	}
+	r := *f.rollout
+	return &r, nil
 }
 
 func (f *fakeInventory) DeleteCert(_ context.Context, name string) (bool, error) {
@@ -231,7 +240,7 @@ func TestResendCarriesFailures(t *testing.T) {
 	}
 	nodes := []string{"i-0123456789abcdef0", "i-0123456789abcdef1"}
 	failures := map[string]int{"i-0123456789abcdef0": 2}
-	if _, err := r.p.Resend(context.Background(), "shop-web", nodes, failures, inventory.TriggerSweep); err != nil {
+	if _, err := r.p.Resend(context.Background(), "shop-web", r.inv.cert.Version, nodes, failures, inventory.TriggerSweep); err != nil {
 		t.Fatal(err)
 	}
 	d := r.inv.committed
@@ -433,7 +442,7 @@ func TestRecordsExportTime(t *testing.T) {
 		{"onboarding exports", func() error { return nil }, t0},
 		{"a resend reuses the bundle and its export time", func() error {
 			r.now = t0.Add(2 * time.Hour)
-			_, err := r.p.Resend(ctx, "shop-web", []string{"i-0123456789abcdef0"}, nil, inventory.TriggerSweep)
+			_, err := r.p.Resend(ctx, "shop-web", r.inv.cert.Version, []string{"i-0123456789abcdef0"}, nil, inventory.TriggerSweep)
 			return err
 		}, t0},
 		{"a renewal exports again", func() error {
@@ -448,7 +457,7 @@ func TestRecordsExportTime(t *testing.T) {
 			legacy := *r.store.current
 			legacy.ExportedAt = ""
 			r.store.current = &legacy
-			_, err := r.p.Resend(ctx, "shop-web", []string{"i-0123456789abcdef0"}, nil, inventory.TriggerSweep)
+			_, err := r.p.Resend(ctx, "shop-web", r.inv.cert.Version, []string{"i-0123456789abcdef0"}, nil, inventory.TriggerSweep)
 			return err
 		}, t0.Add(3 * time.Hour)},
 	}

@@ -63,10 +63,10 @@ func (f *fakeDeployer) Check(context.Context, string) (rollout.Result, error) {
 	f.checked++
 	return f.check, nil
 }
-func (f *fakeDeployer) Resend(context.Context, string, []string, map[string]int, inventory.Trigger) (pipeline.Result, error) {
+func (f *fakeDeployer) Resend(context.Context, string, int64, []string, map[string]int, inventory.Trigger) (pipeline.Result, error) {
 	return pipeline.Result{}, errors.New("unexpected Resend")
 }
-func (f *fakeDeployer) ResendDeployed(context.Context, string, int64, []string, map[string]int, inventory.Trigger) (pipeline.Result, error) {
+func (f *fakeDeployer) ResendDeployed(context.Context, string, int64, pipeline.WaitingRollout, []string, map[string]int, inventory.Trigger) (pipeline.Result, error) {
 	return pipeline.Result{}, errors.New("unexpected ResendDeployed")
 }
 

@@ -40,11 +40,13 @@ type (
 		Describe(ctx context.Context, arn string) (certs.Info, error)
 	}
 	deployer interface {
-		Resend(ctx context.Context, name string, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
+		// Resend sends ACM's serial (deployed already) if META is still at
+		// the version the sweep read: two sweeps of one read send once.
+		Resend(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
 		// ResendDeployed sends META's serial and secret version (never an
 		// export) while a renewal waits for its window or approval, if
 		// META is still at the version the sweep read.
-		ResendDeployed(ctx context.Context, name string, version int64, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
+		ResendDeployed(ctx context.Context, name string, version int64, waiting pipeline.WaitingRollout, instanceIDs []string, failures map[string]int, trigger inventory.Trigger) (pipeline.Result, error)
 	}
 	// renewer deploys a renewal no event delivered (gates, then waves:
 	// (*rollout.Engine).Renew) and looks at a name's rollout again (Check:
@@ -281,7 +283,8 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 	send, exhausted, failures := s.plan(d.Cert.Serial, byID, deps, current, now)
 	nr.Exhausted = exhausted
 	s.emit(c.Name, nr.DaysToExpiry, d.Cert.Serial, byID, current)
-	waiting := false // a renewal waits for its window or approval
+	waiting := false                   // a renewal waits for its window or approval
+	var behind pipeline.WaitingRollout // that renewal's rollout, as read
 	if r := d.Rollout; r != nil && !r.Phase.Final() {
 		// A rolling, paused or halted rollout owns the name's nodes: the
 		// sweep never resends to them (the old certificate would fight the
@@ -327,7 +330,7 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 			}
 			return ex, nil
 		}
-		waiting = true
+		waiting, behind = true, pipeline.WaitingRollout{ID: r.ID, Version: r.Version}
 	}
 	if live {
 		// A deployment is still running: a tag-target one lists its nodes
@@ -343,18 +346,18 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 		slog.WarnContext(ctx, "certificate revoked; nodes not sent the install", "name", c.Name, "nodes", len(send))
 		return ex, nil
 	}
-	version := d.Cert.Version // the META the waiting path's sends plan on
+	// META's version guards every send: once anything claimed or committed
+	// the name since this sweep read it (another sweep's send, a duplicate
+	// delivery, a wave of the new serial), the send is refused (ErrBusy)
+	// and the next sweep plans again.
+	version := d.Cert.Version
 	for chunk := range slices.Chunk(send, 50) {
 		var res pipeline.Result
 		var err error
 		if waiting {
-			// META's version guards this send: once anything claimed or
-			// committed the name since this sweep read it (another sweep's
-			// send, a duplicate delivery, a wave of the new serial), the
-			// send is refused (ErrBusy) and the next sweep plans again.
-			res, err = s.deploy.ResendDeployed(ctx, c.Name, version, chunk, failures, inventory.TriggerSweep)
+			res, err = s.deploy.ResendDeployed(ctx, c.Name, version, behind, chunk, failures, inventory.TriggerSweep)
 		} else {
-			res, err = s.deploy.Resend(ctx, c.Name, chunk, failures, inventory.TriggerSweep)
+			res, err = s.deploy.Resend(ctx, c.Name, version, chunk, failures, inventory.TriggerSweep)
 		}
 		if errors.Is(err, pipeline.ErrBusy) {
 			slog.InfoContext(ctx, "name busy; resend left to the next sweep", "name", c.Name)
@@ -373,18 +376,21 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 			"serial", res.Serial, "renewalWaiting", waiting)
 		if waiting {
 			nr.ResentSerial = d.Cert.Serial
-			// The next chunk plans on META as this send committed it, and
-			// only if nothing else wrote it since.
-			cur, err := s.inv.GetCert(ctx, c.Name)
-			if err != nil {
-				return ex, err
-			}
-			if cur == nil || cur.LastDeploymentID != res.DeploymentID || cur.Serial != d.Cert.Serial || cur.SecretVersionID != d.Cert.SecretVersionID {
-				slog.InfoContext(ctx, "name changed meanwhile; the rest left to the next sweep", "name", c.Name)
-				break
-			}
-			version = cur.Version
 		}
+		if len(nr.Resent) == len(send) {
+			break
+		}
+		// The next chunk plans on META as this send committed it, and
+		// only if nothing else wrote it since.
+		cur, err := s.inv.GetCert(ctx, c.Name)
+		if err != nil {
+			return ex, err
+		}
+		if cur == nil || cur.LastDeploymentID != res.DeploymentID || cur.Serial != d.Cert.Serial || cur.SecretVersionID != d.Cert.SecretVersionID {
+			slog.InfoContext(ctx, "name changed meanwhile; the rest left to the next sweep", "name", c.Name)
+			break
+		}
+		version = cur.Version
 	}
 	return ex, nil
 }

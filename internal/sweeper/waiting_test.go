@@ -33,6 +33,7 @@ type waitDeployer struct {
 
 type deployedSend struct {
 	version  int64
+	behind   pipeline.WaitingRollout
 	ids      []string
 	failures map[string]int
 }
@@ -45,15 +46,15 @@ func (f *waitDeployer) Check(context.Context, string) (rollout.Result, error) {
 	f.checked++
 	return f.renew, nil
 }
-func (f *waitDeployer) Resend(_ context.Context, _ string, ids []string, _ map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
+func (f *waitDeployer) Resend(_ context.Context, _ string, _ int64, ids []string, _ map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
 	f.resent = append(f.resent, ids)
 	return pipeline.Result{}, errors.New("unexpected Resend")
 }
-func (f *waitDeployer) ResendDeployed(_ context.Context, _ string, version int64, ids []string, failures map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
+func (f *waitDeployer) ResendDeployed(_ context.Context, _ string, version int64, behind pipeline.WaitingRollout, ids []string, failures map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
 	if f.resendDeployed != nil {
 		return pipeline.Result{}, f.resendDeployed
 	}
-	f.deployed = append(f.deployed, deployedSend{version, slices.Clone(ids), maps.Clone(failures)})
+	f.deployed = append(f.deployed, deployedSend{version, behind, slices.Clone(ids), maps.Clone(failures)})
 	if f.store != nil { // the commit, as inventory.Store.Commit writes META
 		c := *f.store.detail.Cert
 		c.Version++
@@ -87,7 +88,7 @@ func TestSweepCoversNodesWhileARenewalWaits(t *testing.T) {
 		UpdatedAt: now.Add(-2 * time.Hour)}
 	done := []inventory.Deployment{{ID: "d0", Serial: "0b", Outcome: inventory.OutcomeSucceeded, CreatedAt: now.Add(-day)}}
 	waitingRollout := func(phase inventory.RolloutPhase, serial string) *inventory.Rollout {
-		return &inventory.Rollout{ID: "r1", Name: "shop-web", Serial: serial, Phase: phase, GoBy: now.Add(40 * day)}
+		return &inventory.Rollout{ID: "r1", Name: "shop-web", Serial: serial, Phase: phase, GoBy: now.Add(40 * day), Version: 3}
 	}
 	waved := func(phase inventory.RolloutPhase) *inventory.Rollout {
 		return &inventory.Rollout{ID: "r1", Name: "shop-web", Serial: "0c", Phase: phase, Waves: []int{1, 3}, Wave: 1,
@@ -117,11 +118,11 @@ func TestSweepCoversNodesWhileARenewalWaits(t *testing.T) {
 		{name: "awaiting approval: a new and a failed node get META's certificate",
 			cert: meta("0b"), nodes: []inventory.Node{installed("i-1", "0b"), failed}, deps: done,
 			rollout: waitingRollout(inventory.PhaseAwaitingApproval, "0c"), current: []string{"i-1", "i-2", "i-3"}, renews: 1,
-			want: &deployedSend{7, []string{"i-2", "i-3"}, map[string]int{"i-3": 1}}},
+			want: &deployedSend{7, pipeline.WaitingRollout{ID: "r1", Version: 3}, []string{"i-2", "i-3"}, map[string]int{"i-3": 1}}},
 		{name: "waiting window: a node behind META's serial gets it",
 			cert: meta("0b"), nodes: []inventory.Node{installed("i-1", "0b"), installed("i-2", "0a")}, deps: done,
 			rollout: waitingRollout(inventory.PhaseWaitingWindow, "0c"), current: []string{"i-1", "i-2"}, renews: 1,
-			want: &deployedSend{7, []string{"i-2"}, map[string]int{}}},
+			want: &deployedSend{7, pipeline.WaitingRollout{ID: "r1", Version: 3}, []string{"i-2"}, map[string]int{}}},
 		{name: "waiting window: every node at META's serial: nothing",
 			cert: meta("0b"), nodes: []inventory.Node{installed("i-1", "0b"), installed("i-2", "0b")}, deps: done,
 			rollout: waitingRollout(inventory.PhaseWaitingWindow, "0c"), current: []string{"i-1", "i-2"}, renews: 1},
@@ -189,7 +190,7 @@ func TestSweepCoversNodesWhileARenewalWaits(t *testing.T) {
 					t.Fatalf("ResendDeployed calls %+v, want one", dep.deployed)
 				}
 				got := dep.deployed[0]
-				if got.version != tc.want.version || !slices.Equal(got.ids, tc.want.ids) || !maps.Equal(got.failures, tc.want.failures) {
+				if got.version != tc.want.version || got.behind != tc.want.behind || !slices.Equal(got.ids, tc.want.ids) || !maps.Equal(got.failures, tc.want.failures) {
 					t.Errorf("ResendDeployed %+v, want %+v", got, *tc.want)
 				}
 				if !slices.Equal(nr.Resent, tc.want.ids) || nr.ResentSerial != "0b" || nr.Serial != "0c" {
