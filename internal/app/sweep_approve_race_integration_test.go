@@ -103,6 +103,13 @@ func TestSweepWaitingRenewalApprovedMeanwhile(t *testing.T) {
 		}
 	}
 	t.Logf("approval: %+v, %v", approved, approveErr)
+	// The approval is an approval even when the sweep's short send held
+	// the name: its wave retries a lost claim race, or is left to the
+	// repair step and the approver is told when (never an error that a
+	// second approve would answer with "not awaiting approval").
+	if approveErr != nil || approved.Phase != inventory.PhaseRolling {
+		t.Fatalf("approve while a sweep held the name: %+v, %v; want the rollout rolling and no error", approved, approveErr)
+	}
 	if ro.Phase != inventory.PhaseRolling || len(old) != 0 || len(nr.Resent) != 0 || nr.Serial != renewed {
 		t.Fatalf("rollout %s; the sweep (%+v) sent %s the old serial %s after the rollout went rolling: %+v", ro.Phase, nr, added, meta.Serial, old)
 	}

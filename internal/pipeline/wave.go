@@ -131,5 +131,16 @@ func (p *Pipeline) sendChunk(ctx context.Context, w Wave, chunk []string, tag *w
 	if err := CheckInstanceIDs(chunk); err != nil {
 		return Result{}, err
 	}
-	return p.deploy(ctx, existing, existing.Spec, info, w.Trigger, sendOpts{force: w.Force, only: chunk, wave: tag})
+	for attempt := 1; ; attempt++ {
+		res, err := p.deploy(ctx, existing, existing.Spec, info, w.Trigger, sendOpts{force: w.Force, only: chunk, wave: tag})
+		if !errors.Is(err, errRaced) || attempt == 3 {
+			return res, err
+		}
+		// Somebody wrote the name between our read and our claim (a
+		// sweep's short send to nodes outside the rollout, a tracker
+		// commit): look again, as Sync does.
+		if existing, err = p.known(ctx, w.Name); err != nil {
+			return Result{}, err
+		}
+	}
 }

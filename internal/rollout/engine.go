@@ -560,7 +560,25 @@ func (e *Engine) Approve(ctx context.Context, name string, by Caller) (Result, e
 		return Result{}, err
 	}
 	slog.InfoContext(ctx, "rollout approved", "name", name, "rolloutId", w.ID, "by", by.ARN)
-	return e.apply(ctx, c, w, r.Trigger)
+	res, err := e.apply(ctx, c, w, r.Trigger)
+	if errors.Is(err, pipeline.ErrBusy) {
+		// The approval is written and the rollout went rolling, but
+		// another short run held the name (a sweep's send to nodes
+		// outside the rollout): apply scheduled the repair step, which
+		// sends the wave. Approving again would be refused (the rollout
+		// no longer awaits approval), so this is not an error to the
+		// person who approved: say when the wave goes.
+		cur, gerr := e.inv.GetRollout(ctx, name)
+		if gerr != nil || cur == nil || cur.ID != w.ID || cur.Phase != inventory.PhaseRolling {
+			return res, err
+		}
+		slog.InfoContext(ctx, "approved; the wave waits for the name", "name", name, "rolloutId", cur.ID, "error", err)
+		res.of(cur)
+		res.Reason = fmt.Sprintf("approved; the name was busy with another run, so wave %d goes with the repair step at about %s",
+			max(cur.Wave, 1), cur.WaveSentAt.Add(e.cfg.RepairAfter).UTC().Format(time.RFC3339))
+		return res, nil
+	}
+	return res, err
 }
 
 // Halt stops name's rollout (revocation): nothing more is sent, its

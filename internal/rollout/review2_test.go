@@ -410,3 +410,54 @@ func TestRepairNeverSendsPastAFailure(t *testing.T) {
 		t.Fatalf("sent %v, phase %s; want halted with i-3, i-4 untouched", sentTo(w), w.rollout.Phase)
 	}
 }
+
+// busyOnce answers the next wave send ErrBusy (another run holds the name)
+// once, as SendWave does when a sweep's short send holds the claim.
+type busyOnce struct {
+	*world
+	busy bool
+}
+
+func (b *busyOnce) SendWave(ctx context.Context, wv pipeline.Wave) ([]pipeline.Result, error) {
+	if b.busy {
+		b.busy = false
+		return nil, fmt.Errorf("send wave 1 of 2 of shop-web: %w: shop-web (serial 0a)", pipeline.ErrBusy)
+	}
+	return b.world.SendWave(ctx, wv)
+}
+
+// An approval whose first wave finds the name held by another short run
+// is still an approval: the rollout is rolling, the repair step sends the
+// wave, and the person who approved is told when, not given an error
+// (approving again would be refused: the rollout no longer awaits it).
+func TestApproveWhileTheNameIsBusyIsApproved(t *testing.T) {
+	ctx := context.Background()
+	sp := wavedSpec()
+	sp.Approval = spec.ApprovalRequired
+	w := newWorld(sp)
+	d := &busyOnce{world: w}
+	e := New(d, w, acmFake{w}, w, w, w, Config{Now: func() time.Time { return w.now }})
+	if res, err := e.Renew(ctx, "shop-web", inventory.TriggerACM); err != nil || res.Phase != inventory.PhaseAwaitingApproval {
+		t.Fatalf("renew: %+v %v", res, err)
+	}
+	d.busy = true
+	steps := len(w.steps)
+	res, err := e.Approve(ctx, "shop-web", Caller{ARN: "arn:aws:iam::123456789012:user/ops", At: w.now})
+	if err != nil {
+		t.Fatalf("approve while the name is busy: %v; want the approval recorded and the wave left to the repair step", err)
+	}
+	if res.Phase != inventory.PhaseRolling || !strings.Contains(res.Reason, "repair step") || len(w.waves) != 0 {
+		t.Fatalf("approve: %+v, sent %v; want rolling, a reason naming the repair step, nothing sent yet", res, sentTo(w))
+	}
+	if len(w.steps) != steps+1 || w.steps[len(w.steps)-1].Kind != StepPause {
+		t.Fatalf("steps %v; want one repair step", w.steps[steps:])
+	}
+	if _, err := e.Approve(ctx, "shop-web", Caller{ARN: "arn:aws:iam::123456789012:user/ops", At: w.now}); !errors.Is(err, ErrNotAwaitingApproval) {
+		t.Fatalf("second approve: %v, want ErrNotAwaitingApproval", err)
+	}
+	// The repair step sends the wave, once.
+	w.now = w.steps[len(w.steps)-1].At
+	if _, err := e.Step(ctx, w.steps[len(w.steps)-1]); err != nil || fmt.Sprint(sentTo(w)) != "[[i-1]]" {
+		t.Fatalf("repair step: %v, sent %v; want wave 1 sent once", err, sentTo(w))
+	}
+}
