@@ -41,7 +41,9 @@ func (p *Pipeline) WithUnmanaged(u unmanagedChecker) *Pipeline {
 
 // checkManaged refuses (400) an onboarding whose instance-id targets name
 // a node SSM does not manage: such a command would be refused for every
-// node of the name.
+// node of the name. A check SSM does not answer (throttled, or the call
+// unavailable) does not hold the onboarding up: its send leaves out, and
+// reports, any id SSM then refuses as gone (sendOrAdopt).
 func (p *Pipeline) checkManaged(ctx context.Context, sp spec.Spec) error {
 	ids := sp.InstanceIDs()
 	if p.gone == nil || len(ids) == 0 {
@@ -49,7 +51,9 @@ func (p *Pipeline) checkManaged(ctx context.Context, sp spec.Spec) error {
 	}
 	gone, err := p.gone.Unmanaged(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("check the instance ids of %s: %w", sp.Name, err)
+		slog.WarnContext(ctx, "instance ids of the onboarding not checked; a node gone is left out when its command is refused",
+			"name", sp.Name, "error", err)
+		return nil
 	}
 	if len(gone) > 0 {
 		return spec.Invalid("targets", "%s: not managed by SSM (terminated, deregistered, or not this account's and region's); remove them from the InstanceIds target",

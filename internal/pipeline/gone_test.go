@@ -277,6 +277,16 @@ func TestInstanceIDsGoneOnboardingAndWaves(t *testing.T) {
 			t.Fatalf("tag onboarding: %v, asked %v", err, um.asked)
 		}
 	})
+	t.Run("onboarding, check unanswered", func(t *testing.T) {
+		r := newRig(t)
+		um := &fakeUnmanaged{err: errThrottled}
+		r.p.WithUnmanaged(um)
+		sp := onboardSpec()
+		sp.Targets = []spec.Target{{Key: spec.TargetInstanceIDs, Values: ids(3)}}
+		if _, err := r.p.Onboard(ctx, sp); err != nil || len(um.asked) != 1 || len(r.fleet.sent) != 1 {
+			t.Fatalf("onboarding with the check throttled: %v, asked %v, sent %d", err, um.asked, len(r.fleet.sent))
+		}
+	})
 	t.Run("wave", func(t *testing.T) {
 		g := newGoneRig(t)
 		g.f.gone[g.ids[1]] = true
