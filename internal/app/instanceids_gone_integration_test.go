@@ -16,9 +16,12 @@ package app
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/certferry/certferry/internal/inventory"
 	"github.com/certferry/certferry/internal/renewal"
@@ -153,5 +156,49 @@ func TestRedeployInstanceIDGoneAndThrottling(t *testing.T) {
 	}
 	if got, err := r.inv.GetCert(r.ctx, "shop-api"); err != nil || got != nil {
 		t.Fatalf("refused onboarding wrote %+v %v", got, err)
+	}
+}
+
+// The sweep resends to two failed nodes of a name on instance ids; one
+// of them leaves SSM between the sweep's resolve and its SendCommand: the
+// refused command is followed by one command to the other node alone, the
+// deployment records the gone one, the sweep's report lists only the node
+// sent to.
+func TestSweepResendLeavesOutANodeGoneMeanwhile(t *testing.T) {
+	t.Parallel()
+	r := newRolloutRig(t)
+	ids := r.fleet(3)
+	arn := r.exportable("shop.example.com")
+	if status, ans := r.post(instanceIDsBody(arn, "shop-web", ids...)); status != 202 {
+		t.Fatalf("onboard: %d %v", status, ans)
+	}
+	r.report("shop-web", ids[0], true)
+	r.report("shop-web", ids[1], false)
+	r.report("shop-web", ids[2], false)
+	r.alerts()
+	r.clock.Set(r.clock.Now().Add(25 * time.Hour)) // past the retry backoff
+	sweep, proxy := r.countedSweep()
+	var once sync.Once
+	proxy.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Header.Get("X-Amz-Target") == "AmazonSSM.SendCommand" {
+				once.Do(func() { r.nodes.Deregister(ids[1]) }) // terminated after the sweep resolved it
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
+	before := len(r.deployments("shop-web"))
+	r.nodes.Calls()
+
+	nr := r.sweepOnce(sweep, "shop-web")
+	calls := r.nodes.Calls()
+	c := r.cert("shop-web")
+	got, _ := r.nodes.Targets(c.LastCommandID)
+	if !slices.Equal(nr.Resent, ids[2:]) || calls["AmazonSSM.SendCommand"] != 1 || calls[testkit.RefusedSends] != 1 || !slices.Equal(got, ids[2:]) {
+		t.Fatalf("sweep report %+v, calls %v, command to %v; want one refused send, then one command to %s", nr, calls, got, ids[2])
+	}
+	deps := r.deployments("shop-web")
+	if d := deps[len(deps)-1]; len(deps) != before+1 || d.Trigger != inventory.TriggerSweep || !slices.Equal(d.Dropped, ids[1:2]) || !slices.Equal(d.InstanceIDs, ids[2:]) {
+		t.Fatalf("deployments %+v", deps)
 	}
 }
