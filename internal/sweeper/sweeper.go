@@ -231,7 +231,7 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 			// serial went out; the name's nodes are covered below with
 			// the certificate they have.
 			gated = true
-		case errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
+		case errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable), errors.Is(err, pipeline.ErrTargetsGone):
 			nr.Risks = append(nr.Risks, notify.RiskUndeployable(info.Serial, err))
 		case errors.Is(err, pipeline.ErrBusy):
 			ex.Deploying = true
