@@ -186,9 +186,11 @@ func TestDeployInstanceIDsGoneRefusals(t *testing.T) {
 		g := newGoneRig(t)
 		g.f.gone[g.ids[1]] = true
 		g.um.err = errThrottled
+		commits := g.inv.commits
 		_, err := g.p.Redeploy(ctx, "shop-web", inventory.TriggerAPI)
-		if !errors.Is(err, fleet.ErrInstancesRefused) || !errors.Is(err, errThrottled) || len(g.f.sent) != 0 || g.inv.committed.Dropped != nil {
-			t.Fatalf("err %v, sent %d", err, len(g.f.sent))
+		if !errors.Is(err, fleet.ErrInstancesRefused) || !errors.Is(err, errThrottled) || len(g.f.sent) != 0 || g.inv.commits != commits ||
+			g.inv.cert.PendingSend.Dropped != nil {
+			t.Fatalf("err %v, sent %d, commits %d, pending %+v", err, len(g.f.sent), g.inv.commits, g.inv.cert.PendingSend)
 		}
 	})
 	t.Run("refused, nothing gone", func(t *testing.T) {
