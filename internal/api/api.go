@@ -518,6 +518,8 @@ func fromError(ctx context.Context, err error) events.APIGatewayProxyResponse {
 		return errorResponse(http.StatusConflict, "SecretScheduledForDeletion", err.Error(), "name")
 	case errors.Is(err, pipeline.ErrNotCurrent):
 		return errorResponse(http.StatusConflict, "NotCurrent", err.Error(), "")
+	case errors.Is(err, pipeline.ErrTargetsGone):
+		return errorResponse(http.StatusConflict, "TargetsGone", err.Error(), "targets")
 	case errors.Is(err, pipeline.ErrBusy), errors.Is(err, inventory.ErrConflict):
 		return errorResponse(http.StatusConflict, "DeploymentInProgress", err.Error()+"; retry shortly", "")
 	case errors.Is(err, certs.ErrNotExportable):

@@ -94,7 +94,8 @@ func NewParts(awsCfg aws.Config, cfg config.Config) *Parts {
 			Installer: fleet.Installer(cfg.Installer),
 		}),
 	}
-	p.Pipeline = pipeline.New(p.ACM, p.Bundles, p.Inventory, p.Fleet, pipeline.Config{Region: awsCfg.Region, AllowedPrefixes: cfg.AllowedPrefixes})
+	p.Pipeline = pipeline.New(p.ACM, p.Bundles, p.Inventory, p.Fleet, pipeline.Config{Region: awsCfg.Region, AllowedPrefixes: cfg.AllowedPrefixes}).
+		WithUnmanaged(fleet.NewResolver(ssm.NewFromConfig(awsCfg)))
 	return p
 }
 
@@ -206,7 +207,8 @@ func newParts(awsCfg aws.Config, cfg config.Config, opts Options) *Parts {
 	p := NewParts(awsCfg, cfg)
 	if opts.Now != nil {
 		p.Pipeline = pipeline.New(p.ACM, p.Bundles, p.Inventory, p.Fleet,
-			pipeline.Config{Region: awsCfg.Region, AllowedPrefixes: cfg.AllowedPrefixes, Now: opts.Now})
+			pipeline.Config{Region: awsCfg.Region, AllowedPrefixes: cfg.AllowedPrefixes, Now: opts.Now}).
+			WithUnmanaged(fleet.NewResolver(ssm.NewFromConfig(awsCfg)))
 	}
 	return p.WithRollouts(awsCfg, cfg, opts)
 }

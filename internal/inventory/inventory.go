@@ -122,6 +122,11 @@ type Deployment struct {
 	RolloutID string `dynamodbav:"rolloutId,omitempty"`
 	Wave      int    `dynamodbav:"wave,omitempty"`
 	Waves     int    `dynamodbav:"waves,omitempty"`
+	// Dropped are instance ids of the name's targets the deployment went
+	// on without: SSM no longer manages them (terminated, deregistered),
+	// as a rollout records its own (Rollout.Dropped). The deployment's
+	// finish alert names them once.
+	Dropped []string `dynamodbav:"dropped,omitempty"`
 }
 
 // Reported returns how many nodes of the deployment reported an install

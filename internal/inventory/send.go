@@ -22,6 +22,11 @@ type PendingSend struct {
 	// targets); a different install never reuses the id.
 	Install string `dynamodbav:"install"`
 	At      int64  `dynamodbav:"at"`
+	// Dropped are instance ids of the targets SSM refused as no longer
+	// managed (InvalidInstanceId) before this send: the send goes to the
+	// rest, and a retry of the same install leaves them out again so that
+	// it adopts this send (pipeline, gone.go).
+	Dropped []string `dynamodbav:"dropped,omitempty"`
 }
 
 // RecordSend stores ps on c's META item if c is still at the version read

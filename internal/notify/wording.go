@@ -263,6 +263,9 @@ type Deployment struct {
 	Domain         string
 	NotAfter       time.Time // zero when unknown
 	Nodes          []Node    // the deployment's nodes that did not install
+	// Dropped are instance ids of the targets SSM refused as no longer
+	// managed: the deployment went on without them.
+	Dropped []string
 }
 
 // DeploymentFinished composes the alert for a finished deployment.
@@ -292,6 +295,12 @@ func DeploymentFinished(d Deployment) Alert {
 	}
 	if d.TimedOut {
 		a.Facts = append(a.Facts, "SSM sent no final status for the command in time; nodes that never reported are counted as failed and get the install again from the sweep.")
+	}
+	if len(d.Dropped) > 0 {
+		a.Facts = append(a.Facts, fmt.Sprintf("%d instance id(s) of the targets are no longer managed by SSM (terminated or deregistered) and got nothing; the deployment went to the rest: %s.",
+			len(d.Dropped), strings.Join(d.Dropped, ", ")))
+		a.Advice = append(a.Advice, fmt.Sprintf("Remove them from the name's targets: onboard %s again with the current instance ids only (`certferry onboard --name %s --instance <id> …`, or POST /certificates with the updated InstanceIds target); until then every deployment of %s leaves them out again and says so.",
+			d.Name, d.Name, d.Name))
 	}
 	return a
 }

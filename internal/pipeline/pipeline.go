@@ -110,6 +110,7 @@ type Pipeline struct {
 	fleet commander
 	cfg   Config
 	now   func() time.Time
+	gone  unmanagedChecker // nil: a refused command stays an error (WithUnmanaged)
 }
 
 // New wires a Pipeline.
@@ -142,6 +143,9 @@ type Result struct {
 	SecretARN       string    `json:"-"`
 	SecretVersionID string    `json:"-"`
 	InstanceIDs     []string  `json:"-"`
+	// Dropped are instance ids of the targets the deployment went on
+	// without: SSM no longer manages them (gone.go).
+	Dropped []string `json:"droppedInstanceIds,omitempty"`
 	// Unchanged is true when nothing was written or sent: the inventory
 	// already held this certificate, serial and spec.
 	Unchanged bool `json:"-"`
@@ -202,6 +206,9 @@ func (p *Pipeline) CheckOnboard(ctx context.Context, sp spec.Spec) (Checked, err
 		return Checked{}, err
 	}
 	if err := sp.CheckPrefixes(p.cfg.AllowedPrefixes); err != nil {
+		return Checked{}, err
+	}
+	if err := p.checkManaged(ctx, sp); err != nil {
 		return Checked{}, err
 	}
 	existing, err := p.inv.GetCert(ctx, sp.Name)
@@ -562,35 +569,9 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 		// Every command of the name carries its stop alarm.
 		install.StopAlarm = sp.Rollout.StopAlarm
 	}
-	var cmd *fleet.Command
-	installKey := fleet.InstallKey(install)
-	if ps := c.PendingSend; ps != nil && ps.Install == installKey && !opts.force {
-		// An earlier run of this very install recorded a send and failed
-		// before its commit: adopt the command it sent, if SSM has it.
-		install.SendID = ps.ID
-		if cmd, err = p.fleet.Find(ctx, install, p.now().Add(-p.cfg.Lookback)); err != nil {
-			return Result{}, err
-		}
-		if cmd != nil {
-			slog.InfoContext(ctx, "adopting the command an interrupted run sent", "name", sp.Name, "commandId", cmd.ID, "sendId", ps.ID)
-		}
-	}
-	if cmd == nil {
-		install.SendID = fleet.NewSendID()
-		c, err = p.inv.RecordSend(ctx, c, claim.Token, inventory.PendingSend{ID: install.SendID, Install: installKey, At: p.now().Unix()})
-		if errors.Is(err, inventory.ErrConflict) {
-			return Result{}, fmt.Errorf("%w: %s was deleted or taken over before this run sent its command", ErrBusy, sp.Name)
-		}
-		if err != nil {
-			return Result{}, err
-		}
-		sent, err := p.fleet.Send(ctx, install)
-		if err != nil {
-			return Result{}, err
-		}
-		cmd = &sent
-		slog.InfoContext(ctx, "install command sent", "name", sp.Name, "commandId", cmd.ID, "serial", b.Serial,
-			"targets", len(sp.Targets), "instances", len(cmd.InstanceIDs), "trigger", trigger)
+	c, cmd, install, dropped, err := p.sendOrAdopt(ctx, c, claim.Token, install, trigger, opts)
+	if err != nil {
+		return Result{}, err
 	}
 
 	// The nodes recorded as pending: the instances asked for when the
@@ -620,6 +601,7 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	if w := opts.wave; w != nil {
 		dep.RolloutID, dep.Wave, dep.Waves = w.rolloutID, w.wave, w.waves
 	}
+	dep.Dropped = dropped
 	committed, err := p.inv.Commit(ctx, c, dep, opts.failures)
 	if err != nil {
 		if errors.Is(err, inventory.ErrConflict) {
@@ -629,7 +611,7 @@ func (p *Pipeline) deploy(ctx context.Context, existing *inventory.Cert, sp spec
 	}
 	slog.InfoContext(ctx, "deployment recorded", "name", sp.Name, "deploymentId", dep.ID, "serial", b.Serial, "trigger", trigger)
 	res = resultOf(committed, false)
-	res.InstanceIDs = cmd.InstanceIDs
+	res.InstanceIDs, res.Dropped = cmd.InstanceIDs, dropped
 	return res, nil
 }
 

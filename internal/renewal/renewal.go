@@ -300,7 +300,8 @@ func (h *Handler) sync(ctx context.Context, log *slog.Logger, ev events.Event, b
 					"rolloutId", res.RolloutID, "phase", res.Phase, "wave", res.Wave)
 			case errors.Is(err, pipeline.ErrUnknownName):
 				log.InfoContext(ctx, "name was deleted meanwhile; skipped", "name", name)
-			case errors.Is(err, certs.ErrNotFound), errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
+			case errors.Is(err, certs.ErrNotFound), errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable),
+				errors.Is(err, pipeline.ErrTargetsGone):
 				log.ErrorContext(ctx, "renewed certificate cannot be deployed", "name", name, "error", err)
 				out.Blocked = append(out.Blocked, name)
 				blocked[arn] = append(blocked[arn], name+": "+err.Error())

@@ -137,6 +137,11 @@ func TestSweepIneligibleAlert(t *testing.T) {
 				return pipeline.Result{}, fmt.Errorf("%w: export disabled", certs.ErrNotExportable)
 			},
 			wantAlert: true, wantInText: []string{"ACM reports renewal INELIGIBLE", "ACM holds serial 0c but it cannot be deployed"}},
+		{name: "renewal whose instance ids all left SSM", detail: deployed("0b", 60*day, 60*day), info: acmInfo("0c", "AMAZON_ISSUED"),
+			sync: func() (pipeline.Result, error) {
+				return pipeline.Result{}, fmt.Errorf("%w: shop-web: i-0aaa no longer managed by SSM", pipeline.ErrTargetsGone)
+			},
+			wantAlert: true, wantInText: []string{"ACM holds serial 0c but it cannot be deployed", "i-0aaa no longer managed by SSM"}},
 		{name: "imported, just exported", detail: deployed("0c", time.Minute, time.Minute), info: acmInfo("0c", "IMPORTED"),
 			wantAlert: true, wantInText: []string{"ACM does not renew imported certificates"}},
 	}

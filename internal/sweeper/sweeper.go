@@ -233,7 +233,7 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 			// serial went out; the name's nodes are covered below with
 			// the certificate they have.
 			gated = true
-		case errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable):
+		case errors.Is(err, certs.ErrNotIssued), errors.Is(err, certs.ErrNotExportable), errors.Is(err, pipeline.ErrTargetsGone):
 			nr.Risks = append(nr.Risks, notify.RiskUndeployable(info.Serial, err))
 		case errors.Is(err, pipeline.ErrBusy):
 			ex.Deploying = true
@@ -363,6 +363,13 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 			slog.InfoContext(ctx, "name busy; resend left to the next sweep", "name", c.Name)
 			break
 		}
+		if errors.Is(err, pipeline.ErrTargetsGone) {
+			// Every node of the chunk left SSM since the sweep resolved
+			// them (ids gone from the rest were dropped by the send):
+			// nothing sent, the next chunks go on.
+			slog.WarnContext(ctx, "nodes of the resend no longer managed by SSM; nothing sent to them", "name", c.Name, "nodes", chunk)
+			continue
+		}
 		if waiting && errors.Is(err, pipeline.ErrNotDeployed) {
 			nr.NotCovered = err.Error()
 			slog.WarnContext(ctx, "renewal waiting; nodes not sent the deployed certificate", "name", c.Name, "error", err)
@@ -371,7 +378,7 @@ func (s *Sweeper) reconcile(ctx context.Context, c inventory.Cert, info certs.In
 		if err != nil {
 			return ex, err
 		}
-		nr.Resent = append(nr.Resent, chunk...)
+		nr.Resent = append(nr.Resent, slices.DeleteFunc(slices.Clone(chunk), func(id string) bool { return slices.Contains(res.Dropped, id) })...)
 		slog.InfoContext(ctx, "sweep sent the install again", "name", c.Name, "nodes", len(chunk), "commandId", res.CommandID,
 			"serial", res.Serial, "renewalWaiting", waiting)
 		if waiting {

@@ -574,8 +574,8 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 		// done when NotifySuccess), not each of its commands.
 		return out, t.advance(ctx, name, dep)
 	}
-	if outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess {
-		return out, nil
+	if outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess && len(dep.Dropped) == 0 {
+		return out, nil // a deployment that left out nodes gone alerts whatever its outcome
 	}
 	a, err := t.deploymentAlert(ctx, name, dep, outcome, installed, failed, timedOut)
 	if err != nil {
@@ -602,6 +602,7 @@ func (t *Tracker) deploymentAlert(ctx context.Context, name string, dep *invento
 	in := notify.Deployment{
 		Name: name, DeploymentID: dep.ID, Trigger: dep.Trigger, Serial: dep.Serial, CommandID: dep.CommandID,
 		CommandStatus: dep.CommandStatus, Outcome: outcome, Installed: installed, Failed: failed, TimedOut: timedOut,
+		Dropped: dep.Dropped,
 	}
 	if d.Cert != nil {
 		in.CertificateARN, in.Domain, in.NotAfter = d.Cert.CertificateARN, d.Cert.DomainName, d.Cert.NotAfter
