@@ -123,7 +123,7 @@ func TestDeployDropsInstanceIDsGone(t *testing.T) {
 		{"renewal", func(g *goneRig) (Result, error) { return g.p.Sync(ctx, "shop-web", inventory.TriggerACM) }},
 		{"redeploy", func(g *goneRig) (Result, error) { return g.p.Redeploy(ctx, "shop-web", inventory.TriggerAPI) }},
 		{"resend", func(g *goneRig) (Result, error) {
-			return g.p.Resend(ctx, "shop-web", g.ids, nil, inventory.TriggerSweep)
+			return g.p.Resend(ctx, "shop-web", g.inv.cert.Version, g.ids, nil, inventory.TriggerSweep)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

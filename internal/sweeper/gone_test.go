@@ -25,7 +25,7 @@ type goneDeployer struct {
 	sent [][]string
 }
 
-func (f *goneDeployer) Resend(_ context.Context, name string, ids []string, _ map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
+func (f *goneDeployer) Resend(_ context.Context, name string, _ int64, ids []string, _ map[string]int, _ inventory.Trigger) (pipeline.Result, error) {
 	var rest, dropped []string
 	for _, id := range ids {
 		if f.gone[id] {
