@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
@@ -98,6 +99,12 @@ func (a *acmDescriptions) describe(body []byte) (int, []byte, bool) {
 	d["CertificateArn"], d["Serial"] = in.CertificateArn, c.serial
 	out, _ := json.Marshal(map[string]any{"Certificate": d})
 	return http.StatusOK, out, true
+}
+
+// notAfter is the template's (every bench certificate's) NotAfter.
+func (a *acmDescriptions) notAfter() time.Time {
+	f, _ := a.template["NotAfter"].(float64)
+	return time.Unix(int64(f), 0).UTC()
 }
 
 // layer answers the certificates it knows and sends every other request on.
