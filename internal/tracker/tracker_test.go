@@ -236,7 +236,7 @@ func TestInvocationReports(t *testing.T) {
 			want: "superseded", errHas: superseded, readsOut: true},
 		{name: "superseded: an older installer's, after recovering a killed run", status: "Failed",
 			stdout: resultWith("failed", "", "recovered: rolled back an interrupted run of 11:22 (killed at phase written); "+superseded),
-			want: "superseded", errHas: "; " + superseded, readsOut: true},
+			want:   "superseded", errHas: "; " + superseded, readsOut: true},
 		{name: "superseded status whatever SSM says", status: "Failed", stdout: resultWith("superseded", "", superseded),
 			want: "superseded", errHas: superseded, readsOut: true},
 		{name: "failed for another reason stays failed", status: "Failed", stdout: resultWith("failed", "", "bundle refused, nothing written: chain does not verify"),
