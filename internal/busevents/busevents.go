@@ -52,7 +52,7 @@ type Wave struct {
 type DeploymentFinished struct {
 	Name           string `json:"name"`
 	DeploymentID   string `json:"deploymentId"`
-	Outcome        string `json:"outcome"` // succeeded, partial, failed
+	Outcome        string `json:"outcome"` // succeeded, partial, failed, superseded (every node found a newer deployment had replaced it; counts all 0)
 	Counts         Counts `json:"counts"`
 	Wave           *Wave  `json:"wave,omitempty"` // only for a waved rollout
 	Serial         string `json:"serial"`

@@ -246,7 +246,7 @@ func TestSchemaEnumsAreTheConstants(t *testing.T) {
 		{"certferry-renewal-waiting.json", "reason", []string{WaitingWindow, WaitingApproval, WaitingHalted}},
 		{"certferry-certificate-at-risk.json", "reason", RiskReasons},
 		{"certferry-node-failed.json", "state", []string{"failed", "rolled_back"}},
-		{"certferry-deployment-finished.json", "outcome", []string{"succeeded", "partial", "failed"}},
+		{"certferry-deployment-finished.json", "outcome", []string{"succeeded", "partial", "failed", "superseded"}},
 	} {
 		if got := enum(tc.file, tc.prop); !slices.Equal(got, tc.want) {
 			t.Errorf("%s %s enum %v, want %v", tc.file, tc.prop, got, tc.want)

@@ -245,7 +245,7 @@ func awaiting(p api.CertPage) string {
 	if d == nil || d.Outcome != "in_progress" {
 		return ""
 	}
-	reported := d.Counts["installed"] + d.Counts["failed"] + d.Counts["rolled_back"]
+	reported := d.Counts["installed"] + d.Counts["failed"] + d.Counts["rolled_back"] + d.Counts["superseded"]
 	if d.Expected > 0 {
 		return fmt.Sprintf("command %s: SSM targeted %d node(s), %d reported so far", d.CommandID, d.Expected, reported)
 	}

@@ -30,10 +30,34 @@ const (
 	StatusUnchanged  Status = "unchanged"   // the node already served it
 	StatusRolledBack Status = "rolled_back" // it failed a check; the previous state is back
 	StatusFailed     Status = "failed"      // nothing was changed
+	// StatusSuperseded: the bundle holds another certificate than the
+	// command's (a newer deployment replaced it, with a command of its
+	// own); the run did nothing, and nothing failed.
+	StatusSuperseded Status = "superseded"
 )
+
+// SupersededPrefix starts the detail of a superseded run. Installers
+// before StatusSuperseded reported such a run as failed with this detail
+// (after any "recovered: ...; " note).
+const SupersededPrefix = "superseded: "
 
 // Installed reports whether the node has the certificate after the run.
 func (s Status) Installed() bool { return s == StatusInstalled || s == StatusUnchanged }
+
+// Superseded reports whether r says a newer deployment replaced the
+// command, in either form: status superseded, or (an installer that
+// predates it) status failed with a detail that starts, or continues
+// after a recovery note, with SupersededPrefix.
+func (r *Result) Superseded() bool {
+	if r.Status == StatusSuperseded {
+		return true
+	}
+	if r.Status != StatusFailed {
+		return false
+	}
+	return strings.HasPrefix(r.Detail, SupersededPrefix) ||
+		strings.HasPrefix(r.Detail, "recovered") && strings.Contains(r.Detail, "; "+SupersededPrefix)
+}
 
 // Result is the CERTFERRY_RESULT line of a run.
 type Result struct {

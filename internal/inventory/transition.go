@@ -9,7 +9,7 @@ import (
 // Report is what one node's finished invocation says.
 type Report struct {
 	InstanceID  string
-	State       NodeState // installed, failed or rolled_back
+	State       NodeState // installed, failed, rolled_back or superseded
 	Serial      string    // set when installed
 	Fingerprint string    // set when installed
 	Error       string
@@ -39,15 +39,18 @@ type CountsDelta map[NodeState]int
 //     an install; a failure keeps the previous ones.
 //   - Failures counts consecutive failed installs: an install resets it, a
 //     failure or rollback adds one to what the node carried.
+//   - A superseded report (the node did nothing: a newer deployment had
+//     replaced the certificate) changes neither what the node has
+//     installed, nor its failures, nor its unverified mark.
 //   - Counts: +1 to the new state; -1 to pending when the node was pending
 //     in this very deployment (a node the deployment did not list, as with
 //     tag targets, was never counted pending there).
 //
-// A report whose state is not final (installed, failed, rolled_back) is an
-// error.
+// A report whose state is not final (installed, failed, rolled_back,
+// superseded) is an error.
 func NextNode(prev *Node, ref CommandRef, r Report, now time.Time) (Node, CountsDelta, error) {
 	switch r.State {
-	case NodeInstalled, NodeFailed, NodeRolledBack:
+	case NodeInstalled, NodeFailed, NodeRolledBack, NodeSuperseded:
 	default:
 		return Node{}, nil, fmt.Errorf("report of %s on %s: %q is not a final node state", ref.Name, r.InstanceID, r.State)
 	}
@@ -63,9 +66,14 @@ func NextNode(prev *Node, ref CommandRef, r Report, now time.Time) (Node, Counts
 	if prev != nil {
 		n.Serial, n.Fingerprint, n.Failures = prev.Serial, prev.Fingerprint, prev.Failures
 	}
-	if r.State == NodeInstalled {
+	switch r.State {
+	case NodeInstalled:
 		n.Serial, n.Fingerprint, n.Failures = r.Serial, r.Fingerprint, 0
-	} else {
+	case NodeSuperseded:
+		if prev != nil {
+			n.Unverified = prev.Unverified
+		}
+	default:
 		n.Failures++
 	}
 	delta := CountsDelta{r.State: 1}

@@ -24,6 +24,7 @@ func TestNextNode(t *testing.T) {
 	failed := Report{InstanceID: "i-1", State: NodeFailed, Error: "config test failed"}
 	rolledBack := Report{InstanceID: "i-1", State: NodeRolledBack, Error: "handshake served another certificate"}
 	unverified := Report{InstanceID: "i-1", State: NodeInstalled, Serial: "0c", Fingerprint: "AB", Unverified: true}
+	superseded := Report{InstanceID: "i-1", State: NodeSuperseded, Error: "superseded: the bundle holds AC but this command installs AB"}
 	node := func(dep string, st NodeState, failures int) *Node {
 		return &Node{InstanceID: "i-1", DeploymentID: dep, State: st, Serial: "0b", Fingerprint: "AA", Failures: failures,
 			Error: "old error", UpdatedAt: earlier}
@@ -60,6 +61,14 @@ func TestNextNode(t *testing.T) {
 		{name: "duplicate of this deployment's final state", prev: node(ref.DeploymentID, NodeInstalled, 0), r: installed, wantErr: ErrStale},
 		{name: "late failure after this deployment's install", prev: node(ref.DeploymentID, NodeInstalled, 0), r: failed, wantErr: ErrStale},
 		{name: "node moved on to a newer deployment", prev: node(newer, NodePending, 0), r: installed, wantErr: ErrStale},
+		{name: "pending in this deployment, superseded: holdings and failures kept", prev: node(ref.DeploymentID, NodePending, 2), r: superseded,
+			wantState: NodeSuperseded, wantSerial: "0b", wantFP: "AA", wantFailures: 2, wantDelta: CountsDelta{NodeSuperseded: 1, NodePending: -1}},
+		{name: "first report, superseded: nothing installed, no failure", r: superseded,
+			wantState: NodeSuperseded, wantDelta: CountsDelta{NodeSuperseded: 1}},
+		{name: "superseded after a failure: the failure count stays", prev: node(older, NodeFailed, 1), r: superseded,
+			wantState: NodeSuperseded, wantSerial: "0b", wantFP: "AA", wantFailures: 1, wantDelta: CountsDelta{NodeSuperseded: 1}},
+		{name: "duplicate superseded", prev: node(ref.DeploymentID, NodeSuperseded, 0), r: superseded, wantErr: ErrStale},
+		{name: "superseded of an older deployment than the node's", prev: node(newer, NodePending, 0), r: superseded, wantErr: ErrStale},
 		{name: "pending is not a report", prev: node(ref.DeploymentID, NodePending, 0), r: Report{InstanceID: "i-1", State: NodePending}},
 		{name: "unknown state is not a report", r: Report{InstanceID: "i-1", State: "bogus"}},
 	}

@@ -16,10 +16,18 @@ const (
 	NodeInstalled  NodeState = "installed"
 	NodeFailed     NodeState = "failed"
 	NodeRolledBack NodeState = "rolled_back"
+	// NodeSuperseded: the node ran the deployment's command after a newer
+	// deployment had replaced its certificate in the bundle, and did
+	// nothing (the installer's result status "superseded"). Neither
+	// installed nor failed: what the node holds and its failure count are
+	// as before, and the newer deployment's command (or the sweep) brings
+	// it the current certificate. (Not the rollout phase of the same name,
+	// RolloutPhase PhaseSuperseded.)
+	NodeSuperseded NodeState = "superseded"
 )
 
 // NodeStates are every node state, in the order counts are shown.
-var NodeStates = []NodeState{NodePending, NodeInstalled, NodeFailed, NodeRolledBack}
+var NodeStates = []NodeState{NodePending, NodeInstalled, NodeFailed, NodeRolledBack, NodeSuperseded}
 
 // Outcome is a deployment's outcome.
 type Outcome string
@@ -30,11 +38,15 @@ const (
 	OutcomeSucceeded  Outcome = "succeeded"
 	OutcomePartial    Outcome = "partial"
 	OutcomeFailed     Outcome = "failed"
+	// OutcomeSuperseded: every node that reported was superseded (a newer
+	// deployment replaced the certificate before the nodes ran this one),
+	// none installed or failed: nothing to alert on.
+	OutcomeSuperseded Outcome = "superseded"
 )
 
 // Final reports whether o ends a deployment.
 func (o Outcome) Final() bool {
-	return o == OutcomeSucceeded || o == OutcomePartial || o == OutcomeFailed
+	return o == OutcomeSucceeded || o == OutcomePartial || o == OutcomeFailed || o == OutcomeSuperseded
 }
 
 // CertStatus is a certificate name's (META item's) status.

@@ -36,6 +36,7 @@ const (
 	StatusUnchanged  = string(document.StatusUnchanged)
 	StatusRolledBack = string(document.StatusRolledBack)
 	StatusFailed     = string(document.StatusFailed)
+	StatusSuperseded = string(document.StatusSuperseded)
 )
 
 // ResultPrefix starts the last output line.
@@ -56,11 +57,15 @@ type Result struct {
 	Detail      string `json:"detail"`
 }
 
-// ExitCode is the process exit code for r: 0 installed/unchanged, 2
-// rolled_back, 1 failed (nothing changed).
+// ExitCode is the process exit code for r: 0 installed/unchanged/superseded,
+// 2 rolled_back, 1 failed (nothing changed). A superseded run exits 0: it
+// did what a command overtaken by a newer one must do (nothing), so SSM
+// reports the step Success and the command's MaxErrors, the Run Command
+// console and any alarm on failed invocations do not count it as an
+// error; the result line's status tells the tracker it installed nothing.
 func (r Result) ExitCode() int {
 	switch r.Status {
-	case StatusInstalled, StatusUnchanged:
+	case StatusInstalled, StatusUnchanged, StatusSuperseded:
 		return 0
 	case StatusRolledBack:
 		return 2
@@ -312,12 +317,16 @@ func (e *Engine) verifyTarget(p Params, m *material) VerifyTarget {
 	return VerifyTarget{Address: p.VerifyAddress, Port: p.VerifyPort, ServerName: sn, StartTLS: p.StartTLS}
 }
 
-// bundleDetail turns a bundle check error into the result's detail.
-func bundleDetail(err error) string {
+// refused is the result of a run whose bundle check failed, nothing
+// written: superseded when a newer deployment replaced the command's
+// certificate (detail "superseded: ..."), else failed.
+func refused(r Result, err error, note func(string) string) Result {
 	if errors.Is(err, errSuperseded) {
-		return err.Error()
+		r.Status, r.Detail = StatusSuperseded, note(err.Error())
+		return r
 	}
-	return "bundle refused, nothing written: " + err.Error()
+	r.Detail = note("bundle refused, nothing written: " + err.Error())
+	return r
 }
 
 // serverNameFor is the SNI name the verification sends when the command

@@ -66,8 +66,7 @@ func (e *Engine) runFiles(ctx context.Context, p Params, r Result) Result {
 		if errors.Is(err, errSuperseded) {
 			e.say("superseded: nothing to do")
 		}
-		r.Detail = note(bundleDetail(err))
-		return r
+		return refused(r, err, note)
 	}
 	r.Fingerprint, r.Serial = m.fingerprint, m.serial
 	var storePass string

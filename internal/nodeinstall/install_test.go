@@ -367,20 +367,21 @@ func TestBundleRefusedBeforeWriting(t *testing.T) {
 		mod    func(p *Params, b *fixture)
 		detail string
 		status string
+		exit   int
 	}{
 		{"mismatched key", func(_ *Params, b *fixture) { b.b.PrivateKey, b.b.Passphrase = other.b.PrivateKey, other.b.Passphrase },
-			"private key does not match the certificate", StatusFailed},
-		{"wrong passphrase", func(_ *Params, b *fixture) { b.b.Passphrase = "nope" }, "does not decrypt", StatusFailed},
+			"private key does not match the certificate", StatusFailed, 1},
+		{"wrong passphrase", func(_ *Params, b *fixture) { b.b.Passphrase = "nope" }, "does not decrypt", StatusFailed, 1},
 		{"chain of another CA", func(_ *Params, b *fixture) { b.b.CertificateChain = other.b.CertificateChain },
-			"chain does not verify", StatusFailed},
+			"chain does not verify", StatusFailed, 1},
 		{"a key in the chain field", func(_ *Params, b *fixture) {
 			b.b.CertificateChain += testkit.PEM("PRIVATE KEY", []byte{1, 2, 3})
-		}, "not a certificate", StatusFailed},
-		{"text in the certificate field", func(_ *Params, b *fixture) { b.b.Certificate += "junk\n" }, "not a PEM certificate", StatusFailed},
-		{"two certificates in the certificate field", func(_ *Params, b *fixture) { b.b.Certificate += b.b.CertificateChain }, "want 1", StatusFailed},
+		}, "not a certificate", StatusFailed, 1},
+		{"text in the certificate field", func(_ *Params, b *fixture) { b.b.Certificate += "junk\n" }, "not a PEM certificate", StatusFailed, 1},
+		{"two certificates in the certificate field", func(_ *Params, b *fixture) { b.b.Certificate += b.b.CertificateChain }, "want 1", StatusFailed, 1},
 		{"fingerprint field lies", func(p *Params, b *fixture) { b.b.Fingerprint, p.ExpectedFingerprint = other.fp, other.fp },
-			"bundle says", StatusFailed},
-		{"superseded", func(p *Params, _ *fixture) { p.ExpectedFingerprint = other.fp }, "superseded", StatusFailed},
+			"bundle says", StatusFailed, 1},
+		{"superseded", func(p *Params, _ *fixture) { p.ExpectedFingerprint = other.fp }, "superseded: the bundle holds " + f.fp + " but this command installs " + other.fp, StatusSuperseded, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -390,8 +391,8 @@ func TestBundleRefusedBeforeWriting(t *testing.T) {
 			tc.mod(&p, &b)
 			r.secrets.put(secretID, b.b)
 			res := r.run(p)
-			if res.Status != tc.status || res.ExitCode() != 1 || !strings.Contains(res.Detail, tc.detail) {
-				t.Fatalf("result %+v, want %s with %q", res, tc.status, tc.detail)
+			if res.Status != tc.status || res.ExitCode() != tc.exit || !strings.Contains(res.Detail, tc.detail) {
+				t.Fatalf("result %+v (exit %d), want %s (exit %d) with %q", res, res.ExitCode(), tc.status, tc.exit, tc.detail)
 			}
 			if stateOf(t, p.CertPath).exists || stateOf(t, p.KeyPath).exists || r.server.callList() != nil {
 				t.Fatal("something was written or reloaded")
@@ -500,8 +501,8 @@ func TestLockSerializesRuns(t *testing.T) {
 	if ra.Status != StatusInstalled {
 		t.Fatalf("A: %+v", ra)
 	}
-	if rs.Status != StatusFailed || rs.ExitCode() != 1 || !strings.Contains(rs.Detail, "superseded") {
-		t.Fatalf("stale run: %+v, want failed superseded", rs)
+	if rs.Status != StatusSuperseded || rs.ExitCode() != 0 || !strings.HasPrefix(rs.Detail, "superseded: ") {
+		t.Fatalf("stale run: %+v, want superseded, exit 0", rs)
 	}
 	mu.Lock()
 	defer mu.Unlock()

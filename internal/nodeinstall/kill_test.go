@@ -166,7 +166,7 @@ func TestKilledAtEveryStep(t *testing.T) {
 			next := p
 			next.ExpectedFingerprint = other.fp
 			res := r.run(next)
-			if res.Status != StatusFailed || !strings.Contains(res.Detail, "recovered:") || !strings.Contains(res.Detail, "superseded") {
+			if res.Status != StatusSuperseded || res.ExitCode() != 0 || !strings.HasPrefix(res.Detail, "recovered:") || !strings.Contains(res.Detail, "; superseded: ") {
 				t.Fatalf("next run %+v, want recovery then superseded", res)
 			}
 			cert, key := stateOf(t, p.CertPath), stateOf(t, p.KeyPath)

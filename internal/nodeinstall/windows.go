@@ -53,8 +53,10 @@ func (e *Engine) runWindows(ctx context.Context, p Params, r Result) Result {
 		err = checkPFX(m)
 	}
 	if err != nil {
-		r.Detail = note(bundleDetail(err))
-		return r
+		if errors.Is(err, errSuperseded) {
+			e.say("superseded: nothing to do")
+		}
+		return refused(r, err, note)
 	}
 	r.Fingerprint, r.Serial = m.fingerprint, m.serial
 	e.say("bundle %s serial %s checked", m.fingerprint, m.serial)

@@ -186,6 +186,19 @@ func TestWindowsFlow(t *testing.T) {
 			t.Fatalf("%+v calls %v", res, st.calls)
 		}
 	})
+	// A command a newer deployment replaced: the same outcome as on Linux
+	// (superseded, exit 0), and the store and binding untouched.
+	t.Run("superseded", func(t *testing.T) {
+		r, st, p, old := windowsRig(t, f)
+		p.ExpectedFingerprint = newFixture(t, testkit.ECP256).fp
+		res := r.winEngine(st).Run(t.Context(), p)
+		if res.Status != StatusSuperseded || res.ExitCode() != 0 || !strings.HasPrefix(res.Detail, "superseded: the bundle holds "+f.fp) {
+			t.Fatalf("%+v (exit %d), want superseded, exit 0", res, res.ExitCode())
+		}
+		if st.calls != nil || st.bound != thumbOf(old) {
+			t.Fatalf("calls %v, bound %s: a superseded run changed the store", st.calls, st.bound)
+		}
+	})
 }
 
 // A Windows run stopped at each step (the goroutine ends there, as if the
@@ -209,8 +222,8 @@ func TestWindowsRecovery(t *testing.T) {
 			next := p
 			next.ExpectedFingerprint = other.fp
 			res := r.winEngine(st).Run(t.Context(), next)
-			if !strings.Contains(res.Detail, "recovered: rolled back") {
-				t.Fatalf("%+v", res)
+			if res.Status != StatusSuperseded || !strings.Contains(res.Detail, "recovered: rolled back") {
+				t.Fatalf("%+v, want recovery then superseded", res)
 			}
 			if st.bound != thumbOf(old) {
 				t.Errorf("binding %s, want the old one", st.bound)

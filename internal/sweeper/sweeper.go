@@ -570,7 +570,9 @@ func (s *Sweeper) emit(name string, days *int, serial string, byID map[string]in
 		case !ok:
 		case n.State == inventory.NodeInstalled:
 			installed++
-		case n.State == inventory.NodePending:
+		case n.State == inventory.NodePending, n.State == inventory.NodeSuperseded:
+			// Superseded: the node refused a command a newer one
+			// overtook; it waits for that one (or the next sweep).
 			pending++
 		default:
 			failed++

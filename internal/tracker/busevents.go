@@ -31,13 +31,14 @@ func (t *Tracker) WithEvents(e busEmitter) *Tracker {
 
 // emitFinished sends Deployment Finished for a deployment Conclude just
 // finished (exactly once: only the conditional write's winner gets here).
-func (t *Tracker) emitFinished(ctx context.Context, name string, dep *inventory.Deployment, outcome inventory.Outcome, installed, failed int, timedOut bool) {
+func (t *Tracker) emitFinished(ctx context.Context, name string, dep *inventory.Deployment, outcome inventory.Outcome, installed, failed, superseded int, timedOut bool) {
 	if t.bus == nil {
 		return
 	}
 	pending := 0
 	if expected, known := expectedNodes(dep); known {
-		pending = max(expected-installed-failed, 0)
+		// Superseded nodes are neither installed, failed nor pending.
+		pending = max(expected-installed-failed-superseded, 0)
 	}
 	d := busevents.DeploymentFinished{
 		Name: name, DeploymentID: dep.ID, Outcome: string(outcome), Serial: dep.Serial, Trigger: string(dep.Trigger), TimedOut: timedOut,

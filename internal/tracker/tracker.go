@@ -195,7 +195,13 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 			slog.InfoContext(ctx, "stale or duplicate invocation status; nothing changed", "name", ref.Name,
 				"instanceId", st.InstanceID, "commandId", st.CommandID, "status", st.Status)
 			out.Status = StatusStale
-			return out, nil
+			// A node a newer deployment took over before it reported here
+			// never reports here: this deployment may be complete without it.
+			n, err := t.inv.GetNode(ctx, ref.Name, st.InstanceID)
+			if err != nil || n == nil || n.DeploymentID <= ref.DeploymentID {
+				return out, err
+			}
+			return t.finish(ctx, *ref, out, true)
 		case err != nil:
 			return out, err
 		}
@@ -216,12 +222,16 @@ func (t *Tracker) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 		out.Status = StatusRecorded
 		slog.InfoContext(ctx, "command status recorded", "name", ref.Name, "commandId", st.CommandID, "status", st.Status, "targets", expected)
 	}
-	return t.finish(ctx, *ref, out)
+	return t.finish(ctx, *ref, out, false)
 }
 
 // report turns a finished invocation into the node's state. The event's
 // status decides failure; the output's CERTFERRY_RESULT line, when it can be
 // read, decides what was installed and must carry the deployed fingerprint.
+// A result that says superseded (status superseded, exit 0; or, from an
+// installer that predates it, failed with detail "superseded: ...") is
+// neither: the node did nothing because a newer deployment replaced the
+// certificate, whatever SSM's status.
 // An invocation SSM does not show yet is an error (ErrInvocationNotVisible),
 // never a guess.
 func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.Deployment) (inventory.Report, error) {
@@ -238,6 +248,10 @@ func (t *Tracker) report(ctx context.Context, st events.Status, dep *inventory.D
 		slog.WarnContext(ctx, "invocation output unavailable", "commandId", st.CommandID, "instanceId", st.InstanceID, "error", err)
 	}
 	res, perr := document.ParseResult(o.stdout)
+	if perr == nil && res.Superseded() {
+		r.State, r.Error = inventory.NodeSuperseded, summary(res.Detail)
+		return r, nil
+	}
 	status := st.Status
 	if status == "Failed" && o.resultStepOK {
 		// The invocation failed in another step (the download of the
@@ -490,24 +504,68 @@ func (t *Tracker) targetCount(ctx context.Context, commandID string, dep *invent
 }
 
 // finish ends the deployment once every targeted node reported, exactly
-// once (conditional write), and alerts when nodes failed.
-func (t *Tracker) finish(ctx context.Context, ref inventory.CommandRef, out Outcome) (Outcome, error) {
+// once (conditional write), and alerts when nodes failed. overtaken: also
+// count the nodes a newer deployment took over before they reported here
+// (read only when a stale report says one did).
+func (t *Tracker) finish(ctx context.Context, ref inventory.CommandRef, out Outcome, overtaken bool) (Outcome, error) {
 	dep, err := t.inv.GetDeployment(ctx, ref.Name, ref.DeploymentID)
 	if err != nil || dep == nil {
 		return out, err
 	}
 	expected, known := expectedNodes(dep)
-	installed, failed := dep.Reported()
+	installed, failed, superseded := reported(dep)
 	if dep.Outcome != inventory.OutcomeInProgress {
 		// Finished already: a redelivered event of a rollout's deployment
 		// looks at the rollout again (the earlier delivery may have failed
 		// after the finish); Advance changes nothing twice.
 		return out, t.advance(ctx, ref.Name, dep)
 	}
-	if !known || installed+failed < expected {
+	if !known {
+		return out, nil
+	}
+	if n := installed + failed + superseded; n < expected && overtaken {
+		ov, err := t.overtaken(ctx, ref.Name, dep)
+		if err != nil {
+			return out, err
+		}
+		if n+ov < expected {
+			return out, nil
+		}
+	} else if n < expected {
 		return out, nil
 	}
 	return t.Conclude(ctx, ref.Name, dep, false, out)
+}
+
+// reported is a deployment's nodes that reported: installed, failed or
+// rolled back, superseded (neither: a newer deployment replaced the
+// certificate before the node ran this one).
+func reported(dep *inventory.Deployment) (installed, failed, superseded int) {
+	installed, failed = dep.Reported()
+	return installed, failed, dep.Counts[inventory.NodeSuperseded]
+}
+
+// overtaken is how many of the nodes a deployment sent to by instance id
+// a newer deployment took over before they reported here: the
+// deployment's pending count (its listed nodes that have not reported while
+// pending in it) less those still pending in it. They will not report
+// here; the newer deployment tracks them. A command sent to tag targets
+// lists no nodes: 0.
+func (t *Tracker) overtaken(ctx context.Context, name string, dep *inventory.Deployment) (int, error) {
+	if len(dep.InstanceIDs) == 0 || dep.Counts[inventory.NodePending] <= 0 {
+		return 0, nil
+	}
+	d, err := t.inv.Describe(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("read the nodes of deployment %s of %s: %w", dep.ID, name, err)
+	}
+	still := 0
+	for _, n := range d.Nodes {
+		if n.DeploymentID == dep.ID && n.State == inventory.NodePending {
+			still++
+		}
+	}
+	return max(dep.Counts[inventory.NodePending]-still, 0), nil
 }
 
 // advance hands a finished deployment of a rollout to the rollout.
@@ -535,15 +593,28 @@ func expectedNodes(dep *inventory.Deployment) (int, bool) {
 }
 
 // Conclude sets a deployment's outcome from its counts and alerts on
-// failures. The sweep calls it with timedOut for deployments stuck past
-// their timeout: nodes that never reported count as failed, and when their
-// number is unknown (SSM never finished the command) at least one did.
+// failures. Superseded nodes (a newer deployment replaced the certificate
+// before they ran this one) are neither installed nor failed: a deployment
+// of only superseded nodes ends superseded, without an alert. Nodes a
+// newer deployment took over before they reported here count as
+// superseded too. The sweep calls it with timedOut for deployments stuck
+// past their timeout: other nodes that never reported count as failed, and
+// when their number is unknown (SSM never finished the command) at least
+// one did.
 func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Deployment, timedOut bool, out Outcome) (Outcome, error) {
-	installed, failed := dep.Reported()
+	installed, failed, superseded := reported(dep)
+	expected, known := expectedNodes(dep)
+	if known && installed+failed+superseded < expected {
+		ov, err := t.overtaken(ctx, name, dep)
+		if err != nil {
+			return out, err
+		}
+		superseded += ov
+	}
 	if timedOut {
-		if expected, known := expectedNodes(dep); !known {
+		if !known {
 			failed = max(failed, 1)
-		} else if missing := expected - installed - failed; missing > 0 {
+		} else if missing := expected - installed - failed - superseded; missing > 0 {
 			failed += missing
 		}
 	}
@@ -551,7 +622,11 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 	switch {
 	case failed > 0 && installed > 0:
 		outcome = inventory.OutcomePartial
-	case failed > 0 || installed == 0:
+	case failed > 0:
+		outcome = inventory.OutcomeFailed
+	case installed == 0 && superseded > 0:
+		outcome = inventory.OutcomeSuperseded
+	case installed == 0:
 		outcome = inventory.OutcomeFailed
 	}
 	won, err := t.inv.FinishDeployment(ctx, name, dep.ID, outcome)
@@ -563,19 +638,23 @@ func (t *Tracker) Conclude(ctx context.Context, name string, dep *inventory.Depl
 	}
 	out.Status, out.Deployment = StatusFinished, outcome
 	slog.InfoContext(ctx, "deployment finished", "name", name, "deploymentId", dep.ID, "outcome", outcome,
-		"installed", installed, "failed", failed, "trigger", dep.Trigger)
+		"installed", installed, "failed", failed, "superseded", superseded, "trigger", dep.Trigger)
 	t.metrics.Emit(map[string]string{"Name": name}, metrics.Values{
 		"DeploymentsFinished": 1, "DeploymentFailures": float64(failed), "NodesInstalledByDeployment": float64(installed),
 	})
-	t.emitFinished(ctx, name, dep, outcome, installed, failed, timedOut)
+	t.emitFinished(ctx, name, dep, outcome, installed, failed, superseded, timedOut)
 	t.probeAfter(ctx, name, dep, outcome)
 	if dep.RolloutID != "" {
 		// A rollout's deployment: the rollout alerts (once, on halt; on
 		// done when NotifySuccess), not each of its commands.
 		return out, t.advance(ctx, name, dep)
 	}
-	if outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess && len(dep.Dropped) == 0 {
-		return out, nil // a deployment that left out nodes gone alerts whatever its outcome
+	quiet := outcome == inventory.OutcomeSuperseded || outcome == inventory.OutcomeSucceeded && !t.cfg.NotifySuccess
+	if quiet && len(dep.Dropped) == 0 {
+		// Superseded: nothing failed, and the newer deployment that
+		// replaced this one reports for itself. A deployment that left
+		// out nodes gone alerts whatever its outcome.
+		return out, nil
 	}
 	a, err := t.deploymentAlert(ctx, name, dep, outcome, installed, failed, timedOut)
 	if err != nil {
@@ -608,7 +687,7 @@ func (t *Tracker) deploymentAlert(ctx context.Context, name string, dep *invento
 		in.CertificateARN, in.Domain, in.NotAfter = d.Cert.CertificateARN, d.Cert.DomainName, d.Cert.NotAfter
 	}
 	for _, n := range d.Nodes {
-		if n.DeploymentID == dep.ID && n.State != inventory.NodeInstalled {
+		if n.DeploymentID == dep.ID && n.State != inventory.NodeInstalled && n.State != inventory.NodeSuperseded {
 			in.Nodes = append(in.Nodes, notify.Node{InstanceID: n.InstanceID, State: string(n.State), Serial: n.Serial, Error: n.Error})
 		}
 	}

@@ -198,8 +198,16 @@ func sample(t *testing.T, name, status string) []byte {
 }
 
 func result(status, fingerprint string) string {
-	return "log line\n" + document.Result{Status: document.Status(status), Fingerprint: fingerprint, Serial: "0c", Detail: status + " detail"}.Line() + "\n"
+	return resultWith(status, fingerprint, status+" detail")
 }
+
+func resultWith(status, fingerprint, detail string) string {
+	return "log line\n" + document.Result{Status: document.Status(status), Fingerprint: fingerprint, Serial: "0c", Detail: detail}.Line() + "\n"
+}
+
+// superseded is the installer's detail of a command a newer deployment
+// replaced.
+const superseded = "superseded: the bundle holds 11:22 but this command installs AB:CD:EF (a newer deployment supersedes it)"
 
 // What a finished invocation makes of a node: the event's status decides
 // failure, the CERTFERRY_RESULT line decides what was installed.
@@ -222,6 +230,17 @@ func TestInvocationReports(t *testing.T) {
 		{name: "success, output unavailable", status: "Success", outErr: &smithy.GenericAPIError{Code: "AccessDeniedException"}, want: "installed", unverified: true, readsOut: true},
 		{name: "failed with rollback", status: "Failed", stdout: result("rolled_back", fp), want: "rolled_back", errHas: "rolled_back: rolled_back detail", readsOut: true},
 		{name: "failed with stderr", status: "Failed", stderr: "line one\nopenssl: bad decrypt\n", want: "failed", errHas: "openssl: bad decrypt", readsOut: true},
+		{name: "superseded: status superseded, exit 0", status: "Success", stdout: resultWith("superseded", "", superseded),
+			want: "superseded", errHas: superseded, readsOut: true},
+		{name: "superseded: an older installer's failed, exit 1", status: "Failed", stdout: resultWith("failed", "", superseded),
+			want: "superseded", errHas: superseded, readsOut: true},
+		{name: "superseded: an older installer's, after recovering a killed run", status: "Failed",
+			stdout: resultWith("failed", "", "recovered: rolled back an interrupted run of 11:22 (killed at phase written); "+superseded),
+			want:   "superseded", errHas: "; " + superseded, readsOut: true},
+		{name: "superseded status whatever SSM says", status: "Failed", stdout: resultWith("superseded", "", superseded),
+			want: "superseded", errHas: superseded, readsOut: true},
+		{name: "failed for another reason stays failed", status: "Failed", stdout: resultWith("failed", "", "bundle refused, nothing written: chain does not verify"),
+			want: "failed", errHas: "chain does not verify", readsOut: true},
 		{name: "timed out", status: "TimedOut", want: "failed", errHas: "SSM reports TimedOut"},
 		{name: "undeliverable", status: "Undeliverable", want: "failed", errHas: "SSM reports Undeliverable"},
 	}
@@ -300,6 +319,11 @@ func TestConclude(t *testing.T) {
 		{map[inventory.NodeState]int{"installed": 2, "rolled_back": 1}, inventory.OutcomePartial, true},
 		{map[inventory.NodeState]int{"failed": 2, "rolled_back": 1}, inventory.OutcomeFailed, true},
 		{map[inventory.NodeState]int{}, inventory.OutcomeFailed, true}, // no node matched
+		// Superseded nodes are neither installed nor failed.
+		{map[inventory.NodeState]int{"superseded": 2}, inventory.OutcomeSuperseded, false},
+		{map[inventory.NodeState]int{"installed": 2, "superseded": 1}, inventory.OutcomeSucceeded, false},
+		{map[inventory.NodeState]int{"installed": 1, "failed": 1, "superseded": 1}, inventory.OutcomePartial, true},
+		{map[inventory.NodeState]int{"failed": 1, "superseded": 1}, inventory.OutcomeFailed, true},
 	}
 	// Timed out: silent nodes count as failed.
 	for _, tc := range []struct {
@@ -310,6 +334,10 @@ func TestConclude(t *testing.T) {
 		{inventory.Deployment{Counts: map[inventory.NodeState]int{"installed": 2}, InstanceIDs: []string{"i-1", "i-2"}}, inventory.OutcomeSucceeded},
 		{inventory.Deployment{Counts: map[inventory.NodeState]int{"installed": 2}}, inventory.OutcomePartial}, // tag targets, SSM never finished
 		{inventory.Deployment{Counts: map[inventory.NodeState]int{}}, inventory.OutcomeFailed},
+		// Superseded nodes reported: they are not silent.
+		{inventory.Deployment{Counts: map[inventory.NodeState]int{"installed": 1, "superseded": 1}, CommandStatus: "Success", Expected: 2}, inventory.OutcomeSucceeded},
+		{inventory.Deployment{Counts: map[inventory.NodeState]int{"superseded": 2}, CommandStatus: "Success", Expected: 2}, inventory.OutcomeSuperseded},
+		{inventory.Deployment{Counts: map[inventory.NodeState]int{"superseded": 1}, CommandStatus: "Success", Expected: 2}, inventory.OutcomeFailed},
 	} {
 		st := &fakeStore{}
 		dep := tc.dep

@@ -382,7 +382,7 @@ func TestConcurrentRuns(t *testing.T) {
 	installed := 0
 	for i, r := range results {
 		if i == 0 {
-			if r.Status != "failed" || r.exit != 1 || !strings.Contains(r.Detail, "supersede") {
+			if r.Status != "superseded" || r.exit != 0 || !strings.HasPrefix(r.Detail, "superseded: ") {
 				t.Errorf("superseded run: %s", r)
 			}
 			continue
