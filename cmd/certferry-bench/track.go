@@ -23,6 +23,7 @@ import (
 	"github.com/certferry/certferry/internal/localenv"
 	"github.com/certferry/certferry/internal/motoserver"
 	"github.com/certferry/certferry/internal/spec"
+	"github.com/certferry/certferry/internal/sweeper"
 	"github.com/certferry/certferry/internal/tracker"
 )
 
@@ -180,6 +181,7 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 	}
 	now := time.Now().UTC().Truncate(time.Second) // stored as RFC 3339, whole seconds (inventory.FormatTime)
 	seedStart := time.Now()
+	var seeded []string
 	for i := range cfg.certs {
 		if i > 0 && i%1000 == 0 {
 			fmt.Fprintf(os.Stderr, "   seeded %d names in %s\n", i, time.Since(seedStart).Round(time.Second))
@@ -191,6 +193,7 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		}
 		descs.add(arn, fmt.Sprintf("site%d.example.com", i), colonSerial(i))
 		name := fmt.Sprintf("site-%d", i)
+		seeded = append(seeded, name)
 		group := fmt.Sprintf("g%d", i)
 		sp := spec.Spec{Name: name, CertificateARN: arn, Targets: []spec.Target{{Key: "tag:group", Values: []string{group}}}}
 		sp.ApplyDefaults()
@@ -208,6 +211,10 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		}
 	}
 	if err := flush(); err != nil {
+		return err
+	}
+	inventoryBytes, err := dyn.tableBytes(ctx, r.cfg.Table)
+	if err != nil {
 		return err
 	}
 	// The fan-out as it runs locally (app.LocalSweep): the scheduled side
@@ -236,30 +243,38 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		return err
 	}
 	drainCalls := r.count.take()
-	if started.Enqueued != cfg.certs || len(res.Names) != cfg.certs || len(res.DeadLettered) != 0 {
-		return fmt.Errorf("the fan-out enqueued %d and swept %d of %d names (%d dead-lettered)", started.Enqueued, len(res.Names), cfg.certs, len(res.DeadLettered))
-	}
-	for _, n := range res.Names {
-		if len(n.Resent) > 0 || n.Redeployed || len(n.Risks) > 0 || len(n.Exhausted) > 0 {
-			return fmt.Errorf("a sweep of a converged fleet acted on %s: %+v", n.Name, n)
-		}
-	}
-	size, err := dyn.tableBytes(ctx, r.cfg.Table)
-	if err != nil {
-		return err
-	}
 	calls := map[string]int{}
 	for _, m := range []map[string]int{enqueueCalls, drainCalls} {
 		for op, k := range m {
 			calls[op] += k
 		}
 	}
+	run, err := sweeper.NewRuns(ddb, r.cfg.Table).Get(ctx, runID) // uncounted
+	if err != nil {
+		return err
+	}
+	if err := checkSweep(seeded, started, res, run, calls); err != nil {
+		return fmt.Errorf("the sweep of a converged fleet: %w", err)
+	}
+	size, err := dyn.tableBytes(ctx, r.cfg.Table)
+	if err != nil {
+		return err
+	}
+	runBytes := size - inventoryBytes
+	// Every run's records stay RunRetention (expiresAt, the table's TTL)
+	// and ListCerts is a Scan of the whole table: at a daily schedule the
+	// enqueue's Scan reads the inventory and RunRetention/day runs' records.
+	retained := int(sweeper.RunRetention / (24 * time.Hour))
+	steady := inventoryBytes + retained*runBytes
 	names := float64(cfg.certs)
 	section := fmt.Sprintf("sweeper fan-out, %d names × %d nodes", cfg.certs, cfg.nodes)
 	rep.add(section, "whole run (enqueue + drain, one process)", elapsed.Seconds(), "s", fmt.Sprintf("DynamoDB: minidyn in %d shards by partition (scalingDynamoDB; moto copies its tables on every transaction); SQS: stand-in (sqsStandIn; moto scans its queue on every call); ACM DescribeCertificate: one real moto certificate, exported, as the shape of every answer (acmDescriptions); DescribeInstanceInformation: stand-in (moto lacks it); SNS: moto", dynamoDBShards))
 	rep.add(section, "enqueue (ListCerts + SendMessageBatch)", enqueueTime.Seconds(), "s", opsList(enqueueCalls))
-	rep.add(section, "table size after the sweep (DynamoDB's item sizes)", float64(size)/1e6, "MB",
-		fmt.Sprintf("DynamoDB's Scan reads ≤ 1 MB per page: the enqueue's Scan takes about %d pages on DynamoDB (here one or more per shard)", size/(1<<20)+1))
+	rep.add(section, "inventory size (DynamoDB's item sizes)", float64(inventoryBytes)/1e6, "MB",
+		fmt.Sprintf("DynamoDB's Scan reads ≤ 1 MB per page: the first run's enqueue Scan takes about %d pages on DynamoDB (here one or more per shard)", inventoryBytes/(1<<20)+1))
+	rep.add(section, "one run's records (SWEEP#<run>: results and the run)", float64(runBytes)/1e6, "MB", "")
+	rep.add(section, fmt.Sprintf("table size with %d daily runs retained", retained), float64(steady)/1e6, "MB",
+		fmt.Sprintf("run records expire after sweeper.RunRetention; ListCerts scans the whole table: about %d Scan pages per enqueue on DynamoDB once %d daily runs are kept", steady/(1<<20)+1, retained))
 	rep.add(section, "queue drain (one worker, batches of 5)", drainTime.Seconds(), "s", "")
 	rep.add(section, "time per name (drain)", float64(drainTime.Microseconds())/1000/names, "ms", "sequential, one worker")
 	rep.add(section, "AWS calls", float64(total(calls, nil)), "calls", opsList(calls))
