@@ -197,15 +197,34 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 		group := fmt.Sprintf("g%d", i)
 		sp := spec.Spec{Name: name, CertificateARN: arn, Targets: []spec.Target{{Key: "tag:group", Values: []string{group}}}}
 		sp.ApplyDefaults()
-		if err := put(inventory.Cert{PK: inventory.CertKey(name), SK: "META", Spec: sp, Serial: serial, NotAfter: descs.notAfter(),
-			Status: inventory.StatusActive, Version: 2, CreatedAt: now, UpdatedAt: now}); err != nil {
+		// The items a deployed name has (what onboarding, its deployment
+		// and the tracker write), so that the sweep's reads and the
+		// table's size are a real inventory's: META with its secret,
+		// fingerprint and last deployment, the finished DEPLOY item (kept
+		// DeployRetention), and each node installed by that command.
+		fp := fmt.Sprintf("%064x", i+1)
+		cmdID := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		depID := now.Add(-time.Hour).Format(inventory.DeploymentTimeFormat) + "#" + cmdID
+		secret := fmt.Sprintf("arn:aws:secretsmanager:%s:123456789012:secret:certferry/%s-AbCdEf", r.setup.Region, name)
+		secretVersion := fmt.Sprintf("%08x-1111-4000-8000-%012x", i, i)
+		if err := put(inventory.Cert{PK: inventory.CertKey(name), SK: "META", Spec: sp, SecretARN: secret, SecretVersionID: secretVersion,
+			Serial: serial, Fingerprint: fp, NotAfter: descs.notAfter(), DomainName: fmt.Sprintf("site%d.example.com", i),
+			Status: inventory.StatusActive, LastDeploymentID: depID, LastCommandID: cmdID, Version: 2, CreatedAt: now, UpdatedAt: now,
+			ExportedAt: now.Add(-time.Hour)}); err != nil {
+			return err
+		}
+		if err := put(inventory.Deployment{PK: inventory.CertKey(name), SK: "DEPLOY#" + depID, ID: depID, Name: name, CommandID: cmdID,
+			Trigger: inventory.TriggerAPI, Serial: serial, Fingerprint: fp, SecretVersionID: secretVersion,
+			Counts: map[inventory.NodeState]int{inventory.NodeInstalled: cfg.nodes}, Outcome: inventory.OutcomeSucceeded,
+			CreatedAt: now.Add(-time.Hour), Expected: cfg.nodes, CommandStatus: "Success", FinishedAt: now.Add(-50 * time.Minute),
+			ExpiresAt: now.Add(inventory.DefaultDeployRetention).Unix()}); err != nil {
 			return err
 		}
 		for k := range cfg.nodes {
 			id := fmt.Sprintf("i-%08x%09x", i, k)
 			r.ssm.groups["tag:group="+group] = append(r.ssm.groups["tag:group="+group], id)
 			if err := put(inventory.Node{PK: inventory.CertKey(name), SK: "NODE#" + id, InstanceID: id, State: inventory.NodeInstalled,
-				Serial: serial, UpdatedAt: now}); err != nil {
+				Serial: serial, Fingerprint: fp, LastCommandID: cmdID, DeploymentID: depID, UpdatedAt: now}); err != nil {
 				return err
 			}
 		}
