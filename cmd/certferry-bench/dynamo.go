@@ -65,8 +65,22 @@ type scalingDynamoDB struct {
 const dynamoDBTarget = "DynamoDB_20120810."
 
 // startScalingDynamoDB starts n shards and creates certferry's table in
-// them, defined as template.yaml defines it (localenv.TableInput).
+// them, defined as template.yaml defines it (localenv.TableInput),
+// straight through the router. The bench instead creates it through its
+// guarded proxy (newScalingDynamoDB, createTable): the AWS model check
+// learns the table's keys (DynamoDB's key size limits) from the
+// CreateTable it sees.
 func startScalingDynamoDB(ctx context.Context, setup aws.Config, table string, n int) (*scalingDynamoDB, error) {
+	d := newScalingDynamoDB(setup, n)
+	if err := d.createTable(ctx, d.api, table); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// newScalingDynamoDB starts n empty shards and their router.
+func newScalingDynamoDB(setup aws.Config, n int) *scalingDynamoDB {
 	d := &scalingDynamoDB{}
 	for range n {
 		d.shards = append(d.shards, miniserver.NewServer())
@@ -75,11 +89,16 @@ func startScalingDynamoDB(ctx context.Context, setup aws.Config, table string, n
 	cfg := setup.Copy()
 	cfg.BaseEndpoint = aws.String(d.srv.URL)
 	d.api = dynamodb.NewFromConfig(cfg)
-	if _, err := d.api.CreateTable(ctx, localenv.TableInput(table)); err != nil {
-		d.close()
-		return nil, fmt.Errorf("create table %s in the in-memory DynamoDB: %w", table, err)
+	return d
+}
+
+// createTable creates certferry's table in every shard through api (a
+// client of the router, or of a proxy whose layer is the router's).
+func (d *scalingDynamoDB) createTable(ctx context.Context, api *dynamodb.Client, table string) error {
+	if _, err := api.CreateTable(ctx, localenv.TableInput(table)); err != nil {
+		return fmt.Errorf("create table %s in the in-memory DynamoDB: %w", table, err)
 	}
-	return d, nil
+	return nil
 }
 
 // layer sends DynamoDB's requests to the shards and every other request on

@@ -140,12 +140,14 @@ func benchSweeper(ctx context.Context, moto *motoserver.Server, cfg settings, re
 	defer r.close()
 	r.ssm.groups = map[string][]string{}
 	r.proxy.Answer("AmazonSSM.DescribeInstanceInformation", r.ssm.describeInstanceInformation)
-	dyn, err := startScalingDynamoDB(ctx, r.setup, r.cfg.Table, dynamoDBShards)
-	if err != nil {
-		return err
-	}
+	dyn := newScalingDynamoDB(r.setup, dynamoDBShards)
 	defer dyn.close()
 	r.proxy.Use(dyn.layer)
+	// Through the guarded proxy: the model check learns the table's keys
+	// (DynamoDB's key size limits) from this CreateTable.
+	if err := dyn.createTable(ctx, dynamodb.NewFromConfig(r.aws), r.cfg.Table); err != nil {
+		return err
+	}
 	// SQS and ACM's DescribeCertificate answered in process where moto
 	// cannot keep up at 10 000 names (sqsStandIn, acmDescriptions).
 	sq := newSQSStandIn(r.setup.Region)
