@@ -23,8 +23,8 @@ import (
 )
 
 // scalingDynamoDB answers the bench's DynamoDB calls where moto cannot keep
-// up at 10 000 names. moto deep-copies every table on each
-// TransactWriteItems (its rollback snapshot), so at 100 000+ items each
+// up at 10 000 names. moto deep-copies the table a
+// TransactWriteItems writes, once per item of it (its rollback snapshot), so at 100 000+ items each
 // transaction costs seconds; DynamoDB's cost per call does not grow with
 // the table.
 //
