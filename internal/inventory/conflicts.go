@@ -144,3 +144,11 @@ func (r conflictRetrier) TransactWriteItems(ctx context.Context, in *dynamodb.Tr
 		return r.dynamoAPI.TransactWriteItems(ctx, in, optFns...)
 	})
 }
+
+// RetryConflicts runs call under DefaultConflictRetry: again after a
+// transaction conflict (nothing was written), never after any other
+// answer. For writes outside Store that share its items' contention (the
+// sweep's run record, which every worker's result transaction updates).
+func RetryConflicts[T any](ctx context.Context, op string, call func() (T, error)) (T, error) {
+	return withConflictRetry(ctx, DefaultConflictRetry, op, call)
+}

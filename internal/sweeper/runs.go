@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/certferry/certferry/internal/inventory"
 )
 
 // A sweep run is one scheduled fan-out: the names it enqueued and what each
@@ -84,8 +86,34 @@ type Runs struct {
 	table string
 }
 
-// NewRuns keeps runs in table.
-func NewRuns(api runAPI, table string) *Runs { return &Runs{api: api, table: table} }
+// NewRuns keeps runs in table. Its writes retry DynamoDB's transaction
+// conflicts (conflictSafe): every worker's result transaction updates the
+// run's RUN item, so with several workers at once they overlap.
+func NewRuns(api runAPI, table string) *Runs {
+	return &Runs{api: conflictSafe{api}, table: table}
+}
+
+// conflictSafe retries a write DynamoDB cancelled or refused because
+// another transaction held one of its items ("Amazon DynamoDB
+// Transactions: How it works", transaction conflict handling): nothing was
+// written, the SDK does not retry it, and every write of Runs is
+// conditional or a counter DynamoDB computes, so the retry is the same
+// request judged again (inventory.ConflictRetry).
+type conflictSafe struct{ runAPI }
+
+func (c conflictSafe) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	return inventory.RetryConflicts(ctx, "PutItem", func() (*dynamodb.PutItemOutput, error) { return c.runAPI.PutItem(ctx, in, optFns...) })
+}
+
+func (c conflictSafe) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return inventory.RetryConflicts(ctx, "UpdateItem", func() (*dynamodb.UpdateItemOutput, error) { return c.runAPI.UpdateItem(ctx, in, optFns...) })
+}
+
+func (c conflictSafe) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	return inventory.RetryConflicts(ctx, "TransactWriteItems", func() (*dynamodb.TransactWriteItemsOutput, error) {
+		return c.runAPI.TransactWriteItems(ctx, in, optFns...)
+	})
+}
 
 func avS(v string) *ddbtypes.AttributeValueMemberS { return &ddbtypes.AttributeValueMemberS{Value: v} }
 func avN(v int64) *ddbtypes.AttributeValueMemberN {
