@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -371,6 +372,12 @@ func TestServicesFile(t *testing.T) {
 		})
 	})
 	t.Run("reloadSignal is sent to the pid file's process", func(t *testing.T) {
+		// A run started under nohup ignores SIGHUP, and an ignored signal
+		// stays ignored across exec: catching it here makes the sleeper
+		// start with the default action (exec resets caught signals).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
 		r := newRig(t)
 		master := sleeper(t)
 		pidFile := filepath.Join(r.dir, "svc.pid")
